@@ -1,0 +1,25 @@
+"""Tortoise models and the domain logic beside them; never imports Strawberry."""
+
+from models.customer import Customer
+from models.idempotency import IdempotencyRecord
+from models.ledger import CreditTransaction, TransactionKind
+from models.notification import AlertKind, Notification
+from models.platform import PlatformSettings
+from models.service import RequestStatus, Service, ServiceRequest
+from models.user import ApiToken, Role, User
+
+__all__ = [
+    "AlertKind",
+    "ApiToken",
+    "CreditTransaction",
+    "Customer",
+    "IdempotencyRecord",
+    "Notification",
+    "PlatformSettings",
+    "RequestStatus",
+    "Role",
+    "Service",
+    "ServiceRequest",
+    "TransactionKind",
+    "User",
+]

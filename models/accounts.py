@@ -1,0 +1,205 @@
+"""Users and credentials: login, JWTs, API tokens, user management, the first admin."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+
+import jwt
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from models.actor import Actor
+from models.customer import Customer
+from models.errors import DomainError, ErrorCode, invalid_input, not_found
+from models.passwords import MIN_PASSWORD_LENGTH, dummy_hash, hash_password, verify_password
+from models.user import ApiToken, Role, User
+from settings import get_settings
+
+log = logging.getLogger("credits.accounts")
+
+API_TOKEN_PREFIX = "crd_"
+_JWT_ALGORITHM = "HS256"
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+
+
+class AuthenticationError(Exception):
+    """A token that is missing, malformed, expired, revoked or of an inactive user."""
+
+
+@dataclass(frozen=True)
+class Session:
+    """A successful login: the signed token, when it expires, and who it is for."""
+
+    token: str
+    expires_at: dt.datetime
+    user: User
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def normalise_email(email: str) -> str:
+    """Emails are unique and compared case-insensitively."""
+    return email.strip().lower()
+
+
+def issue_jwt(user: User) -> Session:
+    """Sign a short-lived access token for a user."""
+    s = get_settings()
+    now = _now()
+    expires_at = now + dt.timedelta(seconds=s.jwt_ttl_seconds)
+    claims = {"sub": str(user.id), "iat": now, "exp": expires_at, "jti": secrets.token_hex(8)}
+    token = jwt.encode(claims, s.resolved_jwt_secret(), algorithm=_JWT_ALGORITHM)
+    return Session(token, expires_at.replace(microsecond=0), user)
+
+
+async def login(email: str, password: str) -> Session:
+    """Check credentials; unknown email, wrong password and inactive user answer the same."""
+    user = await User.get_or_none(email_key=normalise_email(email))
+    if user is None:
+        await verify_password(dummy_hash(), password)
+        raise DomainError(ErrorCode.INVALID_CREDENTIALS, "invalid email or password")
+    if not await verify_password(user.password_hash, password) or not user.active:
+        raise DomainError(ErrorCode.INVALID_CREDENTIALS, "invalid email or password")
+    return issue_jwt(user)
+
+
+async def authenticate(token: str) -> Actor:
+    """Resolve a bearer token (JWT or API token) to an active user, or raise."""
+    if token.startswith(API_TOKEN_PREFIX):
+        return await _authenticate_api_token(token)
+    try:
+        claims = jwt.decode(
+            token,
+            get_settings().resolved_jwt_secret(),
+            algorithms=[_JWT_ALGORITHM],
+            options={"require": ["exp", "sub"]},
+        )
+        user_id = uuid.UUID(claims["sub"])
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        raise AuthenticationError("invalid token") from exc
+    user = await User.get_or_none(id=user_id)
+    if user is None or not user.active:
+        raise AuthenticationError("invalid token")
+    return Actor(user)
+
+
+async def _authenticate_api_token(token: str) -> Actor:
+    row = await ApiToken.get_or_none(token_hash=_token_hash(token)).prefetch_related("user")
+    if row is None or row.revoked_at is not None or not row.user.active:
+        raise AuthenticationError("invalid token")
+    await ApiToken.filter(id=row.id).update(last_used_at=_now())
+    return Actor(row.user, api_token_id=row.id)
+
+
+async def create_api_token(actor: Actor, name: str) -> tuple[str, ApiToken]:
+    """Create a token acting as the caller; the secret is returned once and stored hashed."""
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise invalid_input("name must be 1 to 200 characters", ["name"])
+    secret = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = await ApiToken.create(user_id=actor.user_id, name=name, token_hash=_token_hash(secret))
+    return secret, row
+
+
+async def revoke_api_token(actor: Actor, token_id: uuid.UUID) -> ApiToken:
+    """Revoke a token; its owner or a catalog administrator may."""
+    row = await ApiToken.get_or_none(id=token_id)
+    if row is None or (actor.role != Role.CATALOG_ADMIN and row.user_id != actor.user_id):
+        raise not_found("API token", ["id"])
+    if row.revoked_at is None:
+        row.revoked_at = _now()
+        await row.save(update_fields=["revoked_at"])
+    return row
+
+
+async def create_user(
+    *,
+    email: str,
+    name: str,
+    role: Role,
+    customer_id: uuid.UUID | None,
+    password: str,
+) -> User:
+    """Create a user; customer roles need an existing customer, catalog admins none."""
+    email = email.strip()
+    if not _EMAIL.fullmatch(email) or len(email) > 254:
+        raise invalid_input("email is not a valid address", ["input", "email"])
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise invalid_input("name must be 1 to 200 characters", ["input", "name"])
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise invalid_input(
+            f"password must be at least {MIN_PASSWORD_LENGTH} characters", ["input", "password"]
+        )
+    if role == Role.CATALOG_ADMIN:
+        if customer_id is not None:
+            raise invalid_input("a catalog administrator has no customer", ["input", "customerId"])
+    else:
+        if customer_id is None:
+            raise invalid_input("customerId is required for this role", ["input", "customerId"])
+        if not await Customer.exists(id=customer_id):
+            raise not_found("customer", ["input", "customerId"])
+    password_hash = await hash_password(password)
+    try:
+        async with in_transaction():
+            return await User.create(
+                email=email,
+                email_key=normalise_email(email),
+                name=name,
+                role=role,
+                customer_id=customer_id,
+                password_hash=password_hash,
+            )
+    except IntegrityError:
+        raise invalid_input("a user with this email exists", ["input", "email"]) from None
+
+
+async def set_user_active(actor: Actor, user: User, active: bool) -> User:
+    """(De)activate a user; a deactivated user's tokens stop working at once."""
+    if user.id == actor.user_id and not active:
+        raise invalid_input("you cannot deactivate yourself", ["active"])
+    if user.active != active:
+        user.active = active
+        await user.save(update_fields=["active"])
+    return user
+
+
+async def ensure_first_admin(email: str | None, password: str | None, *, development: bool) -> None:
+    """Create the first catalog administrator from the environment, never overwriting one."""
+    if email and password:
+        if not await User.exists(email_key=normalise_email(email)):
+            await create_user(
+                email=email,
+                name="Administrator",
+                role=Role.CATALOG_ADMIN,
+                customer_id=None,
+                password=password,
+            )
+            log.info("created catalog administrator %s from the environment", email)
+        return
+    if await User.exists(role=Role.CATALOG_ADMIN):
+        return
+    if not development:
+        raise RuntimeError("CREDITS_ADMIN_EMAIL and CREDITS_ADMIN_PASSWORD are required")
+    generated = secrets.token_urlsafe(12)
+    await create_user(
+        email="admin@localhost",
+        name="Administrator",
+        role=Role.CATALOG_ADMIN,
+        customer_id=None,
+        password=generated,
+    )
+    # The one sanctioned exception to "no secret is logged": development first start.
+    print(f"\n  First start: catalog administrator admin@localhost / {generated}\n", flush=True)

@@ -1,0 +1,50 @@
+"""Customers and services: what the catalog administrator sets up."""
+
+from __future__ import annotations
+
+import uuid
+
+from models.customer import Customer
+from models.errors import invalid_input, not_found
+from models.service import Service
+from models.unit_of_work import unit_of_work
+
+
+def _clean_name(name: str, field: list[str]) -> str:
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise invalid_input("name must be 1 to 200 characters", field)
+    return name
+
+
+async def create_customer(name: str) -> Customer:
+    """Open a customer account with a zero balance."""
+    return await Customer.create(name=_clean_name(name, ["input", "name"]))
+
+
+async def create_service(name: str, credit_price: int | None) -> Service:
+    """Add a service to the catalog; a null price means it is not chargeable."""
+    return await Service.create(name=_clean_name(name, ["input", "name"]), credit_price=credit_price)
+
+
+async def set_service_price(service_id: uuid.UUID, credit_price: int | None) -> Service:
+    """Change a price; requests already made keep the amount they were charged."""
+    service = await Service.get_or_none(id=service_id)
+    if service is None:
+        raise not_found("service", ["serviceId"])
+    service.credit_price = credit_price
+    await service.save(update_fields=["credit_price"])
+    return service
+
+
+async def set_alert_threshold(customer_id: uuid.UUID, threshold: int | None) -> Customer:
+    """Store a customer's alert threshold (null turns threshold alerts off)."""
+    async with unit_of_work() as uow:
+        customer = await Customer.select_for_update().using_db(uow.conn).get_or_none(id=customer_id)
+        if customer is None:
+            raise not_found("customer", ["input", "customerId"])
+        if customer.alert_threshold != threshold:
+            customer.alert_threshold = threshold
+            customer.below_threshold_fired = False
+            await customer.save(using_db=uow.conn, update_fields=["alert_threshold", "below_threshold_fired"])
+    return customer

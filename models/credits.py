@@ -1,0 +1,41 @@
+"""Grants and withdrawals by the catalog administrator."""
+
+from __future__ import annotations
+
+import uuid
+
+from models.actor import Actor
+from models.customer import Customer
+from models.errors import DomainError, ErrorCode, invalid_input, not_found
+from models.idempotency import fingerprint, run_once
+from models.ledger import CreditTransaction, TransactionKind, post
+from models.platform import credit_management_enabled
+from models.unit_of_work import UnitOfWork
+
+MAX_NOTE_LENGTH = 1000
+_OPERATIONS = {TransactionKind.GRANT: "grantCredits", TransactionKind.WITHDRAWAL: "withdrawCredits"}
+
+
+async def change_balance(
+    actor: Actor,
+    kind: TransactionKind,
+    customer_id: uuid.UUID,
+    amount: int,
+    note: str | None,
+    idempotency_key: str | None,
+) -> CreditTransaction:
+    """Grant or withdraw `amount` hundredths (> 0), at most once per idempotency key."""
+    if note is not None and len(note) > MAX_NOTE_LENGTH:
+        raise invalid_input(f"note must be at most {MAX_NOTE_LENGTH} characters", ["input", "note"])
+
+    async def action(uow: UnitOfWork) -> uuid.UUID:
+        if not await credit_management_enabled(uow.conn):
+            raise DomainError(ErrorCode.CREDIT_MANAGEMENT_DISABLED, "credit management is turned off")
+        if not await Customer.exists(id=customer_id, using_db=uow.conn):
+            raise not_found("customer", ["input", "customerId"])
+        posting = await post(uow, customer_id, amount, kind, actor=actor, note=note)
+        return posting.transaction.id
+
+    digest = fingerprint(str(customer_id), amount, note)
+    transaction_id = await run_once(actor, _OPERATIONS[kind], idempotency_key, digest, action)
+    return await CreditTransaction.get(id=transaction_id)

@@ -1,0 +1,100 @@
+"""Idempotency keys: a repeat returns the first successful result and changes nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+
+from tortoise import fields
+from tortoise.exceptions import IntegrityError
+from tortoise.models import Model
+
+from models.actor import Actor
+from models.errors import DomainError, ErrorCode, invalid_input
+from models.unit_of_work import UnitOfWork, unit_of_work
+
+MAX_KEY_LENGTH = 255
+_ATTEMPTS = 3
+
+
+class IdempotencyRecord(Model):
+    """A key claimed by a caller for one operation, with its arguments' fingerprint and result."""
+
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    actor = fields.ForeignKeyField("models.User", related_name="idempotency_records")
+    operation = fields.CharField(max_length=40)
+    key = fields.CharField(max_length=MAX_KEY_LENGTH)
+    fingerprint = fields.CharField(max_length=64)
+    result_id = fields.UUIDField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "idempotency_record"
+        unique_together = (("actor_id", "operation", "key"),)
+
+
+class _KeyTaken(Exception):
+    """Another transaction claimed the key first; read its result."""
+
+
+def fingerprint(*arguments: object) -> str:
+    """A stable digest of normalised arguments (hundredths, resolved ids, note)."""
+    return hashlib.sha256(json.dumps(arguments, default=str).encode()).hexdigest()
+
+
+def validate_key(key: str | None, field: Sequence[str]) -> str | None:
+    """Keys are 1 to 255 characters."""
+    if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise invalid_input(f"idempotencyKey must be 1 to {MAX_KEY_LENGTH} characters", field)
+    return key
+
+
+async def run_once(
+    actor: Actor,
+    operation: str,
+    key: str | None,
+    digest: str,
+    action: Callable[[UnitOfWork], Awaitable[uuid.UUID]],
+) -> uuid.UUID:
+    """Run `action` in one transaction, at most once per (caller, operation, key)."""
+    if key is None:
+        async with unit_of_work() as uow:
+            return await action(uow)
+    for _ in range(_ATTEMPTS):
+        try:
+            async with unit_of_work() as uow:
+                prior = await IdempotencyRecord.get_or_none(
+                    using_db=uow.conn, actor_id=actor.user_id, operation=operation, key=key
+                )
+                if prior is not None:
+                    return _replay(prior, digest)
+                # Claiming the key first makes racing repeats wait here, not after the work.
+                try:
+                    record = await IdempotencyRecord.create(
+                        using_db=uow.conn,
+                        actor_id=actor.user_id,
+                        operation=operation,
+                        key=key,
+                        fingerprint=digest,
+                    )
+                except IntegrityError as exc:
+                    raise _KeyTaken from exc
+                record.result_id = await action(uow)
+                await record.save(using_db=uow.conn, update_fields=["result_id"])
+                return record.result_id
+        except _KeyTaken:
+            continue
+    raise RuntimeError(f"idempotency key for {operation} stayed contended")
+
+
+def _replay(prior: IdempotencyRecord, digest: str) -> uuid.UUID:
+    """The first result, or IDEMPOTENCY_CONFLICT when the arguments differ."""
+    if prior.fingerprint != digest or prior.result_id is None:
+        raise DomainError(
+            ErrorCode.IDEMPOTENCY_CONFLICT,
+            "this idempotencyKey was used with other arguments",
+            ["input", "idempotencyKey"],
+        )
+    return prior.result_id

@@ -1,0 +1,108 @@
+"""The ledger: the one place where a balance changes, entry by immutable entry."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+from models.actor import Actor
+from models.customer import Customer
+from models.errors import not_found
+from models.unit_of_work import UnitOfWork
+
+
+class TransactionKind(StrEnum):
+    """Why the balance moved; the sign of `amount` follows from it."""
+
+    GRANT = "GRANT"
+    WITHDRAWAL = "WITHDRAWAL"
+    SERVICE_CHARGE = "SERVICE_CHARGE"
+    REFUND = "REFUND"
+
+
+_CREDITS = frozenset({TransactionKind.GRANT, TransactionKind.REFUND})
+
+
+class CreditTransaction(Model):
+    """An immutable ledger entry: a customer's balance is the sum of its amounts."""
+
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    customer = fields.ForeignKeyField("models.Customer", related_name="transactions")
+    sequence = fields.BigIntField(description="1, 2, 3 … per customer, without gaps")
+    kind = fields.CharEnumField(TransactionKind, max_length=20)
+    amount = fields.BigIntField(description="signed hundredths")
+    balance_after = fields.BigIntField()
+    note = fields.TextField(null=True)
+    service_request = fields.ForeignKeyField("models.ServiceRequest", related_name="transactions", null=True)
+    actor = fields.ForeignKeyField("models.User", related_name="transactions", null=True)
+    api_token = fields.ForeignKeyField("models.ApiToken", related_name="transactions", null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    customer_id: uuid.UUID
+    service_request_id: uuid.UUID | None
+    actor_id: uuid.UUID | None
+
+    class Meta:
+        table = "credit_transaction"
+        unique_together = (("customer_id", "sequence"),)
+
+
+@dataclass(frozen=True)
+class BalanceChanged:
+    """Published after commit for every ledger entry."""
+
+    customer_id: uuid.UUID
+    sequence: int
+    balance: int
+    transaction_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class Posting:
+    """What one ledger entry did: the locked customer as it is now, the entry, old and new balance."""
+
+    customer: Customer
+    transaction: CreditTransaction
+    old_balance: int
+    new_balance: int
+
+
+async def post(
+    uow: UnitOfWork,
+    customer_id: uuid.UUID,
+    amount: int,
+    kind: TransactionKind,
+    *,
+    actor: Actor | None,
+    note: str | None = None,
+    service_request_id: uuid.UUID | None = None,
+) -> Posting:
+    """Lock the customer, apply `amount` (unsigned hundredths), append the entry, queue the event."""
+    if amount <= 0:
+        raise ValueError("a ledger entry moves a positive amount")
+    signed = amount if kind in _CREDITS else -amount
+    customer = await Customer.select_for_update().using_db(uow.conn).get_or_none(id=customer_id)
+    if customer is None:
+        raise not_found("customer", None)
+    old_balance = customer.balance
+    customer.balance = old_balance + signed
+    customer.last_sequence += 1
+    await customer.save(using_db=uow.conn, update_fields=["balance", "last_sequence"])
+    entry = await CreditTransaction.create(
+        using_db=uow.conn,
+        customer_id=customer.id,
+        sequence=customer.last_sequence,
+        kind=kind,
+        amount=signed,
+        balance_after=customer.balance,
+        note=note,
+        service_request_id=service_request_id,
+        actor_id=actor.user_id if actor else None,
+        api_token_id=actor.api_token_id if actor else None,
+    )
+    uow.events.append(BalanceChanged(customer.id, customer.last_sequence, customer.balance, entry.id))
+    return Posting(customer, entry, old_balance, customer.balance)

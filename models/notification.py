@@ -1,0 +1,46 @@
+"""In-app notifications for customer administrators."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class AlertKind(StrEnum):
+    """Which limit a balance crossed."""
+
+    BELOW_ZERO = "BELOW_ZERO"
+    BELOW_THRESHOLD = "BELOW_THRESHOLD"
+
+
+class Notification(Model):
+    """One alert as one user sees it in the app."""
+
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    user = fields.ForeignKeyField("models.User", related_name="notifications")
+    customer = fields.ForeignKeyField("models.Customer", related_name="notifications")
+    kind = fields.CharEnumField(AlertKind, max_length=20)
+    balance = fields.BigIntField()
+    threshold = fields.BigIntField(null=True)
+    message = fields.TextField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    read_at = fields.DatetimeField(null=True)
+
+    user_id: uuid.UUID
+    customer_id: uuid.UUID
+
+    class Meta:
+        table = "notification"
+        indexes = (("user_id", "created_at"),)
+
+
+async def mark_read(user_id: uuid.UUID, ids: list[uuid.UUID] | None) -> int:
+    """Mark the user's notifications among `ids` (all when None) read; others' ids are ignored."""
+    query = Notification.filter(user_id=user_id, read_at=None)
+    if ids is not None:
+        query = query.filter(id__in=ids)
+    return await query.update(read_at=dt.datetime.now(dt.UTC))

@@ -1,0 +1,1 @@
+"""Resolvers: thin — authorise, call the domain, map domain errors to userErrors."""

@@ -1,0 +1,80 @@
+"""Mutations of the catalog administrator's set-up, and alert thresholds."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import strawberry
+from strawberry.types import Info
+
+from models import catalog
+from models.ids import parse_id
+from models.money import parse_price, parse_threshold
+from models.platform import set_credit_management
+from models.user import Role
+from resolvers.errors import guarded
+from resolvers.permissions import require_role, target_customer
+from schema.inputs import CreateCustomerInput, CreateServiceInput, SetCreditAlertInput
+from schema.payloads import CreditSettingsPayload, CustomerPayload, ServicePayload
+from schema.types import CreditSettings, Customer, Service
+
+
+@strawberry.type
+class CatalogMutations:
+    """Customers, services, prices, the credit switch and alert thresholds."""
+
+    @strawberry.mutation
+    async def set_credit_management(self, info: Info, enabled: bool) -> CreditSettingsPayload:
+        """Turn credit management on or off (off on a fresh install)."""
+        require_role(info, Role.CATALOG_ADMIN)
+        enabled = await set_credit_management(enabled)
+        return CreditSettingsPayload(credit_settings=CreditSettings(credit_management_enabled=enabled))
+
+    @strawberry.mutation
+    async def create_customer(self, info: Info, input: CreateCustomerInput) -> CustomerPayload:
+        """Open a customer with a zero balance."""
+        require_role(info, Role.CATALOG_ADMIN)
+
+        async def work() -> CustomerPayload:
+            return CustomerPayload(customer=Customer.from_model(await catalog.create_customer(input.name)))
+
+        return await guarded(CustomerPayload, work)
+
+    @strawberry.mutation
+    async def create_service(self, info: Info, input: CreateServiceInput) -> ServicePayload:
+        """Add a service; a null price is not chargeable."""
+        require_role(info, Role.CATALOG_ADMIN)
+
+        async def work() -> ServicePayload:
+            price = parse_price(input.credit_price, ["input", "creditPrice"])
+            return ServicePayload(service=Service.from_model(await catalog.create_service(input.name, price)))
+
+        return await guarded(ServicePayload, work)
+
+    @strawberry.mutation
+    async def set_service_price(
+        self, info: Info, service_id: strawberry.ID, credit_price: Decimal | None = None
+    ) -> ServicePayload:
+        """Change a price; earlier requests keep (and refund) what they were charged."""
+        require_role(info, Role.CATALOG_ADMIN)
+
+        async def work() -> ServicePayload:
+            price = parse_price(credit_price, ["creditPrice"])
+            changed = await catalog.set_service_price(parse_id(service_id, "service", ["serviceId"]), price)
+            return ServicePayload(service=Service.from_model(changed))
+
+        return await guarded(ServicePayload, work)
+
+    @strawberry.mutation
+    async def set_credit_alert(self, info: Info, input: SetCreditAlertInput) -> CustomerPayload:
+        """Set the balance below which customer administrators are alerted (null: off)."""
+        actor = require_role(info, Role.CATALOG_ADMIN, Role.CUSTOMER_ADMIN)
+
+        async def work() -> CustomerPayload:
+            field = ["input", "customerId"]
+            customer_id = target_customer(actor, parse_id(input.customer_id, "customer", field), field)
+            threshold = parse_threshold(input.threshold, ["input", "threshold"])
+            changed = await catalog.set_alert_threshold(customer_id, threshold)
+            return CustomerPayload(customer=Customer.from_model(changed))
+
+        return await guarded(CustomerPayload, work)

@@ -1,0 +1,48 @@
+"""Per-request context: who is calling, resolved once from the bearer token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from models.accounts import AuthenticationError, authenticate
+from models.actor import Actor
+
+
+@dataclass
+class Context:
+    """What every resolver sees; `actor` is None for anonymous or rejected callers."""
+
+    request: Request | WebSocket
+    response: Response | WebSocket | None
+    actor: Actor | None = None
+    token_rejected: bool = False
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, if there is one."""
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return ""
+    return token.strip()
+
+
+async def build_context(
+    request: Request | WebSocket, response: Response | WebSocket | None, header: str | None
+) -> Context:
+    """Authenticate the caller from its Authorization header value."""
+    context = Context(request=request, response=response)
+    token = bearer_token(header)
+    if token is None:
+        return context
+    try:
+        context.actor = await authenticate(token) if token else None
+    except AuthenticationError:
+        context.actor = None
+    context.token_rejected = context.actor is None
+    return context

@@ -1,0 +1,50 @@
+"""Grants and withdrawals."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from models.credits import change_balance
+from models.customer import Customer as CustomerModel
+from models.idempotency import validate_key
+from models.ids import parse_id
+from models.ledger import TransactionKind
+from models.money import parse_positive
+from models.user import Role
+from resolvers.errors import guarded
+from resolvers.permissions import require_role
+from schema.inputs import BalanceChangeInput
+from schema.payloads import BalanceChangePayload
+from schema.types import CreditTransaction, Customer
+
+
+async def _change(info: Info, kind: TransactionKind, input: BalanceChangeInput) -> BalanceChangePayload:
+    actor = require_role(info, Role.CATALOG_ADMIN)
+
+    async def work() -> BalanceChangePayload:
+        customer_id = parse_id(input.customer_id, "customer", ["input", "customerId"])
+        amount = parse_positive(input.amount, ["input", "amount"])
+        key = validate_key(input.idempotency_key, ["input", "idempotencyKey"])
+        entry = await change_balance(actor, kind, customer_id, amount, input.note, key)
+        customer = await CustomerModel.get(id=entry.customer_id)
+        return BalanceChangePayload(
+            transaction=CreditTransaction.from_model(entry), customer=Customer.from_model(customer)
+        )
+
+    return await guarded(BalanceChangePayload, work)
+
+
+@strawberry.type
+class CreditMutations:
+    """Balance changes by the catalog administrator."""
+
+    @strawberry.mutation
+    async def grant_credits(self, info: Info, input: BalanceChangeInput) -> BalanceChangePayload:
+        """Add credits to a customer's balance."""
+        return await _change(info, TransactionKind.GRANT, input)
+
+    @strawberry.mutation
+    async def withdraw_credits(self, info: Info, input: BalanceChangeInput) -> BalanceChangePayload:
+        """Take credits from a customer's balance; it may go below zero."""
+        return await _change(info, TransactionKind.WITHDRAWAL, input)

@@ -1,0 +1,25 @@
+"""Mutations on the viewer's in-app notifications."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from models.ids import try_parse_id
+from models.notification import mark_read
+from resolvers.permissions import current_actor
+from schema.payloads import MarkNotificationsReadPayload
+
+
+@strawberry.type
+class NotificationMutations:
+    """Reading notifications."""
+
+    @strawberry.mutation
+    async def mark_notifications_read(
+        self, info: Info, ids: list[strawberry.ID] | None = None
+    ) -> MarkNotificationsReadPayload:
+        """Mark the viewer's notifications among `ids` (all when null) read; returns how many."""
+        actor = current_actor(info)
+        parsed = None if ids is None else [i for i in map(try_parse_id, ids) if i is not None]
+        return MarkNotificationsReadPayload(count=await mark_read(actor.user_id, parsed))

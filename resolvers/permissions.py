@@ -1,0 +1,81 @@
+"""Who may do what: the one place the roles and tenant rules of API.md live."""
+
+from __future__ import annotations
+
+import uuid
+
+from graphql import GraphQLError
+from strawberry.types import Info
+
+from models.actor import Actor
+from models.errors import invalid_input, not_found
+from models.service import ServiceRequest
+from models.user import Role, User
+
+
+def unauthenticated() -> GraphQLError:
+    """Missing, malformed, expired or revoked token."""
+    return GraphQLError(
+        "Authentication required: send a valid bearer token.",
+        extensions={"code": "UNAUTHENTICATED"},
+    )
+
+
+def forbidden() -> GraphQLError:
+    """The caller's role may never do this."""
+    return GraphQLError("Your role may not perform this operation.", extensions={"code": "FORBIDDEN"})
+
+
+def current_actor(info: Info) -> Actor:
+    """The authenticated caller, or a top-level UNAUTHENTICATED error."""
+    actor = info.context.actor
+    if actor is None:
+        raise unauthenticated()
+    return actor
+
+
+def require_role(info: Info, *roles: Role) -> Actor:
+    """The caller, if its role is among `roles`; FORBIDDEN otherwise."""
+    actor = current_actor(info)
+    if actor.role not in roles:
+        raise forbidden()
+    return actor
+
+
+def can_access_customer(actor: Actor, customer_id: uuid.UUID) -> bool:
+    """Catalog administrators see every customer; everybody else only their own."""
+    return actor.role == Role.CATALOG_ADMIN or actor.customer_id == customer_id
+
+
+def can_see_ledger(actor: Actor) -> bool:
+    """End users see their customer's balance but not its ledger, alerts or who acted."""
+    return actor.role != Role.END_USER
+
+
+def can_see_request(actor: Actor, request: ServiceRequest) -> bool:
+    """End users see the requests they made; administrators those of their customers."""
+    if actor.role == Role.END_USER:
+        return request.requested_by_id == actor.user_id
+    return can_access_customer(actor, request.customer_id)
+
+
+def can_manage_user(actor: Actor, user: User) -> bool:
+    """Catalog administrators manage everyone; customer administrators their customer's users."""
+    if actor.role == Role.CATALOG_ADMIN:
+        return True
+    return (
+        actor.role == Role.CUSTOMER_ADMIN
+        and user.role != Role.CATALOG_ADMIN
+        and user.customer_id == actor.customer_id
+    )
+
+
+def target_customer(actor: Actor, customer_id: uuid.UUID | None, field: list[str]) -> uuid.UUID:
+    """The customer an operation acts on: the caller's own when left out; others are NOT_FOUND."""
+    if customer_id is None:
+        if actor.customer_id is None:
+            raise invalid_input("customerId is required", field)
+        return actor.customer_id
+    if not can_access_customer(actor, customer_id):
+        raise not_found("customer", field)
+    return customer_id

@@ -1,0 +1,101 @@
+"""Root queries."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from models.customer import Customer as CustomerRow
+from models.ids import try_parse_id
+from models.notification import Notification as NotificationRow
+from models.pagination import SortKey
+from models.platform import credit_management_enabled
+from models.service import Service as ServiceRow
+from models.service import ServiceRequest as RequestRow
+from models.user import ApiToken as ApiTokenRow
+from models.user import Role
+from resolvers.permissions import can_access_customer, can_see_request, current_actor, require_role
+from schema.pagination import Connection, connection
+from schema.types import (
+    NEWEST_FIRST,
+    ApiToken,
+    CreditSettings,
+    Customer,
+    Notification,
+    Service,
+    ServiceRequest,
+    User,
+)
+
+CUSTOMER_ORDER = (SortKey("name", str, descending=False), SortKey("id", str, descending=False))
+
+
+@strawberry.type
+class Query:
+    """Everything a dashboard, a top-menu badge or an integrator reads."""
+
+    @strawberry.field
+    async def viewer(self, info: Info) -> User:
+        """The authenticated caller."""
+        return User.from_model(current_actor(info).user)
+
+    @strawberry.field
+    async def customer(self, info: Info, id: strawberry.ID | None = None) -> Customer | None:
+        """A customer by id, or the viewer's own; null for one the viewer may not see."""
+        actor = current_actor(info)
+        customer_id = actor.customer_id if id is None else try_parse_id(id)
+        if customer_id is None or not can_access_customer(actor, customer_id):
+            return None
+        model = await CustomerRow.get_or_none(id=customer_id)
+        return Customer.from_model(model) if model else None
+
+    @strawberry.field
+    async def customers(
+        self, info: Info, first: int = 50, after: str | None = None, search: str | None = None
+    ) -> Connection[Customer]:
+        """Every customer by name (catalog administrators); `search` matches part of the name."""
+        require_role(info, Role.CATALOG_ADMIN)
+        query = CustomerRow.all()
+        if search:
+            query = query.filter(name__icontains=search)
+        return await connection(query, CUSTOMER_ORDER, first, after, Customer.from_model)
+
+    @strawberry.field
+    async def services(self, info: Info) -> list[Service]:
+        """The catalog."""
+        current_actor(info)
+        return [Service.from_model(s) for s in await ServiceRow.all().order_by("name", "id")]
+
+    @strawberry.field
+    async def service_request(self, info: Info, id: strawberry.ID) -> ServiceRequest | None:
+        """A request the viewer may see, or null."""
+        actor = current_actor(info)
+        request_id = try_parse_id(id)
+        model = await RequestRow.get_or_none(id=request_id) if request_id else None
+        if model is None or not can_see_request(actor, model):
+            return None
+        return ServiceRequest.from_model(model)
+
+    @strawberry.field
+    async def notifications(
+        self, info: Info, unread_only: bool = False, first: int = 50, after: str | None = None
+    ) -> Connection[Notification]:
+        """The viewer's notifications, newest first."""
+        actor = current_actor(info)
+        query = NotificationRow.filter(user_id=actor.user_id)
+        if unread_only:
+            query = query.filter(read_at=None)
+        return await connection(query, NEWEST_FIRST, first, after, Notification.from_model)
+
+    @strawberry.field
+    async def api_tokens(self, info: Info) -> list[ApiToken]:
+        """The caller's API tokens (without their secrets)."""
+        actor = current_actor(info)
+        rows = await ApiTokenRow.filter(user_id=actor.user_id).order_by("-created_at")
+        return [ApiToken.from_model(t) for t in rows]
+
+    @strawberry.field
+    async def credit_settings(self, info: Info) -> CreditSettings:
+        """Whether credit management is on."""
+        current_actor(info)
+        return CreditSettings(credit_management_enabled=await credit_management_enabled())

@@ -1,0 +1,82 @@
+"""Requesting services and moving requests to their final status."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from models import requests
+from models.errors import not_found
+from models.idempotency import validate_key
+from models.ids import parse_id, parse_optional_id
+from models.service import RequestStatus
+from models.service import ServiceRequest as RequestModel
+from models.user import Role
+from resolvers.errors import guarded
+from resolvers.permissions import can_see_request, current_actor, require_role, target_customer
+from schema.inputs import RequestServiceInput
+from schema.payloads import ServiceRequestPayload
+from schema.types import ServiceRequest
+
+
+async def _transition(
+    info: Info, id: strawberry.ID, status: RequestStatus, reason: str | None, *roles: Role
+) -> ServiceRequestPayload:
+    actor = require_role(info, *roles)
+
+    async def work() -> ServiceRequestPayload:
+        request = await RequestModel.get_or_none(id=parse_id(id, "service request", ["id"]))
+        if request is None or not can_see_request(actor, request):
+            raise not_found("service request", ["id"])
+        changed = await requests.transition(actor, request.id, status, reason)
+        return ServiceRequestPayload(service_request=ServiceRequest.from_model(changed))
+
+    return await guarded(ServiceRequestPayload, work)
+
+
+_EVERY_ROLE = (Role.CATALOG_ADMIN, Role.CUSTOMER_ADMIN, Role.END_USER)
+
+
+@strawberry.type
+class ServiceRequestMutations:
+    """Charge on request; refund exactly once on cancel, fail or reject."""
+
+    @strawberry.mutation
+    async def request_service(self, info: Info, input: RequestServiceInput) -> ServiceRequestPayload:
+        """Request a service; its price × quantity is debited at once."""
+        actor = current_actor(info)
+
+        async def work() -> ServiceRequestPayload:
+            field = ["input", "customerId"]
+            explicit = parse_optional_id(input.customer_id, "customer", field)
+            customer_id = target_customer(actor, explicit, field)
+            service_id = parse_id(input.service_id, "service", ["input", "serviceId"])
+            key = validate_key(input.idempotency_key, ["input", "idempotencyKey"])
+            made = await requests.request_service(actor, customer_id, service_id, input.quantity, key)
+            return ServiceRequestPayload(service_request=ServiceRequest.from_model(made))
+
+        return await guarded(ServiceRequestPayload, work)
+
+    @strawberry.mutation
+    async def cancel_service_request(self, info: Info, id: strawberry.ID) -> ServiceRequestPayload:
+        """Cancel a request and refund what it was charged."""
+        return await _transition(info, id, RequestStatus.CANCELLED, None, *_EVERY_ROLE)
+
+    @strawberry.mutation
+    async def complete_service_request(self, info: Info, id: strawberry.ID) -> ServiceRequestPayload:
+        """Mark a request done; final, no refund."""
+        return await _transition(info, id, RequestStatus.COMPLETED, None, Role.CATALOG_ADMIN)
+
+    @strawberry.mutation
+    async def fail_service_request(
+        self, info: Info, id: strawberry.ID, reason: str | None = None
+    ) -> ServiceRequestPayload:
+        """Mark a request failed and refund it."""
+        return await _transition(info, id, RequestStatus.FAILED, reason, Role.CATALOG_ADMIN)
+
+    @strawberry.mutation
+    async def reject_service_request(
+        self, info: Info, id: strawberry.ID, reason: str | None = None
+    ) -> ServiceRequestPayload:
+        """Reject a request and refund it."""
+        return await _transition(info, id, RequestStatus.REJECTED, reason, Role.CATALOG_ADMIN)

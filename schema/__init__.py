@@ -1,0 +1,1 @@
+"""Strawberry types, inputs and payloads: the shapes of the public contract."""

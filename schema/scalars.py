@@ -1,0 +1,51 @@
+"""The `Decimal` scalar: two decimals out, any JSON value in (resolvers validate it)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import strawberry
+from graphql import BooleanValueNode, IntValueNode, NullValueNode, StringValueNode, ValueNode
+
+
+class NotAnAmount:
+    """A literal that can never be an amount (float, list, object); rejected as INVALID_AMOUNT."""
+
+    def __repr__(self) -> str:
+        return "NotAnAmount()"
+
+
+def _serialize(value: object) -> str:
+    if not isinstance(value, Decimal):
+        raise TypeError(f"Decimal fields serialise decimal.Decimal, not {type(value).__name__}")
+    return f"{value:.2f}"
+
+
+def _parse_value(value: Any) -> Any:
+    """Pass the JSON value through: `INVALID_AMOUNT` must name the field, so the resolver judges."""
+    return value
+
+
+def _parse_literal(node: ValueNode, _variables: dict[str, Any] | None = None) -> Any:
+    if isinstance(node, StringValueNode | BooleanValueNode):
+        return node.value
+    if isinstance(node, IntValueNode):
+        return int(node.value)
+    if isinstance(node, NullValueNode):
+        return None
+    return NotAnAmount()
+
+
+DecimalScalar = strawberry.scalar(
+    name="Decimal",
+    description=(
+        'An exact amount of credits as a JSON string with two decimals ("-15.50"). '
+        "Inputs: a string matching ^-?[0-9]+(\\.[0-9]{1,2})?$ or a JSON integer."
+    ),
+    serialize=_serialize,
+    parse_value=_parse_value,
+    parse_literal=_parse_literal,
+)
+
+SCALAR_MAP = {Decimal: DecimalScalar}

@@ -1,0 +1,285 @@
+"""Object types of the contract; every field that exposes a customer's data asks `permissions`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import strawberry
+from strawberry.types import Info
+
+from models.customer import Customer as CustomerRow
+from models.ledger import CreditTransaction as TransactionRow
+from models.money import to_decimal
+from models.notification import Notification as NotificationRow
+from models.pagination import SortKey
+from models.service import Service as ServiceRow
+from models.service import ServiceRequest as RequestRow
+from models.user import ApiToken as ApiTokenRow
+from models.user import User as UserRow
+from resolvers.permissions import can_access_customer, can_see_ledger, current_actor
+from schema.enums import AlertKind, Role, ServiceRequestStatus, TransactionKind
+from schema.pagination import Connection, connection
+
+TRANSACTION_ORDER = (SortKey("sequence", int),)
+NEWEST_FIRST = (SortKey("created_at", dt.datetime), SortKey("id", str))
+
+
+def _optional_amount(cents: int | None) -> Decimal | None:
+    return None if cents is None else to_decimal(cents)
+
+
+@strawberry.type
+class CreditSettings:
+    """Platform-wide credit switches."""
+
+    credit_management_enabled: bool
+
+
+@strawberry.type
+class ApiToken:
+    """A long-lived token; its secret is shown only when created."""
+
+    id: strawberry.ID
+    name: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+    @classmethod
+    def from_model(cls, m: ApiTokenRow) -> ApiToken:
+        """Expose a token row without its hash."""
+        return cls(
+            id=strawberry.ID(str(m.id)),
+            name=m.name,
+            created_at=m.created_at,
+            last_used_at=m.last_used_at,
+            revoked_at=m.revoked_at,
+        )
+
+
+@strawberry.type
+class User:
+    """A person or integration with a role."""
+
+    id: strawberry.ID
+    email: str
+    name: str
+    role: Role
+    active: bool
+    model: strawberry.Private[UserRow]
+
+    @classmethod
+    def from_model(cls, m: UserRow) -> User:
+        """Expose a user row without its password hash."""
+        return cls(
+            id=strawberry.ID(str(m.id)), email=m.email, name=m.name, role=m.role, active=m.active, model=m
+        )
+
+    @strawberry.field
+    async def customer(self) -> Customer | None:
+        """The customer a customer administrator or end user belongs to."""
+        if self.model.customer_id is None:
+            return None
+        return Customer.from_model(await CustomerRow.get(id=self.model.customer_id))
+
+    @strawberry.field
+    async def unread_notification_count(self, info: Info) -> int | None:
+        """The viewer's own unread notifications; null for anyone else."""
+        if info.context.actor is None or info.context.actor.user_id != self.model.id:
+            return None
+        return await NotificationRow.filter(user_id=self.model.id, read_at=None).count()
+
+
+@strawberry.type
+class Service:
+    """A credit-priced service of the catalog; a null price is not chargeable."""
+
+    id: strawberry.ID
+    name: str
+    credit_price: Decimal | None
+
+    @classmethod
+    def from_model(cls, m: ServiceRow) -> Service:
+        """Expose a service row."""
+        return cls(id=strawberry.ID(str(m.id)), name=m.name, credit_price=_optional_amount(m.credit_price))
+
+
+@strawberry.type
+class ServiceRequest:
+    """A request of a service and what it charged."""
+
+    id: strawberry.ID
+    quantity: int
+    amount: Decimal
+    status: ServiceRequestStatus
+    reason: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    model: strawberry.Private[RequestRow]
+
+    @classmethod
+    def from_model(cls, m: RequestRow) -> ServiceRequest:
+        """Expose a request row."""
+        return cls(
+            id=strawberry.ID(str(m.id)),
+            quantity=m.quantity,
+            amount=to_decimal(m.amount),
+            status=m.status,
+            reason=m.reason,
+            created_at=m.created_at,
+            updated_at=m.updated_at,
+            model=m,
+        )
+
+    @strawberry.field
+    async def service(self) -> Service:
+        """The requested service, with its price as it is now."""
+        return Service.from_model(await ServiceRow.get(id=self.model.service_id))
+
+    @strawberry.field
+    async def customer(self) -> Customer:
+        """The customer that was charged."""
+        return Customer.from_model(await CustomerRow.get(id=self.model.customer_id))
+
+    @strawberry.field
+    async def requested_by(self) -> User | None:
+        """Who made the request."""
+        if self.model.requested_by_id is None:
+            return None
+        return User.from_model(await UserRow.get(id=self.model.requested_by_id))
+
+
+@strawberry.type
+class CreditTransaction:
+    """An immutable ledger entry; `amount` is signed, `balanceAfter` the balance it left."""
+
+    id: strawberry.ID
+    sequence: int
+    kind: TransactionKind
+    amount: Decimal
+    balance_after: Decimal
+    created_at: dt.datetime
+    model: strawberry.Private[TransactionRow]
+
+    @classmethod
+    def from_model(cls, m: TransactionRow) -> CreditTransaction:
+        """Expose a ledger row."""
+        return cls(
+            id=strawberry.ID(str(m.id)),
+            sequence=m.sequence,
+            kind=m.kind,
+            amount=to_decimal(m.amount),
+            balance_after=to_decimal(m.balance_after),
+            created_at=m.created_at,
+            model=m,
+        )
+
+    @strawberry.field
+    def note(self, info: Info) -> str | None:
+        """The administrator's note; null for end users."""
+        return self.model.note if can_see_ledger(current_actor(info)) else None
+
+    @strawberry.field
+    async def service_request(self) -> ServiceRequest | None:
+        """The request this entry charged or refunded."""
+        if self.model.service_request_id is None:
+            return None
+        return ServiceRequest.from_model(await RequestRow.get(id=self.model.service_request_id))
+
+    @strawberry.field
+    async def actor(self, info: Info) -> User | None:
+        """Who caused the entry (a token's owner); null for end users."""
+        if self.model.actor_id is None or not can_see_ledger(current_actor(info)):
+            return None
+        return User.from_model(await UserRow.get(id=self.model.actor_id))
+
+
+@strawberry.type
+class Customer:
+    """A customer and its credit balance."""
+
+    id: strawberry.ID
+    name: str
+    balance: Decimal
+    alert_threshold: Decimal | None
+    model: strawberry.Private[CustomerRow]
+
+    @classmethod
+    def from_model(cls, m: CustomerRow) -> Customer:
+        """Expose a customer row."""
+        return cls(
+            id=strawberry.ID(str(m.id)),
+            name=m.name,
+            balance=to_decimal(m.balance),
+            alert_threshold=_optional_amount(m.alert_threshold),
+            model=m,
+        )
+
+    @strawberry.field
+    async def transactions(
+        self, info: Info, first: int = 50, after: str | None = None
+    ) -> Connection[CreditTransaction]:
+        """The ledger, newest first; empty for end users."""
+        actor = current_actor(info)
+        if not (can_see_ledger(actor) and can_access_customer(actor, self.model.id)):
+            return Connection.empty()
+        return await connection(
+            TransactionRow.filter(customer_id=self.model.id),
+            TRANSACTION_ORDER,
+            first,
+            after,
+            CreditTransaction.from_model,
+        )
+
+    @strawberry.field
+    async def service_requests(
+        self,
+        info: Info,
+        status: ServiceRequestStatus | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> Connection[ServiceRequest]:
+        """Requests, newest first; an end user sees only the ones it made."""
+        actor = current_actor(info)
+        if not can_access_customer(actor, self.model.id):
+            return Connection.empty()
+        query = RequestRow.filter(customer_id=self.model.id)
+        if not can_see_ledger(actor):
+            query = query.filter(requested_by_id=actor.user_id)
+        if status is not None:
+            query = query.filter(status=status)
+        return await connection(query, NEWEST_FIRST, first, after, ServiceRequest.from_model)
+
+
+@strawberry.type
+class Notification:
+    """An alert as its recipient sees it in the app."""
+
+    id: strawberry.ID
+    kind: AlertKind
+    balance: Decimal
+    threshold: Decimal | None
+    message: str
+    created_at: dt.datetime
+    read: bool
+    model: strawberry.Private[NotificationRow]
+
+    @classmethod
+    def from_model(cls, m: NotificationRow) -> Notification:
+        """Expose a notification row."""
+        return cls(
+            id=strawberry.ID(str(m.id)),
+            kind=m.kind,
+            balance=to_decimal(m.balance),
+            threshold=_optional_amount(m.threshold),
+            message=m.message,
+            created_at=m.created_at,
+            read=m.read_at is not None,
+            model=m,
+        )
+
+    @strawberry.field
+    async def customer(self) -> Customer:
+        """The customer whose balance crossed a limit."""
+        return Customer.from_model(await CustomerRow.get(id=self.model.customer_id))

@@ -1,0 +1,108 @@
+"""The one place configuration is read: `CREDITS_*` environment variables."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger("credits.settings")
+
+PROJECT_DIR = Path(__file__).resolve().parent
+
+
+class Settings(BaseSettings):
+    """Validated service settings; every field maps to `CREDITS_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="CREDITS_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+    data_dir: Path = PROJECT_DIR / "data"
+    database_url: str | None = None
+    db_pool_max: int = Field(20, ge=1, le=500)
+    broadcast_url: str = "memory://"
+
+    jwt_secret: str | None = None
+    jwt_ttl_seconds: int = Field(12 * 3600, ge=60)
+
+    admin_email: str | None = None
+    admin_password: str | None = None
+
+    argon2_time_cost: int = Field(3, ge=1)
+    argon2_memory_kib: int = Field(65536, ge=8)
+
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    mail_from: str = "credits@localhost"
+
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+
+    @model_validator(mode="after")
+    def _production_requirements(self) -> Settings:
+        """Production refuses to start on generated secrets or a missing first admin."""
+        if self.env == "production":
+            missing = [
+                name
+                for name, value in (
+                    ("CREDITS_JWT_SECRET", self.jwt_secret),
+                    ("CREDITS_ADMIN_EMAIL", self.admin_email),
+                    ("CREDITS_ADMIN_PASSWORD", self.admin_password),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"production requires {', '.join(missing)}")
+        return self
+
+    @property
+    def is_development(self) -> bool:
+        """True outside production: GraphiQL, generated secrets, console credentials."""
+        return self.env == "development"
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database, or a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'credits.sqlite3').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is the embedded SQLite file."""
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def emails_enabled(self) -> bool:
+        """Mail leaves the outbox only when an SMTP host is configured."""
+        return bool(self.smtp_host)
+
+    def resolved_jwt_secret(self) -> str:
+        """The signing secret; in development one is generated once and kept on disk."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        path = self.data_dir / "jwt-secret"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(48)
+        path.write_text(secret)
+        path.chmod(0o600)
+        log.warning("CREDITS_JWT_SECRET is not set: using a generated development secret in %s", path)
+        return secret
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
