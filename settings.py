@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     admin_password: str | None = None
 
     argon2_time_cost: int = Field(3, ge=1)
-    argon2_memory_kib: int = Field(65536, ge=8)
+    argon2_memory_kib: int = Field(65536, ge=64)
 
     smtp_host: str | None = None
     smtp_port: int = 587

@@ -1,0 +1,179 @@
+"""Shared fixtures: one database per run (SQLite file, or PostgreSQL when
+CREDITS_TEST_DATABASE_URL is set), emptied after each test, with the ledger
+invariant checked after every test that moved money."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_DIR))
+
+_DATA_DIR = Path(tempfile.mkdtemp(prefix="credits-test-"))
+_PG_URL = os.environ.get("CREDITS_TEST_DATABASE_URL")
+_PG_TEST_DB = f"credits_test_{uuid.uuid4().hex[:10]}"
+
+
+def _test_database_url() -> str:
+    if not _PG_URL:
+        return f"sqlite:///{_DATA_DIR / 'test.sqlite3'}"
+    parts = urlsplit(_PG_URL)
+    return urlunsplit(parts._replace(path=f"/{_PG_TEST_DB}"))
+
+
+# The environment every in-process and spawned server of this run shares.
+TEST_ENV = {
+    "CREDITS_ENV": "development",
+    "CREDITS_DATA_DIR": str(_DATA_DIR),
+    "CREDITS_DATABASE_URL": _test_database_url(),
+    "CREDITS_JWT_SECRET": "test-secret-" + uuid.uuid4().hex,
+    "CREDITS_ADMIN_EMAIL": "root@example.com",
+    "CREDITS_ADMIN_PASSWORD": "root-password",
+    "CREDITS_ARGON2_TIME_COST": "1",
+    "CREDITS_ARGON2_MEMORY_KIB": "64",
+    "CREDITS_DB_POOL_MAX": "30",
+}
+os.environ.update(TEST_ENV)
+
+from models import db  # noqa: E402
+from models.customer import Customer  # noqa: E402
+from models.ledger import CreditTransaction  # noqa: E402
+from settings import Settings, get_settings  # noqa: E402
+
+get_settings.cache_clear()
+
+IS_POSTGRES = bool(_PG_URL)
+requires_postgres = pytest.mark.skipif(
+    not IS_POSTGRES, reason="needs CREDITS_TEST_DATABASE_URL (PostgreSQL)"
+)
+
+# Children first, so SQLite's foreign keys never object.
+_TABLES = (
+    "notification",
+    "idempotency_record",
+    "credit_transaction",
+    "service_request",
+    "api_token",
+    "app_user",
+    "service",
+    "customer",
+    "platform_settings",
+)
+
+
+async def _create_pg_database() -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(_PG_URL)
+    try:
+        await conn.execute(f'CREATE DATABASE "{_PG_TEST_DB}"')
+    finally:
+        await conn.close()
+
+
+async def _drop_pg_database() -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(_PG_URL)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{_PG_TEST_DB}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    """The settings of this test run."""
+    return get_settings()
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def database(settings: Settings) -> AsyncIterator[None]:
+    """Create, migrate and finally drop the run's database."""
+    if IS_POSTGRES:
+        await _create_pg_database()
+    await db.init_db(settings)
+    await db.migrate(settings)
+    yield
+    await db.close_db()
+    if IS_POSTGRES:
+        await _drop_pg_database()
+
+
+async def empty_database() -> None:
+    """Delete every row, keeping the schema."""
+    conn = db.connections.get("default")
+    if IS_POSTGRES:
+        await conn.execute_script(f"TRUNCATE {', '.join(_TABLES)} CASCADE")
+    else:
+        for table in _TABLES:
+            await conn.execute_script(f"DELETE FROM {table}")
+
+
+async def assert_ledger_consistent() -> None:
+    """Every customer's balance equals its ledger sum, and sequences run 1..n without gaps."""
+    for customer in await Customer.all():
+        entries = await CreditTransaction.filter(customer_id=customer.id).order_by("sequence")
+        assert customer.balance == sum(e.amount for e in entries), customer.name
+        assert [e.sequence for e in entries] == list(range(1, len(entries) + 1)), customer.name
+        assert customer.last_sequence == len(entries)
+        running = 0
+        for entry in entries:
+            running += entry.amount
+            assert entry.balance_after == running
+
+
+@pytest.fixture(autouse=True)
+async def clean_ledger() -> AsyncIterator[None]:
+    """Each test starts empty and must leave balance = ledger sum behind it."""
+    await empty_database()
+    yield
+    await assert_ledger_consistent()
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings):
+    """The ASGI app, without its lifespan (the session fixture opened the database)."""
+    from server import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture
+async def http(app) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process HTTP client for the app."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+def gql(http: httpx.AsyncClient):
+    """Run a GraphQL document in-process: `await gql(QUERY, variables, token=...)`."""
+    from tests.client import GraphQLClient
+
+    return GraphQLClient(http)
+
+
+@pytest.fixture(scope="session")
+def server_env() -> dict[str, str]:
+    """The environment for spawned server processes."""
+    return {**os.environ, **TEST_ENV}
+
+
+@pytest.fixture
+def live_server(server_env: dict[str, str]) -> Iterator[str]:
+    """A real uvicorn process (`python server.py`) on a free port; yields its base URL."""
+    from tests.processes import ServerProcess
+
+    with ServerProcess(server_env) as server:
+        yield server.base_url
