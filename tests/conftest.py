@@ -41,6 +41,8 @@ TEST_ENV = {
     "CREDITS_ARGON2_TIME_COST": "1",
     "CREDITS_ARGON2_MEMORY_KIB": "64",
     "CREDITS_DB_POOL_MAX": "30",
+    "CREDITS_BROADCAST_URL": os.environ.get("CREDITS_TEST_REDIS_URL", "memory://"),
+    "CREDITS_WS_AUTH_RECHECK_SECONDS": "0.5",
 }
 os.environ.update(TEST_ENV)
 
@@ -52,12 +54,13 @@ from settings import Settings, get_settings  # noqa: E402
 get_settings.cache_clear()
 
 IS_POSTGRES = bool(_PG_URL)
-requires_postgres = pytest.mark.skipif(
-    not IS_POSTGRES, reason="needs CREDITS_TEST_DATABASE_URL (PostgreSQL)"
-)
+IS_REDIS = bool(os.environ.get("CREDITS_TEST_REDIS_URL"))
+requires_postgres = pytest.mark.skipif(not IS_POSTGRES, reason="needs CREDITS_TEST_DATABASE_URL (PostgreSQL)")
 
 # Children first, so SQLite's foreign keys never object.
 _TABLES = (
+    "email_outbox",
+    "credit_alert",
     "notification",
     "idempotency_record",
     "credit_transaction",
@@ -96,15 +99,22 @@ def settings() -> Settings:
     return get_settings()
 
 
+@pytest.fixture(scope="session")
+def app(settings: Settings):
+    """The ASGI app; its runtime (database, bus) is started by the `runtime` fixture."""
+    from server import create_app
+
+    return create_app(settings)
+
+
 @pytest.fixture(scope="session", autouse=True)
-async def database(settings: Settings) -> AsyncIterator[None]:
-    """Create, migrate and finally drop the run's database."""
+async def runtime(app, settings: Settings) -> AsyncIterator[object]:
+    """Create and migrate the run's database, start the event bus; finally drop the database."""
     if IS_POSTGRES:
         await _create_pg_database()
-    await db.init_db(settings)
-    await db.migrate(settings)
-    yield
-    await db.close_db()
+    await app.state.runtime.start()
+    yield app.state.runtime
+    await app.state.runtime.stop()
     if IS_POSTGRES:
         await _drop_pg_database()
 
@@ -138,14 +148,6 @@ async def clean_ledger() -> AsyncIterator[None]:
     await empty_database()
     yield
     await assert_ledger_consistent()
-
-
-@pytest.fixture(scope="session")
-def app(settings: Settings):
-    """The ASGI app, without its lifespan (the session fixture opened the database)."""
-    from server import create_app
-
-    return create_app(settings)
 
 
 @pytest.fixture

@@ -60,7 +60,10 @@ async def walk_through(gql: GraphQLClient, admin_email: str, admin_password: str
     # then: the ledger has its first entry
     assert grant["userErrors"] == []
     assert grant["transaction"] == {
-        "sequence": 1, "kind": "GRANT", "amount": "100.00", "balanceAfter": "100.00",
+        "sequence": 1,
+        "kind": "GRANT",
+        "amount": "100.00",
+        "balanceAfter": "100.00",
         "note": "opening balance",
     }
     assert grant["customer"]["balance"] == "100.00"
@@ -91,7 +94,9 @@ async def walk_through(gql: GraphQLClient, admin_email: str, admin_password: str
     customer_admin = await make_user(Role.CUSTOMER_ADMIN, await Customer.get(id=customer["id"]))
     ledger = (await gql(LEDGER, token=customer_admin.token))["customer"]
     assert ledger["balance"] == "0.00"
-    assert [(n["sequence"], n["kind"], n["amount"], n["balanceAfter"]) for n in ledger["transactions"]["nodes"]] == [
+    assert [
+        (n["sequence"], n["kind"], n["amount"], n["balanceAfter"]) for n in ledger["transactions"]["nodes"]
+    ] == [
         (5, "REFUND", "15.00", "0.00"),
         (4, "SERVICE_CHARGE", "-15.00", "-15.00"),
         (3, "SERVICE_CHARGE", "-60.00", "0.00"),
