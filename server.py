@@ -7,8 +7,9 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -16,22 +17,99 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UNSET, UnsetType
 
 from models import db
-from models.accounts import ensure_first_admin
-from resolvers.context import Context, build_context
+from models.accounts import AuthenticationError, authenticate, ensure_first_admin
+from models.alerts import EmailQueued
+from models.unit_of_work import add_event_sink, remove_event_sink
+from notifications import wire
+from notifications.bus import EventBus
+from notifications.mail import MailDispatcher
+from resolvers.context import Context, bearer_token, build_context
 from resolvers.root import schema
+from resolvers.socket_auth import watch_socket
 from settings import Settings, get_settings
 
 log = logging.getLogger("credits.server")
 
 
+class Runtime:
+    """What runs beside the requests: database, event bus, mail dispatcher."""
+
+    def __init__(self, settings: Settings, *, demo: bool = False) -> None:
+        self.settings = settings
+        self.demo = demo
+        self.bus = EventBus(
+            settings.broadcast_url,
+            queue_size=settings.subscriber_queue_size,
+            heartbeat_seconds=settings.bus_heartbeat_seconds,
+            liveness_seconds=settings.bus_liveness_seconds,
+        )
+        self.mailer = MailDispatcher(settings)
+
+    async def start(self) -> None:
+        """Open the database, migrate, ensure a catalog administrator, then start the side effects."""
+        await db.init_db(self.settings)
+        await db.migrate(self.settings)
+        await ensure_first_admin(
+            self.settings.admin_email, self.settings.admin_password, development=self.settings.is_development
+        )
+        if self.demo:
+            from models.demo import load_demo
+
+            await load_demo()
+        await self.bus.start()
+        add_event_sink(self.publish)
+        self.mailer.start()
+
+    async def stop(self) -> None:
+        """Stop in reverse order; pending mail stays in the outbox for the next start."""
+        remove_event_sink(self.publish)
+        await self.mailer.stop()
+        await self.bus.stop()
+        await db.close_db()
+
+    async def publish(self, events: Sequence[object]) -> None:
+        """After commit: every event to the bus; new mail wakes the dispatcher."""
+        for event in events:
+            if isinstance(event, EmailQueued):
+                self.mailer.wake()
+            elif (message := wire.encode(event)) is not None:
+                await self.bus.publish(message)
+
+
 class GraphQLApp(GraphQL):
-    """Strawberry's ASGI app with our per-request context."""
+    """Strawberry's ASGI app with our per-request context and websocket authentication."""
+
+    def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
+        super().__init__(schema, **kwargs)
+        self.runtime = runtime
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
-        """Authenticate the HTTP caller from its Authorization header."""
-        return await build_context(request, response, request.headers.get("authorization"))
+        """Authenticate the HTTP caller from its Authorization header (websockets: on connect)."""
+        header = request.headers.get("authorization") if isinstance(request, Request) else None
+        return await build_context(request, response, header, self.runtime.bus)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType:
+        """Authenticate `connection_init`'s token; refuse the socket (4403) without a valid one."""
+        params = context.connection_params or {}
+        header = params.get("Authorization") or params.get("authorization")
+        token = bearer_token(header) if isinstance(header, str) else None
+        if not token:
+            raise ConnectionRejectionError({"message": "a valid bearer token is required"})
+        try:
+            context.actor = await authenticate(token)
+        except AuthenticationError:
+            raise ConnectionRejectionError({"message": "invalid token"}) from None
+        context.token = token
+        socket = context.request
+        if isinstance(socket, WebSocket):
+            socket.state.watchdog = asyncio.create_task(
+                watch_socket(socket, token, self.runtime.settings.ws_auth_recheck_seconds)
+            )
+        return UNSET
 
 
 async def healthz(_: Request) -> Response:
@@ -39,42 +117,31 @@ async def healthz(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-async def readyz(_: Request) -> Response:
-    """The database answers; 503 while it does not."""
-    if await db.ping():
-        return JSONResponse({"status": "ready", "database": "ok"})
-    return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-
-
-async def start(settings: Settings, *, demo: bool = False) -> None:
-    """Open the database, apply migrations, make sure a catalog administrator exists."""
-    await db.init_db(settings)
-    await db.migrate(settings)
-    await ensure_first_admin(
-        settings.admin_email, settings.admin_password, development=settings.is_development
-    )
-    if demo:
-        from models.demo import load_demo
-
-        await load_demo()
-
-
 def create_app(settings: Settings | None = None, *, demo: bool = False) -> Starlette:
     """Build the ASGI application for `settings` (default: from the environment)."""
     settings = settings or get_settings()
+    runtime = Runtime(settings, demo=demo)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        await start(settings, demo=demo)
+        await runtime.start()
         where = settings.effective_database_url if settings.is_sqlite else "PostgreSQL"
-        log.info("serving on %s (%s database)", settings.env, where)
+        log.info("serving in %s (%s database, event bus %s)", settings.env, where, runtime.bus.safe_url)
         try:
             yield
         finally:
-            await db.close_db()
+            await runtime.stop()
 
-    graphql = GraphQLApp(schema, graphql_ide="graphiql" if settings.is_development else None)
-    return Starlette(
+    async def readyz(_: Request) -> Response:
+        """The database and the event bus answer; 503 while one does not."""
+        database, bus = await db.ping(), runtime.bus.healthy
+        body = {"database": "ok" if database else "unreachable", "eventBus": "ok" if bus else "unreachable"}
+        if database and bus:
+            return JSONResponse({"status": "ready", **body})
+        return JSONResponse({"status": "unavailable", **body}, status_code=503)
+
+    graphql = GraphQLApp(runtime, graphql_ide="graphiql" if settings.is_development else None)
+    app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
@@ -84,6 +151,8 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> Starl
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,
     )
+    app.state.runtime = runtime
+    return app
 
 
 def _parse_args(argv: list[str]) -> argparse.Namespace:

@@ -46,6 +46,19 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     mail_from: str = "credits@localhost"
 
+    mail_batch_size: int = Field(20, ge=1, le=500)
+    mail_poll_seconds: float = Field(5.0, gt=0)
+    mail_lease_seconds: float = Field(120.0, gt=0)
+    mail_max_attempts: int = Field(8, ge=1)
+    mail_backoff_seconds: float = Field(2.0, gt=0)
+    mail_backoff_max_seconds: float = Field(600.0, gt=0)
+    mail_timeout_seconds: float = Field(15.0, gt=0)
+
+    subscriber_queue_size: int = Field(1000, ge=1)
+    bus_heartbeat_seconds: float = Field(1.0, gt=0)
+    bus_liveness_seconds: float = Field(3.0, gt=0)
+    ws_auth_recheck_seconds: float = Field(5.0, gt=0)
+
     max_body_bytes: int = Field(1_000_000, ge=1024)
 
     @model_validator(mode="after")

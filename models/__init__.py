@@ -1,9 +1,11 @@
 """Tortoise models and the domain logic beside them; never imports Strawberry."""
 
+from models.alerts import CreditAlert
 from models.customer import Customer
 from models.idempotency import IdempotencyRecord
 from models.ledger import CreditTransaction, TransactionKind
 from models.notification import AlertKind, Notification
+from models.outbox import EmailOutbox
 from models.platform import PlatformSettings
 from models.service import RequestStatus, Service, ServiceRequest
 from models.user import ApiToken, Role, User
@@ -11,8 +13,10 @@ from models.user import ApiToken, Role, User
 __all__ = [
     "AlertKind",
     "ApiToken",
+    "CreditAlert",
     "CreditTransaction",
     "Customer",
+    "EmailOutbox",
     "IdempotencyRecord",
     "Notification",
     "PlatformSettings",

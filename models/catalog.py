@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+from models import alerts
 from models.customer import Customer
 from models.errors import invalid_input, not_found
+from models.notification import AlertKind
 from models.service import Service
 from models.unit_of_work import unit_of_work
 
@@ -38,13 +40,15 @@ async def set_service_price(service_id: uuid.UUID, credit_price: int | None) -> 
 
 
 async def set_alert_threshold(customer_id: uuid.UUID, threshold: int | None) -> Customer:
-    """Store a customer's alert threshold (null turns threshold alerts off)."""
+    """Set a customer's alert threshold (null turns threshold alerts off)."""
     async with unit_of_work() as uow:
         customer = await Customer.select_for_update().using_db(uow.conn).get_or_none(id=customer_id)
         if customer is None:
             raise not_found("customer", ["input", "customerId"])
         if customer.alert_threshold != threshold:
+            # A new value starts the limit afresh: already below it, it fires at once.
             customer.alert_threshold = threshold
             customer.below_threshold_fired = False
+            await alerts.evaluate(uow, customer, only=AlertKind.BELOW_THRESHOLD)
             await customer.save(using_db=uow.conn, update_fields=["alert_threshold", "below_threshold_fired"])
     return customer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
@@ -9,6 +10,7 @@ from enum import StrEnum
 from tortoise import fields
 from tortoise.models import Model
 
+from models import alerts
 from models.actor import Actor
 from models.customer import Customer
 from models.errors import not_found
@@ -55,10 +57,7 @@ class CreditTransaction(Model):
 class BalanceChanged:
     """Published after commit for every ledger entry."""
 
-    customer_id: uuid.UUID
-    sequence: int
-    balance: int
-    transaction_id: uuid.UUID
+    transaction: CreditTransaction
 
 
 @dataclass(frozen=True)
@@ -81,17 +80,24 @@ async def post(
     note: str | None = None,
     service_request_id: uuid.UUID | None = None,
 ) -> Posting:
-    """Lock the customer, apply `amount` (unsigned hundredths), append the entry, queue the event."""
+    """Lock the customer, apply `amount` (unsigned hundredths), fire crossed alerts, append the entry.
+
+    Must run inside `uow`'s transaction; the BalanceChanged event leaves after its commit.
+    """
     if amount <= 0:
         raise ValueError("a ledger entry moves a positive amount")
     signed = amount if kind in _CREDITS else -amount
-    customer = await Customer.select_for_update().using_db(uow.conn).get_or_none(id=customer_id)
+    # FOR NO KEY UPDATE, not FOR UPDATE: callers insert rows that reference the customer (a
+    # service request) before posting, which takes FOR KEY SHARE on it; FOR UPDATE would have
+    # to wait for every other such transaction's KEY SHARE, and two of them deadlock.
+    customer = await Customer.select_for_update(no_key=True).using_db(uow.conn).get_or_none(id=customer_id)
     if customer is None:
         raise not_found("customer", None)
     old_balance = customer.balance
     customer.balance = old_balance + signed
     customer.last_sequence += 1
-    await customer.save(using_db=uow.conn, update_fields=["balance", "last_sequence"])
+    alert_state = await alerts.evaluate(uow, customer)
+    await customer.save(using_db=uow.conn, update_fields=["balance", "last_sequence", *alert_state])
     entry = await CreditTransaction.create(
         using_db=uow.conn,
         customer_id=customer.id,
@@ -104,5 +110,27 @@ async def post(
         actor_id=actor.user_id if actor else None,
         api_token_id=actor.api_token_id if actor else None,
     )
-    uow.events.append(BalanceChanged(customer.id, customer.last_sequence, customer.balance, entry.id))
+    uow.events.append(BalanceChanged(entry))
     return Posting(customer, entry, old_balance, customer.balance)
+
+
+async def entries_after(customer_id: uuid.UUID, sequence: int, limit: int = 500) -> list[CreditTransaction]:
+    """Committed entries of a customer after `sequence`, oldest first (replay and catch-up)."""
+    return (
+        await CreditTransaction.filter(customer_id=customer_id, sequence__gt=sequence)
+        .order_by("sequence")
+        .limit(limit)
+    )
+
+
+async def entries_since(since: dt.datetime, limit: int = 5000) -> list[CreditTransaction]:
+    """Entries of every customer committed since `since` (catch-up after a bus outage)."""
+    return (
+        await CreditTransaction.filter(created_at__gte=since).order_by("created_at", "sequence").limit(limit)
+    )
+
+
+async def current_sequence(customer_id: uuid.UUID) -> int:
+    """The sequence of a customer's newest entry (0 before the first)."""
+    rows = await Customer.filter(id=customer_id).values_list("last_sequence", flat=True)
+    return rows[0] if rows else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -10,6 +11,7 @@ from starlette.websockets import WebSocket
 
 from models.accounts import AuthenticationError, authenticate
 from models.actor import Actor
+from notifications.bus import EventBus
 
 
 @dataclass
@@ -20,6 +22,9 @@ class Context:
     response: Response | WebSocket | None
     actor: Actor | None = None
     token_rejected: bool = False
+    bus: EventBus | None = None
+    connection_params: dict[str, Any] | None = None
+    token: str | None = None
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -33,10 +38,13 @@ def bearer_token(header: str | None) -> str | None:
 
 
 async def build_context(
-    request: Request | WebSocket, response: Response | WebSocket | None, header: str | None
+    request: Request | WebSocket,
+    response: Response | WebSocket | None,
+    header: str | None,
+    bus: EventBus | None = None,
 ) -> Context:
     """Authenticate the caller from its Authorization header value."""
-    context = Context(request=request, response=response)
+    context = Context(request=request, response=response, bus=bus)
     token = bearer_token(header)
     if token is None:
         return context

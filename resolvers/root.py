@@ -16,6 +16,7 @@ from resolvers.credits import CreditMutations
 from resolvers.notifications import NotificationMutations
 from resolvers.queries import Query
 from resolvers.service_requests import ServiceRequestMutations
+from resolvers.subscriptions import Subscription
 from schema.scalars import SCALAR_MAP
 
 log = logging.getLogger("credits.graphql")
@@ -39,6 +40,7 @@ def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=[
             lambda: ParserCache(maxsize=1000),

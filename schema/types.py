@@ -8,6 +8,7 @@ from decimal import Decimal
 import strawberry
 from strawberry.types import Info
 
+from models.alerts import CreditAlert as AlertRow
 from models.customer import Customer as CustomerRow
 from models.ledger import CreditTransaction as TransactionRow
 from models.money import to_decimal
@@ -251,6 +252,15 @@ class Customer:
             query = query.filter(status=status)
         return await connection(query, NEWEST_FIRST, first, after, ServiceRequest.from_model)
 
+    @strawberry.field
+    async def alerts(self, info: Info, first: int = 50, after: str | None = None) -> Connection[CreditAlert]:
+        """Alerts of this customer, newest first; empty for end users."""
+        actor = current_actor(info)
+        if not (can_see_ledger(actor) and can_access_customer(actor, self.model.id)):
+            return Connection.empty()
+        query = AlertRow.filter(customer_id=self.model.id)
+        return await connection(query, NEWEST_FIRST, first, after, CreditAlert.from_model)
+
 
 @strawberry.type
 class Notification:
@@ -283,3 +293,39 @@ class Notification:
     async def customer(self) -> Customer:
         """The customer whose balance crossed a limit."""
         return Customer.from_model(await CustomerRow.get(id=self.model.customer_id))
+
+
+@strawberry.type
+class CreditAlert:
+    """A limit the balance crossed: below zero, or below the customer's threshold."""
+
+    id: strawberry.ID
+    kind: AlertKind
+    customer_id: strawberry.ID
+    balance: Decimal
+    threshold: Decimal | None
+    created_at: dt.datetime
+
+    @classmethod
+    def from_model(cls, m: AlertRow) -> CreditAlert:
+        """Expose an alert row."""
+        return cls(
+            id=strawberry.ID(str(m.id)),
+            kind=m.kind,
+            customer_id=strawberry.ID(str(m.customer_id)),
+            balance=to_decimal(m.balance),
+            threshold=_optional_amount(m.threshold),
+            created_at=m.created_at,
+        )
+
+
+@strawberry.type
+class BalanceEvent:
+    """A committed balance change; `balance` equals `transaction.balanceAfter`."""
+
+    customer_id: strawberry.ID
+    balance: Decimal
+    sequence: int
+    transaction: CreditTransaction | None = strawberry.field(
+        description="The ledger entry; null for end users."
+    )

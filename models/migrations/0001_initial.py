@@ -2,6 +2,7 @@ from tortoise import migrations
 from tortoise.migrations import operations as ops
 from models.ledger import TransactionKind
 from models.notification import AlertKind
+from models.outbox import EmailStatus
 from models.service import RequestStatus
 from models.user import Role
 from tortoise.fields.base import OnDelete
@@ -26,6 +27,40 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
             options={'table': 'customer', 'app': 'models', 'pk_attr': 'id', 'table_description': "A customer's account: `balance` changes only through `models.ledger.post`."},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='CreditAlert',
+            fields=[
+                ('id', fields.UUIDField(primary_key=True, default=uuid4, unique=True, db_index=True)),
+                ('customer', fields.ForeignKeyField('models.Customer', source_field='customer_id', db_constraint=True, to_field='id', related_name='alerts', on_delete=OnDelete.CASCADE)),
+                ('kind', fields.CharEnumField(description='BELOW_ZERO: BELOW_ZERO\nBELOW_THRESHOLD: BELOW_THRESHOLD', enum_type=AlertKind, max_length=20)),
+                ('balance', fields.BigIntField()),
+                ('threshold', fields.BigIntField(null=True)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'credit_alert', 'app': 'models', 'indexes': [Index(fields=['customer_id', 'created_at'])], 'pk_attr': 'id', 'table_description': "A limit the balance crossed, kept for the customer's alert history."},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='EmailOutbox',
+            fields=[
+                ('id', fields.UUIDField(primary_key=True, default=uuid4, unique=True, db_index=True)),
+                ('recipient', fields.CharField(max_length=254)),
+                ('subject', fields.CharField(max_length=300)),
+                ('text_body', fields.TextField(unique=False)),
+                ('html_body', fields.TextField(unique=False)),
+                ('message_id', fields.CharField(unique=True, max_length=200)),
+                ('alert_id', fields.UUIDField(null=True)),
+                ('status', fields.CharEnumField(default=EmailStatus.PENDING, description='PENDING: PENDING\nSENDING: SENDING\nSENT: SENT\nFAILED: FAILED', enum_type=EmailStatus, max_length=10)),
+                ('attempts', fields.IntField(default=0)),
+                ('next_attempt_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('lease_until', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('last_error', fields.TextField(null=True, unique=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('sent_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'email_outbox', 'app': 'models', 'indexes': [Index(fields=['status', 'next_attempt_at'])], 'pk_attr': 'id', 'table_description': 'One email to one recipient, with a stable Message-ID so a resend is recognisable.'},
             bases=['Model'],
         ),
         ops.CreateModel(

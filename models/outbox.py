@@ -1,0 +1,82 @@
+"""The email outbox: alert mail written in the ledger's transaction, sent later by a dispatcher."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import uuid
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from tortoise import fields
+from tortoise.models import Model
+
+from models.money import format_amount
+from models.notification import AlertKind
+
+if TYPE_CHECKING:
+    from models.customer import Customer
+    from models.user import User
+
+
+class EmailStatus(StrEnum):
+    """PENDING until sent (or retried), SENDING while a dispatcher holds its lease."""
+
+    PENDING = "PENDING"
+    SENDING = "SENDING"
+    SENT = "SENT"
+    FAILED = "FAILED"
+
+
+class EmailOutbox(Model):
+    """One email to one recipient, with a stable Message-ID so a resend is recognisable."""
+
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    recipient = fields.CharField(max_length=254)
+    subject = fields.CharField(max_length=300)
+    text_body = fields.TextField()
+    html_body = fields.TextField()
+    message_id = fields.CharField(max_length=200, unique=True)
+    alert_id = fields.UUIDField(null=True)
+    status = fields.CharEnumField(EmailStatus, max_length=10, default=EmailStatus.PENDING)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(auto_now_add=True)
+    lease_until = fields.DatetimeField(null=True)
+    last_error = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "email_outbox"
+        indexes = (("status", "next_attempt_at"),)
+
+
+def render_alert_email(
+    recipient: User, customer: Customer, kind: AlertKind, message: str, alert_id: uuid.UUID
+) -> dict[str, Any]:
+    """The outbox row's fields for one alert email: subject naming customer and balance."""
+    balance = format_amount(customer.balance)
+    limit = "below zero" if kind == AlertKind.BELOW_ZERO else "below its alert threshold"
+    subject = f"{customer.name}: credit balance {balance} is {limit}"
+    text = (
+        f"Hello {recipient.name},\n\n{message}\n\n"
+        f"Customer: {customer.name}\nBalance: {balance} credits\n\n"
+        "Grant credits or adjust the threshold in the dashboard.\n"
+    )
+    body = (
+        f"<p>Hello {html.escape(recipient.name)},</p><p>{html.escape(message)}</p>"
+        f"<table><tr><th align=left>Customer</th><td>{html.escape(customer.name)}</td></tr>"
+        f"<tr><th align=left>Balance</th><td>{balance} credits</td></tr></table>"
+        "<p>Grant credits or adjust the threshold in the dashboard.</p>"
+    )
+    email_id = uuid.uuid4()
+    return {
+        "id": email_id,
+        "recipient": recipient.email,
+        "subject": subject,
+        "text_body": text,
+        "html_body": body,
+        "message_id": f"<alert-{alert_id}-{email_id}@credits>",
+        "alert_id": alert_id,
+        "next_attempt_at": dt.datetime.now(dt.UTC),
+    }

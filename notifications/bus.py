@@ -1,0 +1,228 @@
+"""The event bus: broadcaster underneath, one subscription per process, bounded queues per client.
+
+broadcaster 0.3.1 gives every subscriber an unbounded queue, races when two first subscribers
+join a Redis channel at once, and its Redis listener dies silently when the connection drops
+(encode/broadcaster#144). So this process holds exactly one broadcaster subscription, drains it
+continuously into bounded per-subscriber queues, publishes a heartbeat and reconnects when
+nothing (not even its own heartbeat) arrived for a while. After a reconnect every subscriber is
+told to catch up from the database, which is the source of truth for what was committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+from broadcaster import Broadcast
+
+log = logging.getLogger("credits.bus")
+
+CHANNEL = "credits.events"
+_HEARTBEAT = "hb"
+
+
+class SubscriberTooSlow(Exception):
+    """The subscriber's queue overflowed; it must resume from the database (afterSequence)."""
+
+
+class Resync:
+    """Marker: the bus was disconnected; catch up on what was committed since `since`."""
+
+    def __init__(self, since: dt.datetime) -> None:
+        self.since = since
+
+
+class Subscription:
+    """A bounded queue of messages for one topic and key (None: every key)."""
+
+    def __init__(self, topic: str, key: str | None, maxsize: int, on_overflow: Callable[[], None] | None):
+        self.topic = topic
+        self.key = key
+        self._queue: asyncio.Queue[dict[str, Any] | Resync | None] = asyncio.Queue(maxsize)
+        self._on_overflow = on_overflow
+        self.overflowed = False
+
+    def offer(self, item: dict[str, Any] | Resync) -> None:
+        """Enqueue without waiting; a full queue marks the subscriber too slow."""
+        if self.overflowed:
+            return
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            while not self._queue.empty():
+                self._queue.get_nowait()
+            self._queue.put_nowait(None)
+            if self._on_overflow is not None:
+                self._on_overflow()
+
+    async def get(self) -> dict[str, Any] | Resync:
+        """The next message; raises SubscriberTooSlow once the queue has overflowed."""
+        item = await self._queue.get()
+        if item is None:
+            raise SubscriberTooSlow
+        return item
+
+    @property
+    def size(self) -> int:
+        """Messages waiting (for tests and metrics)."""
+        return self._queue.qsize()
+
+
+class EventBus:
+    """Publish committed events to every process; deliver them to local subscribers."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        queue_size: int = 1000,
+        heartbeat_seconds: float = 1.0,
+        liveness_seconds: float = 3.0,
+    ) -> None:
+        self.url = url
+        self.queue_size = queue_size
+        self.heartbeat_seconds = heartbeat_seconds
+        self.liveness_seconds = liveness_seconds
+        self.connected = asyncio.Event()
+        self.reconnects = 0
+        self._broadcast: Broadcast | None = None
+        self._subscriptions: dict[tuple[str, str | None], set[Subscription]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._last_message_at = dt.datetime.now(dt.UTC)
+        self._origin = uuid.uuid4().hex
+
+    async def start(self, wait: float = 5.0) -> None:
+        """Connect in the background; wait up to `wait` seconds for the first connection."""
+        self._task = asyncio.create_task(self._supervise(), name="event-bus")
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self.connected.wait(), wait)
+        if not self.connected.is_set():
+            log.error("event bus %s not reachable yet; retrying in the background", self.safe_url)
+
+    async def stop(self) -> None:
+        """Disconnect and end every subscription's supervisor."""
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    @property
+    def safe_url(self) -> str:
+        """The URL without credentials, for logs."""
+        scheme, _, rest = self.url.partition("://")
+        return f"{scheme}://{rest.rpartition('@')[2]}"
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the bus is connected (for /readyz)."""
+        return self.connected.is_set()
+
+    async def publish(self, message: dict[str, Any]) -> bool:
+        """Send a message to every process; False (logged) when the bus is down.
+
+        A lost publish loses nothing: subscribers catch up from the database after a reconnect,
+        and a later event of the same customer reveals the gap.
+        """
+        broadcast = self._broadcast
+        if broadcast is None:
+            log.warning("event bus down: %s event not published", message.get("t"))
+            return False
+        try:
+            await broadcast.publish(CHANNEL, json.dumps(message, separators=(",", ":")))
+            return True
+        except Exception:
+            log.warning("event bus publish failed", exc_info=True)
+            return False
+
+    @asynccontextmanager
+    async def subscribe(
+        self, topic: str, key: str | None = None, on_overflow: Callable[[], None] | None = None
+    ) -> AsyncIterator[Subscription]:
+        """Receive messages of `topic` for `key` (None: all keys) in a bounded queue."""
+        subscription = Subscription(topic, key, self.queue_size, on_overflow)
+        subscribers = self._subscriptions.setdefault((topic, key), set())
+        subscribers.add(subscription)
+        try:
+            yield subscription
+        finally:
+            subscribers.discard(subscription)
+            if not subscribers:
+                self._subscriptions.pop((topic, key), None)
+
+    def subscriber_count(self) -> int:
+        """How many local subscriptions are open."""
+        return sum(len(s) for s in self._subscriptions.values())
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        topic, key = message.get("t"), message.get("k")
+        if topic == _HEARTBEAT or not isinstance(topic, str):
+            return
+        for subscription in (
+            *self._subscriptions.get((topic, key), ()),
+            *self._subscriptions.get((topic, None), ()),
+        ):
+            subscription.offer(message)
+
+    def _resync_all(self) -> None:
+        since = self._last_message_at - dt.timedelta(seconds=self.liveness_seconds + 2)
+        for subscribers in self._subscriptions.values():
+            for subscription in subscribers:
+                subscription.offer(Resync(since))
+
+    async def _supervise(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self._run_connected()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("event bus %s lost: %s", self.safe_url, exc)
+            self.connected.clear()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            if self.connected.is_set():
+                delay = 0.1
+
+    async def _run_connected(self) -> None:
+        broadcast = Broadcast(self.url)
+        await broadcast.connect()
+        heartbeat: asyncio.Task[None] | None = None
+        try:
+            async with broadcast.subscribe(CHANNEL) as subscriber:
+                self._broadcast = broadcast
+                self.reconnects += 1
+                self.connected.set()
+                if self.reconnects > 1:
+                    log.info("event bus %s reconnected", self.safe_url)
+                    self._resync_all()
+                heartbeat = asyncio.create_task(self._heartbeat(broadcast))
+                while True:
+                    try:
+                        event = await asyncio.wait_for(subscriber.get(), self.liveness_seconds)
+                    except TimeoutError:
+                        raise ConnectionError("no message or heartbeat within liveness window") from None
+                    self._last_message_at = dt.datetime.now(dt.UTC)
+                    self._dispatch(json.loads(event.message))
+        finally:
+            self._broadcast = None
+            self.connected.clear()
+            if heartbeat is not None:
+                heartbeat.cancel()
+            with suppress(Exception):
+                await asyncio.wait_for(broadcast.disconnect(), 2)
+
+    async def _heartbeat(self, broadcast: Broadcast) -> None:
+        beat = json.dumps({"t": _HEARTBEAT, "o": self._origin})
+        while True:
+            with suppress(Exception):
+                await broadcast.publish(CHANNEL, beat)
+            await asyncio.sleep(self.heartbeat_seconds)

@@ -1,0 +1,97 @@
+"""The bus's wire format: committed domain events as small JSON-able dicts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from models.alerts import AlertRaised, CreditAlert, NotificationCreated
+from models.ledger import BalanceChanged, CreditTransaction
+from models.notification import Notification
+
+BALANCE = "balance"
+ALERT = "alert"
+NOTIFICATION = "notification"
+
+
+def _id(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def transaction_message(entry: CreditTransaction) -> dict[str, Any]:
+    """A ledger entry as a balance message; live events and replays share this shape."""
+    return {
+        "t": BALANCE,
+        "k": str(entry.customer_id),
+        "sequence": entry.sequence,
+        "balance": entry.balance_after,
+        "tx": {
+            "id": str(entry.id),
+            "kind": entry.kind.value if hasattr(entry.kind, "value") else entry.kind,
+            "amount": entry.amount,
+            "balance_after": entry.balance_after,
+            "note": entry.note,
+            "created_at": entry.created_at.isoformat(),
+            "service_request_id": _id(entry.service_request_id),
+            "actor_id": _id(entry.actor_id),
+        },
+    }
+
+
+def transaction_from_message(message: dict[str, Any]) -> CreditTransaction:
+    """An unsaved CreditTransaction rebuilt from a balance message (no database read)."""
+    tx = message["tx"]
+    return CreditTransaction(
+        id=uuid.UUID(tx["id"]),
+        customer_id=uuid.UUID(message["k"]),
+        sequence=message["sequence"],
+        kind=tx["kind"],
+        amount=tx["amount"],
+        balance_after=tx["balance_after"],
+        note=tx["note"],
+        created_at=dt.datetime.fromisoformat(tx["created_at"]),
+        service_request_id=tx["service_request_id"] and uuid.UUID(tx["service_request_id"]),
+        actor_id=tx["actor_id"] and uuid.UUID(tx["actor_id"]),
+    )
+
+
+def alert_message(alert: CreditAlert) -> dict[str, Any]:
+    """An alert for `creditAlerts` subscribers of its customer."""
+    return {
+        "t": ALERT,
+        "k": str(alert.customer_id),
+        "id": str(alert.id),
+        "kind": alert.kind.value if hasattr(alert.kind, "value") else alert.kind,
+        "balance": alert.balance,
+        "threshold": alert.threshold,
+        "created_at": alert.created_at.isoformat(),
+    }
+
+
+def alert_from_message(message: dict[str, Any]) -> CreditAlert:
+    """An unsaved CreditAlert rebuilt from an alert message."""
+    return CreditAlert(
+        id=uuid.UUID(message["id"]),
+        customer_id=uuid.UUID(message["k"]),
+        kind=message["kind"],
+        balance=message["balance"],
+        threshold=message["threshold"],
+        created_at=dt.datetime.fromisoformat(message["created_at"]),
+    )
+
+
+def notification_message(note: Notification) -> dict[str, Any]:
+    """A notification for its recipient's `notificationAdded` subscription."""
+    return {"t": NOTIFICATION, "k": str(note.user_id), "id": str(note.id)}
+
+
+def encode(event: object) -> dict[str, Any] | None:
+    """The wire message for a committed domain event (None: nothing to publish)."""
+    if isinstance(event, BalanceChanged):
+        return transaction_message(event.transaction)
+    if isinstance(event, AlertRaised):
+        return alert_message(event.alert)
+    if isinstance(event, NotificationCreated):
+        return notification_message(event.notification)
+    return None

@@ -1,0 +1,106 @@
+"""Subscriptions: live balance, alerts and notifications, with the same tenant rules as queries."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncGenerator, Callable
+
+import strawberry
+from graphql import GraphQLError
+from starlette.websockets import WebSocket
+from strawberry.types import Info
+
+from models.actor import Actor
+from models.customer import Customer as CustomerRow
+from models.ids import try_parse_id
+from models.money import to_decimal
+from models.notification import Notification as NotificationRow
+from models.user import Role
+from notifications.bus import EventBus, SubscriberTooSlow
+from notifications.streams import alert_events, balance_events, notification_events
+from notifications.wire import alert_from_message, transaction_from_message
+from resolvers.permissions import can_access_customer, can_see_ledger, current_actor, forbidden
+from schema.types import BalanceEvent, CreditAlert, CreditTransaction, Notification
+
+TOO_SLOW = 1013
+
+
+async def _target(actor: Actor, customer_id: strawberry.ID | None) -> uuid.UUID | None:
+    """The customer to watch; None means every customer (catalog administrators only)."""
+    if customer_id is None:
+        return None if actor.role == Role.CATALOG_ADMIN else actor.customer_id
+    parsed = try_parse_id(customer_id)
+    # Another tenant's customer and a missing one get the same answer.
+    if parsed is None or not can_access_customer(actor, parsed) or not await CustomerRow.exists(id=parsed):
+        raise forbidden()
+    return parsed
+
+
+def _closer(info: Info) -> Callable[[], None]:
+    """Close the socket with 1013 when the subscriber cannot keep up (it resumes with afterSequence)."""
+
+    def close() -> None:
+        socket = info.context.request
+        if isinstance(socket, WebSocket):
+            asyncio.get_running_loop().create_task(socket.close(code=TOO_SLOW, reason="subscriber too slow"))
+
+    return close
+
+
+def _bus(info: Info) -> EventBus:
+    return info.context.bus
+
+
+@strawberry.type
+class Subscription:
+    """Live updates for dashboards and the top-menu badge."""
+
+    @strawberry.subscription
+    async def balance_changed(
+        self, info: Info, customer_id: strawberry.ID | None = None, after_sequence: int | None = None
+    ) -> AsyncGenerator[BalanceEvent, None]:
+        """Every committed ledger entry in sequence order; `afterSequence` replays first."""
+        actor = current_actor(info)
+        target = await _target(actor, customer_id)
+        if after_sequence is not None and (target is None or after_sequence < 0):
+            raise GraphQLError(
+                "afterSequence needs a customer and must be at least 0", extensions={"code": "INVALID_INPUT"}
+            )
+        with_transaction = can_see_ledger(actor)
+        try:
+            async for message in balance_events(_bus(info), target, after_sequence, _closer(info)):
+                entry = transaction_from_message(message)
+                yield BalanceEvent(
+                    customer_id=strawberry.ID(message["k"]),
+                    balance=to_decimal(message["balance"]),
+                    sequence=message["sequence"],
+                    transaction=CreditTransaction.from_model(entry) if with_transaction else None,
+                )
+        except SubscriberTooSlow:
+            return
+
+    @strawberry.subscription
+    async def credit_alerts(
+        self, info: Info, customer_id: strawberry.ID | None = None
+    ) -> AsyncGenerator[CreditAlert, None]:
+        """Alerts as they fire (customer roles: their own customer)."""
+        actor = current_actor(info)
+        target = await _target(actor, customer_id)
+        try:
+            async for message in alert_events(_bus(info), target, _closer(info)):
+                yield CreditAlert.from_model(alert_from_message(message))
+        except SubscriberTooSlow:
+            return
+
+    @strawberry.subscription
+    async def notification_added(self, info: Info) -> AsyncGenerator[Notification, None]:
+        """The viewer's new in-app notifications."""
+        actor = current_actor(info)
+        try:
+            async for message in notification_events(_bus(info), actor.user_id, _closer(info)):
+                row = await NotificationRow.get_or_none(id=uuid.UUID(message["id"]))
+                if row is not None:
+                    yield Notification.from_model(row)
+        except SubscriberTooSlow:
+            return
