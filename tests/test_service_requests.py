@@ -1,0 +1,545 @@
+"""requestService and the request's final transitions through the public GraphQL API."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from models.customer import Customer
+from models.user import Role
+from tests.client import GraphQLClient
+from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_service, make_user
+
+REQUEST_FIELDS = """
+    id quantity amount status reason
+    service { id name creditPrice }
+    customer { id balance }
+    requestedBy { id role }
+"""
+REQUEST = f"""
+mutation ($input: RequestServiceInput!) {{
+  requestService(input: $input) {{
+    serviceRequest {{ {REQUEST_FIELDS} }}
+    userErrors {{ code field message }}
+  }}
+}}"""
+CANCEL = f"""
+mutation ($id: ID!) {{
+  cancelServiceRequest(id: $id) {{
+    serviceRequest {{ {REQUEST_FIELDS} }} userErrors {{ code field message }}
+  }}
+}}"""
+COMPLETE = f"""
+mutation ($id: ID!) {{
+  completeServiceRequest(id: $id) {{
+    serviceRequest {{ {REQUEST_FIELDS} }} userErrors {{ code field message }}
+  }}
+}}"""
+FAIL = f"""
+mutation ($id: ID!, $reason: String) {{
+  failServiceRequest(id: $id, reason: $reason) {{
+    serviceRequest {{ {REQUEST_FIELDS} }} userErrors {{ code field message }}
+  }}
+}}"""
+REJECT = f"""
+mutation ($id: ID!, $reason: String) {{
+  rejectServiceRequest(id: $id, reason: $reason) {{
+    serviceRequest {{ {REQUEST_FIELDS} }} userErrors {{ code field message }}
+  }}
+}}"""
+SET_PRICE = """
+mutation ($serviceId: ID!, $price: Decimal) {
+  setServicePrice(serviceId: $serviceId, creditPrice: $price) {
+    service { creditPrice } userErrors { code field }
+  }
+}"""
+SET_CREDIT_MANAGEMENT = """
+mutation ($enabled: Boolean!) {
+  setCreditManagement(enabled: $enabled) { creditSettings { creditManagementEnabled } userErrors { code } }
+}"""
+SERVICE_REQUEST = f"""
+query ($id: ID!) {{ serviceRequest(id: $id) {{ {REQUEST_FIELDS} createdAt updatedAt }} }}
+"""
+LEDGER = """
+query ($id: ID!) {
+  customer(id: $id) {
+    balance
+    transactions(first: 100) {
+      nodes { sequence kind amount balanceAfter serviceRequest { id } actor { id } }
+    }
+  }
+}"""
+REQUESTS_BY_STATUS = """
+query ($id: ID!, $status: ServiceRequestStatus) {
+  customer(id: $id) { serviceRequests(status: $status) { nodes { id status } } }
+}"""
+
+TRANSITIONS = {
+    "cancel": ("cancelServiceRequest", CANCEL, "CANCELLED"),
+    "complete": ("completeServiceRequest", COMPLETE, "COMPLETED"),
+    "fail": ("failServiceRequest", FAIL, "FAILED"),
+    "reject": ("rejectServiceRequest", REJECT, "REJECTED"),
+}
+REFUNDING = ("cancel", "fail", "reject")
+
+
+@dataclass
+class World:
+    """A catalog administrator, a customer with 100 credits and one of its end users."""
+
+    admin: Login
+    customer: Customer
+    end_user: Login
+
+    @property
+    def cid(self) -> str:
+        """The customer's id as the API spells it."""
+        return str(self.customer.id)
+
+
+@pytest.fixture
+async def world() -> World:
+    """Credit management on, a customer at 100.00 and an end user of it."""
+    await enable_credits()
+    admin = await make_catalog_admin()
+    customer = await make_customer("Acme", balance=100, by=admin)
+    return World(admin, customer, await make_user(Role.END_USER, customer))
+
+
+async def ledger(gql: GraphQLClient, world: World) -> dict[str, Any]:
+    """The customer's balance and ledger, newest first, as the catalog administrator reads them."""
+    return (await gql(LEDGER, {"id": world.cid}, token=world.admin.token))["customer"]
+
+
+async def read_request(gql: GraphQLClient, world: World, request_id: str) -> dict[str, Any]:
+    """A request as the catalog administrator reads it now."""
+    return (await gql(SERVICE_REQUEST, {"id": request_id}, token=world.admin.token))["serviceRequest"]
+
+
+async def request(gql: GraphQLClient, caller: Login, service_id: object, **input: Any) -> dict[str, Any]:
+    """Run requestService and return its payload."""
+    variables = {"input": {"serviceId": str(service_id), **input}}
+    return (await gql(REQUEST, variables, token=caller.token))["requestService"]
+
+
+async def move(
+    gql: GraphQLClient, caller: Login, transition: str, request_id: str, reason: str | None = None
+) -> dict[str, Any]:
+    """Run one of the four transitions and return its payload."""
+    name, document, _ = TRANSITIONS[transition]
+    variables: dict[str, Any] = {"id": request_id}
+    if transition in ("fail", "reject"):
+        variables["reason"] = reason
+    return (await gql(document, variables, token=caller.token))[name]
+
+
+def errors(payload: dict[str, Any]) -> list[tuple[str, list[str] | None]]:
+    """The (code, field) pairs of a payload's userErrors."""
+    return [(e["code"], e["field"]) for e in payload["userErrors"]]
+
+
+async def _statuses(gql: GraphQLClient, world: World, status: str | None) -> list[tuple[str, str]]:
+    """The customer's requests (id, status) as the catalog administrator lists them."""
+    data = await gql(REQUESTS_BY_STATUS, {"id": world.cid, "status": status}, token=world.admin.token)
+    return [(n["id"], n["status"]) for n in data["customer"]["serviceRequests"]["nodes"]]
+
+
+async def test_request_charges_price_times_quantity(gql, world):
+    """Three units at 40.00 debit 120.00 at once and store it as the request's amount."""
+    # given: a service priced 40.00
+    service = await make_service("40.00", "Translation")
+
+    # when: the end user requests three units
+    payload = await request(gql, world.end_user, service.id, quantity=3)
+
+    # then: the request is REQUESTED with amount 120.00 and the balance is -20.00
+    assert payload["userErrors"] == []
+    made = payload["serviceRequest"]
+    assert uuid.UUID(made["id"])
+    assert made == {
+        "id": made["id"],
+        "quantity": 3,
+        "amount": "120.00",
+        "status": "REQUESTED",
+        "reason": None,
+        "service": {"id": str(service.id), "name": "Translation", "creditPrice": "40.00"},
+        "customer": {"id": world.cid, "balance": "-20.00"},
+        "requestedBy": {"id": str(world.end_user.user.id), "role": "END_USER"},
+    }
+    # and: one SERVICE_CHARGE entry linked to the request, by the end user
+    assert (await ledger(gql, world))["transactions"]["nodes"][0] == {
+        "sequence": 2,
+        "kind": "SERVICE_CHARGE",
+        "amount": "-120.00",
+        "balanceAfter": "-20.00",
+        "serviceRequest": {"id": made["id"]},
+        "actor": {"id": str(world.end_user.user.id)},
+    }
+
+
+async def test_quantity_defaults_to_one(gql, world):
+    """Without quantity one unit is requested and charged."""
+    # given: a service priced 15.50
+    service = await make_service("15.50")
+
+    # when: it is requested without a quantity
+    payload = await request(gql, world.end_user, service.id)
+
+    # then: one unit, 15.50
+    assert payload["serviceRequest"]["quantity"] == 1
+    assert payload["serviceRequest"]["amount"] == "15.50"
+    assert payload["serviceRequest"]["customer"]["balance"] == "84.50"
+
+
+@pytest.mark.parametrize("quantity", [0, -1, -(2**31)])
+async def test_quantity_below_one_is_invalid_input(gql, world, quantity):
+    """Quantity 0 or negative is INVALID_INPUT on input.quantity and creates nothing."""
+    # given: a priced service
+    service = await make_service("40.00")
+    before = await ledger(gql, world)
+
+    # when: it is requested with a quantity below one
+    payload = await request(gql, world.end_user, service.id, quantity=quantity)
+
+    # then: INVALID_INPUT on input.quantity, no request, no ledger change
+    assert payload["serviceRequest"] is None
+    assert errors(payload) == [("INVALID_INPUT", ["input", "quantity"])]
+    assert await ledger(gql, world) == before
+    assert await _statuses(gql, world, None) == []
+
+
+@pytest.mark.parametrize(
+    ("price", "quantity"), [("500000000000.00", 2), ("999999999999.99", 2), ("1000", 10**9)]
+)
+async def test_charge_of_10_to_the_12_or_more_is_invalid_input(gql, world, price, quantity):
+    """price × quantity ≥ 10^12 is INVALID_INPUT on input.quantity and creates nothing."""
+    # given: a very expensive service
+    service = await make_service(price)
+    before = await ledger(gql, world)
+
+    # when: it is requested in a quantity that reaches the limit
+    payload = await request(gql, world.end_user, service.id, quantity=quantity)
+
+    # then: refused, nothing created
+    assert payload["serviceRequest"] is None
+    assert errors(payload) == [("INVALID_INPUT", ["input", "quantity"])]
+    assert await ledger(gql, world) == before
+    assert await _statuses(gql, world, None) == []
+
+
+async def test_charge_just_below_10_to_the_12_is_accepted(gql, world):
+    """333333333333.33 × 3 = 999999999999.99 is the largest charge and goes through."""
+    # given: a service priced 333333333333.33
+    service = await make_service("333333333333.33")
+
+    # when: three units are requested
+    payload = await request(gql, world.end_user, service.id, quantity=3)
+
+    # then: charged in full, balance far below zero
+    assert payload["userErrors"] == []
+    assert payload["serviceRequest"]["amount"] == "999999999999.99"
+    assert payload["serviceRequest"]["customer"]["balance"] == "-999999999899.99"
+
+
+@pytest.mark.parametrize("service_id", ["random", "garbage", ""])
+async def test_unknown_service_is_not_found(gql, world, service_id):
+    """A random UUID or malformed service id is NOT_FOUND on input.serviceId."""
+    # given: the customer's ledger
+    before = await ledger(gql, world)
+    target = str(uuid.uuid4()) if service_id == "random" else service_id
+
+    # when: an unknown service is requested
+    payload = await request(gql, world.end_user, target)
+
+    # then: NOT_FOUND on input.serviceId and nothing changed
+    assert payload["serviceRequest"] is None
+    assert errors(payload) == [("NOT_FOUND", ["input", "serviceId"])]
+    assert await ledger(gql, world) == before
+    assert await _statuses(gql, world, None) == []
+
+
+@pytest.mark.parametrize("price", [None, "0.00"])
+async def test_unpriced_and_free_services_write_no_ledger_entry(gql, world, price):
+    """An unpriced or free service costs "0.00" and touches the ledger neither when made nor cancelled."""
+    # given: an unpriced or free service
+    service = await make_service(price)
+    before = await ledger(gql, world)
+
+    # when: it is requested twice over
+    made = await request(gql, world.end_user, service.id, quantity=2)
+
+    # then: amount 0.00, no ledger entry
+    assert made["userErrors"] == []
+    assert made["serviceRequest"]["amount"] == "0.00"
+    assert made["serviceRequest"]["service"]["creditPrice"] == price
+    assert made["serviceRequest"]["customer"]["balance"] == "100.00"
+    assert await ledger(gql, world) == before
+
+    # when: it is cancelled
+    cancelled = await move(gql, world.end_user, "cancel", made["serviceRequest"]["id"])
+
+    # then: CANCELLED, still no ledger entry
+    assert cancelled["userErrors"] == []
+    assert cancelled["serviceRequest"]["status"] == "CANCELLED"
+    assert cancelled["serviceRequest"]["amount"] == "0.00"
+    assert await ledger(gql, world) == before
+
+
+async def test_credit_management_off_does_not_charge_but_still_refunds(gql, world):
+    """Requests made while off cost nothing; a request charged while on is still refunded."""
+    # given: a request charged 40.00 while credit management was on
+    service = await make_service("40.00")
+    charged = (await request(gql, world.end_user, service.id))["serviceRequest"]
+    assert charged["customer"]["balance"] == "60.00"
+
+    # when: credit management is turned off and the service requested again
+    switched = await gql(SET_CREDIT_MANAGEMENT, {"enabled": False}, token=world.admin.token)
+    assert switched["setCreditManagement"]["creditSettings"] == {"creditManagementEnabled": False}
+    before = await ledger(gql, world)
+    free = await request(gql, world.end_user, service.id, quantity=5)
+
+    # then: the new request is not charged
+    assert free["userErrors"] == []
+    assert free["serviceRequest"]["amount"] == "0.00"
+    assert free["serviceRequest"]["customer"]["balance"] == "60.00"
+    assert await ledger(gql, world) == before
+
+    # when: both requests are cancelled
+    refunded = await move(gql, world.end_user, "cancel", charged["id"])
+    not_refunded = await move(gql, world.end_user, "cancel", free["serviceRequest"]["id"])
+
+    # then: the earlier charge comes back once, the uncharged request writes nothing
+    assert refunded["serviceRequest"]["status"] == "CANCELLED"
+    assert refunded["serviceRequest"]["customer"]["balance"] == "100.00"
+    assert not_refunded["serviceRequest"]["status"] == "CANCELLED"
+    after = await ledger(gql, world)
+    assert after["balance"] == "100.00"
+    assert [(t["sequence"], t["kind"], t["amount"]) for t in after["transactions"]["nodes"]] == [
+        (3, "REFUND", "40.00"),
+        (2, "SERVICE_CHARGE", "-40.00"),
+        (1, "GRANT", "100.00"),
+    ]
+
+
+@pytest.mark.parametrize("transition", REFUNDING)
+@pytest.mark.parametrize("new_price", ["99.00", "0.00", None])
+async def test_refund_is_the_amount_charged_not_the_new_price(gql, world, transition, new_price):
+    """After a price change, cancel/fail/reject return what was debited."""
+    # given: a request charged 2 × 40.00 = 80.00, then the price changed
+    service = await make_service("40.00")
+    made = (await request(gql, world.end_user, service.id, quantity=2))["serviceRequest"]
+    priced = await gql(SET_PRICE, {"serviceId": str(service.id), "price": new_price}, token=world.admin.token)
+    assert priced["setServicePrice"] == {"service": {"creditPrice": new_price}, "userErrors": []}
+
+    # when: the request is cancelled, failed or rejected
+    caller = world.end_user if transition == "cancel" else world.admin
+    payload = await move(gql, caller, transition, made["id"], reason="price changed")
+
+    # then: exactly 80.00 comes back; the request still says 80.00 and shows the new price
+    assert payload["userErrors"] == []
+    moved = payload["serviceRequest"]
+    assert moved["amount"] == "80.00"
+    assert moved["service"]["creditPrice"] == new_price
+    assert moved["customer"]["balance"] == "100.00"
+    refund = (await ledger(gql, world))["transactions"]["nodes"][0]
+    assert refund == {
+        "sequence": 3,
+        "kind": "REFUND",
+        "amount": "80.00",
+        "balanceAfter": "100.00",
+        "serviceRequest": {"id": made["id"]},
+        "actor": {"id": str(caller.user.id)},
+    }
+
+
+async def test_complete_is_final_without_refund(gql, world):
+    """Completing keeps the charge; a later cancel is INVALID_STATE and changes nothing."""
+    # given: a request charged 40.00
+    service = await make_service("40.00")
+    made = (await request(gql, world.end_user, service.id))["serviceRequest"]
+    before = await ledger(gql, world)
+
+    # when: the catalog administrator completes it
+    completed = await move(gql, world.admin, "complete", made["id"])
+
+    # then: COMPLETED, no refund
+    assert completed["userErrors"] == []
+    assert completed["serviceRequest"]["status"] == "COMPLETED"
+    assert completed["serviceRequest"]["amount"] == "40.00"
+    assert completed["serviceRequest"]["customer"]["balance"] == "60.00"
+    assert await ledger(gql, world) == before
+    snapshot = await read_request(gql, world, made["id"])
+
+    # when: the end user then tries to cancel it
+    cancelled = await move(gql, world.end_user, "cancel", made["id"])
+
+    # then: INVALID_STATE, still COMPLETED, no refund
+    assert cancelled["serviceRequest"] is None
+    assert errors(cancelled) == [("INVALID_STATE", ["id"])]
+    assert await read_request(gql, world, made["id"]) == snapshot
+    assert await ledger(gql, world) == before
+
+
+@pytest.mark.parametrize("transition", ["fail", "reject"])
+async def test_fail_and_reject_store_the_reason_and_refund(gql, world, transition):
+    """fail/reject record the reason and return the charge."""
+    # given: a request charged 3 × 10.00
+    service = await make_service("10.00")
+    made = (await request(gql, world.end_user, service.id, quantity=3))["serviceRequest"]
+
+    # when: the catalog administrator fails or rejects it with a reason
+    payload = await move(gql, world.admin, transition, made["id"], reason="printer on fire")
+
+    # then: final status, reason stored, 30.00 refunded
+    assert payload["userErrors"] == []
+    moved = payload["serviceRequest"]
+    assert moved["status"] == TRANSITIONS[transition][2]
+    assert moved["reason"] == "printer on fire"
+    assert moved["customer"]["balance"] == "100.00"
+    stored = await read_request(gql, world, made["id"])
+    assert (stored["status"], stored["reason"]) == (TRANSITIONS[transition][2], "printer on fire")
+    kinds = [(t["kind"], t["amount"]) for t in (await ledger(gql, world))["transactions"]["nodes"]]
+    assert kinds == [("REFUND", "30.00"), ("SERVICE_CHARGE", "-30.00"), ("GRANT", "100.00")]
+
+
+@pytest.mark.parametrize("transition", ["fail", "reject"])
+async def test_fail_and_reject_without_reason_store_null(gql, world, transition):
+    """The reason is optional."""
+    # given: a charged request
+    service = await make_service("10.00")
+    made = (await request(gql, world.end_user, service.id))["serviceRequest"]
+
+    # when: it is failed or rejected without a reason
+    payload = await move(gql, world.admin, transition, made["id"])
+
+    # then: no reason, refunded
+    assert payload["serviceRequest"]["reason"] is None
+    assert payload["serviceRequest"]["customer"]["balance"] == "100.00"
+
+
+@pytest.mark.parametrize("transition", ["fail", "reject"])
+async def test_reason_over_1000_characters_is_invalid_input(gql, world, transition):
+    """A reason of 1001 characters is INVALID_INPUT on reason and changes nothing."""
+    # given: a charged request
+    service = await make_service("10.00")
+    made = (await request(gql, world.end_user, service.id))["serviceRequest"]
+    before = await ledger(gql, world)
+    snapshot = await read_request(gql, world, made["id"])
+
+    # when: it is failed or rejected with an overlong reason
+    payload = await move(gql, world.admin, transition, made["id"], reason="r" * 1001)
+
+    # then: INVALID_INPUT on reason, still REQUESTED, no refund
+    assert payload["serviceRequest"] is None
+    assert errors(payload) == [("INVALID_INPUT", ["reason"])]
+    assert await read_request(gql, world, made["id"]) == snapshot
+    assert await ledger(gql, world) == before
+
+
+@pytest.mark.parametrize("first", list(TRANSITIONS))
+@pytest.mark.parametrize("second", list(TRANSITIONS))
+async def test_every_transition_of_a_final_request_is_invalid_state(gql, world, first, second):
+    """Once a request left REQUESTED, no transition applies and nothing changes."""
+    # given: a charged request moved to a final status with a reason where one is taken
+    service = await make_service("25.00")
+    made = (await request(gql, world.end_user, service.id))["serviceRequest"]
+    assert (await move(gql, world.admin, first, made["id"], reason="first"))["userErrors"] == []
+    before = await ledger(gql, world)
+    snapshot = await read_request(gql, world, made["id"])
+
+    # when: another (or the same) transition is tried
+    payload = await move(gql, world.admin, second, made["id"], reason="second")
+
+    # then: INVALID_STATE on id; status, reason, amount and ledger untouched
+    assert payload["serviceRequest"] is None
+    assert errors(payload) == [("INVALID_STATE", ["id"])]
+    assert await read_request(gql, world, made["id"]) == snapshot
+    assert snapshot["status"] == TRANSITIONS[first][2]
+    assert await ledger(gql, world) == before
+    expected_balance = "75.00" if first == "complete" else "100.00"
+    assert before["balance"] == expected_balance
+
+
+@pytest.mark.parametrize("transition", list(TRANSITIONS))
+@pytest.mark.parametrize("request_id", ["random", "garbage", ""])
+async def test_unknown_request_is_not_found(gql, world, transition, request_id):
+    """A random UUID or malformed request id is NOT_FOUND on id."""
+    # given: a charged request that must stay as it is
+    service = await make_service("25.00")
+    made = (await request(gql, world.end_user, service.id))["serviceRequest"]
+    before = await ledger(gql, world)
+    target = str(uuid.uuid4()) if request_id == "random" else request_id
+
+    # when: a transition names an unknown request
+    payload = await move(gql, world.admin, transition, target, reason="x")
+
+    # then: NOT_FOUND on id, nothing changed
+    assert payload["serviceRequest"] is None
+    assert errors(payload) == [("NOT_FOUND", ["id"])]
+    assert await ledger(gql, world) == before
+    assert (await read_request(gql, world, made["id"]))["status"] == "REQUESTED"
+
+
+async def test_service_request_query_reads_nested_objects(gql, world):
+    """serviceRequest(id) exposes the service, the charged customer and who requested it."""
+    # given: a request made by a customer administrator on a 12.34 service
+    customer_admin = await make_user(Role.CUSTOMER_ADMIN, world.customer)
+    service = await make_service("12.34", "Audit")
+    made = (await request(gql, customer_admin, service.id, quantity=2))["serviceRequest"]
+
+    # when: the catalog administrator reads it
+    read = await read_request(gql, world, made["id"])
+
+    # then: nested objects as they are now
+    assert read["service"] == {"id": str(service.id), "name": "Audit", "creditPrice": "12.34"}
+    assert read["customer"] == {"id": world.cid, "balance": "75.32"}
+    assert read["requestedBy"] == {"id": str(customer_admin.user.id), "role": "CUSTOMER_ADMIN"}
+    assert (read["quantity"], read["amount"], read["status"], read["reason"]) == (
+        2,
+        "24.68",
+        "REQUESTED",
+        None,
+    )
+    assert read["createdAt"] and read["updatedAt"]
+
+
+async def test_catalog_admin_requests_for_a_named_customer(gql, world):
+    """A catalog administrator names the customer; leaving it out is INVALID_INPUT on input.customerId."""
+    # given: a priced service
+    service = await make_service("5.00")
+    before = await ledger(gql, world)
+
+    # when: the catalog administrator requests without a customer
+    missing = await request(gql, world.admin, service.id)
+
+    # then: INVALID_INPUT on input.customerId, nothing changed
+    assert errors(missing) == [("INVALID_INPUT", ["input", "customerId"])]
+    assert await ledger(gql, world) == before
+
+    # when: it names the customer
+    named = await request(gql, world.admin, service.id, customerId=world.cid)
+
+    # then: charged to that customer, requested by the administrator
+    assert named["serviceRequest"]["customer"] == {"id": world.cid, "balance": "95.00"}
+    assert named["serviceRequest"]["requestedBy"]["role"] == "CATALOG_ADMIN"
+
+
+async def test_service_requests_filter_by_status(gql, world):
+    """Customer.serviceRequests(status:) returns only the requests in that status."""
+    # given: five requests left REQUESTED, COMPLETED, CANCELLED, FAILED and REJECTED
+    service = await make_service("1.00")
+    ids = {}
+    for transition in (None, "complete", "cancel", "fail", "reject"):
+        made = (await request(gql, world.end_user, service.id))["serviceRequest"]
+        if transition:
+            assert (await move(gql, world.admin, transition, made["id"]))["userErrors"] == []
+        ids[TRANSITIONS[transition][2] if transition else "REQUESTED"] = made["id"]
+
+    # when / then: each status filter returns exactly its request
+    for status, request_id in ids.items():
+        assert await _statuses(gql, world, status) == [(request_id, status)]
+    # and: without a filter all five are listed
+    assert sorted(await _statuses(gql, world, None)) == sorted((i, s) for s, i in ids.items())
