@@ -1,0 +1,575 @@
+"""Alert email: the outbox dispatcher against a real SMTP server (aiosmtpd), in-process and end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import signal
+import socket
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+
+from models.outbox import EmailOutbox, EmailStatus
+from models.user import Role
+from notifications.mail import MailDispatcher
+from settings import Settings
+from tests.client import GraphQLClient
+from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_user
+from tests.processes import ServerProcess, free_port
+
+WITHDRAW = """
+mutation ($customerId: ID!, $amount: Decimal!) {
+  withdrawCredits(input: {customerId: $customerId, amount: $amount}) {
+    customer { balance } userErrors { code field }
+  }
+}"""
+GRANT = """
+mutation ($customerId: ID!, $amount: Decimal!) {
+  grantCredits(input: {customerId: $customerId, amount: $amount}) {
+    customer { balance } userErrors { code field }
+  }
+}"""
+
+BACKOFF = 0.2
+
+
+# --- a real SMTP server ------------------------------------------------------------------------
+
+
+class RecordingHandler:
+    """aiosmtpd handler: records every accepted envelope, or answers DATA with `reply` when set."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[Any] = []
+        self.reply: str | None = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        """Accept (and record) the message, unless told to refuse it."""
+        if self.reply is not None:
+            return self.reply
+        self.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+
+class SmtpServer:
+    """An aiosmtpd server on a fixed free port that can be stopped and started again."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.handler = RecordingHandler()
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        """Listen on `port` (the same port after a stop)."""
+        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        """Stop listening: connections are refused until `start`."""
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        """Every accepted message, parsed."""
+        return [message_from_bytes(e.original_content, policy=policy.default) for e in self.handler.envelopes]
+
+    def per_message_id(self) -> Counter[str]:
+        """How often each Message-ID arrived."""
+        return Counter(str(m["Message-ID"]) for m in self.messages)
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A running SMTP server that records what it receives."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mail_settings(settings: Settings, smtp: SmtpServer) -> Settings:
+    """The test settings pointed at the SMTP server, with short backoffs and timeouts."""
+    return settings.model_copy(
+        update={
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp.port,
+            "smtp_starttls": False,
+            "mail_from": "alerts@credits.test",
+            "mail_backoff_seconds": BACKOFF,
+            "mail_backoff_max_seconds": 10.0,
+            "mail_max_attempts": 5,
+            "mail_timeout_seconds": 5.0,
+        }
+    )
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20, what: str = "") -> None:
+    """Wait until `check()` is true, polling."""
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or check}")
+        await asyncio.sleep(0.05)
+
+
+async def rows() -> list[EmailOutbox]:
+    """Every outbox row, by recipient."""
+    return await EmailOutbox.all().order_by("recipient")
+
+
+async def only_row() -> EmailOutbox:
+    """The single outbox row."""
+    [row] = await EmailOutbox.all()
+    return row
+
+
+async def received(smtp: SmtpServer, n: int) -> bool:
+    """At least `n` messages have arrived."""
+    return len(smtp.handler.envelopes) >= n
+
+
+async def wait_until_due(row: EmailOutbox) -> None:
+    """Sleep until a row's next attempt is due."""
+    delay = (row.next_attempt_at - dt.datetime.now(dt.UTC)).total_seconds()
+    await asyncio.sleep(max(delay, 0) + 0.02)
+
+
+class Tenant:
+    """A customer at 10.00 credits with its customer administrators and a catalog administrator."""
+
+    def __init__(self, customer_id: str, admin: Login, customer_admins: list[Login]) -> None:
+        self.customer_id = customer_id
+        self.admin = admin
+        self.customer_admins = customer_admins
+
+    @property
+    def emails(self) -> list[str]:
+        """The administrators' addresses, sorted."""
+        return sorted(a.user.email for a in self.customer_admins)
+
+
+async def make_tenant(admins: int = 2, name: str = "Acme") -> Tenant:
+    """Credits on; a customer with 10 credits and `admins` customer administrators."""
+    await enable_credits()
+    admin = await make_catalog_admin()
+    customer = await make_customer(name, balance=10, by=admin)
+    customer_admins = [await make_user(Role.CUSTOMER_ADMIN, customer) for _ in range(admins)]
+    return Tenant(str(customer.id), admin, customer_admins)
+
+
+async def cross_zero(gql: GraphQLClient, tenant: Tenant, refill: bool = False) -> None:
+    """Withdraw 25.00 from 10.00 (BELOW_ZERO at -15.00); with `refill`, grant it back first."""
+    if refill:
+        payload = await gql(
+            GRANT, {"customerId": tenant.customer_id, "amount": "25"}, token=tenant.admin.token
+        )
+        assert payload["grantCredits"]["customer"]["balance"] == "10.00"
+    variables = {"customerId": tenant.customer_id, "amount": "25"}
+    payload = (await gql(WITHDRAW, variables, token=tenant.admin.token))["withdrawCredits"]
+    assert payload["customer"]["balance"] == "-15.00"
+
+
+def body_of(message: EmailMessage, subtype: str) -> str:
+    """The text of a message's part of type text/`subtype`, with the wire's CRLF made LF."""
+    part = message.get_body(preferencelist=(subtype,))
+    assert part is not None and part.get_content_type() == f"text/{subtype}"
+    return part.get_content().replace("\r\n", "\n")
+
+
+# --- the dispatcher, driven directly -----------------------------------------------------------
+
+
+async def test_dispatch_sends_each_alert_email_with_text_and_html(gql, smtp, mail_settings):
+    """Each outbox row arrives once, to its recipient, with From, Subject, Message-ID and both bodies."""
+    # given: an alert for a customer with two administrators
+    tenant = await make_tenant()
+    await cross_zero(gql, tenant)
+    queued = await rows()
+
+    # when: the dispatcher runs once
+    sent = await MailDispatcher(mail_settings).dispatch_once()
+
+    # then: both emails arrived, each as the outbox row says
+    assert sent == 2
+    assert sorted(m["To"] for m in smtp.messages) == tenant.emails
+    assert sorted(e.rcpt_tos[0] for e in smtp.handler.envelopes) == tenant.emails
+    assert {e.mail_from for e in smtp.handler.envelopes} == {"alerts@credits.test"}
+    by_recipient = {m["To"]: m for m in smtp.messages}
+    for row in queued:
+        message = by_recipient[row.recipient]
+        assert message["From"] == "alerts@credits.test"
+        assert message["Subject"] == row.subject
+        assert message["Subject"] == "Acme: credit balance -15.00 is below zero"
+        assert message["Message-ID"] == row.message_id
+        assert message["Date"] is not None
+        assert message.get_content_type() == "multipart/alternative"
+        assert body_of(message, "plain") == row.text_body
+        assert body_of(message, "html").strip() == row.html_body
+        assert "-15.00" in body_of(message, "plain") and "Acme" in body_of(message, "html")
+    assert smtp.per_message_id() == {r.message_id: 1 for r in queued}
+
+    # then: the rows are SENT after one attempt, and nothing is claimed again
+    for row in await rows():
+        assert (row.status, row.attempts, row.last_error, row.lease_until) == (
+            EmailStatus.SENT,
+            1,
+            None,
+            None,
+        )
+        assert row.sent_at is not None
+    assert await MailDispatcher(mail_settings).dispatch_once() == 0
+    assert len(smtp.messages) == 2
+
+
+async def test_smtp_down_backs_off_exponentially_then_delivers(gql, smtp, mail_settings):
+    """With the server stopped the row stays PENDING, retried after 0.2, 0.4, 0.8 s; then delivered."""
+    # given: one alert email and a stopped SMTP server
+    tenant = await make_tenant(admins=1)
+    await cross_zero(gql, tenant)
+    smtp.stop()
+    dispatcher = MailDispatcher(mail_settings)
+
+    # when / then: each failed attempt keeps it PENDING and doubles the wait before the next
+    for attempt, backoff in ((1, BACKOFF), (2, 2 * BACKOFF), (3, 4 * BACKOFF)):
+        before = dt.datetime.now(dt.UTC)
+        assert await dispatcher.dispatch_once() == 1
+        after = dt.datetime.now(dt.UTC)
+        row = await only_row()
+        assert (row.status, row.attempts, row.lease_until) == (EmailStatus.PENDING, attempt, None)
+        assert (row.last_error or "").startswith("SMTPConnectError: "), row.last_error
+        wait = dt.timedelta(seconds=backoff)
+        assert before + wait <= row.next_attempt_at <= after + wait
+        # not due yet: nobody claims it
+        assert await dispatcher.dispatch_once() == 0
+        await wait_until_due(row)
+
+    # when: the server is back and the row is due
+    smtp.start()
+    assert await dispatcher.dispatch_once() == 1
+
+    # then: delivered once, on the fourth attempt
+    row = await only_row()
+    assert (row.status, row.attempts, row.last_error) == (EmailStatus.SENT, 4, None)
+    assert smtp.per_message_id() == {row.message_id: 1}
+    assert [m["To"] for m in smtp.messages] == tenant.emails
+
+
+async def test_a_4xx_answer_is_retried(gql, smtp, mail_settings):
+    """451 is temporary: PENDING with a backoff and the error kept; sent once the server accepts."""
+    # given: one alert email and a server that answers DATA with 451
+    tenant = await make_tenant(admins=1)
+    await cross_zero(gql, tenant)
+    smtp.handler.reply = "451 4.3.0 Try again later"
+    dispatcher = MailDispatcher(mail_settings)
+
+    # when: the dispatcher tries
+    assert await dispatcher.dispatch_once() == 1
+
+    # then: kept for a retry
+    row = await only_row()
+    assert (row.status, row.attempts) == (EmailStatus.PENDING, 1)
+    assert row.last_error == "451 4.3.0 Try again later"
+    assert row.next_attempt_at > dt.datetime.now(dt.UTC)
+    assert smtp.messages == []
+
+    # when: the server accepts again and the retry is due
+    smtp.handler.reply = None
+    await wait_until_due(row)
+    assert await dispatcher.dispatch_once() == 1
+
+    # then: delivered exactly once
+    row = await only_row()
+    assert (row.status, row.attempts, row.last_error) == (EmailStatus.SENT, 2, None)
+    assert smtp.per_message_id() == {row.message_id: 1}
+
+
+async def test_a_5xx_answer_fails_the_email_for_good(gql, smtp, mail_settings, caplog):
+    """550 is permanent: FAILED after one attempt, logged, never tried again."""
+    # given: one alert email and a server that refuses it with 550
+    tenant = await make_tenant(admins=1)
+    await cross_zero(gql, tenant)
+    smtp.handler.reply = "550 5.1.1 Mailbox unavailable"
+    dispatcher = MailDispatcher(mail_settings)
+    caplog.set_level(logging.WARNING, logger="credits.mail")
+
+    # when: the dispatcher tries, then runs again after what would have been a backoff
+    assert await dispatcher.dispatch_once() == 1
+    await asyncio.sleep(BACKOFF * 2)
+    smtp.handler.reply = None
+    again = await dispatcher.dispatch_once()
+
+    # then: FAILED at once, with the answer kept and logged; not retried, not delivered
+    row = await only_row()
+    assert (row.status, row.attempts) == (EmailStatus.FAILED, 1)
+    assert row.last_error == "550 5.1.1 Mailbox unavailable"
+    assert again == 0
+    assert smtp.messages == []
+    errors = [r for r in caplog.records if r.name == "credits.mail" and r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert row.message_id in errors[0].getMessage()
+    assert "550" in errors[0].getMessage()
+
+
+async def test_after_max_attempts_the_email_is_failed_and_logged(gql, smtp, mail_settings, caplog):
+    """With the server down, the mail_max_attempts-th failure marks the row FAILED and logs an error."""
+    # given: one alert email, at most 3 attempts, the SMTP server stopped
+    tenant = await make_tenant(admins=1)
+    await cross_zero(gql, tenant)
+    smtp.stop()
+    dispatcher = MailDispatcher(mail_settings.model_copy(update={"mail_max_attempts": 3}))
+    caplog.set_level(logging.WARNING, logger="credits.mail")
+
+    # when: three attempts fail
+    statuses = []
+    for _ in range(3):
+        assert await dispatcher.dispatch_once() == 1
+        row = await only_row()
+        statuses.append(row.status)
+        await wait_until_due(row)
+
+    # then: PENDING twice with a warning each, then FAILED with one error naming the email
+    assert statuses == [EmailStatus.PENDING, EmailStatus.PENDING, EmailStatus.FAILED]
+    assert row.attempts == 3
+    records = [r for r in caplog.records if r.name == "credits.mail"]
+    assert [r.levelno for r in records] == [logging.WARNING, logging.WARNING, logging.ERROR]
+    assert row.message_id in records[-1].getMessage()
+    assert "after 3 tries" in records[-1].getMessage()
+
+    # then: even with the server back, a FAILED row is not sent
+    smtp.start()
+    assert await dispatcher.dispatch_once() == 0
+    assert smtp.messages == []
+
+
+async def test_concurrent_dispatchers_never_send_a_row_twice(gql, smtp, mail_settings):
+    """Three dispatchers claiming at once (SKIP LOCKED on PostgreSQL): 30 rows, each sent exactly once."""
+    # given: ten customer administrators and three crossings: 30 outbox rows
+    tenant = await make_tenant(admins=10)
+    for crossing in range(3):
+        await cross_zero(gql, tenant, refill=crossing > 0)
+    assert await EmailOutbox.all().count() == 30
+    small_batches = mail_settings.model_copy(update={"mail_batch_size": 4})
+    dispatchers = [MailDispatcher(small_batches) for _ in range(3)]
+
+    async def drain(dispatcher: MailDispatcher) -> int:
+        claimed = 0
+        while count := await dispatcher.dispatch_once():
+            claimed += count
+        return claimed
+
+    # when: all three drain the outbox at the same time
+    claimed = await asyncio.gather(*(drain(d) for d in dispatchers))
+
+    # then: 30 claims in all, 30 messages, each Message-ID once, every row SENT after one attempt
+    assert sum(claimed) == 30
+    outbox = await rows()
+    assert smtp.per_message_id() == {r.message_id: 1 for r in outbox}
+    assert {(r.status, r.attempts) for r in outbox} == {(EmailStatus.SENT, 1)}
+    assert Counter(m["To"] for m in smtp.messages) == {email: 3 for email in tenant.emails}
+
+
+async def test_without_smtp_the_dispatcher_does_not_start(settings, caplog):
+    """No CREDITS_SMTP_HOST: start() says so and runs nothing; mail stays in the outbox."""
+    # given: settings without an SMTP host
+    dispatcher = MailDispatcher(settings.model_copy(update={"smtp_host": None}))
+    caplog.set_level(logging.WARNING, logger="credits.mail")
+
+    # when: it is started
+    dispatcher.start()
+
+    # then: disabled, no background task, a warning naming the setting
+    assert dispatcher.enabled is False
+    assert dispatcher._task is None
+    messages = [r.getMessage() for r in caplog.records if r.name == "credits.mail"]
+    assert len(messages) == 1
+    assert "no SMTP server configured" in messages[0] and "CREDITS_SMTP_HOST" in messages[0]
+    await dispatcher.stop()
+
+
+async def test_the_dispatcher_task_sends_when_woken(gql, smtp, mail_settings):
+    """Started in the background, the dispatcher sends committed mail without waiting for its poll."""
+    # given: a running dispatcher with a long poll interval
+    dispatcher = MailDispatcher(mail_settings.model_copy(update={"mail_poll_seconds": 60}))
+    dispatcher.start()
+    try:
+        # when: an alert is committed and the dispatcher is woken
+        tenant = await make_tenant()
+        await cross_zero(gql, tenant)
+        dispatcher.wake()
+
+        # then: both emails arrive well before the poll interval
+        await eventually(lambda: received(smtp, 2), within=10, what="two emails")
+    finally:
+        await dispatcher.stop()
+    assert sorted(m["To"] for m in smtp.messages) == tenant.emails
+
+
+# --- end to end: real server processes ---------------------------------------------------------
+
+
+def mail_env(server_env: dict[str, str], smtp_port: int, **extra: str) -> dict[str, str]:
+    """A server environment sending to 127.0.0.1:`smtp_port` without TLS, polling and retrying fast."""
+    return {
+        **server_env,
+        "CREDITS_SMTP_HOST": "127.0.0.1",
+        "CREDITS_SMTP_PORT": str(smtp_port),
+        "CREDITS_SMTP_STARTTLS": "false",
+        "CREDITS_MAIL_FROM": "alerts@credits.test",
+        "CREDITS_MAIL_POLL_SECONDS": "0.2",
+        "CREDITS_MAIL_BACKOFF_SECONDS": "0.2",
+        "CREDITS_MAIL_BACKOFF_MAX_SECONDS": "0.5",
+        "CREDITS_MAIL_LEASE_SECONDS": "2",
+        "CREDITS_MAIL_TIMEOUT_SECONDS": "5",
+        **extra,
+    }
+
+
+@pytest.fixture
+async def http_client() -> AsyncIterator[Callable[[str], GraphQLClient]]:
+    """GraphQL clients for spawned servers: `client(base_url)`."""
+    clients: list[httpx.AsyncClient] = []
+
+    def make(base_url: str) -> GraphQLClient:
+        clients.append(httpx.AsyncClient(base_url=base_url, timeout=30))
+        return GraphQLClient(clients[-1])
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+async def all_sent(n: int) -> bool:
+    """Every one of `n` outbox rows is SENT."""
+    return await EmailOutbox.filter(status=EmailStatus.SENT).count() == n
+
+
+@pytest.mark.slow
+async def test_a_running_server_emails_every_customer_admin(smtp, server_env, http_client):
+    """A real server with SMTP configured: an alert reaches both administrators' mailboxes."""
+    # given: a server process sending to the SMTP server, and a customer with two administrators
+    tenant = await make_tenant()
+    with ServerProcess(mail_env(server_env, smtp.port)) as server:
+        # when: the balance crosses zero through that server
+        await cross_zero(http_client(server.base_url), tenant)
+
+        # then: both emails arrive, once each, and the rows are SENT
+        await eventually(lambda: received(smtp, 2), what="two emails")
+        await eventually(lambda: all_sent(2), what="rows SENT")
+    assert sorted(m["To"] for m in smtp.messages) == tenant.emails
+    assert {m["Subject"] for m in smtp.messages} == {"Acme: credit balance -15.00 is below zero"}
+    assert smtp.per_message_id() == {r.message_id: 1 for r in await rows()}
+
+
+@pytest.mark.slow
+async def test_mail_waits_for_the_smtp_server_to_come_back(smtp, server_env, http_client):
+    """SMTP down when the alert fires: retried with backoff, delivered once it is back."""
+    # given: a server process and a stopped SMTP server
+    tenant = await make_tenant()
+    with ServerProcess(mail_env(server_env, smtp.port)) as server:
+        smtp.stop()
+
+        # when: an alert fires and the server has tried to send it
+        await cross_zero(http_client(server.base_url), tenant)
+
+        async def tried() -> bool:
+            outbox = await rows()
+            return len(outbox) == 2 and all(r.attempts >= 1 and r.last_error for r in outbox)
+
+        await eventually(tried, what="a failed attempt")
+        assert {r.status for r in await rows()} <= {EmailStatus.PENDING, EmailStatus.SENDING}
+        assert smtp.messages == []
+
+        # when: the SMTP server is back
+        smtp.start()
+
+        # then: both emails arrive, exactly once each
+        await eventually(lambda: all_sent(2), what="rows SENT")
+        await asyncio.sleep(0.5)  # a few more polls: nothing is sent again
+    assert smtp.per_message_id() == {r.message_id: 1 for r in await rows()}
+    assert sorted(m["To"] for m in smtp.messages) == tenant.emails
+
+
+@pytest.mark.slow
+async def test_pending_mail_of_a_killed_server_is_sent_once_after_restart(smtp, server_env, http_client):
+    """SMTP misconfigured, server killed (SIGKILL): a restart with the right SMTP sends it exactly once."""
+    # given: a server process whose SMTP points at a port nobody listens on
+    tenant = await make_tenant()
+    dead_port = free_port()
+    crashed = ServerProcess(mail_env(server_env, dead_port))
+    crashed.start()
+    try:
+        # when: an alert fires, the server fails to send it, and is killed
+        await cross_zero(http_client(crashed.base_url), tenant)
+
+        async def tried() -> bool:
+            outbox = await rows()
+            return len(outbox) == 2 and all(r.attempts >= 1 for r in outbox)
+
+        await eventually(tried, what="a failed attempt")
+    finally:
+        crashed.stop(signal.SIGKILL)
+    assert crashed.proc is not None and crashed.proc.returncode == -signal.SIGKILL
+    assert await EmailOutbox.filter(status=EmailStatus.SENT).count() == 0
+
+    # when: it is restarted with the right SMTP settings
+    with ServerProcess(mail_env(server_env, smtp.port)):
+        # then: the pending emails are sent, exactly once each
+        await eventually(lambda: all_sent(2), what="rows SENT")
+        await asyncio.sleep(1)
+    assert smtp.per_message_id() == {r.message_id: 1 for r in await rows()}
+    assert sorted(m["To"] for m in smtp.messages) == tenant.emails
+
+
+@pytest.mark.slow
+async def test_mail_leased_by_a_killed_server_is_sent_once_after_the_lease(smtp, server_env, http_client):
+    """Killed mid-send (row SENDING under a 2 s lease): after the lease runs out it is sent exactly once."""
+    # given: an SMTP "server" that accepts connections but never greets, so a send hangs
+    black_hole = socket.socket()
+    black_hole.bind(("127.0.0.1", 0))
+    black_hole.listen(16)
+    hung = ServerProcess(
+        mail_env(server_env, black_hole.getsockname()[1], CREDITS_MAIL_TIMEOUT_SECONDS="120")
+    )
+    tenant = await make_tenant(admins=1)
+    hung.start()
+    try:
+        # when: an alert fires and the server is killed while it holds the row's lease
+        await cross_zero(http_client(hung.base_url), tenant)
+
+        async def leased() -> bool:
+            row = await EmailOutbox.first()
+            return row is not None and row.status == EmailStatus.SENDING
+
+        await eventually(leased, what="a leased row")
+    finally:
+        hung.stop(signal.SIGKILL)
+        black_hole.close()
+    row = await only_row()
+    assert (row.status, row.attempts) == (EmailStatus.SENDING, 1)
+    assert row.lease_until is not None
+
+    # when: a server with the right SMTP settings starts
+    with ServerProcess(mail_env(server_env, smtp.port)):
+        # then: once the lease has run out the email is sent, exactly once
+        await eventually(lambda: all_sent(1), what="row SENT")
+        sent = await only_row()
+        await asyncio.sleep(1)
+    assert sent.sent_at is not None and sent.sent_at >= row.lease_until
+    assert sent.attempts == 2
+    assert smtp.per_message_id() == {row.message_id: 1}
+    assert [m["To"] for m in smtp.messages] == tenant.emails
