@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import strawberry
 from strawberry.types import Info
 
@@ -27,7 +29,7 @@ from schema.types import (
     User,
 )
 
-CUSTOMER_ORDER = (SortKey("name", str, descending=False), SortKey("id", str, descending=False))
+CUSTOMER_ORDER = (SortKey("name", str, descending=False), SortKey("id", uuid.UUID, descending=False))
 
 
 @strawberry.type

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from decimal import Decimal
 
 import strawberry
@@ -23,7 +24,7 @@ from schema.enums import AlertKind, Role, ServiceRequestStatus, TransactionKind
 from schema.pagination import Connection, connection
 
 TRANSACTION_ORDER = (SortKey("sequence", int),)
-NEWEST_FIRST = (SortKey("created_at", dt.datetime), SortKey("id", str))
+NEWEST_FIRST = (SortKey("created_at", dt.datetime), SortKey("id", uuid.UUID))
 
 
 def _optional_amount(cents: int | None) -> Decimal | None:
