@@ -53,7 +53,7 @@ class Query:
 
     @strawberry.field
     async def customers(
-        self, info: Info, first: int = 50, after: str | None = None, search: str | None = None
+        self, info: Info, first: int | None = 50, after: str | None = None, search: str | None = None
     ) -> Connection[Customer]:
         """Every customer by name (catalog administrators); `search` matches part of the name."""
         require_role(info, Role.CATALOG_ADMIN)
@@ -80,7 +80,7 @@ class Query:
 
     @strawberry.field
     async def notifications(
-        self, info: Info, unread_only: bool = False, first: int = 50, after: str | None = None
+        self, info: Info, unread_only: bool | None = False, first: int | None = 50, after: str | None = None
     ) -> Connection[Notification]:
         """The viewer's notifications, newest first."""
         actor = current_actor(info)

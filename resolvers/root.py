@@ -9,6 +9,7 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from resolvers.accounts import AccountMutations
 from resolvers.catalog import CatalogMutations
@@ -35,9 +36,21 @@ def should_mask(error: GraphQLError) -> bool:
     return error.path is not None
 
 
+class Schema(strawberry.Schema):
+    """Logs only unexpected failures (with their traceback); client errors are the client's."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log what would be masked; auth, validation and input errors are answered, not logged."""
+        for error in errors:
+            if should_mask(error):
+                log.error("unexpected error in %s", error.path, exc_info=error.original_error)
+
+
 def build_schema() -> strawberry.Schema:
     """The schema with parser/validation caches (18× cheaper per request) and error masking."""
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -52,7 +52,8 @@ class ServiceRequestMutations:
             customer_id = target_customer(actor, explicit, field)
             service_id = parse_id(input.service_id, "service", ["input", "serviceId"])
             key = validate_key(input.idempotency_key, ["input", "idempotencyKey"])
-            made = await requests.request_service(actor, customer_id, service_id, input.quantity, key)
+            quantity = 1 if input.quantity is None else input.quantity
+            made = await requests.request_service(actor, customer_id, service_id, quantity, key)
             return ServiceRequestPayload(service_request=ServiceRequest.from_model(made))
 
         return await guarded(ServiceRequestPayload, work)

@@ -37,15 +37,33 @@ async def _target(actor: Actor, customer_id: strawberry.ID | None) -> uuid.UUID 
     return parsed
 
 
+_closing: set[asyncio.Task[None]] = set()
+
+
 def _closer(info: Info) -> Callable[[], None]:
     """Close the socket with 1013 when the subscriber cannot keep up (it resumes with afterSequence)."""
 
     def close() -> None:
         socket = info.context.request
         if isinstance(socket, WebSocket):
-            asyncio.get_running_loop().create_task(socket.close(code=TOO_SLOW, reason="subscriber too slow"))
+            task = asyncio.get_running_loop().create_task(
+                socket.close(code=TOO_SLOW, reason="subscriber too slow")
+            )
+            _closing.add(task)
+            task.add_done_callback(_closing.discard)
 
     return close
+
+
+async def _too_slow(info: Info) -> None:
+    """After an overflow the socket is being closed with 1013: end the operation without `complete`.
+
+    Completing it would tell the client the stream ended normally (it must resume instead), and
+    sending `complete` after the close frame fails in the protocol handler. The socket's close
+    cancels this wait.
+    """
+    if isinstance(info.context.request, WebSocket):
+        await asyncio.Event().wait()
 
 
 def _bus(info: Info) -> EventBus:
@@ -78,7 +96,7 @@ class Subscription:
                     transaction=CreditTransaction.from_model(entry) if with_transaction else None,
                 )
         except SubscriberTooSlow:
-            return
+            await _too_slow(info)
 
     @strawberry.subscription
     async def credit_alerts(
@@ -91,7 +109,7 @@ class Subscription:
             async for message in alert_events(_bus(info), target, _closer(info)):
                 yield CreditAlert.from_model(alert_from_message(message))
         except SubscriberTooSlow:
-            return
+            await _too_slow(info)
 
     @strawberry.subscription
     async def notification_added(self, info: Info) -> AsyncGenerator[Notification, None]:
@@ -103,4 +121,4 @@ class Subscription:
                 if row is not None:
                     yield Notification.from_model(row)
         except SubscriberTooSlow:
-            return
+            await _too_slow(info)

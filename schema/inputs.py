@@ -55,9 +55,9 @@ class SetCreditAlertInput:
 
 @strawberry.input
 class RequestServiceInput:
-    """A request of `quantity` units of a service for a customer (default: the caller's)."""
+    """A request of `quantity` units (null: 1) of a service for a customer (default: the caller's)."""
 
     service_id: strawberry.ID
-    quantity: int = 1
+    quantity: int | None = 1
     customer_id: strawberry.ID | None = None
     idempotency_key: str | None = None

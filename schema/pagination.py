@@ -13,6 +13,7 @@ from models.errors import DomainError
 from models.pagination import Page, SortKey, paginate
 
 N = TypeVar("N")
+DEFAULT_PAGE_SIZE = 50
 
 
 @strawberry.type
@@ -74,13 +75,13 @@ class Connection(Generic[N]):
 async def connection(
     queryset: QuerySet[Any],
     keys: tuple[SortKey, ...],
-    first: int,
+    first: int | None,
     after: str | None,
     convert: Callable[[Any], N],
 ) -> Connection[N]:
     """A page of `queryset` as a connection; bad `first`/`after` is a top-level INVALID_INPUT."""
     try:
-        page = await paginate(queryset, keys, first, after)
+        page = await paginate(queryset, keys, DEFAULT_PAGE_SIZE if first is None else first, after)
     except DomainError as exc:
         raise GraphQLError(exc.message, extensions={"code": exc.code.value}) from None
     return Connection.from_page(page, convert)

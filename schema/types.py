@@ -220,7 +220,7 @@ class Customer:
 
     @strawberry.field
     async def transactions(
-        self, info: Info, first: int = 50, after: str | None = None
+        self, info: Info, first: int | None = 50, after: str | None = None
     ) -> Connection[CreditTransaction]:
         """The ledger, newest first; empty for end users."""
         actor = current_actor(info)
@@ -239,7 +239,7 @@ class Customer:
         self,
         info: Info,
         status: ServiceRequestStatus | None = None,
-        first: int = 50,
+        first: int | None = 50,
         after: str | None = None,
     ) -> Connection[ServiceRequest]:
         """Requests, newest first; an end user sees only the ones it made."""
@@ -254,7 +254,9 @@ class Customer:
         return await connection(query, NEWEST_FIRST, first, after, ServiceRequest.from_model)
 
     @strawberry.field
-    async def alerts(self, info: Info, first: int = 50, after: str | None = None) -> Connection[CreditAlert]:
+    async def alerts(
+        self, info: Info, first: int | None = 50, after: str | None = None
+    ) -> Connection[CreditAlert]:
         """Alerts of this customer, newest first; empty for end users."""
         actor = current_actor(info)
         if not (can_see_ledger(actor) and can_access_customer(actor, self.model.id)):

@@ -14,11 +14,13 @@ mutation ($email: String!, $password: String!) {
   login(email: $email, password: $password) { token expiresAt user { role } userErrors { code } }
 }"""
 SET_CREDIT_MANAGEMENT = """
-mutation { setCreditManagement(enabled: true) { creditSettings { creditManagementEnabled } userErrors { code } } }
-"""
+mutation {
+  setCreditManagement(enabled: true) { creditSettings { creditManagementEnabled } userErrors { code } }
+}"""
 CREATE_CUSTOMER = """
-mutation ($name: String!) { createCustomer(input: {name: $name}) { customer { id balance } userErrors { code } } }
-"""
+mutation ($name: String!) {
+  createCustomer(input: {name: $name}) { customer { id balance } userErrors { code } }
+}"""
 GRANT = """
 mutation ($customerId: ID!, $amount: Decimal!) {
   grantCredits(input: {customerId: $customerId, amount: $amount, note: "opening balance"}) {
