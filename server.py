@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 import os
 import sys
@@ -12,6 +13,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -28,7 +31,7 @@ from notifications import wire
 from notifications.bus import EventBus
 from notifications.mail import MailDispatcher
 from resolvers.context import Context, bearer_token, build_context
-from resolvers.root import schema
+from resolvers.root import build_schema, schema
 from resolvers.socket_auth import watch_socket
 from settings import Settings, get_settings
 
@@ -84,7 +87,14 @@ class GraphQLApp(GraphQL):
     """Strawberry's ASGI app with our per-request context and websocket authentication."""
 
     def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
-        super().__init__(schema, **kwargs)
+        settings = runtime.settings
+        super().__init__(
+            build_schema(settings),
+            graphql_ide="graphiql" if settings.is_development else None,
+            max_subscriptions_per_connection=settings.max_subscriptions_per_socket,
+            connection_init_wait_timeout=dt.timedelta(seconds=settings.ws_init_timeout_seconds),
+            **kwargs,
+        )
         self.runtime = runtime
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
@@ -140,8 +150,22 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> Starl
             return JSONResponse({"status": "ready", **body})
         return JSONResponse({"status": "unavailable", **body}, status_code=503)
 
-    graphql = GraphQLApp(runtime, graphql_ide="graphiql" if settings.is_development else None)
+    graphql = GraphQLApp(runtime)
+    middleware = []
+    if settings.cors_origins:
+        # Explicit origins only: a wildcard together with credentials would let any site act.
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type"],
+                allow_credentials="*" not in settings.cors_origins,
+                max_age=600,
+            )
+        )
     app = Starlette(
+        middleware=middleware,
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),

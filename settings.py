@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     ws_auth_recheck_seconds: float = Field(5.0, gt=0)
 
     max_body_bytes: int = Field(1_000_000, ge=1024)
+    max_query_depth: int = Field(12, ge=2)
+    max_query_aliases: int = Field(30, ge=0)
+    max_query_tokens: int = Field(5000, ge=100)
+    max_subscriptions_per_socket: int = Field(20, ge=1)
+    ws_init_timeout_seconds: float = Field(10.0, gt=0)
+    cors_origins: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _production_requirements(self) -> Settings:

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
@@ -19,6 +30,7 @@ from resolvers.queries import Query
 from resolvers.service_requests import ServiceRequestMutations
 from resolvers.subscriptions import Subscription
 from schema.scalars import SCALAR_MAP
+from settings import Settings, get_settings
 
 log = logging.getLogger("credits.graphql")
 
@@ -48,18 +60,28 @@ class Schema(strawberry.Schema):
                 log.error("unexpected error in %s", error.path, exc_info=error.original_error)
 
 
-def build_schema() -> strawberry.Schema:
-    """The schema with parser/validation caches (18× cheaper per request) and error masking."""
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    """The schema with parser/validation caches (18× cheaper per request), query limits and masking.
+
+    Production also turns introspection and field suggestions off.
+    """
+    settings = settings or get_settings()
+    extensions: list[Callable[[], SchemaExtension]] = [
+        lambda: ParserCache(maxsize=1000),
+        lambda: ValidationCache(maxsize=1000),
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_query_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
+        lambda: MaskErrors(should_mask_error=should_mask),
+    ]
+    if not settings.is_development:
+        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     return Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        config=StrawberryConfig(scalar_map=SCALAR_MAP),
-        extensions=[
-            lambda: ParserCache(maxsize=1000),
-            lambda: ValidationCache(maxsize=1000),
-            lambda: MaskErrors(should_mask_error=should_mask),
-        ],
+        config=StrawberryConfig(scalar_map=SCALAR_MAP, disable_field_suggestions=not settings.is_development),
+        extensions=extensions,
     )
 
 
