@@ -23,6 +23,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
+import logs
 from models import db
 from models.accounts import AuthenticationError, authenticate, ensure_first_admin
 from models.alerts import EmailQueued
@@ -151,7 +152,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> Starl
         return JSONResponse({"status": "unavailable", **body}, status_code=503)
 
     graphql = GraphQLApp(runtime)
-    middleware = []
+    middleware = [Middleware(logs.RequestIdMiddleware)]
     if settings.cors_origins:
         # Explicit origins only: a wildcard together with credentials would let any site act.
         middleware.append(
@@ -203,10 +204,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "export-schema":
         sys.stdout.write(schema.as_str() + "\n")
         return
-    logging.basicConfig(
-        level=os.environ.get("CREDITS_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s %(message)s"
-    )
     settings = get_settings()
+    logs.configure(
+        os.environ.get("CREDITS_LOG_LEVEL", "INFO"),
+        settings.log_format or ("text" if settings.is_development else "json"),
+    )
     if args.command == "migrate":
         asyncio.run(_migrate_only(settings))
         log.info(
@@ -218,7 +220,14 @@ def main(argv: list[str] | None = None) -> None:
         log.info("embedded database: %s", settings.effective_database_url)
     import uvicorn
 
-    uvicorn.run(create_app(settings, demo=args.demo), host=args.host, port=args.port, log_level="info")
+    # Our middleware logs access without query strings; uvicorn's would log them.
+    uvicorn.run(
+        create_app(settings, demo=args.demo),
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":

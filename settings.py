@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     bus_liveness_seconds: float = Field(3.0, gt=0)
     ws_auth_recheck_seconds: float = Field(5.0, gt=0)
 
+    login_max_failures_per_email: int = Field(10, ge=1)
+    login_max_failures_per_address: int = Field(50, ge=1)
+    login_window_seconds: int = Field(900, ge=1)
+
+    log_format: Literal["text", "json"] | None = None
+
     max_body_bytes: int = Field(1_000_000, ge=1024)
     max_query_depth: int = Field(12, ge=2)
     max_query_aliases: int = Field(30, ge=0)

@@ -8,6 +8,7 @@ from models.notification import AlertKind, Notification
 from models.outbox import EmailOutbox
 from models.platform import PlatformSettings
 from models.service import RequestStatus, Service, ServiceRequest
+from models.throttle import LoginFailure
 from models.user import ApiToken, Role, User
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "Customer",
     "EmailOutbox",
     "IdempotencyRecord",
+    "LoginFailure",
     "Notification",
     "PlatformSettings",
     "RequestStatus",

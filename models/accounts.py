@@ -14,6 +14,7 @@ import jwt
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from models import throttle
 from models.actor import Actor
 from models.customer import Customer
 from models.errors import DomainError, ErrorCode, invalid_input, not_found
@@ -64,14 +65,20 @@ def issue_jwt(user: User) -> Session:
     return Session(token, expires_at.replace(microsecond=0), user)
 
 
-async def login(email: str, password: str) -> Session:
-    """Check credentials; unknown email, wrong password and inactive user answer the same."""
-    user = await User.get_or_none(email_key=normalise_email(email))
-    if user is None:
-        await verify_password(dummy_hash(), password)
+async def login(email: str, password: str, address: str | None = None) -> Session:
+    """Check credentials; unknown email, wrong password and inactive user answer the same.
+
+    Throttled per email and per client address (RATE_LIMITED), before the password is checked.
+    """
+    email_key = normalise_email(email)
+    await throttle.ensure_allowed(email_key, address)
+    user = await User.get_or_none(email_key=email_key)
+    # An unknown email costs a hash check too, so timing does not tell which emails exist.
+    valid = await verify_password(user.password_hash if user else dummy_hash(), password)
+    if user is None or not valid or not user.active:
+        await throttle.record_failure(email_key, address)
         raise DomainError(ErrorCode.INVALID_CREDENTIALS, "invalid email or password")
-    if not await verify_password(user.password_hash, password) or not user.active:
-        raise DomainError(ErrorCode.INVALID_CREDENTIALS, "invalid email or password")
+    await throttle.forget_failures(email_key)
     return issue_jwt(user)
 
 

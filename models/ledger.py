@@ -12,6 +12,7 @@ from tortoise.models import Model
 
 from models import alerts
 from models.actor import Actor
+from models.audit import current_request_id
 from models.customer import Customer
 from models.errors import not_found
 from models.unit_of_work import UnitOfWork
@@ -42,6 +43,7 @@ class CreditTransaction(Model):
     service_request = fields.ForeignKeyField("models.ServiceRequest", related_name="transactions", null=True)
     actor = fields.ForeignKeyField("models.User", related_name="transactions", null=True)
     api_token = fields.ForeignKeyField("models.ApiToken", related_name="transactions", null=True)
+    request_id = fields.CharField(max_length=64, null=True, description="the API request that caused it")
     created_at = fields.DatetimeField(auto_now_add=True)
 
     customer_id: uuid.UUID
@@ -109,6 +111,7 @@ async def post(
         service_request_id=service_request_id,
         actor_id=actor.user_id if actor else None,
         api_token_id=actor.api_token_id if actor else None,
+        request_id=current_request_id(),
     )
     uow.events.append(BalanceChanged(entry))
     return Posting(customer, entry, old_balance, customer.balance)

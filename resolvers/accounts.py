@@ -33,11 +33,13 @@ class AccountMutations:
     """Logging in, tokens and user administration."""
 
     @strawberry.mutation
-    async def login(self, email: str, password: str) -> LoginPayload:
-        """Exchange email and password for a signed JWT."""
+    async def login(self, info: Info, email: str, password: str) -> LoginPayload:
+        """Exchange email and password for a signed JWT (throttled per email and address)."""
+        client = info.context.request.client
+        address = client.host if client else None
 
         async def work() -> LoginPayload:
-            session = await accounts.login(email, password)
+            session = await accounts.login(email, password, address)
             return LoginPayload(
                 token=session.token, expires_at=session.expires_at, user=User.from_model(session.user)
             )

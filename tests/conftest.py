@@ -59,6 +59,7 @@ requires_postgres = pytest.mark.skipif(not IS_POSTGRES, reason="needs CREDITS_TE
 
 # Children first, so SQLite's foreign keys never object.
 _TABLES = (
+    "login_failure",
     "email_outbox",
     "credit_alert",
     "notification",

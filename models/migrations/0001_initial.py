@@ -64,6 +64,16 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='LoginFailure',
+            fields=[
+                ('id', fields.UUIDField(primary_key=True, default=uuid4, unique=True, db_index=True)),
+                ('key', fields.CharField(db_index=True, max_length=300)),
+                ('created_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'login_failure', 'app': 'models', 'pk_attr': 'id', 'table_description': 'One failed login, keyed by email and by client address.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='PlatformSettings',
             fields=[
                 ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
@@ -173,6 +183,7 @@ class Migration(migrations.Migration):
                 ('service_request', fields.ForeignKeyField('models.ServiceRequest', source_field='service_request_id', null=True, db_constraint=True, to_field='id', related_name='transactions', on_delete=OnDelete.CASCADE)),
                 ('actor', fields.ForeignKeyField('models.User', source_field='actor_id', null=True, db_constraint=True, to_field='id', related_name='transactions', on_delete=OnDelete.CASCADE)),
                 ('api_token', fields.ForeignKeyField('models.ApiToken', source_field='api_token_id', null=True, db_constraint=True, to_field='id', related_name='transactions', on_delete=OnDelete.CASCADE)),
+                ('request_id', fields.CharField(null=True, description='the API request that caused it', max_length=64)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
             options={'table': 'credit_transaction', 'app': 'models', 'unique_together': (('customer_id', 'sequence'),), 'pk_attr': 'id', 'table_description': "An immutable ledger entry: a customer's balance is the sum of its amounts."},
