@@ -6,6 +6,9 @@ join a Redis channel at once, and its Redis listener dies silently when the conn
 continuously into bounded per-subscriber queues, publishes a heartbeat and reconnects when
 nothing (not even its own heartbeat) arrived for a while. After a reconnect every subscriber is
 told to catch up from the database, which is the source of truth for what was committed.
+Its Redis backend never receives anything with redis-py 8: `_RedisBackend` fixes that. A message
+this process could not publish (bus down) is kept and sent after the next reconnect, so
+subscribers elsewhere, which never saw an outage, get it.
 """
 
 from __future__ import annotations
@@ -15,16 +18,50 @@ import datetime as dt
 import json
 import logging
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from broadcaster import Broadcast
+from broadcaster._backends.redis import RedisBackend
 
 log = logging.getLogger("credits.bus")
 
 CHANNEL = "credits.events"
 _HEARTBEAT = "hb"
+_UNSENT_LIMIT = 10_000
+
+
+class _RedisBackend(RedisBackend):
+    """broadcaster 0.3.1's Redis backend, fixed for redis-py 8.
+
+    broadcaster sets `_ready` before SUBSCRIBE is sent, and redis-py records the channel only
+    after sending it: the listener wakes, finds no subscription, stops and waits forever, so
+    nothing is ever received. Its listener still dies when the connection drops; the bus's
+    liveness check notices, reconnects and resyncs.
+    """
+
+    async def connect(self) -> None:
+        # Connect first: a failed connect leaves no listener task behind.
+        await self._pubsub.connect()
+        self._listener = asyncio.create_task(self._pubsub_listener())
+
+    async def disconnect(self) -> None:
+        await super().disconnect()
+        listener = self._listener
+        if listener is not None and listener.done() and not listener.cancelled():
+            listener.exception()  # the dropped connection's error, already handled by reconnecting
+
+    async def subscribe(self, channel: str) -> None:
+        await self._pubsub.subscribe(channel)
+        self._ready.set()
+
+
+def _broadcast_for(url: str) -> Broadcast:
+    if url.partition("://")[0] in ("redis", "rediss"):
+        return Broadcast(backend=_RedisBackend(url))
+    return Broadcast(url)
 
 
 class SubscriberTooSlow(Exception):
@@ -97,6 +134,7 @@ class EventBus:
         self._task: asyncio.Task[None] | None = None
         self._last_message_at = dt.datetime.now(dt.UTC)
         self._origin = uuid.uuid4().hex
+        self._unsent: deque[str] = deque(maxlen=_UNSENT_LIMIT)
 
     async def start(self, wait: float = 5.0) -> None:
         """Connect in the background; wait up to `wait` seconds for the first connection."""
@@ -128,19 +166,35 @@ class EventBus:
     async def publish(self, message: dict[str, Any]) -> bool:
         """Send a message to every process; False (logged) when the bus is down.
 
-        A lost publish loses nothing: subscribers catch up from the database after a reconnect,
-        and a later event of the same customer reveals the gap.
+        An unsent message is kept and sent after the next reconnect: other processes may not
+        have seen the outage, so no `Resync` would tell their subscribers. Subscribers drop what
+        they already have.
         """
+        payload = json.dumps(message, separators=(",", ":"))
         broadcast = self._broadcast
         if broadcast is None:
-            log.warning("event bus down: %s event not published", message.get("t"))
+            log.warning("event bus down: %s event kept for after the reconnect", message.get("t"))
+            self._keep_unsent(payload)
             return False
         try:
-            await broadcast.publish(CHANNEL, json.dumps(message, separators=(",", ":")))
+            await broadcast.publish(CHANNEL, payload)
             return True
         except Exception:
-            log.warning("event bus publish failed", exc_info=True)
+            log.warning("event bus publish failed; kept for after the reconnect", exc_info=True)
+            self._keep_unsent(payload)
             return False
+
+    def _keep_unsent(self, payload: str) -> None:
+        if len(self._unsent) == self._unsent.maxlen:
+            log.warning("event bus: more than %d unsent messages, dropping the oldest", _UNSENT_LIMIT)
+        self._unsent.append(payload)
+
+    async def _send_unsent(self, broadcast: Broadcast) -> None:
+        while self._unsent:
+            payload = self._unsent[0]
+            await broadcast.publish(CHANNEL, payload)
+            if self._unsent and self._unsent[0] is payload:
+                self._unsent.popleft()
 
     @asynccontextmanager
     async def subscribe(
@@ -180,6 +234,7 @@ class EventBus:
     async def _supervise(self) -> None:
         delay = 0.1
         while True:
+            connections = self.reconnects
             try:
                 await self._run_connected()
             except asyncio.CancelledError:
@@ -187,13 +242,13 @@ class EventBus:
             except Exception as exc:
                 log.warning("event bus %s lost: %s", self.safe_url, exc)
             self.connected.clear()
+            if self.reconnects != connections:  # it was connected: retry quickly again
+                delay = 0.1
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
-            if self.connected.is_set():
-                delay = 0.1
 
     async def _run_connected(self) -> None:
-        broadcast = Broadcast(self.url)
+        broadcast = _broadcast_for(self.url)
         await broadcast.connect()
         heartbeat: asyncio.Task[None] | None = None
         try:
@@ -204,6 +259,7 @@ class EventBus:
                 if self.reconnects > 1:
                     log.info("event bus %s reconnected", self.safe_url)
                     self._resync_all()
+                await self._send_unsent(broadcast)
                 heartbeat = asyncio.create_task(self._heartbeat(broadcast))
                 while True:
                     try:
