@@ -139,7 +139,7 @@ async def grant_many(
     *,
     amount: str = "0.01",
     note: str | None = None,
-    batch: int = 50,
+    batch: int = 25,
     concurrency: int = 8,
 ) -> None:
     """`count` grants: `batch` aliased mutations per request, `concurrency` requests at a time."""
@@ -647,7 +647,8 @@ async def test_slow_subscriber_is_closed_with_1013_and_resumes(server_env, proto
     customer = await make_customer()
     await enable_credits()
     variables = {"customerId": str(customer.id), "afterSequence": 0}
-    env = {**server_env, "CREDITS_SUBSCRIBER_QUEUE_SIZE": "20"}
+    # The fat subscription document needs more aliases than the default limit allows.
+    env = {**server_env, "CREDITS_SUBSCRIBER_QUEUE_SIZE": "20", "CREDITS_MAX_QUERY_ALIASES": "100"}
     with ServerProcess(env) as slow_server:
         url = ws_url(slow_server.base_url)
         async with (
