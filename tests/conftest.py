@@ -40,7 +40,7 @@ TEST_ENV = {
     "CREDITS_ADMIN_PASSWORD": "root-password",
     "CREDITS_ARGON2_TIME_COST": "1",
     "CREDITS_ARGON2_MEMORY_KIB": "64",
-    "CREDITS_DB_POOL_MAX": "30",
+    "CREDITS_DB_POOL_MAX": "10",  # several servers share PostgreSQL's 100 connections
     "CREDITS_BROADCAST_URL": os.environ.get("CREDITS_TEST_REDIS_URL", "memory://"),
     "CREDITS_WS_AUTH_RECHECK_SECONDS": "0.5",
 }
