@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import logging
 import os
 import sys
@@ -32,6 +33,7 @@ from notifications import wire
 from notifications.bus import EventBus
 from notifications.mail import MailDispatcher
 from resolvers.context import Context, bearer_token, build_context
+from resolvers.errors import RETRY_AFTER_SECONDS, is_unavailable, unavailable_body
 from resolvers.root import build_schema, schema
 from resolvers.socket_auth import watch_socket
 from settings import Settings, get_settings
@@ -97,6 +99,41 @@ class GraphQLApp(GraphQL):
             **kwargs,
         )
         self.runtime = runtime
+
+    def decode_json(self, data: str | bytes) -> object:
+        """JSON Python cannot read is malformed (400 over HTTP), not a crash.
+
+        `json.loads` raises plain ValueError for integers beyond 4300 digits and invalid UTF-8,
+        and RecursionError for deep nesting; Strawberry answers 400 only for JSONDecodeError.
+        """
+        try:
+            return json.loads(data)
+        except json.JSONDecodeError:
+            raise
+        except (ValueError, RecursionError) as exc:
+            raise json.JSONDecodeError(f"unreadable JSON: {type(exc).__name__}", "", 0) from None
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """An HTTP body (or GET parameter) that is JSON but no object (or batch list) is 400 too.
+
+        Strawberry would call `.get` on `null`, `42` or `"query"` and answer 500.
+        """
+        value = super().parse_json(data)
+        if not isinstance(value, dict | list):
+            raise json.JSONDecodeError("expected a JSON object", "", 0)
+        return value
+
+    async def run(self, request: Request | WebSocket, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        """Answer 503 SERVICE_UNAVAILABLE when the database fails before execution (authentication)."""
+        try:
+            return await super().run(request, context, root_value)
+        except Exception as exc:
+            if isinstance(request, WebSocket) or not is_unavailable(exc):
+                raise
+            log.warning("service unavailable before execution: %s: %s", type(exc).__name__, exc)
+            return JSONResponse(
+                unavailable_body(), status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+            )
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         """Authenticate the HTTP caller from its Authorization header (websockets: on connect)."""

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     data_dir: Path = PROJECT_DIR / "data"
     database_url: str | None = None
     db_pool_max: int = Field(20, ge=1, le=500)
+    # Bounds on waiting for PostgreSQL, so a request during an outage fails fast instead of hanging.
+    db_connect_timeout_seconds: float = Field(5.0, gt=0)
+    db_command_timeout_seconds: float = Field(15.0, gt=0)
     broadcast_url: str = "memory://"
 
     jwt_secret: str | None = None

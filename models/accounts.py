@@ -7,6 +7,7 @@ import hashlib
 import logging
 import re
 import secrets
+import unicodedata
 import uuid
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from models.actor import Actor
 from models.customer import Customer
 from models.errors import DomainError, ErrorCode, invalid_input, not_found
 from models.passwords import MIN_PASSWORD_LENGTH, dummy_hash, hash_password, verify_password
+from models.text import require_storable, storable
 from models.user import ApiToken, Role, User
 from settings import get_settings
 
@@ -27,6 +29,7 @@ log = logging.getLogger("credits.accounts")
 API_TOKEN_PREFIX = "crd_"
 _JWT_ALGORITHM = "HS256"
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+MAX_EMAIL_LENGTH = 254  # the columns `email` and `email_key`
 
 
 class AuthenticationError(Exception):
@@ -51,8 +54,18 @@ def _token_hash(token: str) -> str:
 
 
 def normalise_email(email: str) -> str:
-    """Emails are unique and compared case-insensitively."""
-    return email.strip().lower()
+    """Emails are unique and compared case-insensitively, and after Unicode normalisation.
+
+    NFKC then case folding (Unicode's caseless identifier match): "JOSÉ" typed precomposed or
+    decomposed, "STRASSE" and "straße", full-width letters: each the same account. The key can
+    be longer than the address ("İ" folds to two characters): callers check its length.
+    """
+    return unicodedata.normalize("NFKC", email.strip()).casefold()
+
+
+def _possible_email_key(email_key: str) -> bool:
+    """Whether some account could have this key; others are never looked up (or stored)."""
+    return len(email_key) <= MAX_EMAIL_LENGTH and storable(email_key)
 
 
 def issue_jwt(user: User) -> Session:
@@ -71,8 +84,11 @@ async def login(email: str, password: str, address: str | None = None) -> Sessio
     Throttled per email and per client address (RATE_LIMITED), before the password is checked.
     """
     email_key = normalise_email(email)
+    if not _possible_email_key(email_key):
+        # No account has such an address: an unknown email, throttled by the client address only.
+        email_key = None
     await throttle.ensure_allowed(email_key, address)
-    user = await User.get_or_none(email_key=email_key)
+    user = await User.get_or_none(email_key=email_key) if email_key else None
     # An unknown email costs a hash check too, so timing does not tell which emails exist.
     valid = await verify_password(user.password_hash if user else dummy_hash(), password)
     if user is None or not valid or not user.active:
@@ -115,6 +131,7 @@ async def create_api_token(actor: Actor, name: str) -> tuple[str, ApiToken]:
     name = name.strip()
     if not 1 <= len(name) <= 200:
         raise invalid_input("name must be 1 to 200 characters", ["name"])
+    require_storable(name, "name", ["name"])
     secret = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = await ApiToken.create(user_id=actor.user_id, name=name, token_hash=_token_hash(secret))
     return secret, row
@@ -141,15 +158,19 @@ async def create_user(
 ) -> User:
     """Create a user; customer roles need an existing customer, catalog admins none."""
     email = email.strip()
-    if not _EMAIL.fullmatch(email) or len(email) > 254:
+    email_key = normalise_email(email)
+    if not _EMAIL.fullmatch(email) or len(email) > MAX_EMAIL_LENGTH or len(email_key) > MAX_EMAIL_LENGTH:
         raise invalid_input("email is not a valid address", ["input", "email"])
+    require_storable(email, "email", ["input", "email"])
     name = name.strip()
     if not 1 <= len(name) <= 200:
         raise invalid_input("name must be 1 to 200 characters", ["input", "name"])
+    require_storable(name, "name", ["input", "name"])
     if len(password) < MIN_PASSWORD_LENGTH:
         raise invalid_input(
             f"password must be at least {MIN_PASSWORD_LENGTH} characters", ["input", "password"]
         )
+    require_storable(password, "password", ["input", "password"])
     if role == Role.CATALOG_ADMIN:
         if customer_id is not None:
             raise invalid_input("a catalog administrator has no customer", ["input", "customerId"])
@@ -163,7 +184,7 @@ async def create_user(
         async with in_transaction():
             return await User.create(
                 email=email,
-                email_key=normalise_email(email),
+                email_key=email_key,
                 name=name,
                 role=role,
                 customer_id=customer_id,

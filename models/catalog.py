@@ -9,6 +9,7 @@ from models.customer import Customer
 from models.errors import invalid_input, not_found
 from models.notification import AlertKind
 from models.service import Service
+from models.text import require_storable
 from models.unit_of_work import unit_of_work
 
 
@@ -16,7 +17,7 @@ def _clean_name(name: str, field: list[str]) -> str:
     name = name.strip()
     if not 1 <= len(name) <= 200:
         raise invalid_input("name must be 1 to 200 characters", field)
-    return name
+    return require_storable(name, "name", field)
 
 
 async def create_customer(name: str) -> Customer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import zlib
 from collections.abc import AsyncIterator
@@ -24,7 +25,13 @@ def tortoise_config(settings: Settings) -> dict[str, Any]:
     url = settings.effective_database_url
     credentials: dict[str, Any] = {}
     if not settings.is_sqlite:
-        credentials = {"maxsize": settings.db_pool_max, "minsize": 1}
+        credentials = {
+            "maxsize": settings.db_pool_max,
+            "minsize": 1,
+            # asyncpg: bounded connect and per-statement waits; an outage answers instead of hanging.
+            "timeout": settings.db_connect_timeout_seconds,
+            "command_timeout": settings.db_command_timeout_seconds,
+        }
     return {
         "connections": {"default": _connection(url, credentials)},
         "apps": {
@@ -87,7 +94,7 @@ async def _migration_lock(settings: Settings) -> AsyncIterator[None]:
         return
     import asyncpg
 
-    conn = await asyncpg.connect(settings.effective_database_url)
+    conn = await asyncpg.connect(settings.effective_database_url, timeout=settings.db_connect_timeout_seconds)
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
         yield
@@ -96,10 +103,11 @@ async def _migration_lock(settings: Settings) -> AsyncIterator[None]:
         await conn.close()
 
 
-async def ping() -> bool:
-    """Whether the database answers (for /readyz)."""
+async def ping(within: float | None = None) -> bool:
+    """Whether the database answers within `within` seconds (default: the connect timeout)."""
+    seconds = get_settings().db_connect_timeout_seconds if within is None else within
     try:
-        await connections.get("default").execute_query("SELECT 1")
+        await asyncio.wait_for(connections.get("default").execute_query("SELECT 1"), seconds)
         return True
     except Exception:
         log.warning("database did not answer", exc_info=True)

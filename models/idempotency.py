@@ -13,6 +13,7 @@ from tortoise.models import Model
 
 from models.actor import Actor
 from models.errors import DomainError, ErrorCode, invalid_input
+from models.text import require_storable
 from models.unit_of_work import UnitOfWork, unit_of_work
 
 MAX_KEY_LENGTH = 255
@@ -48,7 +49,7 @@ def validate_key(key: str | None, field: Sequence[str]) -> str | None:
     """Keys are 1 to 255 characters."""
     if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
         raise invalid_input(f"idempotencyKey must be 1 to {MAX_KEY_LENGTH} characters", field)
-    return key
+    return key if key is None else require_storable(key, "idempotencyKey", field)
 
 
 async def run_once(

@@ -11,11 +11,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from tortoise.exceptions import ValidationError
 from tortoise.expressions import Q
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from models.errors import invalid_input
+from models.text import storable
 
 T = TypeVar("T", bound=Model)
 MAX_PAGE_SIZE = 100
@@ -51,14 +53,33 @@ def _encode(values: Sequence[object]) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode(cursor: str, keys: Sequence[SortKey]) -> list[object]:
+def _parse(key: SortKey, value: object, model: type[Model]) -> object:
+    """One value of a cursor as its column holds it; ValueError for what no row can have.
+
+    Cursors come back from clients: a name longer than its column, NUL, an integer beyond 64
+    bits or a date beyond year 9999 in UTC would otherwise fail inside the database driver.
+    """
+    parsed = _PARSERS[key.kind](str(value))
+    if isinstance(parsed, str) and not storable(parsed):
+        raise ValueError("unstorable text")
+    if isinstance(parsed, int) and not -(2**63) <= parsed < 2**63:
+        raise ValueError("beyond 64 bits")
+    if isinstance(parsed, dt.datetime):
+        if parsed.tzinfo is None:
+            raise ValueError("cursors carry time zones")
+        parsed.astimezone(dt.UTC)  # OverflowError near year 1 or 9999
+    model._meta.fields_map[key.field].validate(parsed)
+    return parsed
+
+
+def _decode(cursor: str, keys: Sequence[SortKey], model: type[Model]) -> list[object]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         raw = json.loads(base64.urlsafe_b64decode(padded.encode()))
         if not isinstance(raw, list) or len(raw) != len(keys):
             raise ValueError
-        return [_PARSERS[key.kind](str(value)) for key, value in zip(keys, raw, strict=True)]
-    except (ValueError, TypeError, binascii.Error, UnicodeError):
+        return [_parse(key, value, model) for key, value in zip(keys, raw, strict=True)]
+    except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error, ValidationError):
         raise invalid_input("after is not a valid cursor", ["after"]) from None
 
 
@@ -83,7 +104,7 @@ async def paginate(queryset: QuerySet[T], keys: Sequence[SortKey], first: int, a
     """Fetch `first` rows after the cursor `after`, in the order `keys` define."""
     validate_first(first)
     if after is not None:
-        queryset = queryset.filter(_after(keys, _decode(after, keys)))
+        queryset = queryset.filter(_after(keys, _decode(after, keys, queryset.model)))
     order = [f"-{k.field}" if k.descending else k.field for k in keys]
     rows = await queryset.order_by(*order).limit(first + 1)
     page = rows[:first]

@@ -26,10 +26,10 @@ async def hash_password(password: str) -> str:
 
 
 async def verify_password(password_hash: str, password: str) -> bool:
-    """Check a password in constant time against its hash."""
+    """Check a password in constant time against its hash (False for text UTF-8 cannot encode)."""
     try:
         return await asyncio.to_thread(_hasher().verify, password_hash, password)
-    except (VerificationError, InvalidHashError):
+    except (VerificationError, InvalidHashError, UnicodeEncodeError):
         return False
 
 

@@ -26,9 +26,10 @@ class LoginFailure(Model):
         table = "login_failure"
 
 
-def _keys(email_key: str, address: str | None) -> list[tuple[str, int]]:
+def _keys(email_key: str | None, address: str | None) -> list[tuple[str, int]]:
+    """The counters an attempt touches; no email counter for an address no account can have."""
     s = get_settings()
-    keys = [(f"email:{email_key}", s.login_max_failures_per_email)]
+    keys = [(f"email:{email_key}", s.login_max_failures_per_email)] if email_key is not None else []
     if address:
         keys.append((f"address:{address}", s.login_max_failures_per_address))
     return keys
@@ -38,7 +39,7 @@ def _window_start() -> dt.datetime:
     return dt.datetime.now(dt.UTC) - dt.timedelta(seconds=get_settings().login_window_seconds)
 
 
-async def ensure_allowed(email_key: str, address: str | None) -> None:
+async def ensure_allowed(email_key: str | None, address: str | None) -> None:
     """RATE_LIMITED while an email or an address has too many recent failures."""
     since = _window_start()
     for key, limit in _keys(email_key, address):
@@ -46,7 +47,7 @@ async def ensure_allowed(email_key: str, address: str | None) -> None:
             raise DomainError(ErrorCode.RATE_LIMITED, "too many failed logins; try again later")
 
 
-async def record_failure(email_key: str, address: str | None) -> None:
+async def record_failure(email_key: str | None, address: str | None) -> None:
     """Count a failed attempt (and forget ones older than the window)."""
     await LoginFailure.filter(created_at__lt=_window_start()).delete()
     for key, _ in _keys(email_key, address):

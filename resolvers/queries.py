@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.types import Info
 
 from models.customer import Customer as CustomerRow
@@ -14,6 +15,7 @@ from models.pagination import SortKey
 from models.platform import credit_management_enabled
 from models.service import Service as ServiceRow
 from models.service import ServiceRequest as RequestRow
+from models.text import storable
 from models.user import ApiToken as ApiTokenRow
 from models.user import Role
 from resolvers.permissions import can_access_customer, can_see_request, current_actor, require_role
@@ -29,6 +31,7 @@ from schema.types import (
     User,
 )
 
+MAX_SEARCH_LENGTH = 200  # a customer's name
 CUSTOMER_ORDER = (SortKey("name", str, descending=False), SortKey("id", uuid.UUID, descending=False))
 
 
@@ -58,6 +61,12 @@ class Query:
         """Every customer by name (catalog administrators); `search` matches part of the name."""
         require_role(info, Role.CATALOG_ADMIN)
         query = CustomerRow.all()
+        if search and (len(search) > MAX_SEARCH_LENGTH or not storable(search)):
+            # Longer than any name can never match (and SQLite refuses LIKE patterns of 50 000).
+            raise GraphQLError(
+                f"search must be at most {MAX_SEARCH_LENGTH} characters, without NUL or unpaired surrogates",
+                extensions={"code": "INVALID_INPUT"},
+            )
         if search:
             query = query.filter(name__icontains=search)
         return await connection(query, CUSTOMER_ORDER, first, after, Customer.from_model)

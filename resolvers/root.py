@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
+from starlette.responses import Response
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
@@ -25,6 +26,7 @@ from strawberry.types import ExecutionContext
 from resolvers.accounts import AccountMutations
 from resolvers.catalog import CatalogMutations
 from resolvers.credits import CreditMutations
+from resolvers.errors import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE, is_unavailable, unavailable_error
 from resolvers.notifications import NotificationMutations
 from resolvers.queries import Query
 from resolvers.service_requests import ServiceRequestMutations
@@ -48,6 +50,30 @@ def should_mask(error: GraphQLError) -> bool:
     return error.path is not None
 
 
+class MaskOrUnavailable(MaskErrors):
+    """Masks unexpected failures; an unreachable database or event bus says SERVICE_UNAVAILABLE.
+
+    Over HTTP such a response is a 503 with Retry-After, so plain HTTP clients retry too.
+    """
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        """Say "retry" for an outage (no internal detail); "Unexpected error." for the rest."""
+        if is_unavailable(error.original_error):
+            return unavailable_error(error)
+        return super().anonymise_error(error)
+
+    def on_operation(self) -> Iterator[None]:
+        """Mask, then mark an HTTP response carrying SERVICE_UNAVAILABLE as 503."""
+        yield from super().on_operation()
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None) or []
+        if any((e.extensions or {}).get("code") == SERVICE_UNAVAILABLE for e in errors):
+            response = getattr(self.execution_context.context, "response", None)
+            if isinstance(response, Response):
+                response.status_code = 503
+                response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+
+
 class Schema(strawberry.Schema):
     """Logs only unexpected failures (with their traceback); client errors are the client's."""
 
@@ -56,7 +82,12 @@ class Schema(strawberry.Schema):
     ) -> None:
         """Log what would be masked; auth, validation and input errors are answered, not logged."""
         for error in errors:
-            if should_mask(error):
+            if not should_mask(error):
+                continue
+            if is_unavailable(error.original_error):
+                cause = error.original_error
+                log.warning("service unavailable in %s: %s: %s", error.path, type(cause).__name__, cause)
+            else:
                 log.error("unexpected error in %s", error.path, exc_info=error.original_error)
 
 
@@ -72,7 +103,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_query_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
-        lambda: MaskErrors(should_mask_error=should_mask),
+        lambda: MaskOrUnavailable(should_mask_error=should_mask),
     ]
     if not settings.is_development:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))

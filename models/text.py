@@ -1,0 +1,27 @@
+"""Text from clients that a database can hold.
+
+JSON carries strings no column can store: NUL (PostgreSQL refuses it in text) and unpaired
+surrogates (`"\\ud800"`: not Unicode, no driver can encode them). Both are INVALID_INPUT on the
+field, on every backend, before anything is written or looked up.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from models.errors import invalid_input
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> bool:
+    """Whether `text` has neither NUL nor an unpaired surrogate."""
+    return _UNSTORABLE.search(text) is None
+
+
+def require_storable(text: str, what: str, field: Sequence[str] | None) -> str:
+    """`text` itself, or INVALID_INPUT on `field`."""
+    if not storable(text):
+        raise invalid_input(f"{what} must not contain NUL characters or unpaired surrogates", field)
+    return text
