@@ -26,6 +26,8 @@ from typing import Any
 from broadcaster import Broadcast
 from broadcaster._backends.redis import RedisBackend
 
+from notifications.tasks import cancel_and_wait
+
 log = logging.getLogger("credits.bus")
 
 CHANNEL = "credits.events"
@@ -146,11 +148,8 @@ class EventBus:
 
     async def stop(self) -> None:
         """Disconnect and end every subscription's supervisor."""
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     @property
     def safe_url(self) -> str:

@@ -20,6 +20,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models.outbox import EmailOutbox, EmailStatus
+from notifications.tasks import cancel_and_wait
 from settings import Settings
 
 log = logging.getLogger("credits.mail")
@@ -64,11 +65,8 @@ class MailDispatcher:
 
     async def stop(self) -> None:
         """Stop sending; claimed rows are released when their lease runs out."""
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def wake(self) -> None:
         """New mail was committed: send now instead of at the next poll."""

@@ -50,6 +50,7 @@ from models import db  # noqa: E402
 from models.customer import Customer  # noqa: E402
 from models.ledger import CreditTransaction  # noqa: E402
 from settings import Settings, get_settings  # noqa: E402
+from tests.smtp import SmtpServer  # noqa: E402
 
 get_settings.cache_clear()
 
@@ -180,3 +181,12 @@ def live_server(server_env: dict[str, str]) -> Iterator[str]:
 
     with ServerProcess(server_env) as server:
         yield server.base_url
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A running SMTP server (aiosmtpd) that records what it receives."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()

@@ -18,16 +18,11 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
-from aiosmtpd.controller import Controller
 
 from tests.conftest import TEST_ENV
 from tests.processes import ServerProcess, free_port
@@ -209,59 +204,6 @@ def private_redis() -> Iterator[PrivateRedis]:
     if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
         pytest.skip("redis-server/redis-cli not installed")
     server = PrivateRedis()
-    server.start()
-    yield server
-    server.stop()
-
-
-# --- SMTP ----------------------------------------------------------------------------------------
-
-
-class RecordingHandler:
-    """aiosmtpd handler: records every accepted envelope."""
-
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        """Accept and record the message."""
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-
-class SmtpServer:
-    """An aiosmtpd server on a fixed free port that can be stopped and started again."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.handler = RecordingHandler()
-        self._controller: Controller | None = None
-
-    def start(self) -> None:
-        """Listen on `port` (the same port after a stop)."""
-        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
-        self._controller.start()
-
-    def stop(self) -> None:
-        """Stop listening: connections are refused until `start`."""
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None
-
-    @property
-    def messages(self) -> list[EmailMessage]:
-        """Every accepted message, parsed."""
-        return [message_from_bytes(e.original_content, policy=policy.default) for e in self.handler.envelopes]
-
-    def per_message_id(self) -> Counter[str]:
-        """How often each Message-ID arrived."""
-        return Counter(str(m["Message-ID"]) for m in self.messages)
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    """A running SMTP server that records what it receives."""
-    server = SmtpServer()
     server.start()
     yield server
     server.stop()

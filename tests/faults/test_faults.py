@@ -22,7 +22,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.faults.conftest import PrivatePostgres, PrivateRedis, SmtpServer
+from tests.faults.conftest import PrivatePostgres, PrivateRedis
 from tests.faults.load import (
     GRANT,
     REQUEST_TIMEOUT,
@@ -36,6 +36,7 @@ from tests.faults.load import (
     make_world,
 )
 from tests.processes import ServerProcess
+from tests.smtp import SmtpServer
 from tests.ws_client import TRANSPORT_WS, GraphQLSocket, OperationCompleted, OperationError, SocketClosed
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]

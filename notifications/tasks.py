@@ -1,0 +1,15 @@
+"""Background tasks of the side-effect services (bus supervisor, mail dispatcher)."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import suppress
+
+
+async def cancel_and_wait(task: asyncio.Task[None] | None) -> None:
+    """Cancel a background task and wait until it has finished unwinding."""
+    if task is None:
+        return
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
