@@ -41,3 +41,8 @@ class GraphQLClient:
 def error_codes(body: dict[str, Any]) -> list[str | None]:
     """The `extensions.code` of each top-level error."""
     return [e.get("extensions", {}).get("code") for e in body.get("errors") or []]
+
+
+def user_errors(payload: dict[str, Any]) -> list[tuple[str, list[str] | None]]:
+    """The (code, field) pairs of a mutation payload's userErrors."""
+    return [(e["code"], e["field"]) for e in payload["userErrors"]]

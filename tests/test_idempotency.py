@@ -10,6 +10,7 @@ import pytest
 from models.customer import Customer
 from models.user import Role
 from tests.client import GraphQLClient
+from tests.client import user_errors as errors
 from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_service, make_user
 
 GRANT = """
@@ -88,11 +89,6 @@ async def call(gql: GraphQLClient, operation: str, caller: Login, **input: Any) 
 async def ledger(gql: GraphQLClient, world: World) -> dict[str, Any]:
     """Balance, ledger and requests as the catalog administrator reads them."""
     return (await gql(LEDGER, {"id": world.cid}, token=world.admin.token))["customer"]
-
-
-def errors(payload: dict[str, Any]) -> list[tuple[str, list[str] | None]]:
-    """The (code, field) pairs of a payload's userErrors."""
-    return [(e["code"], e["field"]) for e in payload["userErrors"]]
 
 
 @pytest.mark.parametrize(("operation", "balance"), [("grantCredits", "125.00"), ("withdrawCredits", "75.00")])

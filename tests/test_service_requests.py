@@ -11,6 +11,7 @@ import pytest
 from models.customer import Customer
 from models.user import Role
 from tests.client import GraphQLClient
+from tests.client import user_errors as errors
 from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_service, make_user
 
 REQUEST_FIELDS = """
@@ -134,11 +135,6 @@ async def move(
     if transition in ("fail", "reject"):
         variables["reason"] = reason
     return (await gql(document, variables, token=caller.token))[name]
-
-
-def errors(payload: dict[str, Any]) -> list[tuple[str, list[str] | None]]:
-    """The (code, field) pairs of a payload's userErrors."""
-    return [(e["code"], e["field"]) for e in payload["userErrors"]]
 
 
 async def _statuses(gql: GraphQLClient, world: World, status: str | None) -> list[tuple[str, str]]:
