@@ -151,7 +151,6 @@ class GraphQLApp(GraphQL):
             context.actor = await authenticate(token)
         except AuthenticationError:
             raise ConnectionRejectionError({"message": "invalid token"}) from None
-        context.token = token
         socket = context.request
         if isinstance(socket, WebSocket):
             socket.state.watchdog = asyncio.create_task(

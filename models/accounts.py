@@ -20,7 +20,7 @@ from models.actor import Actor
 from models.customer import Customer
 from models.errors import DomainError, ErrorCode, invalid_input, not_found
 from models.passwords import MIN_PASSWORD_LENGTH, dummy_hash, hash_password, verify_password
-from models.text import require_storable, storable
+from models.text import bounded, require_storable, storable
 from models.user import ApiToken, Role, User
 from settings import get_settings
 
@@ -128,10 +128,7 @@ async def _authenticate_api_token(token: str) -> Actor:
 
 async def create_api_token(actor: Actor, name: str) -> tuple[str, ApiToken]:
     """Create a token acting as the caller; the secret is returned once and stored hashed."""
-    name = name.strip()
-    if not 1 <= len(name) <= 200:
-        raise invalid_input("name must be 1 to 200 characters", ["name"])
-    require_storable(name, "name", ["name"])
+    name = bounded(name.strip(), "name", ["name"], min_length=1, max_length=200)
     secret = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = await ApiToken.create(user_id=actor.user_id, name=name, token_hash=_token_hash(secret))
     return secret, row
@@ -162,10 +159,7 @@ async def create_user(
     if not _EMAIL.fullmatch(email) or len(email) > MAX_EMAIL_LENGTH or len(email_key) > MAX_EMAIL_LENGTH:
         raise invalid_input("email is not a valid address", ["input", "email"])
     require_storable(email, "email", ["input", "email"])
-    name = name.strip()
-    if not 1 <= len(name) <= 200:
-        raise invalid_input("name must be 1 to 200 characters", ["input", "name"])
-    require_storable(name, "name", ["input", "name"])
+    name = bounded(name.strip(), "name", ["input", "name"], min_length=1, max_length=200)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise invalid_input(
             f"password must be at least {MIN_PASSWORD_LENGTH} characters", ["input", "password"]

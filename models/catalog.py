@@ -6,18 +6,15 @@ import uuid
 
 from models import alerts
 from models.customer import Customer
-from models.errors import invalid_input, not_found
+from models.errors import not_found
 from models.notification import AlertKind
 from models.service import Service
-from models.text import require_storable
+from models.text import bounded
 from models.unit_of_work import unit_of_work
 
 
 def _clean_name(name: str, field: list[str]) -> str:
-    name = name.strip()
-    if not 1 <= len(name) <= 200:
-        raise invalid_input("name must be 1 to 200 characters", field)
-    return require_storable(name, "name", field)
+    return bounded(name.strip(), "name", field, min_length=1, max_length=200)
 
 
 async def create_customer(name: str) -> Customer:

@@ -6,11 +6,11 @@ import uuid
 
 from models.actor import Actor
 from models.customer import Customer
-from models.errors import DomainError, ErrorCode, invalid_input, not_found
+from models.errors import DomainError, ErrorCode, not_found
 from models.idempotency import fingerprint, run_once
 from models.ledger import CreditTransaction, TransactionKind, post
 from models.platform import credit_management_enabled
-from models.text import require_storable
+from models.text import bounded
 from models.unit_of_work import UnitOfWork
 
 MAX_NOTE_LENGTH = 1000
@@ -26,10 +26,8 @@ async def change_balance(
     idempotency_key: str | None,
 ) -> CreditTransaction:
     """Grant or withdraw `amount` hundredths (> 0), at most once per idempotency key."""
-    if note is not None and len(note) > MAX_NOTE_LENGTH:
-        raise invalid_input(f"note must be at most {MAX_NOTE_LENGTH} characters", ["input", "note"])
     if note is not None:
-        require_storable(note, "note", ["input", "note"])
+        bounded(note, "note", ["input", "note"], max_length=MAX_NOTE_LENGTH)
 
     async def action(uow: UnitOfWork) -> uuid.UUID:
         if not await credit_management_enabled(uow.conn):

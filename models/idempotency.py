@@ -12,8 +12,8 @@ from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 
 from models.actor import Actor
-from models.errors import DomainError, ErrorCode, invalid_input
-from models.text import require_storable
+from models.errors import DomainError, ErrorCode
+from models.text import bounded
 from models.unit_of_work import UnitOfWork, unit_of_work
 
 MAX_KEY_LENGTH = 255
@@ -47,9 +47,11 @@ def fingerprint(*arguments: object) -> str:
 
 def validate_key(key: str | None, field: Sequence[str]) -> str | None:
     """Keys are 1 to 255 characters."""
-    if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
-        raise invalid_input(f"idempotencyKey must be 1 to {MAX_KEY_LENGTH} characters", field)
-    return key if key is None else require_storable(key, "idempotencyKey", field)
+    return (
+        None
+        if key is None
+        else bounded(key, "idempotencyKey", field, min_length=1, max_length=MAX_KEY_LENGTH)
+    )
 
 
 async def run_once(

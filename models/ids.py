@@ -10,10 +10,10 @@ from models.errors import not_found
 
 def parse_id(value: object, what: str, field: Sequence[str] | None) -> uuid.UUID:
     """A client-supplied id; malformed ids are as unknown as missing ones."""
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        raise not_found(what, field) from None
+    parsed = try_parse_id(value)
+    if parsed is None:
+        raise not_found(what, field)
+    return parsed
 
 
 def try_parse_id(value: object) -> uuid.UUID | None:

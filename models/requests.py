@@ -13,7 +13,7 @@ from models.ledger import TransactionKind, post
 from models.money import LIMIT_CENTS
 from models.platform import credit_management_enabled
 from models.service import REFUNDING_STATUSES, RequestStatus, Service, ServiceRequest
-from models.text import require_storable
+from models.text import bounded
 from models.unit_of_work import UnitOfWork, unit_of_work
 
 MAX_REASON_LENGTH = 1000
@@ -72,10 +72,8 @@ async def transition(
     reason: str | None = None,
 ) -> ServiceRequest:
     """Move a REQUESTED request to a final status; refunds its `amount` exactly once."""
-    if reason is not None and len(reason) > MAX_REASON_LENGTH:
-        raise invalid_input(f"reason must be at most {MAX_REASON_LENGTH} characters", ["reason"])
     if reason is not None:
-        require_storable(reason, "reason", ["reason"])
+        bounded(reason, "reason", ["reason"], max_length=MAX_REASON_LENGTH)
     async with unit_of_work() as uow:
         # The conditional update is the race's referee: exactly one caller sees a row change.
         changed = (

@@ -25,3 +25,13 @@ def require_storable(text: str, what: str, field: Sequence[str] | None) -> str:
     if not storable(text):
         raise invalid_input(f"{what} must not contain NUL characters or unpaired surrogates", field)
     return text
+
+
+def bounded(
+    text: str, what: str, field: Sequence[str] | None, *, max_length: int, min_length: int = 0
+) -> str:
+    """`text` if its length is within bounds and a database can hold it; INVALID_INPUT on `field`."""
+    if not min_length <= len(text) <= max_length:
+        bounds = f"{min_length} to {max_length}" if min_length else f"at most {max_length}"
+        raise invalid_input(f"{what} must be {bounds} characters", field)
+    return require_storable(text, what, field)

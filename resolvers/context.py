@@ -21,10 +21,8 @@ class Context:
     request: Request | WebSocket
     response: Response | WebSocket | None
     actor: Actor | None = None
-    token_rejected: bool = False
     bus: EventBus | None = None
     connection_params: dict[str, Any] | None = None
-    token: str | None = None
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -52,5 +50,4 @@ async def build_context(
         context.actor = await authenticate(token) if token else None
     except AuthenticationError:
         context.actor = None
-    context.token_rejected = context.actor is None
     return context

@@ -5,21 +5,21 @@ from __future__ import annotations
 import uuid
 
 import strawberry
-from graphql import GraphQLError
 from strawberry.types import Info
 
 from models.customer import Customer as CustomerRow
+from models.errors import DomainError
 from models.ids import try_parse_id
 from models.notification import Notification as NotificationRow
 from models.pagination import SortKey
 from models.platform import credit_management_enabled
 from models.service import Service as ServiceRow
 from models.service import ServiceRequest as RequestRow
-from models.text import storable
+from models.text import bounded
 from models.user import ApiToken as ApiTokenRow
 from models.user import Role
 from resolvers.permissions import can_access_customer, can_see_request, current_actor, require_role
-from schema.pagination import Connection, connection
+from schema.pagination import Connection, connection, query_error
 from schema.types import (
     NEWEST_FIRST,
     ApiToken,
@@ -61,13 +61,12 @@ class Query:
         """Every customer by name (catalog administrators); `search` matches part of the name."""
         require_role(info, Role.CATALOG_ADMIN)
         query = CustomerRow.all()
-        if search and (len(search) > MAX_SEARCH_LENGTH or not storable(search)):
-            # Longer than any name can never match (and SQLite refuses LIKE patterns of 50 000).
-            raise GraphQLError(
-                f"search must be at most {MAX_SEARCH_LENGTH} characters, without NUL or unpaired surrogates",
-                extensions={"code": "INVALID_INPUT"},
-            )
         if search:
+            # Longer than any name can never match (and SQLite refuses LIKE patterns of 50 000).
+            try:
+                bounded(search, "search", ["search"], max_length=MAX_SEARCH_LENGTH)
+            except DomainError as exc:
+                raise query_error(exc) from None
             query = query.filter(name__icontains=search)
         return await connection(query, CUSTOMER_ORDER, first, after, Customer.from_model)
 

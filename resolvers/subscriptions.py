@@ -7,12 +7,12 @@ import uuid
 from collections.abc import AsyncGenerator, Callable
 
 import strawberry
-from graphql import GraphQLError
 from starlette.websockets import WebSocket
 from strawberry.types import Info
 
 from models.actor import Actor
 from models.customer import Customer as CustomerRow
+from models.errors import invalid_input
 from models.ids import try_parse_id
 from models.money import to_decimal
 from models.notification import Notification as NotificationRow
@@ -21,6 +21,7 @@ from notifications.bus import EventBus, SubscriberTooSlow
 from notifications.streams import alert_events, balance_events, notification_events
 from notifications.wire import alert_from_message, transaction_from_message
 from resolvers.permissions import can_access_customer, can_see_ledger, current_actor, forbidden
+from schema.pagination import query_error
 from schema.types import BalanceEvent, CreditAlert, CreditTransaction, Notification
 
 TOO_SLOW = 1013
@@ -82,9 +83,7 @@ class Subscription:
         actor = current_actor(info)
         target = await _target(actor, customer_id)
         if after_sequence is not None and (target is None or after_sequence < 0):
-            raise GraphQLError(
-                "afterSequence needs a customer and must be at least 0", extensions={"code": "INVALID_INPUT"}
-            )
+            raise query_error(invalid_input("afterSequence needs a customer and must be at least 0", None))
         with_transaction = can_see_ledger(actor)
         try:
             async for message in balance_events(_bus(info), target, after_sequence, _closer(info)):

@@ -72,6 +72,11 @@ class Connection(Generic[N]):
         )
 
 
+def query_error(exc: DomainError) -> GraphQLError:
+    """Queries have no userErrors: a bad argument is a top-level error with its code."""
+    return GraphQLError(exc.message, extensions={"code": exc.code.value})
+
+
 async def connection(
     queryset: QuerySet[Any],
     keys: tuple[SortKey, ...],
@@ -83,5 +88,5 @@ async def connection(
     try:
         page = await paginate(queryset, keys, DEFAULT_PAGE_SIZE if first is None else first, after)
     except DomainError as exc:
-        raise GraphQLError(exc.message, extensions={"code": exc.code.value}) from None
+        raise query_error(exc) from None
     return Connection.from_page(page, convert)
