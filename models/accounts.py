@@ -12,10 +12,11 @@ import uuid
 from dataclasses import dataclass
 
 import jwt
+from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from models import throttle
+from models import sql, throttle
 from models.actor import Actor
 from models.customer import Customer
 from models.errors import DomainError, ErrorCode, invalid_input, not_found
@@ -28,6 +29,7 @@ log = logging.getLogger("credits.accounts")
 
 API_TOKEN_PREFIX = "crd_"
 _JWT_ALGORITHM = "HS256"
+_ACTIVE_USER = 'SELECT * FROM "app_user" WHERE "id" = {0} AND "active"'
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 MAX_EMAIL_LENGTH = 254  # the columns `email` and `email_key`
 
@@ -112,10 +114,11 @@ async def authenticate(token: str) -> Actor:
         user_id = uuid.UUID(claims["sub"])
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise AuthenticationError("invalid token") from exc
-    user = await User.get_or_none(id=user_id)
-    if user is None or not user.active:
+    # Every request runs this: plain SQL costs a fraction of the ORM's query building.
+    rows = await sql.fetch(connections.get("default"), _ACTIVE_USER, user_id)
+    if not rows:
         raise AuthenticationError("invalid token")
-    return Actor(user)
+    return Actor(User._init_from_db(**rows[0]))
 
 
 async def _authenticate_api_token(token: str) -> Actor:

@@ -29,14 +29,17 @@ async def change_balance(
     if note is not None:
         bounded(note, "note", ["input", "note"], max_length=MAX_NOTE_LENGTH)
 
-    async def action(uow: UnitOfWork) -> uuid.UUID:
+    async def action(uow: UnitOfWork) -> CreditTransaction:
         if not await credit_management_enabled(uow.conn):
             raise DomainError(ErrorCode.CREDIT_MANAGEMENT_DISABLED, "credit management is turned off")
         if not await Customer.exists(id=customer_id, using_db=uow.conn):
             raise not_found("customer", ["input", "customerId"])
         posting = await post(uow, customer_id, amount, kind, actor=actor, note=note)
-        return posting.transaction.id
+        return posting.transaction
 
     digest = fingerprint(str(customer_id), amount, note)
-    transaction_id = await run_once(actor, _OPERATIONS[kind], idempotency_key, digest, action)
+    return await run_once(actor, _OPERATIONS[kind], idempotency_key, digest, action, _load_transaction)
+
+
+async def _load_transaction(transaction_id: uuid.UUID) -> CreditTransaction:
     return await CreditTransaction.get(id=transaction_id)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from tortoise import Tortoise, connections
 from tortoise.migrations.executor import MigrationExecutor
 
@@ -18,6 +19,18 @@ log = logging.getLogger("credits.db")
 
 APP = "models"
 _MIGRATION_LOCK = zlib.crc32(b"credits.migrations")
+
+
+class _PooledConnection(asyncpg.Connection):
+    """A pooled connection released without asyncpg's reset query (one round trip less per use).
+
+    The reset undoes session state (advisory locks, LISTEN, SET, open cursors); the service
+    never leaves any on a pooled connection: the migration lock has a connection of its own.
+    """
+
+    def get_reset_query(self) -> str:
+        """Nothing to undo."""
+        return ""
 
 
 def tortoise_config(settings: Settings) -> dict[str, Any]:
@@ -31,6 +44,7 @@ def tortoise_config(settings: Settings) -> dict[str, Any]:
             # asyncpg: bounded connect and per-statement waits; an outage answers instead of hanging.
             "timeout": settings.db_connect_timeout_seconds,
             "command_timeout": settings.db_command_timeout_seconds,
+            "connection_class": _PooledConnection,
         }
     return {
         "connections": {"default": _connection(url, credentials)},
@@ -92,8 +106,6 @@ async def _migration_lock(settings: Settings) -> AsyncIterator[None]:
     if settings.is_sqlite:
         yield
         return
-    import asyncpg
-
     conn = await asyncpg.connect(settings.effective_database_url, timeout=settings.db_connect_timeout_seconds)
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)

@@ -6,6 +6,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol, TypeVar
 
 from tortoise import fields
 from tortoise.exceptions import IntegrityError
@@ -36,6 +37,13 @@ class IdempotencyRecord(Model):
         unique_together = (("actor_id", "operation", "key"),)
 
 
+class _Identified(Protocol):
+    id: uuid.UUID
+
+
+Result = TypeVar("Result", bound=_Identified)
+
+
 class _KeyTaken(Exception):
     """Another transaction claimed the key first; read its result."""
 
@@ -59,9 +67,13 @@ async def run_once(
     operation: str,
     key: str | None,
     digest: str,
-    action: Callable[[UnitOfWork], Awaitable[uuid.UUID]],
-) -> uuid.UUID:
-    """Run `action` in one transaction, at most once per (caller, operation, key)."""
+    action: Callable[[UnitOfWork], Awaitable[Result]],
+    load: Callable[[uuid.UUID], Awaitable[Result]],
+) -> Result:
+    """Run `action` in one transaction, at most once per (caller, operation, key).
+
+    A repeat returns the first result, read back with `load`.
+    """
     if key is None:
         async with unit_of_work() as uow:
             return await action(uow)
@@ -72,7 +84,8 @@ async def run_once(
                     using_db=uow.conn, actor_id=actor.user_id, operation=operation, key=key
                 )
                 if prior is not None:
-                    return _replay(prior, digest)
+                    replayed = _replay(prior, digest)
+                    break
                 # Claiming the key first makes racing repeats wait here, not after the work.
                 try:
                     record = await IdempotencyRecord.create(
@@ -84,12 +97,15 @@ async def run_once(
                     )
                 except IntegrityError as exc:
                     raise _KeyTaken from exc
-                record.result_id = await action(uow)
+                result = await action(uow)
+                record.result_id = result.id
                 await record.save(using_db=uow.conn, update_fields=["result_id"])
-                return record.result_id
+            return result
         except _KeyTaken:
             continue
-    raise RuntimeError(f"idempotency key for {operation} stayed contended")
+    else:
+        raise RuntimeError(f"idempotency key for {operation} stayed contended")
+    return await load(replayed)
 
 
 def _replay(prior: IdempotencyRecord, digest: str) -> uuid.UUID:

@@ -10,7 +10,7 @@ from enum import StrEnum
 from tortoise import fields
 from tortoise.models import Model
 
-from models import alerts
+from models import alerts, sql
 from models.actor import Actor
 from models.audit import current_request_id
 from models.customer import Customer
@@ -82,39 +82,84 @@ async def post(
     note: str | None = None,
     service_request_id: uuid.UUID | None = None,
 ) -> Posting:
-    """Lock the customer, apply `amount` (unsigned hundredths), fire crossed alerts, append the entry.
+    """Lock the customer, apply `amount` (unsigned hundredths), append the entry, fire crossed alerts.
 
     Must run inside `uow`'s transaction; the BalanceChanged event leaves after its commit.
     """
     if amount <= 0:
         raise ValueError("a ledger entry moves a positive amount")
-    signed = amount if kind in _CREDITS else -amount
-    # FOR NO KEY UPDATE, not FOR UPDATE: callers insert rows that reference the customer (a
-    # service request) before posting, which takes FOR KEY SHARE on it; FOR UPDATE would have
-    # to wait for every other such transaction's KEY SHARE, and two of them deadlock.
-    customer = await Customer.select_for_update(no_key=True).using_db(uow.conn).get_or_none(id=customer_id)
-    if customer is None:
-        raise not_found("customer", None)
-    old_balance = customer.balance
-    customer.balance = old_balance + signed
-    customer.last_sequence += 1
-    alert_state = await alerts.evaluate(uow, customer)
-    await customer.save(using_db=uow.conn, update_fields=["balance", "last_sequence", *alert_state])
-    entry = await CreditTransaction.create(
-        using_db=uow.conn,
-        customer_id=customer.id,
-        sequence=customer.last_sequence,
+    entry = CreditTransaction(
+        id=uuid.uuid4(),
+        customer_id=customer_id,
         kind=kind,
-        amount=signed,
-        balance_after=customer.balance,
+        amount=amount if kind in _CREDITS else -amount,
         note=note,
         service_request_id=service_request_id,
         actor_id=actor.user_id if actor else None,
         api_token_id=actor.api_token_id if actor else None,
         request_id=current_request_id(),
+        created_at=dt.datetime.now(dt.UTC),
     )
+    customer = await _apply_and_append(uow, entry)
+    old_balance = customer.balance - entry.amount
+    alert_state = await alerts.evaluate(uow, customer)
+    if alert_state:
+        await customer.save(using_db=uow.conn, update_fields=alert_state)
     uow.events.append(BalanceChanged(entry))
     return Posting(customer, entry, old_balance, customer.balance)
+
+
+_APPLY = (
+    'UPDATE "customer" SET "balance" = "balance" + {0}, "last_sequence" = "last_sequence" + 1 '
+    'WHERE "id" = {1} RETURNING "id", "name", "balance", "last_sequence", "alert_threshold", '
+    '"below_zero_fired", "below_threshold_fired", "created_at"'
+)
+# PostgreSQL runs the update and the append as one statement: the row lock is then held for
+# that statement and the COMMIT only, which is what bounds a hot customer's charges per second.
+_APPLY_AND_APPEND = (
+    "WITH c AS (" + _APPLY + "), e AS ("
+    'INSERT INTO "credit_transaction" ("id", "customer_id", "sequence", "kind", "amount", '
+    '"balance_after", "note", "service_request_id", "actor_id", "api_token_id", "request_id", '
+    '"created_at") SELECT {2}, c."id", c."last_sequence", {3}, {0}, c."balance", {4}, {5}, {6}, '
+    "{7}, {8}, {9} FROM c) SELECT * FROM c"
+)
+
+
+async def _apply_and_append(uow: UnitOfWork, entry: CreditTransaction) -> Customer:
+    """Lock the customer's row, move its balance and sequence, append `entry` at that sequence.
+
+    The UPDATE takes PostgreSQL's FOR NO KEY UPDATE row lock, which rows inserted earlier in the
+    transaction that reference the customer (a service request's FOR KEY SHARE) do not conflict
+    with; concurrent postings of one customer queue here until this transaction ends.
+    Completes `entry` (sequence, balance after) and returns the customer as it now is.
+    """
+    conn = uow.conn
+    if conn.capabilities.dialect == "postgres":
+        rows = await sql.fetch(
+            conn,
+            _APPLY_AND_APPEND,
+            entry.amount,
+            entry.customer_id,
+            entry.id,
+            entry.kind.value,
+            entry.note,
+            entry.service_request_id,
+            entry.actor_id,
+            entry.api_token_id,
+            entry.request_id,
+            entry.created_at,
+        )
+    else:
+        rows = await sql.fetch(conn, _APPLY, entry.amount, entry.customer_id)
+    if not rows:
+        raise not_found("customer", None)
+    customer = Customer._init_from_db(**rows[0])
+    entry.sequence, entry.balance_after = customer.last_sequence, customer.balance
+    if conn.capabilities.dialect == "postgres":
+        entry._saved_in_db = True
+    else:
+        await entry.save(using_db=conn, force_create=True)
+    return customer
 
 
 async def entries_after(customer_id: uuid.UUID, sequence: int, limit: int = 500) -> list[CreditTransaction]:

@@ -5,18 +5,25 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from models import sql
 from models.actor import Actor
-from models.customer import Customer
 from models.errors import DomainError, ErrorCode, invalid_input, not_found
 from models.idempotency import fingerprint, run_once
 from models.ledger import TransactionKind, post
 from models.money import LIMIT_CENTS
-from models.platform import credit_management_enabled
-from models.service import REFUNDING_STATUSES, RequestStatus, Service, ServiceRequest
+from models.service import REFUNDING_STATUSES, RequestStatus, ServiceRequest
 from models.text import bounded
 from models.unit_of_work import UnitOfWork, unit_of_work
 
 MAX_REASON_LENGTH = 1000
+
+# The service's price, whether the customer exists and whether charging is on: one round trip.
+_CHARGE_FACTS = (
+    'SELECT "credit_price", '
+    'EXISTS (SELECT 1 FROM "customer" WHERE "id" = {1}) AS "customer_exists", '
+    'COALESCE((SELECT "credit_management_enabled" FROM "platform_settings" WHERE "id" = 1), FALSE) '
+    'AS "charging" FROM "service" WHERE "id" = {0}'
+)
 
 
 async def request_service(
@@ -30,20 +37,20 @@ async def request_service(
     if quantity < 1:
         raise invalid_input("quantity must be at least 1", ["input", "quantity"])
 
-    async def action(uow: UnitOfWork) -> uuid.UUID:
-        service = await Service.get_or_none(id=service_id, using_db=uow.conn)
-        if service is None:
+    async def action(uow: UnitOfWork) -> ServiceRequest:
+        rows = await sql.fetch(uow.conn, _CHARGE_FACTS, service_id, customer_id)
+        if not rows:
             raise not_found("service", ["input", "serviceId"])
-        if not await Customer.exists(id=customer_id, using_db=uow.conn):
+        facts = rows[0]
+        if not facts["customer_exists"]:
             raise not_found("customer", ["input", "customerId"])
-        price = service.credit_price or 0
+        price = facts["credit_price"] or 0
         if price * quantity >= LIMIT_CENTS:
             raise invalid_input("price × quantity must be below 10^12", ["input", "quantity"])
-        charged = await credit_management_enabled(uow.conn)
-        amount = price * quantity if charged else 0
+        amount = price * quantity if facts["charging"] else 0
         request = await ServiceRequest.create(
             using_db=uow.conn,
-            service_id=service.id,
+            service_id=service_id,
             customer_id=customer_id,
             requested_by_id=actor.user_id,
             quantity=quantity,
@@ -58,10 +65,13 @@ async def request_service(
                 actor=actor,
                 service_request_id=request.id,
             )
-        return request.id
+        return request
 
     digest = fingerprint(str(customer_id), str(service_id), quantity)
-    request_id = await run_once(actor, "requestService", idempotency_key, digest, action)
+    return await run_once(actor, "requestService", idempotency_key, digest, action, _load_request)
+
+
+async def _load_request(request_id: uuid.UUID) -> ServiceRequest:
     return await ServiceRequest.get(id=request_id)
 
 
