@@ -37,3 +37,23 @@ def test_schema_contains_the_public_contract() -> None:
 
     # then: nothing differs
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_a_repeated_document_is_validated_once() -> None:
+    # given: the production schema (query limits and introspection rule included)
+    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    from resolvers.root import build_schema
+    from settings import Settings
+
+    production = build_schema(Settings(env="production", jwt_secret="x" * 32))
+    document = "query Repeated { __typename }"
+    await production.execute(document)
+    before = _get_validate_cache(1000).cache_info()
+
+    # when: the same document arrives again
+    await production.execute(document)
+
+    # then: validation came from the cache (a per-request rule class would miss every time)
+    after = _get_validate_cache(1000).cache_info()
+    assert (after.hits - before.hits, after.misses - before.misses) == (1, 0)
