@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import uuid
@@ -12,6 +13,7 @@ from tortoise import fields
 from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 
+from models import sql
 from models.actor import Actor
 from models.errors import DomainError, ErrorCode
 from models.text import bounded
@@ -106,6 +108,36 @@ async def run_once(
     else:
         raise RuntimeError(f"idempotency key for {operation} stayed contended")
     return await load(replayed)
+
+
+async def prior_result(
+    uow: UnitOfWork, actor: Actor, operation: str, key: str, digest: str
+) -> uuid.UUID | None:
+    """The first result of this key (None if unused); IDEMPOTENCY_CONFLICT for other arguments."""
+    prior = await IdempotencyRecord.get_or_none(
+        using_db=uow.conn, actor_id=actor.user_id, operation=operation, key=key
+    )
+    return None if prior is None else _replay(prior, digest)
+
+
+_CLAIM = (
+    'INSERT INTO "idempotency_record" ("id", "actor_id", "operation", "key", "fingerprint", "result_id", '
+    '"created_at") VALUES ({0}, {1}, {2}, {3}, {4}, {5}, {6}) '
+    'ON CONFLICT ("actor_id", "operation", "key") DO NOTHING RETURNING "id"'
+)
+
+
+async def claim(
+    uow: UnitOfWork, actor: Actor, operation: str, key: str, digest: str, result_id: uuid.UUID
+) -> bool:
+    """Claim a key for `result_id` in the caller's transaction; False if another claim won.
+
+    ON CONFLICT instead of an error: on PostgreSQL an error would abort the whole transaction,
+    which may carry other callers' work. A racing claim makes this wait until its transaction ends.
+    """
+    now = dt.datetime.now(dt.UTC)
+    values = (uuid.uuid4(), actor.user_id, operation, key, digest, result_id, now)
+    return bool(await sql.fetch(uow.conn, _CLAIM, *values))
 
 
 def _replay(prior: IdempotencyRecord, digest: str) -> uuid.UUID:

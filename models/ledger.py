@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
@@ -72,6 +73,18 @@ class Posting:
     new_balance: int
 
 
+@dataclass(frozen=True)
+class Movement:
+    """One entry to post: an unsigned amount, why it moves, who moved it."""
+
+    amount: int
+    kind: TransactionKind
+    actor: Actor | None
+    note: str | None = None
+    service_request_id: uuid.UUID | None = None
+    request_id: str | None = None  # the API request that caused it (audit)
+
+
 async def post(
     uow: UnitOfWork,
     customer_id: uuid.UUID,
@@ -86,79 +99,111 @@ async def post(
 
     Must run inside `uow`'s transaction; the BalanceChanged event leaves after its commit.
     """
-    if amount <= 0:
+    movement = Movement(amount, kind, actor, note, service_request_id, current_request_id())
+    return (await post_many(uow, customer_id, [movement]))[0]
+
+
+async def post_many(uow: UnitOfWork, customer_id: uuid.UUID, movements: list[Movement]) -> list[Posting]:
+    """Post several entries of one customer in order, taking its row lock once.
+
+    Each entry gets the next sequence and its own balance after; alerts fire at the entry whose
+    balance crosses a limit. Must run inside `uow`'s transaction.
+    """
+    if not movements or any(m.amount <= 0 for m in movements):
         raise ValueError("a ledger entry moves a positive amount")
-    entry = CreditTransaction(
-        id=uuid.uuid4(),
-        customer_id=customer_id,
-        kind=kind,
-        amount=amount if kind in _CREDITS else -amount,
-        note=note,
-        service_request_id=service_request_id,
-        actor_id=actor.user_id if actor else None,
-        api_token_id=actor.api_token_id if actor else None,
-        request_id=current_request_id(),
-        created_at=dt.datetime.now(dt.UTC),
-    )
-    customer = await _apply_and_append(uow, entry)
-    old_balance = customer.balance - entry.amount
-    alert_state = await alerts.evaluate(uow, customer)
+    now = dt.datetime.now(dt.UTC)
+    entries = [
+        CreditTransaction(
+            id=uuid.uuid4(),
+            customer_id=customer_id,
+            kind=m.kind,
+            amount=m.amount if m.kind in _CREDITS else -m.amount,
+            note=m.note,
+            service_request_id=m.service_request_id,
+            actor_id=m.actor.user_id if m.actor else None,
+            api_token_id=m.actor.api_token_id if m.actor else None,
+            request_id=m.request_id,
+            created_at=now,
+        )
+        for m in movements
+    ]
+    customer = await _apply_and_append(uow, customer_id, entries)
+    postings: list[Posting] = []
+    alert_state: set[str] = set()
+    for entry in entries:
+        customer.balance = entry.balance_after
+        alert_state.update(await alerts.evaluate(uow, customer))
+        postings.append(Posting(customer, entry, entry.balance_after - entry.amount, entry.balance_after))
+        uow.events.append(BalanceChanged(entry))
     if alert_state:
-        await customer.save(using_db=uow.conn, update_fields=alert_state)
-    uow.events.append(BalanceChanged(entry))
-    return Posting(customer, entry, old_balance, customer.balance)
+        await customer.save(using_db=uow.conn, update_fields=sorted(alert_state))
+    return postings
 
 
 _APPLY = (
-    'UPDATE "customer" SET "balance" = "balance" + {0}, "last_sequence" = "last_sequence" + 1 '
-    'WHERE "id" = {1} RETURNING "id", "name", "balance", "last_sequence", "alert_threshold", '
+    'UPDATE "customer" SET "balance" = "balance" + {0}, "last_sequence" = "last_sequence" + {1} '
+    'WHERE "id" = {2} RETURNING "id", "name", "balance", "last_sequence", "alert_threshold", '
     '"below_zero_fired", "below_threshold_fired", "created_at"'
 )
-# PostgreSQL runs the update and the append as one statement: the row lock is then held for
+# PostgreSQL runs the update and the appends as one statement: the row lock is then held for
 # that statement and the COMMIT only, which is what bounds a hot customer's charges per second.
 _APPLY_AND_APPEND = (
     "WITH c AS (" + _APPLY + "), e AS ("
     'INSERT INTO "credit_transaction" ("id", "customer_id", "sequence", "kind", "amount", '
     '"balance_after", "note", "service_request_id", "actor_id", "api_token_id", "request_id", '
-    '"created_at") SELECT {2}, c."id", c."last_sequence", {3}, {0}, c."balance", {4}, {5}, {6}, '
-    "{7}, {8}, {9} FROM c) SELECT * FROM c"
+    '"created_at") SELECT x.id, c."id", c."last_sequence" - {1} + x.n, x.kind, x.amount, '
+    'c."balance" - {0} + x.running, x.note, x.service_request_id, x.actor_id, x.api_token_id, '
+    "x.request_id, {10} FROM c, unnest({3}::uuid[], {4}::text[], {5}::bigint[], {6}::bigint[], "
+    "{7}::text[], {8}::uuid[], {11}::uuid[], {12}::uuid[], {9}::text[]) WITH ORDINALITY AS x(id, kind, "
+    "amount, running, note, service_request_id, actor_id, api_token_id, request_id, n)) SELECT * FROM c"
 )
 
 
-async def _apply_and_append(uow: UnitOfWork, entry: CreditTransaction) -> Customer:
-    """Lock the customer's row, move its balance and sequence, append `entry` at that sequence.
+async def _apply_and_append(
+    uow: UnitOfWork, customer_id: uuid.UUID, entries: list[CreditTransaction]
+) -> Customer:
+    """Lock the customer's row, move its balance and sequence, append `entries` at the next sequences.
 
     The UPDATE takes PostgreSQL's FOR NO KEY UPDATE row lock, which rows inserted earlier in the
     transaction that reference the customer (a service request's FOR KEY SHARE) do not conflict
     with; concurrent postings of one customer queue here until this transaction ends.
-    Completes `entry` (sequence, balance after) and returns the customer as it now is.
+    Completes each entry (sequence, balance after) and returns the customer as it now is.
     """
     conn = uow.conn
+    total = sum(e.amount for e in entries)
+    running = list(itertools.accumulate(e.amount for e in entries))
     if conn.capabilities.dialect == "postgres":
         rows = await sql.fetch(
             conn,
             _APPLY_AND_APPEND,
-            entry.amount,
-            entry.customer_id,
-            entry.id,
-            entry.kind.value,
-            entry.note,
-            entry.service_request_id,
-            entry.actor_id,
-            entry.api_token_id,
-            entry.request_id,
-            entry.created_at,
+            total,
+            len(entries),
+            customer_id,
+            [e.id for e in entries],
+            [e.kind.value for e in entries],
+            [e.amount for e in entries],
+            running,
+            [e.note for e in entries],
+            [e.service_request_id for e in entries],
+            [e.request_id for e in entries],
+            entries[0].created_at,
+            [e.actor_id for e in entries],
+            [e.api_token_id for e in entries],
         )
     else:
-        rows = await sql.fetch(conn, _APPLY, entry.amount, entry.customer_id)
+        rows = await sql.fetch(conn, _APPLY, total, len(entries), customer_id)
     if not rows:
         raise not_found("customer", None)
     customer = Customer._init_from_db(**rows[0])
-    entry.sequence, entry.balance_after = customer.last_sequence, customer.balance
+    first_sequence = customer.last_sequence - len(entries) + 1
+    opening = customer.balance - total
+    for n, (entry, after) in enumerate(zip(entries, running, strict=True)):
+        entry.sequence, entry.balance_after = first_sequence + n, opening + after
     if conn.capabilities.dialect == "postgres":
-        entry._saved_in_db = True
+        for entry in entries:
+            entry._saved_in_db = True
     else:
-        await entry.save(using_db=conn, force_create=True)
+        await CreditTransaction.bulk_create(entries, using_db=conn)
     return customer
 
 

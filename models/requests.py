@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 
 from models import sql
 from models.actor import Actor
+from models.audit import current_request_id
+from models.batching import Combiner, Ticket
 from models.errors import DomainError, ErrorCode, invalid_input, not_found
-from models.idempotency import fingerprint, run_once
-from models.ledger import TransactionKind, post
+from models.idempotency import claim, fingerprint, prior_result
+from models.ledger import Movement, TransactionKind, post, post_many
 from models.money import LIMIT_CENTS
 from models.service import REFUNDING_STATUSES, RequestStatus, ServiceRequest
 from models.text import bounded
 from models.unit_of_work import UnitOfWork, unit_of_work
 
 MAX_REASON_LENGTH = 1000
+_OPERATION = "requestService"
 
 # The service's price, whether the customer exists and whether charging is on: one round trip.
 _CHARGE_FACTS = (
@@ -26,6 +30,19 @@ _CHARGE_FACTS = (
 )
 
 
+@dataclass(frozen=True)
+class _Charge:
+    """One requestService call waiting for its customer's next batch."""
+
+    actor: Actor
+    customer_id: uuid.UUID
+    service_id: uuid.UUID
+    quantity: int
+    key: str | None
+    digest: str
+    request_id: str | None
+
+
 async def request_service(
     actor: Actor,
     customer_id: uuid.UUID,
@@ -33,46 +50,91 @@ async def request_service(
     quantity: int,
     idempotency_key: str | None,
 ) -> ServiceRequest:
-    """Record a request and debit `price × quantity` at once (nothing while not chargeable)."""
+    """Record a request and debit `price × quantity` at once (nothing while not chargeable).
+
+    Concurrent requests of one customer are charged together: one transaction, one row lock,
+    each request its own ledger entry, so a hot customer is not bound by one commit per charge.
+    """
     if quantity < 1:
         raise invalid_input("quantity must be at least 1", ["input", "quantity"])
-
-    async def action(uow: UnitOfWork) -> ServiceRequest:
-        rows = await sql.fetch(uow.conn, _CHARGE_FACTS, service_id, customer_id)
-        if not rows:
-            raise not_found("service", ["input", "serviceId"])
-        facts = rows[0]
-        if not facts["customer_exists"]:
-            raise not_found("customer", ["input", "customerId"])
-        price = facts["credit_price"] or 0
-        if price * quantity >= LIMIT_CENTS:
-            raise invalid_input("price × quantity must be below 10^12", ["input", "quantity"])
-        amount = price * quantity if facts["charging"] else 0
-        request = await ServiceRequest.create(
-            using_db=uow.conn,
-            service_id=service_id,
-            customer_id=customer_id,
-            requested_by_id=actor.user_id,
-            quantity=quantity,
-            amount=amount,
-        )
-        if amount > 0:
-            await post(
-                uow,
-                customer_id,
-                amount,
-                TransactionKind.SERVICE_CHARGE,
-                actor=actor,
-                service_request_id=request.id,
-            )
-        return request
-
     digest = fingerprint(str(customer_id), str(service_id), quantity)
-    return await run_once(actor, "requestService", idempotency_key, digest, action, _load_request)
+    charge = _Charge(actor, customer_id, service_id, quantity, idempotency_key, digest, current_request_id())
+    return await _charges.submit(customer_id, charge)
 
 
-async def _load_request(request_id: uuid.UUID) -> ServiceRequest:
-    return await ServiceRequest.get(id=request_id)
+async def _charge_batch(tickets: list[Ticket[_Charge, ServiceRequest]]) -> None:
+    """Record every request of one customer's batch, then post their charges in one go."""
+    made: list[tuple[Ticket[_Charge, ServiceRequest], ServiceRequest]] = []
+    replays: list[tuple[Ticket[_Charge, ServiceRequest], uuid.UUID]] = []
+    async with unit_of_work() as uow:
+        for ticket in tickets:
+            try:
+                outcome = await _record(uow, ticket.job)
+            except DomainError as exc:
+                ticket.resolve(exc)
+                continue
+            if isinstance(outcome, ServiceRequest):
+                made.append((ticket, outcome))
+            else:
+                replays.append((ticket, outcome))
+        movements = [
+            Movement(
+                request.amount,
+                TransactionKind.SERVICE_CHARGE,
+                ticket.job.actor,
+                service_request_id=request.id,
+                request_id=ticket.job.request_id,
+            )
+            for ticket, request in made
+            if request.amount > 0
+        ]
+        if movements:
+            await post_many(uow, tickets[0].job.customer_id, movements)
+    for ticket, request in made:
+        ticket.resolve(request)
+    for ticket, first_id in replays:
+        ticket.resolve(await ServiceRequest.get(id=first_id))
+
+
+async def _record(uow: UnitOfWork, charge: _Charge) -> ServiceRequest | uuid.UUID:
+    """Write one request (not yet charged), or return the first result of its idempotency key.
+
+    Every check comes before the first write, so a refused request leaves nothing in the batch.
+    """
+    if charge.key is not None:
+        first = await prior_result(uow, charge.actor, _OPERATION, charge.key, charge.digest)
+        if first is not None:
+            return first
+    rows = await sql.fetch(uow.conn, _CHARGE_FACTS, charge.service_id, charge.customer_id)
+    if not rows:
+        raise not_found("service", ["input", "serviceId"])
+    facts = rows[0]
+    if not facts["customer_exists"]:
+        raise not_found("customer", ["input", "customerId"])
+    price = facts["credit_price"] or 0
+    if price * charge.quantity >= LIMIT_CENTS:
+        raise invalid_input("price × quantity must be below 10^12", ["input", "quantity"])
+    request = ServiceRequest(
+        id=uuid.uuid4(),
+        service_id=charge.service_id,
+        customer_id=charge.customer_id,
+        requested_by_id=charge.actor.user_id,
+        quantity=charge.quantity,
+        amount=price * charge.quantity if facts["charging"] else 0,
+    )
+    if charge.key is not None and not await claim(
+        uow, charge.actor, _OPERATION, charge.key, charge.digest, request.id
+    ):
+        # A concurrent request claimed the key first and has committed: answer with its result.
+        first = await prior_result(uow, charge.actor, _OPERATION, charge.key, charge.digest)
+        if first is None:
+            raise RuntimeError("an idempotency claim lost to a record that is not there")
+        return first
+    await request.save(using_db=uow.conn, force_create=True)
+    return request
+
+
+_charges: Combiner[_Charge, ServiceRequest] = Combiner(_charge_batch)
 
 
 async def transition(
