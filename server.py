@@ -25,13 +25,15 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
 import logs
+import metrics
 from models import db
 from models.accounts import AuthenticationError, authenticate, ensure_first_admin
 from models.alerts import EmailQueued
+from models.ledger import BalanceChanged
 from models.unit_of_work import add_event_sink, remove_event_sink
 from notifications import wire
 from notifications.bus import EventBus
-from notifications.mail import MailDispatcher
+from notifications.mail import MailDispatcher, outbox_backlog
 from resolvers.context import Context, bearer_token, build_context
 from resolvers.errors import RETRY_AFTER_SECONDS, is_unavailable, unavailable_body
 from resolvers.root import build_schema, schema
@@ -78,11 +80,15 @@ class Runtime:
         await db.close_db()
 
     async def publish(self, events: Sequence[object]) -> None:
-        """After commit: every event to the bus; new mail wakes the dispatcher."""
+        """After commit: every event to the bus; new mail wakes the dispatcher; ledger entries counted."""
         for event in events:
             if isinstance(event, EmailQueued):
                 self.mailer.wake()
-            elif (message := wire.encode(event)) is not None:
+                continue
+            if isinstance(event, BalanceChanged):
+                metrics.ledger_operation(event.transaction.kind)
+            if (message := wire.encode(event)) is not None:
+                metrics.event_published(message["t"])
                 await self.bus.publish(message)
 
 
@@ -124,11 +130,17 @@ class GraphQLApp(GraphQL):
         return value
 
     async def run(self, request: Request | WebSocket, context: Any = UNSET, root_value: Any = UNSET) -> Any:
-        """Answer 503 SERVICE_UNAVAILABLE when the database fails before execution (authentication)."""
+        """Answer 503 SERVICE_UNAVAILABLE when the database fails before execution (authentication).
+
+        A websocket counts as open (metrics) for as long as its handler runs.
+        """
+        if isinstance(request, WebSocket):
+            with metrics.WEBSOCKETS.track_inprogress():
+                return await super().run(request, context, root_value)
         try:
             return await super().run(request, context, root_value)
         except Exception as exc:
-            if isinstance(request, WebSocket) or not is_unavailable(exc):
+            if not is_unavailable(exc):
                 raise
             log.warning("service unavailable before execution: %s: %s", type(exc).__name__, exc)
             return JSONResponse(
@@ -162,6 +174,11 @@ class GraphQLApp(GraphQL):
 async def healthz(_: Request) -> Response:
     """The process is up."""
     return JSONResponse({"status": "ok"})
+
+
+async def metrics_endpoint(_: Request) -> Response:
+    """This process's metrics in the Prometheus text format (unauthenticated: keep it off the internet)."""
+    return Response(await metrics.exposition(outbox_backlog), media_type=metrics.CONTENT_TYPE)
 
 
 def create_app(settings: Settings | None = None, *, demo: bool = False) -> Starlette:
@@ -201,14 +218,17 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> Starl
                 max_age=600,
             )
         )
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+    ]
+    if settings.metrics_enabled:
+        routes.append(Route("/metrics", metrics_endpoint))
     app = Starlette(
         middleware=middleware,
-        routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-        ],
+        routes=routes,
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,
     )

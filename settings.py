@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     login_window_seconds: int = Field(900, ge=1)
 
     log_format: Literal["text", "json"] | None = None
+    # /metrics is unauthenticated (Prometheus scrapes it): expose it only on an internal network.
+    metrics_enabled: bool = True
 
     max_body_bytes: int = Field(1_000_000, ge=1024)
     max_query_depth: int = Field(12, ge=2)

@@ -26,6 +26,7 @@ from typing import Any
 from broadcaster import Broadcast
 from broadcaster._backends.redis import RedisBackend
 
+import metrics
 from notifications.tasks import cancel_and_wait
 
 log = logging.getLogger("credits.bus")
@@ -87,19 +88,22 @@ class Subscription:
         self._on_overflow = on_overflow
         self.overflowed = False
 
-    def offer(self, item: dict[str, Any] | Resync) -> None:
-        """Enqueue without waiting; a full queue marks the subscriber too slow."""
+    def offer(self, item: dict[str, Any] | Resync) -> bool:
+        """Enqueue without waiting (True when queued); a full queue marks the subscriber too slow."""
         if self.overflowed:
-            return
+            return False
         try:
             self._queue.put_nowait(item)
+            return True
         except asyncio.QueueFull:
             self.overflowed = True
+            metrics.SUBSCRIBERS_DROPPED.inc()
             while not self._queue.empty():
                 self._queue.get_nowait()
             self._queue.put_nowait(None)
             if self._on_overflow is not None:
                 self._on_overflow()
+            return False
 
     async def get(self) -> dict[str, Any] | Resync:
         """The next message; raises SubscriberTooSlow once the queue has overflowed."""
@@ -218,11 +222,13 @@ class EventBus:
         topic, key = message.get("t"), message.get("k")
         if topic == _HEARTBEAT or not isinstance(topic, str):
             return
+        delivered = 0
         for subscription in (
             *self._subscriptions.get((topic, key), ()),
             *self._subscriptions.get((topic, None), ()),
         ):
-            subscription.offer(message)
+            delivered += subscription.offer(message)
+        metrics.events_delivered(topic, delivered)
 
     def _resync_all(self) -> None:
         since = self._last_message_at - dt.timedelta(seconds=self.liveness_seconds + 2)

@@ -19,6 +19,7 @@ import aiosmtplib
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+import metrics
 from models.outbox import EmailOutbox, EmailStatus
 from notifications.tasks import cancel_and_wait
 from settings import Settings
@@ -28,6 +29,11 @@ log = logging.getLogger("credits.mail")
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+async def outbox_backlog() -> int:
+    """How many alert emails wait to be sent (PENDING rows), for the metrics."""
+    return await EmailOutbox.filter(status=EmailStatus.PENDING).count()
 
 
 def build_message(row: EmailOutbox, sender: str) -> EmailMessage:
@@ -129,12 +135,14 @@ class MailDispatcher:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             await self._failed(row, f"{type(exc).__name__}: {exc}", permanent=False)
         else:
+            metrics.EMAILS_SENT.inc()
             row.status, row.sent_at, row.lease_until, row.last_error = EmailStatus.SENT, _now(), None, None
             await row.save(update_fields=["status", "sent_at", "lease_until", "last_error"])
             log.info("sent alert email %s to %s", row.message_id, row.recipient)
 
     async def _failed(self, row: EmailOutbox, error: str, *, permanent: bool) -> None:
         s = self.settings
+        metrics.EMAIL_SEND_FAILURES.inc()
         row.last_error = error[:1000]
         row.lease_until = None
         if permanent or row.attempts >= s.mail_max_attempts:

@@ -12,13 +12,13 @@ from starlette.responses import Response
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as aliases_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
@@ -29,6 +29,7 @@ from resolvers.credits import CreditMutations
 from resolvers.errors import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE, is_unavailable, unavailable_error
 from resolvers.notifications import NotificationMutations
 from resolvers.queries import Query
+from resolvers.request_metrics import OperationLabels, RequestMetrics, root_field_names
 from resolvers.service_requests import ServiceRequestMutations
 from resolvers.subscriptions import Subscription
 from schema.scalars import SCALAR_MAP
@@ -97,23 +98,29 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     Production also turns introspection and field suggestions off.
     """
     settings = settings or get_settings()
+    # The rules are built once: QueryDepthLimiter and MaxAliasesLimiter make a new rule class per
+    # request, which changes ValidationCache's key and so validated every request again.
+    rules = [depth_rule(settings.max_query_depth, None), aliases_rule(settings.max_query_aliases)]
+    if not settings.is_development:
+        rules.append(NoSchemaIntrospectionCustomRule)
+    labels = OperationLabels()
     extensions: list[Callable[[], SchemaExtension]] = [
+        lambda: RequestMetrics(labels),
         lambda: ParserCache(maxsize=1000),
         lambda: ValidationCache(maxsize=1000),
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_query_aliases),
+        lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
         lambda: MaskOrUnavailable(should_mask_error=should_mask),
     ]
-    if not settings.is_development:
-        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
-    return Schema(
+    built = Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALAR_MAP, disable_field_suggestions=not settings.is_development),
         extensions=extensions,
     )
+    labels.root_fields = root_field_names(built)
+    return built
 
 
 schema = build_schema()

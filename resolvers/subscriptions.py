@@ -10,6 +10,7 @@ import strawberry
 from starlette.websockets import WebSocket
 from strawberry.types import Info
 
+import metrics
 from models.actor import Actor
 from models.customer import Customer as CustomerRow
 from models.errors import invalid_input
@@ -25,6 +26,11 @@ from schema.pagination import query_error
 from schema.types import BalanceEvent, CreditAlert, CreditTransaction, Notification
 
 TOO_SLOW = 1013
+
+# Created at import, so each field's gauge is exported (at 0) before its first subscription.
+_BALANCE_ACTIVE = metrics.active_subscriptions("balanceChanged")
+_ALERTS_ACTIVE = metrics.active_subscriptions("creditAlerts")
+_NOTIFICATIONS_ACTIVE = metrics.active_subscriptions("notificationAdded")
 
 
 async def _target(actor: Actor, customer_id: strawberry.ID | None) -> uuid.UUID | None:
@@ -85,17 +91,18 @@ class Subscription:
         if after_sequence is not None and (target is None or after_sequence < 0):
             raise query_error(invalid_input("afterSequence needs a customer and must be at least 0", None))
         with_transaction = can_see_ledger(actor)
-        try:
-            async for message in balance_events(_bus(info), target, after_sequence, _closer(info)):
-                entry = transaction_from_message(message)
-                yield BalanceEvent(
-                    customer_id=strawberry.ID(message["k"]),
-                    balance=to_decimal(message["balance"]),
-                    sequence=message["sequence"],
-                    transaction=CreditTransaction.from_model(entry) if with_transaction else None,
-                )
-        except SubscriberTooSlow:
-            await _too_slow(info)
+        with _BALANCE_ACTIVE.track_inprogress():
+            try:
+                async for message in balance_events(_bus(info), target, after_sequence, _closer(info)):
+                    entry = transaction_from_message(message)
+                    yield BalanceEvent(
+                        customer_id=strawberry.ID(message["k"]),
+                        balance=to_decimal(message["balance"]),
+                        sequence=message["sequence"],
+                        transaction=CreditTransaction.from_model(entry) if with_transaction else None,
+                    )
+            except SubscriberTooSlow:
+                await _too_slow(info)
 
     @strawberry.subscription
     async def credit_alerts(
@@ -104,20 +111,22 @@ class Subscription:
         """Alerts as they fire (customer roles: their own customer)."""
         actor = current_actor(info)
         target = await _target(actor, customer_id)
-        try:
-            async for message in alert_events(_bus(info), target, _closer(info)):
-                yield CreditAlert.from_model(alert_from_message(message))
-        except SubscriberTooSlow:
-            await _too_slow(info)
+        with _ALERTS_ACTIVE.track_inprogress():
+            try:
+                async for message in alert_events(_bus(info), target, _closer(info)):
+                    yield CreditAlert.from_model(alert_from_message(message))
+            except SubscriberTooSlow:
+                await _too_slow(info)
 
     @strawberry.subscription
     async def notification_added(self, info: Info) -> AsyncGenerator[Notification, None]:
         """The viewer's new in-app notifications."""
         actor = current_actor(info)
-        try:
-            async for message in notification_events(_bus(info), actor.user_id, _closer(info)):
-                row = await NotificationRow.get_or_none(id=uuid.UUID(message["id"]))
-                if row is not None:
-                    yield Notification.from_model(row)
-        except SubscriberTooSlow:
-            await _too_slow(info)
+        with _NOTIFICATIONS_ACTIVE.track_inprogress():
+            try:
+                async for message in notification_events(_bus(info), actor.user_id, _closer(info)):
+                    row = await NotificationRow.get_or_none(id=uuid.UUID(message["id"]))
+                    if row is not None:
+                        yield Notification.from_model(row)
+            except SubscriberTooSlow:
+                await _too_slow(info)

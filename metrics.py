@@ -1,0 +1,148 @@
+"""Prometheus metrics: every metric object of the service and the small helpers that update them.
+
+Each server process exposes its own metrics on /metrics (Prometheus scrapes every instance). They
+live in prometheus-client's default registry, beside its process and Python runtime collectors.
+Label values come from bounded sets only (schema fields, ledger kinds, event types), never from
+what a client chose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+
+from prometheus_client import (
+    CONTENT_TYPE_PLAIN_0_0_4,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+log = logging.getLogger("credits.metrics")
+
+# `_created` timestamps would double the series without telling a dashboard anything.
+disable_created_metrics()
+
+# The classic text format every Prometheus version reads (names here need no UTF-8 escaping).
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+BACKLOG_TIMEOUT_SECONDS = 2.0
+"""A scrape waits at most this long for the outbox count, then answers without it."""
+
+# Mirrors models.ledger.TransactionKind and the topics of notifications.wire (tests check both), so
+# that every series exists from the start and this module imports nothing of the domain.
+LEDGER_KINDS = ("GRANT", "WITHDRAWAL", "SERVICE_CHARGE", "REFUND")
+EVENT_TYPES = ("balance", "alert", "notification")
+OTHER = "other"
+UNKNOWN_OPERATION = "unknown"
+MULTIPLE_OPERATIONS = "multiple"
+OUTCOMES = ("ok", "user_error", "error")
+
+REQUESTS = Counter(
+    "credits_graphql_requests",
+    "GraphQL queries and mutations by root field (operation) and outcome (ok, user_error, error).",
+    ["operation", "outcome"],
+)
+REQUEST_SECONDS = Histogram(
+    "credits_graphql_request_seconds",
+    "Time to parse, validate and execute a GraphQL query or mutation, by root field.",
+    ["operation"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+WEBSOCKETS = Gauge("credits_websocket_connections", "Open websockets on /graphql.")
+SUBSCRIPTIONS = Gauge("credits_subscriptions_active", "Running GraphQL subscriptions by field.", ["field"])
+EVENTS_PUBLISHED = Counter(
+    "credits_events_published", "Committed events handed to the event bus by this process.", ["type"]
+)
+EVENTS_DELIVERED = Counter(
+    "credits_events_delivered", "Events queued for a local subscriber (one per subscriber).", ["type"]
+)
+SUBSCRIBERS_DROPPED = Counter(
+    "credits_subscribers_dropped", "Subscribers closed with 1013 because they could not keep up."
+)
+EMAILS_SENT = Counter("credits_emails_sent", "Alert emails the SMTP server accepted.")
+EMAIL_SEND_FAILURES = Counter(
+    "credits_email_send_failures", "Failed attempts to send an alert email (retried or given up)."
+)
+LEDGER_OPERATIONS = Counter("credits_ledger_operations", "Committed ledger entries by kind.", ["kind"])
+
+_ledger = {kind: LEDGER_OPERATIONS.labels(kind) for kind in LEDGER_KINDS}
+_published = {kind: EVENTS_PUBLISHED.labels(kind) for kind in (*EVENT_TYPES, OTHER)}
+_delivered = {kind: EVENTS_DELIVERED.labels(kind) for kind in (*EVENT_TYPES, OTHER)}
+_requests: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+
+
+def observe_request(operation: str, outcome: str, seconds: float) -> None:
+    """Count one query or mutation and record its duration (`operation` from a bounded set)."""
+    children = _requests.get((operation, outcome))
+    if children is None:
+        children = (REQUESTS.labels(operation, outcome), REQUEST_SECONDS.labels(operation))
+        _requests[(operation, outcome)] = children
+    children[0].inc()
+    children[1].observe(seconds)
+
+
+def active_subscriptions(field: str) -> Gauge:
+    """The gauge of running `field` subscriptions (use `.track_inprogress()` around one)."""
+    return SUBSCRIPTIONS.labels(field)
+
+
+def ledger_operation(kind: str) -> None:
+    """Count one committed ledger entry of `kind`."""
+    child = _ledger.get(kind)
+    (child if child is not None else LEDGER_OPERATIONS.labels(kind)).inc()
+
+
+def event_published(event_type: object) -> None:
+    """Count one event handed to the bus."""
+    _published.get(event_type, _published[OTHER]).inc()  # type: ignore[call-overload]
+
+
+def events_delivered(event_type: object, subscribers: int) -> None:
+    """Count one event queued for `subscribers` local subscribers."""
+    if subscribers:
+        _delivered.get(event_type, _delivered[OTHER]).inc(subscribers)  # type: ignore[call-overload]
+
+
+class _OutboxBacklog(Collector):
+    """`credits_outbox_backlog` as counted for the current scrape; absent when the count failed."""
+
+    NAME = "credits_outbox_backlog"
+    HELP = "Alert emails waiting to be sent (PENDING outbox rows), counted at scrape time."
+
+    def __init__(self) -> None:
+        self.value: int | None = None
+
+    def describe(self) -> Iterator[Metric]:
+        """The metric's name, for the registry's duplicate check."""
+        yield GaugeMetricFamily(self.NAME, self.HELP)
+
+    def collect(self) -> Iterator[Metric]:
+        """The last count, unless it failed."""
+        if self.value is not None:
+            yield GaugeMetricFamily(self.NAME, self.HELP, value=self.value)
+
+
+_backlog = _OutboxBacklog()
+REGISTRY.register(_backlog)
+
+
+async def exposition(outbox_backlog: Callable[[], Awaitable[int]]) -> bytes:
+    """Every metric in the text format; the backlog is counted now, and left out if that fails.
+
+    The count is bounded by BACKLOG_TIMEOUT_SECONDS so a scrape answers while the database is down.
+    """
+    try:
+        value: int | None = await asyncio.wait_for(outbox_backlog(), BACKLOG_TIMEOUT_SECONDS)
+    except Exception as exc:
+        log.warning("metrics: outbox backlog not counted: %s: %s", type(exc).__name__, exc)
+        value = None
+    # No await between setting and rendering: concurrent scrapes cannot mix their counts.
+    _backlog.value = value
+    return generate_latest(REGISTRY)
