@@ -37,7 +37,7 @@ from notifications.mail import MailDispatcher, outbox_backlog
 from resolvers.context import Context, bearer_token, build_context
 from resolvers.errors import RETRY_AFTER_SECONDS, is_unavailable, unavailable_body
 from resolvers.root import build_schema, schema
-from resolvers.socket_auth import watch_socket
+from resolvers.socket_auth import SocketGuard
 from settings import Settings, get_settings
 
 log = logging.getLogger("credits.server")
@@ -56,6 +56,7 @@ class Runtime:
             liveness_seconds=settings.bus_liveness_seconds,
         )
         self.mailer = MailDispatcher(settings)
+        self.sockets = SocketGuard(settings.ws_auth_recheck_seconds)
 
     async def start(self) -> None:
         """Open the database, migrate, ensure a catalog administrator, then start the side effects."""
@@ -75,6 +76,7 @@ class Runtime:
     async def stop(self) -> None:
         """Stop in reverse order; pending mail stays in the outbox for the next start."""
         remove_event_sink(self.publish)
+        await self.sockets.stop()
         await self.mailer.stop()
         await self.bus.stop()
         await db.close_db()
@@ -163,11 +165,8 @@ class GraphQLApp(GraphQL):
             context.actor = await authenticate(token)
         except AuthenticationError:
             raise ConnectionRejectionError({"message": "invalid token"}) from None
-        socket = context.request
-        if isinstance(socket, WebSocket):
-            socket.state.watchdog = asyncio.create_task(
-                watch_socket(socket, token, self.runtime.settings.ws_auth_recheck_seconds)
-            )
+        if isinstance(context.request, WebSocket):
+            self.runtime.sockets.watch(context.request, context.actor, token)
         return UNSET
 
 
