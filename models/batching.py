@@ -12,6 +12,7 @@ Result = TypeVar("Result")
 
 _LEAD = object()  # a waiting job's signal: run the next batch yourself
 _UNSET = object()
+_RETRY = object()  # the batch was interrupted before commit: submit the job again
 
 
 @dataclass(eq=False)
@@ -22,7 +23,7 @@ class Ticket(Generic[Job, Result]):
     signal: asyncio.Future[object] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     outcome: object = _UNSET
 
-    def resolve(self, result: Result | BaseException) -> None:
+    def resolve(self, result: object) -> None:
         """Hand the job its outcome (a result or the exception to raise); the first one counts."""
         if self.outcome is _UNSET:
             self.outcome = result
@@ -52,18 +53,39 @@ class Combiner(Generic[Job, Result]):
 
     async def submit(self, key: Hashable, job: Job) -> Result:
         """Run `job` in the next batch of `key` and return its result (or raise its error)."""
+        while True:
+            outcome = await self._submit_once(key, job)
+            if outcome is not _RETRY:
+                return _unwrap(outcome)
+
+    async def _submit_once(self, key: Hashable, job: Job) -> object:
         lane = self._lanes.setdefault(key, _Lane())
         ticket: Ticket[Job, Result] = Ticket(job)
         lane.waiting.append(ticket)
         if lane.busy:
-            if await ticket.signal is not _LEAD:
-                return _unwrap(ticket.outcome)
+            try:
+                signal = await ticket.signal
+            except asyncio.CancelledError:
+                # Handed the lead, then cancelled before it could run: pass the lead on.
+                if not ticket.signal.cancelled() and ticket.signal.result() is _LEAD:
+                    if ticket in lane.waiting:
+                        lane.waiting.remove(ticket)
+                    self._hand_off(key, lane)
+                raise
+            if signal is not _LEAD:
+                return ticket.outcome
         lane.busy = True
         # A submitter cancelled while waiting has its future cancelled: its job is dropped.
         pending = [t for t in lane.waiting if not t.signal.cancelled()]
         batch, lane.waiting = pending[: self._max_batch], pending[self._max_batch :]
         try:
             await self._run(batch)
+        except asyncio.CancelledError:
+            # The leader's request was cancelled and its transaction rolled back: the others
+            # were not cancelled, so they submit again.
+            for other in batch:
+                other.resolve(_RETRY)
+            raise
         except BaseException as exc:
             for other in batch:
                 other.resolve(exc)
@@ -71,13 +93,17 @@ class Combiner(Generic[Job, Result]):
         finally:
             for other in batch:
                 other.resolve(RuntimeError("the batch ended without an outcome for this job"))
-            while lane.waiting and lane.waiting[0].signal.cancelled():
-                lane.waiting.pop(0)
-            if lane.waiting:
-                lane.waiting[0].signal.set_result(_LEAD)
-            else:
-                del self._lanes[key]
-        return _unwrap(ticket.outcome)
+            self._hand_off(key, lane)
+        return ticket.outcome
+
+    def _hand_off(self, key: Hashable, lane: _Lane[Job, Result]) -> None:
+        """Wake the first waiting submitter to run the next batch, or close the idle lane."""
+        while lane.waiting and lane.waiting[0].signal.done():
+            lane.waiting.pop(0)
+        if lane.waiting:
+            lane.waiting[0].signal.set_result(_LEAD)
+        else:
+            del self._lanes[key]
 
 
 def _unwrap(outcome: object) -> Result:  # type: ignore[type-var]

@@ -66,8 +66,10 @@ async def _charge_batch(tickets: list[Ticket[_Charge, ServiceRequest]]) -> None:
     """Record every request of one customer's batch, then post their charges in one go."""
     made: list[tuple[Ticket[_Charge, ServiceRequest], ServiceRequest]] = []
     replays: list[tuple[Ticket[_Charge, ServiceRequest], uuid.UUID]] = []
+    # Keys are claimed in one global order, so two batches claiming the same keys cannot deadlock.
+    ordered = sorted(tickets, key=lambda t: (t.job.key is None, str(t.job.actor.user_id), t.job.key or ""))
     async with unit_of_work() as uow:
-        for ticket in tickets:
+        for ticket in ordered:
             try:
                 outcome = await _record(uow, ticket.job)
             except DomainError as exc:

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from models import requests as requests_module
+from models.alerts import CreditAlert
+from models.audit import current_request_id, set_request_id
+from models.catalog import set_alert_threshold
 from models.customer import Customer
+from models.errors import DomainError, ErrorCode
+from models.ledger import CreditTransaction, TransactionKind
+from models.notification import AlertKind, Notification
+from models.requests import request_service
+from models.service import RequestStatus, ServiceRequest
 from models.user import Role
 from tests.client import GraphQLClient
 from tests.client import user_errors as errors
+from tests.conftest import requires_postgres
 from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_service, make_user
 
 REQUEST_FIELDS = """
@@ -539,3 +552,251 @@ async def test_service_requests_filter_by_status(gql, world):
         assert await _statuses(gql, world, status) == [(request_id, status)]
     # and: without a filter all five are listed
     assert sorted(await _statuses(gql, world, None)) == sorted((i, s) for s, i in ids.items())
+
+
+# Concurrent requestService calls of one customer are charged in batches (models/batching.py):
+# the first call runs alone while the calls arriving meanwhile queue up and are charged together.
+# These tests gather in-process calls; what they assert holds however the calls were batched,
+# except `_batched`, which checks that batching did happen (post_many stamps one time per batch).
+
+
+async def _charges(customer_id: uuid.UUID) -> list[CreditTransaction]:
+    """The customer's SERVICE_CHARGE entries in ledger order."""
+    return (
+        await CreditTransaction.filter(customer_id=customer_id, kind=TransactionKind.SERVICE_CHARGE)
+        .order_by("sequence")
+        .all()
+    )
+
+
+def _batched(entries: list[CreditTransaction]) -> bool:
+    """Whether at least two entries were posted by one batch (they share its created_at)."""
+    return max(Counter(e.created_at for e in entries).values(), default=0) > 1
+
+
+async def _outcome(call: Any) -> ServiceRequest | tuple[ErrorCode, list[str] | None]:
+    """A request, or the (code, field) of the domain error it raised."""
+    try:
+        return await call
+    except DomainError as exc:
+        return exc.code, exc.field
+
+
+async def test_concurrent_requests_of_one_customer_each_get_one_charge(world):
+    """Twenty concurrent requests: twenty requests, one SERVICE_CHARGE each, consecutive sequences."""
+    # given: a service priced 2.50 and the customer at 100.00 (sequence 1 is the grant)
+    service = await make_service("2.50")
+    actor = world.end_user.actor
+
+    # when: twenty requests of the customer run at once
+    made = await asyncio.gather(
+        *(request_service(actor, world.customer.id, service.id, 1, None) for _ in range(20))
+    )
+
+    # then: twenty distinct REQUESTED requests of 2.50
+    ids = [r.id for r in made]
+    assert len(set(ids)) == 20
+    assert all((r.status, r.amount, r.customer_id) == ("REQUESTED", 250, world.customer.id) for r in made)
+    stored = await ServiceRequest.filter(customer_id=world.customer.id).all()
+    assert sorted(r.id for r in stored) == sorted(ids)
+    # and: exactly one charge of -2.50 per request, at sequences 2..21, balances running down
+    charges = await _charges(world.customer.id)
+    assert Counter(c.service_request_id for c in charges) == Counter(ids)
+    assert [c.sequence for c in charges] == list(range(2, 22))
+    assert [c.amount for c in charges] == [-250] * 20
+    assert [c.balance_after for c in charges] == [10000 - 250 * n for n in range(1, 21)]
+    assert all(c.actor_id == world.end_user.user.id for c in charges)
+    # and: the balance is the ledger sum, 100.00 - 50.00
+    customer = await Customer.get(id=world.customer.id)
+    entries = await CreditTransaction.filter(customer_id=world.customer.id).all()
+    assert customer.balance == sum(e.amount for e in entries) == 5000
+    assert customer.last_sequence == 21
+    # and: the calls were in fact charged together, not one transaction each
+    assert _batched(charges)
+
+
+async def test_each_request_of_a_mixed_batch_gets_its_own_outcome(world):
+    """Unknown service, reused key and in-batch repeats fail or replay alone; the rest is charged."""
+    # given: a 5.00 service and a key already used for one unit of it
+    service = await make_service("5.00")
+    actor, cid = world.end_user.actor, world.customer.id
+    used = await request_service(actor, cid, service.id, 1, "used-key")
+
+    # when: good requests run together with an unknown service, the used key with other arguments,
+    #       a repeated key twice with the same arguments and a new key twice with different ones
+    calls = [
+        request_service(actor, cid, service.id, 1, None),
+        request_service(actor, cid, service.id, 2, None),
+        request_service(actor, cid, uuid.uuid4(), 1, None),
+        request_service(actor, cid, service.id, 2, "used-key"),
+        request_service(actor, cid, service.id, 3, "twin"),
+        request_service(actor, cid, service.id, 3, "twin"),
+        request_service(actor, cid, service.id, 1, "pair"),
+        request_service(actor, cid, service.id, 4, "pair"),
+        request_service(actor, cid, service.id, 1, "fresh"),
+    ]
+    outcomes = await asyncio.gather(*(_outcome(call) for call in calls))
+    good_one, good_two, unknown, reused, twin_a, twin_b, pair_a, pair_b, fresh = outcomes
+
+    # then: errors only for the unknown service and the reused key
+    assert unknown == (ErrorCode.NOT_FOUND, ["input", "serviceId"])
+    assert reused == (ErrorCode.IDEMPOTENCY_CONFLICT, ["input", "idempotencyKey"])
+    for made, quantity in ((good_one, 1), (good_two, 2), (twin_a, 3), (fresh, 1)):
+        assert isinstance(made, ServiceRequest)
+        assert made.status == RequestStatus.REQUESTED
+        assert (made.quantity, made.amount) == (quantity, 500 * quantity)
+    # and: the two identical repeats are one request
+    assert isinstance(twin_b, ServiceRequest) and twin_b.id == twin_a.id
+    # and: of the two uses of "pair" with different arguments, one is made, the other conflicts
+    pair = [o for o in (pair_a, pair_b) if isinstance(o, ServiceRequest)]
+    assert len(pair) == 1
+    assert [o for o in (pair_a, pair_b) if not isinstance(o, ServiceRequest)] == [
+        (ErrorCode.IDEMPOTENCY_CONFLICT, ["input", "idempotencyKey"])
+    ]
+    # and: one charge per request made, none for the failures; the used key charged only once
+    made_ids = [used.id, good_one.id, good_two.id, twin_a.id, pair[0].id, fresh.id]  # type: ignore[union-attr]
+    assert len(set(made_ids)) == 6
+    assert sorted(r.id for r in await ServiceRequest.filter(customer_id=cid).all()) == sorted(made_ids)
+    charges = await _charges(cid)
+    assert Counter(c.service_request_id for c in charges) == Counter(made_ids)
+    amounts = {c.service_request_id: c.amount for c in charges}
+    assert amounts[twin_a.id] == -1500  # type: ignore[union-attr]
+    assert amounts[pair[0].id] == -500 * pair[0].quantity
+    spent = 500 * (1 + 1 + 2 + 3 + 1) + 500 * pair[0].quantity
+    assert (await Customer.get(id=cid)).balance == 10000 - spent
+    # and: the failures were in a batch with successful requests
+    assert _batched(charges)
+
+
+async def test_a_batch_crossing_zero_fires_below_zero_once_at_the_crossing_entry(world):
+    """Alerts are evaluated per entry: BELOW_ZERO fires once, with the balance of the entry below zero."""
+    # given: a customer administrator to notify, a threshold of 50.00 and a 15.00 service
+    customer_admin = await make_user(Role.CUSTOMER_ADMIN, world.customer)
+    await set_alert_threshold(world.customer.id, 5000)
+    service = await make_service("15.00")
+
+    # when: ten requests run at once (100.00 → 85, 70, 55, 40, … , 10, -5, … , -50)
+    await asyncio.gather(
+        *(request_service(world.end_user.actor, world.customer.id, service.id, 1, None) for _ in range(10))
+    )
+
+    # then: one BELOW_THRESHOLD alert at 40.00 and one BELOW_ZERO alert at -5.00, the crossing entries
+    charges = await _charges(world.customer.id)
+    assert [c.balance_after for c in charges] == [10000 - 1500 * n for n in range(1, 11)]
+    alerts = await CreditAlert.filter(customer_id=world.customer.id).order_by("balance").all()
+    assert [(a.kind, a.balance, a.threshold) for a in alerts] == [
+        (AlertKind.BELOW_ZERO, -500, None),
+        (AlertKind.BELOW_THRESHOLD, 4000, 5000),
+    ]
+    # and: the customer administrator got exactly those two notifications
+    notes = await Notification.filter(user_id=customer_admin.user.id).order_by("balance").all()
+    assert [(n.kind, n.balance) for n in notes] == [
+        (AlertKind.BELOW_ZERO, -500),
+        (AlertKind.BELOW_THRESHOLD, 4000),
+    ]
+    assert "-5.00" in notes[0].message
+    # and: both limits are now fired, so the next charge raises nothing new
+    customer = await Customer.get(id=world.customer.id)
+    assert customer.balance == -5000
+    assert customer.below_zero_fired and customer.below_threshold_fired
+    await request_service(world.end_user.actor, world.customer.id, service.id, 1, None)
+    assert await CreditAlert.filter(customer_id=world.customer.id).count() == 2
+    # and: zero was crossed inside a batch, not at its first entry
+    crossing = next(c for c in charges if c.balance_after < 0)
+    before = next(c for c in charges if c.sequence == crossing.sequence - 1)
+    assert crossing.created_at == before.created_at
+
+
+async def test_each_entry_of_a_batch_records_its_own_api_request_id(world):
+    """Charges posted together keep the request id of the API request that asked for each."""
+    # given: a 1.00 service
+    service = await make_service("1.00")
+
+    async def call(n: int) -> ServiceRequest:
+        set_request_id(f"req-{n}")  # this task's API request (gather runs each call in its own task)
+        return await request_service(world.end_user.actor, world.customer.id, service.id, 1, None)
+
+    # when: twelve requests, each under its own request id, run at once
+    made = await asyncio.gather(*(call(n) for n in range(12)))
+
+    # then: each request's charge carries that request's id
+    charges = await _charges(world.customer.id)
+    assert {c.service_request_id: c.request_id for c in charges} == {
+        r.id: f"req-{n}" for n, r in enumerate(made)
+    }
+    assert _batched(charges)
+    assert current_request_id() is None
+
+
+async def test_concurrent_requests_for_two_customers_are_charged_to_each_its_own(world):
+    """A catalog administrator's interleaved requests for two customers land on the right ledgers."""
+    # given: a second customer at 50.00 and a 3.00 service
+    other = await make_customer("Globex", balance=50, by=world.admin)
+    service = await make_service("3.00")
+    targets = [world.customer.id, other.id] * 8
+
+    # when: sixteen requests alternate between the two customers, all at once
+    made = await asyncio.gather(
+        *(request_service(world.admin.actor, target, service.id, 1, None) for target in targets)
+    )
+
+    # then: each request belongs to the customer it named, and only that customer paid for it
+    assert [r.customer_id for r in made] == targets
+    for customer_id, opening in ((world.customer.id, 10000), (other.id, 5000)):
+        mine = [r.id for r in made if r.customer_id == customer_id]
+        charges = await _charges(customer_id)
+        assert sorted(c.service_request_id for c in charges) == sorted(mine)
+        assert (await Customer.get(id=customer_id)).balance == opening - 300 * 8
+        assert _batched(charges)
+
+
+@requires_postgres
+async def test_batches_claiming_the_same_keys_in_crossed_order_do_not_fail_other_requests(world, monkeypatch):
+    """Two batches that claim keys k1, k2 and k2, k1 must not deadlock and fail innocent requests.
+
+    Before batching each request claimed its one key in its own transaction; a batch claims several
+    in one, so two batches (two customers of one catalog administrator, or one customer on two
+    server processes) can wait on each other's claim. PostgreSQL then aborts one of them, and every
+    request of that batch, keyed or not, fails with DeadlockDetectedError instead of its own outcome.
+    """
+    # given: a second customer, and each batch held after its first claim until the other made its own
+    other = await make_customer("Globex", balance=100, by=world.admin)
+    service = await make_service("1.00")
+    real_claim = requests_module.claim
+    claimed_in: set[int] = set()
+    both_claimed = asyncio.Event()
+
+    async def claim_in_step(uow: Any, *args: Any) -> bool:
+        won = await real_claim(uow, *args)
+        if id(uow) not in claimed_in:
+            claimed_in.add(id(uow))
+            if len(claimed_in) == 2:
+                both_claimed.set()
+            # Claims in one global order make the other batch wait on the database instead of
+            # claiming: then this wait ends by its timeout and the batch goes on.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1):
+                    await both_claimed.wait()
+        return won
+
+    monkeypatch.setattr(requests_module, "claim", claim_in_step)
+    actor, x, y = world.admin.actor, world.customer.id, other.id
+
+    # when: each customer gets a lone first batch, then a batch of two keyed and one plain request,
+    #       the keys in opposite order
+    plan = [(x, None), (y, None), (x, "k1"), (y, "k2"), (x, None), (y, None), (x, "k2"), (y, "k1")]
+    outcomes = await asyncio.gather(
+        *(request_service(actor, c, service.id, 1, key) for c, key in plan), return_exceptions=True
+    )
+
+    # then: every request is made or, for a key the other customer took first, IDEMPOTENCY_CONFLICT
+    unexpected = [
+        o
+        for o in outcomes
+        if not isinstance(o, ServiceRequest)
+        and not (isinstance(o, DomainError) and o.code == ErrorCode.IDEMPOTENCY_CONFLICT)
+    ]
+    assert unexpected == []
+    for key in ("k1", "k2"):
+        keyed = [o for (_, k), o in zip(plan, outcomes, strict=True) if k == key]
+        assert sum(isinstance(o, ServiceRequest) for o in keyed) == 1
