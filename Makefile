@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve demo test lint schema migrate
+.PHONY: serve demo test lint schema migrate bench bench-smoke
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +30,10 @@ schema: $(STAMP)
 
 migrate: $(STAMP)
 	$(BIN)/python server.py migrate
+
+# Benchmarks against this machine's PostgreSQL and Redis (see bench/__main__.py for the options).
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+bench-smoke: $(STAMP)
+	$(BIN)/python -m bench --smoke

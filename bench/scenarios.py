@@ -1,0 +1,593 @@
+"""The scenarios: ceilings, GraphQL operations against real server processes, fan-out, scale-out, SQLite."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import secrets
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench import checks
+from bench.ceilings import SqlSpec, run_asyncpg, run_pgbench
+from bench.config import Config
+from bench.load import LoadGenerator, LoadResult, Mode, graphql_request, percentile
+from bench.processes import MachineCpu, ServerProcess
+from bench.report import Row
+from bench.world import Seat, World, add_pgbench_map, recreate_database, seed, vacuum
+from models.passwords import reset_hasher
+from settings import Settings, get_settings
+
+log = logging.getLogger("bench")
+
+REQUEST = (
+    "mutation Request($i: RequestServiceInput!) { requestService(input: $i) "
+    "{ serviceRequest { id status } userErrors { code message } } }"
+)
+GRANT = (
+    "mutation Grant($i: BalanceChangeInput!) { grantCredits(input: $i) "
+    "{ transaction { id } userErrors { code message } } }"
+)
+CANCEL = (
+    "mutation Cancel($id: ID!) { cancelServiceRequest(id: $id) "
+    "{ serviceRequest { id status } userErrors { code message } } }"
+)
+# The top-menu badge: the balance is on Customer, the unread count on the viewer (User).
+TOP_MENU = "query TopMenu { customer { balance } viewer { unreadNotificationCount } }"
+ADMIN_EMAIL = "bench-admin@bench.example"
+ADMIN_PASSWORD = "bench-admin-password"
+
+
+class Suite:
+    """Runs the chosen scenarios in order against one seeded world; collects rows."""
+
+    def __init__(self, config: Config, loadgen: LoadGenerator, workdir: Path) -> None:
+        self.config = config
+        self.loadgen = loadgen
+        self.workdir = workdir
+        self.secret = secrets.token_urlsafe(32)
+        self.rows: list[Row] = []
+        self.ceiling: dict[tuple[str, str], float] = {}  # (asyncpg|pgbench, shape) -> ops/s
+        self.single: dict[str, float] = {}  # shape -> requestService ops/s on one server
+        self.requested: list[tuple[str, str]] = []  # (request id, customer id) still REQUESTED
+        self.world: World | None = None
+        self.server: ServerProcess | None = None
+        self.servers: list[ServerProcess] = []
+        self.db: checks.Postgres | None = None
+        self._configure_this_process()
+
+    def _configure_this_process(self) -> None:
+        """Seeding runs the domain here: same JWT secret as the servers, cheap argon2 for speed.
+
+        Nobody logs in with these passwords (tokens are minted directly); with the default cost
+        every user would take a quarter of a second to create.
+        """
+        os.environ.update(
+            CREDITS_ENV="production",
+            CREDITS_JWT_SECRET=self.secret,
+            CREDITS_ADMIN_EMAIL=ADMIN_EMAIL,
+            CREDITS_ADMIN_PASSWORD=ADMIN_PASSWORD,
+            CREDITS_DATA_DIR=str(self.workdir / "data-bench"),
+            CREDITS_ARGON2_TIME_COST="1",
+            CREDITS_ARGON2_MEMORY_KIB="64",
+        )
+        get_settings.cache_clear()
+        reset_hasher()
+
+    # -- processes and the world --------------------------------------------------------------
+
+    def settings(self, database_url: str, label: str) -> Settings:
+        """The settings a server (and the seeding) uses for `database_url`."""
+        return Settings(
+            env="production",
+            database_url=database_url,
+            data_dir=self.workdir / f"data-{label}",
+            db_pool_max=self.config.db_pool_max,
+            jwt_secret=self.secret,
+            admin_email=ADMIN_EMAIL,
+            admin_password=ADMIN_PASSWORD,
+        )
+
+    def start_server(self, database_url: str, broadcast_url: str, label: str) -> ServerProcess:
+        """`python server.py --port P` as a user would start it, logging to bench/results/logs."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CREDITS_")}
+        env.update(
+            CREDITS_ENV="production",
+            CREDITS_DATABASE_URL=database_url,
+            CREDITS_BROADCAST_URL=broadcast_url,
+            CREDITS_JWT_SECRET=self.secret,
+            CREDITS_ADMIN_EMAIL=ADMIN_EMAIL,
+            CREDITS_ADMIN_PASSWORD=ADMIN_PASSWORD,
+            CREDITS_DATA_DIR=str(self.workdir / f"data-{label}"),
+            CREDITS_DB_POOL_MAX=str(self.config.db_pool_max),
+        )
+        server = ServerProcess(env, self.config.logs / f"server-{label}.log")
+        self.servers.append(server)
+        server.start()
+        return server
+
+    async def setup_postgres(self) -> None:
+        """Fresh bench database, seeded via the domain; one server on it."""
+        if self.world is not None:
+            return
+        url = self.config.database_url
+        started = time.perf_counter()
+        await recreate_database(url)
+        self.world = await seed(self.settings(url, "postgres"), self.config.customers)
+        await add_pgbench_map(url, self.world)
+        log.info("seeded %d customers in %.1fs", self.config.customers, time.perf_counter() - started)
+        self.server = self.start_server(url, self.config.redis_url, "postgres")
+        self.db = await checks.Postgres.connect(url)
+
+    async def close(self) -> None:
+        """Stop every server started; close the check connection."""
+        for server in self.servers:
+            server.stop()
+        if self.db is not None:
+            await self.db.close()
+
+    # -- running --------------------------------------------------------------------------------
+
+    async def run(self) -> list[Row]:
+        """Every chosen scenario in the canonical order; a failing one is recorded, the rest go on."""
+        for name in self.config.scenarios:
+            log.info("scenario %s", name)
+            try:
+                if name != "sqlite":
+                    await self.setup_postgres()
+                await getattr(self, f"scenario_{name}")()
+            except Exception as exc:
+                log.exception("scenario %s failed", name)
+                tail = traceback.format_exception_only(exc)[-1].strip()
+                self.rows.append(Row(name, "-", ok=False, problems=[tail]))
+        return self.rows
+
+    async def measure(
+        self,
+        scenario: str,
+        shape: str,
+        servers: Sequence[ServerProcess],
+        requests: Sequence[bytes],
+        *,
+        mode: Mode = "random",
+        id_path: tuple[str, ...] | None = None,
+    ) -> tuple[Row, LoadResult]:
+        """Drive `servers` with the configured clients; one row with throughput, latency and CPU."""
+        config = self.config
+        before = [s.cpu_seconds() for s in servers]
+        box = MachineCpu()
+        result = await self.loadgen.run(
+            [s.address for s in servers],
+            requests,
+            connections=config.clients,
+            seconds=config.seconds,
+            warmup=config.warmup,
+            mode=mode,
+            id_path=id_path,
+        )
+        wall = max(result.wall_seconds, 1e-6)
+        server_cpu = sum(s.cpu_seconds() - b for s, b in zip(servers, before, strict=True))
+        row = _row(scenario, shape, config.clients, result)
+        row.figures.update(
+            server_cpu_percent=round(100 * server_cpu / wall, 1),
+            server_cpu_ms_per_op=round(1000 * server_cpu / max(result.answered, 1), 2),
+            machine_cpu_percent=round(box.percent(), 1),
+            server_rss_mb=[round(s.rss_mb(), 1) for s in servers],
+            servers=len(servers),
+        )
+        row.notes = (
+            f"load-gen CPU {row.figures['load_cpu_percent']:.0f}%, server CPU "
+            f"{row.figures['server_cpu_percent']:.0f}% ({row.figures['server_cpu_ms_per_op']:.1f} ms/op), "
+            f"box {row.figures['machine_cpu_percent']:.0f}%"
+        )
+        if result.exhausted:
+            row.notes += ", ran out of prepared operations"
+        return row, result
+
+    async def settle(self, db: checks.Database) -> dict[str, int]:
+        """Before a run: vacuum PostgreSQL's tables (see `vacuum`), then count rows to compare after."""
+        if isinstance(db, checks.Postgres):
+            await vacuum(self.config.database_url)
+        return await checks.counts(db)
+
+    def add(self, row: Row, problems: Sequence[str] = ()) -> Row:
+        """Record a row; any problem (a failed check) fails it."""
+        row.problems.extend(problems)
+        row.ok = row.ok and not row.problems
+        self.rows.append(row)
+        return row
+
+    def ratios(self, row: Row, shape: str) -> None:
+        """Set the row's ratio to both ceilings of the same shape measured in this run."""
+        if row.ops_per_s is None:
+            return
+        for kind in ("asyncpg", "pgbench"):
+            ceiling = self.ceiling.get((kind, shape))
+            if ceiling:
+                setattr(row, f"vs_{kind}", row.ops_per_s / ceiling)
+
+    # -- 1. ceilings ----------------------------------------------------------------------------
+
+    async def scenario_ceilings(self) -> None:
+        """requestService's transaction in raw SQL: asyncpg, then pgbench; distinct and hot."""
+        world, db, config = self._pg()
+        for shape, seats in (("distinct", world.seats), ("hot", (world.hot,))):
+            before = await self.settle(db)
+            spec = SqlSpec(
+                database_url=config.database_url,
+                customers=tuple((s.customer_id, s.user_id) for s in seats),
+                service_id=world.service_id,
+                price=world.price_cents,
+                connections=config.clients,
+                seconds=config.seconds,
+                start_at=time.time() + 0.5,
+                warmup=config.warmup,
+            )
+            box = MachineCpu()
+            (result,) = await self.loadgen.call(run_asyncpg, [spec])
+            row = _row("ceiling asyncpg", shape, config.clients, result)
+            row.figures["machine_cpu_percent"] = round(box.percent(), 1)
+            row.notes = f"load-gen CPU {row.figures['load_cpu_percent']:.0f}%, box {box.percent():.0f}%"
+            self.add(row, await checks.charged(db, result.ids, world.price_cents, before))
+            if row.ok and row.ops_per_s:
+                self.ceiling[("asyncpg", shape)] = row.ops_per_s
+        for shape in ("distinct", "hot"):
+            before = await self.settle(db)
+            box = MachineCpu()
+            run = await run_pgbench(
+                config.database_url,
+                customers=len(world.seats),
+                hot=shape == "hot",
+                service_id=world.service_id,
+                price=world.price_cents,
+                clients=config.clients,
+                seconds=max(1, math.ceil(config.seconds)),
+                warmup=config.warmup,
+            )
+            row = _row("ceiling pgbench", shape, config.clients, run.result)
+            row.figures.update(
+                pgbench_tps=run.tps,
+                processed=run.processed,
+                failed=run.failed,
+                command=run.command,
+                machine_cpu_percent=round(box.percent(), 1),
+            )
+            row.notes = f"pgbench CPU {row.figures['load_cpu_percent']:.0f}%, box {box.percent():.0f}%"
+            problems = [f"pgbench: {run.failed} failed transactions"] if run.failed else []
+            problems += await checks.counted(db, before, requests=run.processed, charges=run.processed)
+            self.add(row, problems)
+            if row.ok and row.ops_per_s:
+                self.ceiling[("pgbench", shape)] = row.ops_per_s
+
+    # -- 2. requestService ------------------------------------------------------------------------
+
+    async def scenario_request(self) -> None:
+        """requestService as END_USER on one server: distinct customers, then one hot customer."""
+        world, db, _ = self._pg()
+        assert self.server is not None
+        for shape, seats in (("distinct", world.seats), ("hot", (world.hot,))):
+            row = await self._request_run("requestService", shape, [self.server], seats, db)
+            self.ratios(row, shape)
+            if row.ok and row.ops_per_s:
+                self.single[shape] = row.ops_per_s
+
+    async def _request_run(
+        self,
+        scenario: str,
+        shape: str,
+        servers: Sequence[ServerProcess],
+        seats: Sequence[Seat],
+        db: checks.Database,
+    ) -> Row:
+        world = self.world
+        assert world is not None
+        requests = [
+            graphql_request(
+                REQUEST,
+                {"i": {"serviceId": world.service_id, "customerId": s.customer_id, "quantity": 1}},
+                s.user_token,
+            )
+            for s in seats
+        ]
+        before = await self.settle(db)
+        row, result = await self.measure(
+            scenario, shape, servers, requests, id_path=("requestService", "serviceRequest", "id")
+        )
+        row = self.add(row, await checks.charged(db, result.ids, world.price_cents, before))
+        if shape == "distinct" and isinstance(db, checks.Postgres) and row.ok:
+            self.requested += await _requested(db)
+        return row
+
+    # -- 3. grantCredits and cancelServiceRequest ---------------------------------------------------
+
+    async def scenario_grant(self) -> None:
+        """grantCredits by the catalog administrator, each to a random customer."""
+        world, db, _ = self._pg()
+        assert self.server is not None
+        requests = [
+            graphql_request(GRANT, {"i": {"customerId": s.customer_id, "amount": "1.00"}}, world.admin_token)
+            for s in world.seats
+        ]
+        before = await self.settle(db)
+        row, result = await self.measure(
+            "grantCredits", "distinct", [self.server], requests, id_path=("grantCredits", "transaction", "id")
+        )
+        self.add(row, await checks.granted(db, result.ids, 100, before))
+
+    async def scenario_cancel(self) -> None:
+        """cancelServiceRequest by the requesting end user, with its refund, on requests made earlier."""
+        world, db, config = self._pg()
+        assert self.server is not None
+        # Enough requests for the run at the rate requestService managed (or a guess), made beforehand.
+        needed = int((self.single.get("distinct") or 300.0) * config.seconds * 1.5) + 50
+        if len(self.requested) < needed:
+            await self._make_requests(needed - len(self.requested))
+        pool, self.requested = self.requested[:needed], self.requested[needed:]
+        random.shuffle(pool)
+        token = {s.customer_id: s.user_token for s in world.seats}
+        requests = [graphql_request(CANCEL, {"id": rid}, token[cid]) for rid, cid in pool]
+        before = await self.settle(db)
+        row, result = await self.measure(
+            "cancelServiceRequest",
+            "distinct",
+            [self.server],
+            requests,
+            mode="once",
+            id_path=("cancelServiceRequest", "serviceRequest", "id"),
+        )
+        row.figures["prepared_requests"] = len(pool)
+        self.add(row, await checks.refunded(db, result.ids, world.price_cents, before))
+
+    async def _make_requests(self, count: int) -> None:
+        """Create `count` REQUESTED requests of random customers through the API (not measured)."""
+        world, db, config = self._pg()
+        assert self.server is not None
+        seats = [random.choice(world.seats) for _ in range(count)]
+        requests = [
+            graphql_request(
+                REQUEST, {"i": {"serviceId": world.service_id, "customerId": s.customer_id}}, s.user_token
+            )
+            for s in seats
+        ]
+        before = await self.settle(db)
+        result = await self.loadgen.run(
+            [self.server.address],
+            requests,
+            connections=config.clients,
+            seconds=3600,
+            mode="once",
+            id_path=("requestService", "serviceRequest", "id"),
+        )
+        problems = await checks.charged(db, result.ids, world.price_cents, before)
+        if result.errors or problems:
+            raise RuntimeError(f"preparing requests failed: {result.error_samples + problems}")
+        self.requested += await _requested(db)
+
+    # -- 4. the top menu ------------------------------------------------------------------------------
+
+    async def scenario_topmenu(self) -> None:
+        """The top-menu badge query as END_USER of a random customer."""
+        world, db, _ = self._pg()
+        assert self.server is not None
+        requests = [graphql_request(TOP_MENU, {}, s.user_token) for s in world.seats]
+        before = await self.settle(db)
+        row, _ = await self.measure("topMenu", "distinct", [self.server], requests)
+        self.add(row, await checks.unchanged(db, before))
+
+    # -- 5. fan-out ------------------------------------------------------------------------------------
+
+    async def scenario_fanout(self) -> None:
+        """balanceChanged fan-out to many subscribers, and to many subscribers of one hot customer."""
+        fanout = _fanout()
+        world, db, config = self._pg()
+        assert self.server is not None
+        if fanout is None:
+            self.add(Row("fanout", "-", notes="skipped: bench/fanout.py is not there yet"))
+            return
+        audiences = [
+            fanout.Audience(s.customer_id, s.admin_token) for s in world.seats[: config.fanout_customers]
+        ]
+        shape = f"{len(audiences)} customers × {config.fanout_per_customer}"
+        await self._fanout_row(
+            "fanout",
+            shape,
+            len(audiences) * config.fanout_per_customer,
+            db,
+            lambda: fanout.run_fanout(
+                self.server.base_url,
+                self.server.pid,
+                audiences,
+                world.admin_token,
+                per_customer=config.fanout_per_customer,
+                rate=config.fanout_rate,
+                seconds=config.seconds,
+            ),
+        )
+        hot = fanout.Audience(world.hot.customer_id, world.hot.admin_token)
+        await self._fanout_row(
+            "fanout hot",
+            f"1 customer × {config.hot_subscribers}",
+            config.hot_subscribers,
+            db,
+            lambda: fanout.run_hot_fanout(
+                self.server.base_url,
+                self.server.pid,
+                hot,
+                world.admin_token,
+                subscribers=config.hot_subscribers,
+            ),
+        )
+
+    async def _fanout_row(
+        self,
+        scenario: str,
+        shape: str,
+        clients: int,
+        db: checks.Database,
+        run: Callable[[], Awaitable[dict[str, Any]]],
+    ) -> Row:
+        box = MachineCpu()
+        figures = await run()
+        row = _figures_row(scenario, shape, clients, figures)
+        row.figures["machine_cpu_percent"] = round(box.percent(), 1)
+        return self.add(row, _figure_problems(figures) + await checks.ledger(db))
+
+    # -- 6. scale-out ----------------------------------------------------------------------------------
+
+    async def scenario_scaleout(self) -> None:
+        """Two server processes on the same PostgreSQL and Redis: throughput, cross-process delivery."""
+        world, db, config = self._pg()
+        assert self.server is not None
+        second = self.start_server(config.database_url, config.redis_url, "postgres-2")
+        try:
+            row = await self._request_run(
+                "requestService ×2", "distinct", [self.server, second], world.seats, db
+            )
+            self.ratios(row, "distinct")
+            one = self.single.get("distinct")
+            if one and row.ops_per_s:
+                row.figures["vs_one_server"] = round(row.ops_per_s / one, 2)
+                row.notes = f"{row.ops_per_s / one:.2f}× one server; {row.notes}"
+            fanout = _fanout()
+            if fanout is None:
+                self.add(Row("cross-process", "-", notes="skipped: bench/fanout.py is not there yet"))
+                return
+            seat = world.seats[-1]
+            box = MachineCpu()
+            figures = await fanout.run_cross_process(
+                self.server.base_url,
+                second.base_url,
+                fanout.Audience(seat.customer_id, seat.admin_token),
+                world.admin_token,
+                changes=config.cross_changes,
+            )
+            cross = _figures_row("cross-process", "publish A → subscribe B", 1, figures)
+            cross.figures["machine_cpu_percent"] = round(box.percent(), 1)
+            self.add(cross, _figure_problems(figures) + await checks.ledger(db))
+        finally:
+            second.stop()
+            self.servers.remove(second)
+
+    # -- 7. the embedded default ------------------------------------------------------------------------
+
+    async def scenario_sqlite(self) -> None:
+        """requestService on the embedded default: SQLite file, in-process bus (for the record)."""
+        for server in list(self.servers):  # nothing else competes for the two cores
+            server.stop()
+        path = (self.workdir / "sqlite" / "credits.sqlite3").resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{path}"
+        world = await seed(self.settings(url, "sqlite"), self.config.customers)
+        server = self.start_server(url, "memory://", "sqlite")
+        db = checks.Sqlite(path)
+        saved, self.world = self.world, world
+        try:
+            await self._request_run("requestService SQLite", "distinct", [server], world.seats, db)
+        finally:
+            self.world = saved
+            await db.close()
+            server.stop()
+
+    def _pg(self) -> tuple[World, checks.Postgres, Config]:
+        assert self.world is not None and self.db is not None, "PostgreSQL world not set up"
+        return self.world, self.db, self.config
+
+
+def _row(scenario: str, shape: str, clients: int, result: LoadResult) -> Row:
+    """Throughput over the measured window, nearest-rank p50/p99, errors and the client's CPU."""
+    latencies = sorted(result.latencies)
+    p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
+    row = Row(
+        scenario,
+        shape,
+        clients=clients,
+        ops=result.ok,
+        ops_per_s=round(result.ok / result.window, 1) if result.window > 0 else None,
+        p50_ms=round(p50 * 1000, 3) if p50 is not None else None,
+        p99_ms=round(p99 * 1000, 3) if p99 is not None else None,
+    )
+    row.figures.update(
+        successes_checked=len(result.ids),
+        errors=result.errors,
+        warmup_ops=result.warmup_ok,
+        window_s=round(result.window, 3),
+        load_cpu_percent=round(100 * result.cpu_seconds / max(result.wall_seconds, 1e-6), 1),
+        error_samples=result.error_samples,
+    )
+    if result.errors:
+        row.problems.append(f"{result.errors} errors, e.g. {result.error_samples[:2]}")
+    if not result.ok:
+        row.problems.append("no successful operation measured")
+    return row
+
+
+async def _requested(db: checks.Postgres) -> list[tuple[str, str]]:
+    """(request id, customer id) of the ids just checked (still in `bench_ids`)."""
+    rows = await db.rows(
+        "SELECT r.id::text, r.customer_id::text FROM bench_ids i JOIN service_request r ON r.id = i.id "
+        "WHERE r.status = 'REQUESTED'"
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+def _fanout() -> Any:
+    """The fan-out module when it exists (written beside this one), else None."""
+    try:
+        from bench import fanout
+    except ModuleNotFoundError as exc:
+        if exc.name != "bench.fanout":
+            raise
+        return None
+    return fanout
+
+
+_FANOUT_NOTES = (
+    ("lost", "lost"),
+    ("duplicates", "dup"),
+    ("closed_1013", "closed 1013"),
+    ("committed_rate", "changes/s"),
+    ("commit_p50_ms", "commit p50 ms"),
+    ("last_ms", "last ms"),
+    ("bytes_per_subscriber", "B/subscriber"),
+    ("server_cpu_percent", "server CPU %"),
+    ("client_cpu_seconds", "client CPU s"),
+)
+
+
+def _figures_row(scenario: str, shape: str, clients: int, figures: dict[str, Any]) -> Row:
+    """A row from the fan-out module's flat figures: deliveries, their latency, the notable rest."""
+    delivered = figures.get("delivered")
+    seconds = figures.get("seconds")
+    row = Row(
+        scenario,
+        shape,
+        clients=figures.get("subscribers", clients),
+        ops=delivered,
+        ops_per_s=delivered / seconds if delivered is not None and seconds else None,
+        p50_ms=figures.get("p50_ms"),
+        p99_ms=figures.get("p99_ms"),
+        figures=dict(figures),
+    )
+    notes = [f"{label} {figures[key]}" for key, label in _FANOUT_NOTES if figures.get(key) is not None]
+    row.notes = "deliveries; " + ", ".join(notes)
+    return row
+
+
+def _figure_problems(figures: dict[str, Any]) -> list[str]:
+    """Fan-out figures that mean something went wrong: losses, duplicates, errors, closed sockets."""
+    if figures.get("ok") is False:
+        return [f"fan-out reported not ok: {figures}"]
+    bad = ("lost", "duplicate", "error", "failed", "unexpected", "closed", "subscribers_missing")
+    return [
+        f"{key} = {value}"
+        for key, value in figures.items()
+        if any(b in key for b in bad)
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and value
+    ]

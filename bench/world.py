@@ -1,0 +1,199 @@
+"""The bench database: check PostgreSQL and Redis, recreate the database, seed it via the domain."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.parse
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+
+from models import db
+from models.accounts import create_user, ensure_first_admin, issue_jwt, normalise_email
+from models.actor import Actor
+from models.catalog import create_customer, create_service
+from models.credits import change_balance
+from models.ledger import TransactionKind
+from models.platform import set_credit_management
+from models.user import Role, User
+from settings import Settings
+
+PRICE_CENTS = 100  # the service costs 1.00 credit per request
+# Every customer starts with 1,000,000,000.00 credits, granted through the ledger: no run can
+# spend that, so no balance crosses zero and no alert fires. An alert would add notification,
+# outbox and mail work to some requests and not others, and measure that instead of the charge.
+FLOAT_CENTS = 10**9 * 100
+PASSWORD = "bench-password-not-secret"
+
+
+class ServiceDown(RuntimeError):
+    """PostgreSQL or Redis does not answer: the bench refuses to run."""
+
+
+@dataclass(frozen=True)
+class Seat:
+    """A customer with its end user and its customer administrator, and their bearer tokens."""
+
+    customer_id: str
+    user_id: str
+    user_token: str
+    admin_token: str
+
+
+@dataclass(frozen=True)
+class World:
+    """What the scenarios act on: one priced service, the catalog admin, N customers and a hot one."""
+
+    service_id: str
+    price_cents: int
+    admin_token: str
+    seats: tuple[Seat, ...]
+    hot: Seat
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def database_name(url: str) -> str:
+    """The database a postgres:// URL names."""
+    return urllib.parse.urlsplit(url).path.lstrip("/")
+
+
+_REPORTED_SETTINGS = (
+    "server_version",
+    "max_connections",
+    "shared_buffers",
+    "synchronous_commit",
+    "fsync",
+    "autovacuum",
+)
+
+
+async def postgres_info(url: str) -> dict[str, str]:
+    """PostgreSQL's version and the settings that move the numbers, or ServiceDown naming the URL."""
+    try:
+        conn = await asyncpg.connect(_with_database(url, "postgres"), timeout=5)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        raise ServiceDown(f"PostgreSQL at {_safe(url)} does not answer: {exc}") from exc
+    try:
+        return {name: await conn.fetchval(f"SHOW {name}") for name in _REPORTED_SETTINGS}
+    finally:
+        await conn.close()
+
+
+async def redis_version(url: str) -> str:
+    """Redis's version, or ServiceDown naming the URL."""
+    from redis import asyncio as aioredis
+    from redis.exceptions import RedisError
+
+    client = aioredis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        await client.ping()
+        return str((await client.info("server"))["redis_version"])
+    except (OSError, RedisError) as exc:
+        raise ServiceDown(f"Redis at {_safe(url)} does not answer: {exc}") from exc
+    finally:
+        await client.aclose()
+
+
+def _safe(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.password:
+        parts = parts._replace(netloc=f"{parts.username}:***@{parts.hostname}:{parts.port}")
+    return urllib.parse.urlunsplit(parts)
+
+
+async def recreate_database(url: str) -> None:
+    """Drop and create the bench database through the maintenance database (names with "bench" only)."""
+    name = database_name(url)
+    if "bench" not in name:
+        raise ServiceDown(f"refusing to drop {name!r}: the bench database's name must contain 'bench'")
+    conn = await asyncpg.connect(_with_database(url, "postgres"), timeout=5)
+    try:
+        quoted = '"' + name.replace('"', '""') + '"'
+        await conn.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+        await conn.execute(f"CREATE DATABASE {quoted}")
+    finally:
+        await conn.close()
+
+
+async def seed(settings: Settings, customers: int, *, concurrency: int = 16) -> World:
+    """Migrate, then create the catalog admin, a priced service and customers via the domain."""
+    assert settings.admin_email and settings.admin_password
+    await db.init_db(settings)
+    try:
+        await db.migrate(settings)
+        # The server would create the same administrator at start; it finds this one and keeps it.
+        await ensure_first_admin(settings.admin_email, settings.admin_password, development=False)
+        admin = await User.get(email_key=normalise_email(settings.admin_email))
+        await set_credit_management(True)
+        service = await create_service("Bench service", PRICE_CENTS)
+        gate = asyncio.Semaphore(1 if settings.is_sqlite else concurrency)
+
+        async def one(n: int) -> Seat:
+            async with gate:
+                return await _seat(Actor(admin), n)
+
+        seats = await asyncio.gather(*(one(n) for n in range(customers + 1)))
+        return World(
+            service_id=str(service.id),
+            price_cents=PRICE_CENTS,
+            admin_token=issue_jwt(admin).token,
+            seats=tuple(seats[1:]),
+            hot=seats[0],
+        )
+    finally:
+        await db.close_db()
+
+
+async def _seat(admin: Actor, n: int) -> Seat:
+    """Customer n, its END_USER and CUSTOMER_ADMIN, and its opening grant."""
+    customer = await create_customer(f"Bench customer {n:05d}")
+    user = await create_user(
+        email=f"user{n}@bench.example",
+        name=f"User {n}",
+        role=Role.END_USER,
+        customer_id=customer.id,
+        password=PASSWORD,
+    )
+    manager = await create_user(
+        email=f"admin{n}@bench.example",
+        name=f"Admin {n}",
+        role=Role.CUSTOMER_ADMIN,
+        customer_id=customer.id,
+        password=PASSWORD,
+    )
+    await change_balance(admin, TransactionKind.GRANT, customer.id, FLOAT_CENTS, "bench float", None)
+    return Seat(str(customer.id), str(user.id), issue_jwt(user).token, issue_jwt(manager).token)
+
+
+async def add_pgbench_map(url: str, world: World) -> None:
+    """`bench_customer(n, id, user_id)`: pgbench maps random(1, N) to a customer (0 is the hot one)."""
+    conn = await asyncpg.connect(url, timeout=5)
+    try:
+        await conn.execute(
+            "CREATE TABLE bench_customer (n int PRIMARY KEY, id uuid NOT NULL, user_id uuid NOT NULL)"
+        )
+        seats = (world.hot, *world.seats)
+        rows = [(n, uuid.UUID(s.customer_id), uuid.UUID(s.user_id)) for n, s in enumerate(seats)]
+        await conn.copy_records_to_table("bench_customer", records=rows)
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+
+async def vacuum(url: str) -> None:
+    """VACUUM ANALYZE the tables the scenarios write, so each starts from the same state.
+
+    Without it (autovacuum may be off, as on the reference machine, or not have run yet) the hot
+    customer's row collects dead versions and index entries run after run, and every later
+    scenario touching it gets slower for reasons that have nothing to do with the code measured.
+    """
+    conn = await asyncpg.connect(url, timeout=5)
+    try:
+        await conn.execute("VACUUM (ANALYZE) customer, service_request, credit_transaction")
+    finally:
+        await conn.close()
