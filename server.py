@@ -282,6 +282,9 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         log_config=None,
         access_log=False,
+        # Events are a few hundred bytes; permessage-deflate would keep zlib state (~100 KB after
+        # the first message) for every open socket, the bulk of a subscriber's memory.
+        ws_per_message_deflate=False,
     )
 
 

@@ -374,3 +374,17 @@ async def test_coded_errors_are_not_masked(gql: GraphQLClient) -> None:
     assert anonymous["errors"][0]["message"] == "Authentication required: send a valid bearer token."
     assert error_codes(denied) == ["FORBIDDEN"]
     assert denied["errors"][0]["message"] == "Your role may not perform this operation."
+
+
+async def test_websockets_are_not_compressed(live_server: str) -> None:
+    # given: a client that offers permessage-deflate, as browsers and `websockets` do
+    from websockets.asyncio.client import connect
+
+    url = live_server.replace("http://", "ws://") + "/graphql"
+
+    # when: it opens a socket on the real server
+    async with connect(url, subprotocols=["graphql-transport-ws"], compression="deflate") as socket:
+        extensions = socket.response.headers.get("Sec-WebSocket-Extensions")
+
+    # then: the server declines (zlib state per socket would dominate a subscriber's memory)
+    assert extensions is None
