@@ -25,9 +25,9 @@ class Config:
     clients: int = 32
     db_pool_max: int = 20  # CREDITS_DB_POOL_MAX of every server process (the server's default)
     load_processes: int = 1
-    fanout_customers: int = 100
+    fanout_customers: int = 1000
     fanout_per_customer: int = 10
-    fanout_rate: float = 50.0  # changes per second across the fan-out's customers
+    fanout_rate: float = 100.0  # changes per second across the fan-out's customers
     hot_subscribers: int = 1000
     cross_changes: int = 200
     database_url: str = field(
