@@ -62,6 +62,10 @@ class SocketGuard:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run(), name="socket-guard")
 
+    def forget(self, socket: WebSocket) -> None:
+        """Stop watching a socket whose handler has ended."""
+        self._sockets.pop(socket, None)
+
     async def stop(self) -> None:
         """Stop the sweeps (on shutdown)."""
         if self._task is not None:
@@ -90,7 +94,8 @@ class SocketGuard:
 
     async def sweep(self) -> None:
         """Close every socket whose token expired, was revoked, or whose user was deactivated."""
-        for socket in [s for s in self._sockets if s.application_state == WebSocketState.DISCONNECTED]:
+        closed = WebSocketState.DISCONNECTED
+        for socket in [s for s in self._sockets if closed in (s.application_state, s.client_state)]:
             del self._sockets[socket]
         if not self._sockets:
             return
