@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
 import time
 import uuid
 from collections.abc import Iterable
@@ -90,7 +91,7 @@ class SocketGuard:
 
     def _soonest_expiry(self) -> float:
         deadlines = [w.expires_at for w in self._sockets.values() if w.expires_at is not None]
-        return min(deadlines, default=float("inf"))
+        return min(deadlines, default=math.inf)
 
     async def sweep(self) -> None:
         """Close every socket whose token expired, was revoked, or whose user was deactivated."""
