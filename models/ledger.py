@@ -153,8 +153,8 @@ _APPLY_AND_APPEND = (
     '"balance_after", "note", "service_request_id", "actor_id", "api_token_id", "request_id", '
     '"created_at") SELECT x.id, c."id", c."last_sequence" - {1} + x.n, x.kind, x.amount, '
     'c."balance" - {0} + x.running, x.note, x.service_request_id, x.actor_id, x.api_token_id, '
-    "x.request_id, {10} FROM c, unnest({3}::uuid[], {4}::text[], {5}::bigint[], {6}::bigint[], "
-    "{7}::text[], {8}::uuid[], {11}::uuid[], {12}::uuid[], {9}::text[]) WITH ORDINALITY AS x(id, kind, "
+    "x.request_id, {12} FROM c, unnest({3}::uuid[], {4}::text[], {5}::bigint[], {6}::bigint[], "
+    "{7}::text[], {8}::uuid[], {9}::uuid[], {10}::uuid[], {11}::text[]) WITH ORDINALITY AS x(id, kind, "
     "amount, running, note, service_request_id, actor_id, api_token_id, request_id, n)) SELECT * FROM c"
 )
 
@@ -170,9 +170,10 @@ async def _apply_and_append(
     Completes each entry (sequence, balance after) and returns the customer as it now is.
     """
     conn = uow.conn
+    on_postgres = conn.capabilities.dialect == "postgres"
     total = sum(e.amount for e in entries)
     running = list(itertools.accumulate(e.amount for e in entries))
-    if conn.capabilities.dialect == "postgres":
+    if on_postgres:
         rows = await sql.fetch(
             conn,
             _APPLY_AND_APPEND,
@@ -185,10 +186,10 @@ async def _apply_and_append(
             running,
             [e.note for e in entries],
             [e.service_request_id for e in entries],
-            [e.request_id for e in entries],
-            entries[0].created_at,
             [e.actor_id for e in entries],
             [e.api_token_id for e in entries],
+            [e.request_id for e in entries],
+            entries[0].created_at,
         )
     else:
         rows = await sql.fetch(conn, _APPLY, total, len(entries), customer_id)
@@ -199,7 +200,7 @@ async def _apply_and_append(
     opening = customer.balance - total
     for n, (entry, after) in enumerate(zip(entries, running, strict=True)):
         entry.sequence, entry.balance_after = first_sequence + n, opening + after
-    if conn.capabilities.dialect == "postgres":
+    if on_postgres:
         for entry in entries:
             entry._saved_in_db = True
     else:

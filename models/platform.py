@@ -6,7 +6,7 @@ from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
-_ROW = 1
+ROW = 1  # the id of the single settings row
 
 
 class PlatformSettings(Model):
@@ -21,14 +21,14 @@ class PlatformSettings(Model):
 
 async def credit_management_enabled(conn: BaseDBAsyncClient | None = None) -> bool:
     """Whether grants, withdrawals and charges are on."""
-    row = await PlatformSettings.get_or_none(id=_ROW, using_db=conn)
+    row = await PlatformSettings.get_or_none(id=ROW, using_db=conn)
     return bool(row and row.credit_management_enabled)
 
 
 async def set_credit_management(enabled: bool) -> bool:
     """Turn credit management on or off; returns the new state."""
     row, created = await PlatformSettings.get_or_create(
-        id=_ROW, defaults={"credit_management_enabled": enabled}
+        id=ROW, defaults={"credit_management_enabled": enabled}
     )
     if not created and row.credit_management_enabled != enabled:
         row.credit_management_enabled = enabled

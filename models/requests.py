@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from models import sql
+from models import platform, sql
 from models.actor import Actor
 from models.audit import current_request_id
 from models.batching import Combiner, Ticket
@@ -25,8 +25,8 @@ _OPERATION = "requestService"
 _CHARGE_FACTS = (
     'SELECT "credit_price", '
     'EXISTS (SELECT 1 FROM "customer" WHERE "id" = {1}) AS "customer_exists", '
-    'COALESCE((SELECT "credit_management_enabled" FROM "platform_settings" WHERE "id" = 1), FALSE) '
-    'AS "charging" FROM "service" WHERE "id" = {0}'
+    f'COALESCE((SELECT "credit_management_enabled" FROM "platform_settings" WHERE "id" = {platform.ROW}), '
+    'FALSE) AS "charging" FROM "service" WHERE "id" = {0}'
 )
 
 
