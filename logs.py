@@ -62,6 +62,32 @@ def configure(level: str, fmt: str) -> None:
         logging.getLogger(name).propagate = True
 
 
+def begin_request(scope: Scope) -> str:
+    """Set and return the request id of an HTTP request or websocket (the client's if well-formed)."""
+    offered = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+    request_id = new_request_id(offered)
+    set_request_id(request_id)
+    return request_id
+
+
+def log_access(scope: Scope, status: int, started: float) -> None:
+    """One access line: method (WS for websockets), path, status, duration and client address."""
+    client = scope.get("client")
+    access_log.info(
+        "%s %s %s",
+        scope.get("method", "WS"),
+        scope["path"],
+        status or "-",
+        extra={
+            "method": scope.get("method", "WS"),
+            "path": scope["path"],
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            "client": client[0] if client else None,
+        },
+    )
+
+
 class RequestIdMiddleware:
     """Give every request an id (the client's X-Request-ID if well-formed), echo it, log access."""
 
@@ -72,9 +98,7 @@ class RequestIdMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        offered = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = new_request_id(offered)
-        set_request_id(request_id)
+        request_id = begin_request(scope)
         started = time.perf_counter()
         status = 0
 
@@ -88,17 +112,4 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            client = scope.get("client")
-            access_log.info(
-                "%s %s %s",
-                scope.get("method", "WS"),
-                scope["path"],
-                status or "-",
-                extra={
-                    "method": scope.get("method", "WS"),
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                    "client": client[0] if client else None,
-                },
-            )
+            log_access(scope, status, started)

@@ -7,16 +7,9 @@ from collections.abc import Callable, Iterator
 
 import strawberry
 from graphql import GraphQLError
-from graphql.validation import NoSchemaIntrospectionCustomRule
+from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from starlette.responses import Response
-from strawberry.extensions import (
-    AddValidationRules,
-    MaskErrors,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-    ValidationCache,
-)
+from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension, ValidationCache
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.config import StrawberryConfig
@@ -75,6 +68,28 @@ class MaskOrUnavailable(MaskErrors):
                 response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
 
 
+class OperationLimits(SchemaExtension):
+    """Token, depth and alias limits: what MaxTokensLimiter and AddValidationRules do, in other hooks.
+
+    Theirs are `on_operation` hooks, whose generators stay alive for as long as a subscription
+    runs; these end with parsing and validation. Listed before ParserCache and ValidationCache.
+    """
+
+    def __init__(self, max_tokens: int, rules: tuple[type[ASTValidationRule], ...]) -> None:
+        self.max_tokens = max_tokens
+        self.rules = rules
+
+    def on_parse(self) -> Iterator[None]:
+        """Parse at most `max_tokens` tokens (a huge document costs nothing before it is refused)."""
+        self.execution_context.parse_options["max_tokens"] = self.max_tokens
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        """Validate with the depth, alias (and, in production, introspection) rules too."""
+        self.execution_context.validation_rules = self.execution_context.validation_rules + self.rules
+        yield
+
+
 class Schema(strawberry.Schema):
     """Logs only unexpected failures (with their traceback); client errors are the client's."""
 
@@ -100,16 +115,18 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or get_settings()
     # The rules are built once: QueryDepthLimiter and MaxAliasesLimiter make a new rule class per
     # request, which changes ValidationCache's key and so validated every request again.
-    rules = [depth_rule(settings.max_query_depth, None), aliases_rule(settings.max_query_aliases)]
+    rules: tuple[type[ASTValidationRule], ...] = (
+        depth_rule(settings.max_query_depth, None),
+        aliases_rule(settings.max_query_aliases),
+    )
     if not settings.is_development:
-        rules.append(NoSchemaIntrospectionCustomRule)
+        rules += (NoSchemaIntrospectionCustomRule,)
     labels = OperationLabels()
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: RequestMetrics(labels),
+        lambda: OperationLimits(settings.max_query_tokens, rules),
         lambda: ParserCache(maxsize=1000),
         lambda: ValidationCache(maxsize=1000),
-        lambda: AddValidationRules(rules),
-        lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
         lambda: MaskOrUnavailable(should_mask_error=should_mask),
     ]
     built = Schema(

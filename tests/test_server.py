@@ -388,3 +388,34 @@ async def test_websockets_are_not_compressed(live_server: str) -> None:
 
     # then: the server declines (zlib state per socket would dominate a subscriber's memory)
     assert extensions is None
+
+
+async def test_graphql_websockets_keep_their_request_id_and_access_line(server_env: dict[str, str]) -> None:
+    # given: a server writing JSON logs (websockets reach GraphQL without the HTTP middleware)
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    from tests.processes import ServerProcess
+
+    with ServerProcess({**server_env, "CREDITS_ENV": "production"}) as server:
+        url = server.base_url.replace("http://", "ws://")
+
+        # when: a client opens and closes a socket on /graphql with its own request id,
+        # and tries a websocket on a path that has none
+        headers = {"X-Request-ID": "ws-7"}
+        async with connect(
+            url + "/graphql", subprotocols=["graphql-transport-ws"], additional_headers=headers
+        ) as socket:
+            await socket.send(json.dumps({"type": "ping"}))
+            pong = json.loads(await socket.recv())
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(url + "/healthz", subprotocols=["graphql-transport-ws"]):
+                pass
+
+    # then: the socket worked and its access line carries the request id; the other was refused
+    assert pong == {"type": "pong"}
+    lines = [json.loads(line) for line in server.log_path.read_text().splitlines() if line.startswith("{")]
+    access = [line for line in lines if line["logger"] == "credits.access" and line["path"] == "/graphql"]
+    assert [(line["method"], line["request_id"]) for line in access] == [("WS", "ws-7")]
+    assert refused.value.response.status_code == 403
+
