@@ -87,7 +87,8 @@ class Runtime:
         await db.close_db()
 
     async def publish(self, events: Sequence[object]) -> None:
-        """After commit: every event to the bus; new mail wakes the dispatcher; ledger entries counted."""
+        """After commit: the events to the bus in one publish; new mail wakes the dispatcher."""
+        messages = []
         for event in events:
             if isinstance(event, EmailQueued):
                 self.mailer.wake()
@@ -96,7 +97,8 @@ class Runtime:
                 metrics.ledger_operation(event.transaction.kind)
             if (message := wire.encode(event)) is not None:
                 metrics.event_published(message["t"])
-                await self.bus.publish(message)
+                messages.append(message)
+        await self.bus.publish_many(messages)
 
 
 class GraphQLApp(GraphQL):

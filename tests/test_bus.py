@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from notifications.bus import EventBus, Resync, SubscriberTooSlow
+from notifications.bus import EventBus, Resync, SubscriberTooSlow, _decode, _encode
 from tests.processes import free_port
 
 HAS_REDIS_SERVER = shutil.which("redis-server") is not None
@@ -172,6 +172,38 @@ async def test_message_goes_to_its_key_and_to_all_keys_only(bus_url):
         assert (k1.size, k2.size, every_key.size, other_topic.size) == (0, 0, 0, 0)
         assert bus.subscriber_count() == 4
     assert bus.subscriber_count() == 0
+
+
+async def test_publish_many_sends_one_payload_and_delivers_each_message_in_order(bus_url):
+    """A unit of work's events travel together; each still reaches its own subscribers, in order."""
+    # given
+    news = topic()
+    async with (
+        running(bus_url) as bus,
+        bus.subscribe(news, "k1") as k1,
+        bus.subscribe(news, None) as every_key,
+    ):
+        # when: three messages in one publish, then nothing at all
+        batch = [message(news, "k1", 1), message(news, "k2", 2), message(news, "k1", 3)]
+        assert await bus.publish_many(batch) is True
+        assert await bus.publish_many([]) is True
+
+        # then
+        assert [await get(k1), await get(k1)] == [batch[0], batch[2]]
+        assert [await get(every_key) for _ in batch] == batch
+        await asyncio.sleep(0.2)
+        assert (k1.size, every_key.size) == (0, 0)
+
+
+def test_payloads_decode_to_their_messages_and_nothing_else() -> None:
+    """One object, an array of objects; what is not an object carries no message."""
+    # given / when / then
+    one, two = {"t": "a", "k": "x"}, {"t": "b", "k": "y"}
+    assert _decode(_encode([one])) == [one]
+    assert _encode([one]).startswith("{")
+    assert _decode(_encode([one, two])) == [one, two]
+    assert _decode('[{"t": "a"}, 42, "x", null]') == [{"t": "a"}]
+    assert _decode("42") == []
 
 
 async def test_heartbeats_are_not_delivered(bus_url):
