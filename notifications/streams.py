@@ -7,9 +7,11 @@ filling any gap (a reordered or lost publish, a bus reconnect) from the database
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any
 
 from models.alerts import CreditAlert
@@ -34,10 +36,15 @@ class _Sequencer:
     def __init__(self) -> None:
         self.last: dict[str, int] = {}
 
-    async def catch_up(self, customer: str) -> AsyncIterator[Message]:
-        """Everything committed after the last delivered sequence, from the database."""
+    async def catch_up(self, customer: str, resync: Resync | None = None) -> AsyncIterator[Message]:
+        """Everything committed after the last delivered sequence, from the database.
+
+        After a bus outage (`resync`), subscribers at the same position share each read.
+        """
         while True:
-            entries = await entries_after(uuid.UUID(customer), self.last[customer])
+            after = self.last[customer]
+            read = partial(entries_after, uuid.UUID(customer), after)
+            entries = await (resync.shared((BALANCE, customer, after), read) if resync else read())
             for entry in entries:
                 self.last[customer] = entry.sequence
                 yield transaction_message(entry)
@@ -90,10 +97,10 @@ async def _resync(sequencer: _Sequencer, resync: Resync, *, all_customers: bool)
     """After a bus outage: every entry committed meanwhile, in order."""
     if not all_customers:
         for customer in list(sequencer.last):
-            async for message in sequencer.catch_up(customer):
+            async for message in sequencer.catch_up(customer, resync):
                 yield message
         return
-    for entry in await entries_since(resync.since):
+    for entry in await resync.shared((BALANCE, None), partial(entries_since, resync.since)):
         async for message in sequencer.accept(transaction_message(entry)):
             yield message
 
@@ -115,6 +122,17 @@ class _Seen:
         return True
 
 
+async def _alerts_since(customer_id: uuid.UUID | None, since: dt.datetime) -> list[CreditAlert]:
+    query = CreditAlert.filter(created_at__gte=since).order_by("created_at")
+    if customer_id is not None:
+        query = query.filter(customer_id=customer_id)
+    return await query
+
+
+async def _notifications_since(user_id: uuid.UUID, since: dt.datetime) -> list[Notification]:
+    return await Notification.filter(user_id=user_id, created_at__gte=since).order_by("created_at")
+
+
 async def alert_events(
     bus: EventBus, customer_id: uuid.UUID | None, on_overflow: Callable[[], None] | None = None
 ) -> AsyncIterator[Message]:
@@ -125,10 +143,8 @@ async def alert_events(
         while True:
             item = await subscription.get()
             if isinstance(item, Resync):
-                query = CreditAlert.filter(created_at__gte=item.since).order_by("created_at")
-                if customer_id is not None:
-                    query = query.filter(customer_id=customer_id)
-                missed = [alert_message(a) for a in await query]
+                read = partial(_alerts_since, customer_id, item.since)
+                missed = [alert_message(a) for a in await item.shared((ALERT, key), read)]
             else:
                 missed = [item]
             for message in missed:
@@ -145,10 +161,8 @@ async def notification_events(
         while True:
             item = await subscription.get()
             if isinstance(item, Resync):
-                rows = await Notification.filter(user_id=user_id, created_at__gte=item.since).order_by(
-                    "created_at"
-                )
-                missed = [notification_message(n) for n in rows]
+                read = partial(_notifications_since, user_id, item.since)
+                missed = [notification_message(n) for n in await item.shared((NOTIFICATION, user_id), read)]
             else:
                 missed = [item]
             for message in missed:

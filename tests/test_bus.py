@@ -408,3 +408,73 @@ async def test_reconnect_backoff_starts_afresh_after_a_connection(private_redis)
         assert took < FAST["liveness_seconds"] + 1.0, took
     finally:
         await bus.stop()
+
+
+# --- shared catch-up reads after an outage ---------------------------------------------------
+
+
+async def test_resync_reads_once_per_key_for_every_subscriber_that_asks() -> None:
+    """Subscribers told of one outage share each catch-up read; other keys read apart."""
+    # given: one Resync and a read that counts its calls
+    resync = Resync(dt.datetime.now(dt.UTC))
+    calls: list[str] = []
+
+    async def read(key: str) -> list[str]:
+        calls.append(key)
+        await asyncio.sleep(0.05)
+        return [f"{key}-entries"]
+
+    # when: five subscribers of one customer and one of another ask at once
+    results = await asyncio.gather(
+        *(resync.shared(("b", "c1"), lambda: read("c1")) for _ in range(5)),
+        resync.shared(("b", "c2"), lambda: read("c2")),
+    )
+
+    # then
+    assert results == [["c1-entries"]] * 5 + [["c2-entries"]]
+    assert sorted(calls) == ["c1", "c2"]
+
+
+async def test_a_subscriber_leaving_does_not_cancel_the_shared_read() -> None:
+    """The first asker goes away mid-read: the others still get the result of that one read."""
+    # given
+    resync = Resync(dt.datetime.now(dt.UTC))
+    calls = 0
+
+    async def read() -> str:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.1)
+        return "entries"
+
+    first = asyncio.ensure_future(resync.shared("k", read))
+    await asyncio.sleep(0.01)
+
+    # when: the first asker is cancelled while a second waits
+    second = asyncio.ensure_future(resync.shared("k", read))
+    await asyncio.sleep(0.01)
+    first.cancel()
+
+    # then
+    assert await second == "entries"
+    assert first.cancelled() and calls == 1
+
+
+async def test_a_failed_shared_read_is_read_again_by_the_next_asker() -> None:
+    """A read that failed (database down) fails its askers; the next one reads afresh."""
+    # given: a read that fails once
+    resync = Resync(dt.datetime.now(dt.UTC))
+    outcomes = [ConnectionError("database down"), "entries"]
+
+    async def read() -> str:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    # when / then
+    with pytest.raises(ConnectionError):
+        await resync.shared("k", read)
+    assert await resync.shared("k", read) == "entries"
+    assert await resync.shared("k", read) == "entries"
+    assert outcomes == []
