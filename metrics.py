@@ -57,11 +57,16 @@ REQUEST_SECONDS = Histogram(
 )
 WEBSOCKETS = Gauge("credits_websocket_connections", "Open websockets on /graphql.")
 SUBSCRIPTIONS = Gauge("credits_subscriptions_active", "Running GraphQL subscriptions by field.", ["field"])
+SUBSCRIPTION_FEEDS = Gauge(
+    "credits_subscription_feeds", "Shared subscription feeds running, each executed once for its subscribers."
+)
 EVENTS_PUBLISHED = Counter(
     "credits_events_published", "Committed events handed to the event bus by this process.", ["type"]
 )
 EVENTS_DELIVERED = Counter(
-    "credits_events_delivered", "Events queued for a local subscriber (one per subscriber).", ["type"]
+    "credits_events_delivered",
+    "Events queued for a local bus subscriber (a shared feed counts once for all its sockets).",
+    ["type"],
 )
 SUBSCRIBERS_DROPPED = Counter(
     "credits_subscribers_dropped", "Subscribers closed with 1013 because they could not keep up."
@@ -89,7 +94,7 @@ def observe_request(operation: str, outcome: str, seconds: float) -> None:
 
 
 def active_subscriptions(field: str) -> Gauge:
-    """The gauge of running `field` subscriptions (use `.track_inprogress()` around one)."""
+    """The gauge of running `field` subscriptions (`.track_inprogress()` or inc/dec around one)."""
     return SUBSCRIPTIONS.labels(field)
 
 

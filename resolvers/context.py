@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,15 +15,20 @@ from models.actor import Actor
 from notifications.bus import EventBus
 
 
-@dataclass
+@dataclass(slots=True)
 class Context:
-    """What every resolver sees; `actor` is None for anonymous or rejected callers."""
+    """What every resolver sees; `actor` is None for anonymous or rejected callers.
+
+    Slotted: every open socket keeps one.
+    """
 
     request: Request | WebSocket
     response: Response | WebSocket | None
     actor: Actor | None = None
     bus: EventBus | None = None
     connection_params: dict[str, Any] | None = None
+    shared: bool = False  # a feed's operation, serving several sockets (resolvers/feeds.py)
+    on_too_slow: Callable[[], None] | None = None  # a feed's: its bus queue overflowed
 
 
 def bearer_token(header: str | None) -> str | None:

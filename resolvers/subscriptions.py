@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncGenerator, Callable
+from contextlib import AbstractContextManager, nullcontext
 
 import strawberry
+from prometheus_client import Gauge
 from starlette.websockets import WebSocket
 from strawberry.types import Info
 
@@ -48,7 +50,12 @@ _closing: set[asyncio.Task[None]] = set()
 
 
 def _closer(info: Info) -> Callable[[], None]:
-    """Close the socket with 1013 when the subscriber cannot keep up (it resumes with afterSequence)."""
+    """Close the socket with 1013 when the subscriber cannot keep up (it resumes with afterSequence).
+
+    A shared feed is told instead, and closes every socket it serves.
+    """
+    if info.context.on_too_slow is not None:
+        return info.context.on_too_slow
 
     def close() -> None:
         socket = info.context.request
@@ -77,6 +84,11 @@ def _bus(info: Info) -> EventBus:
     return info.context.bus
 
 
+def _tracked(info: Info, gauge: Gauge) -> AbstractContextManager[object]:
+    """Count the subscription in `gauge`; a shared feed's members are counted by the feed."""
+    return nullcontext() if info.context.shared else gauge.track_inprogress()
+
+
 @strawberry.type
 class Subscription:
     """Live updates for dashboards and the top-menu badge."""
@@ -91,7 +103,7 @@ class Subscription:
         if after_sequence is not None and (target is None or after_sequence < 0):
             raise query_error(invalid_input("afterSequence needs a customer and must be at least 0", None))
         with_transaction = can_see_ledger(actor)
-        with _BALANCE_ACTIVE.track_inprogress():
+        with _tracked(info, _BALANCE_ACTIVE):
             try:
                 async for message in balance_events(_bus(info), target, after_sequence, _closer(info)):
                     entry = transaction_from_message(message)
@@ -111,7 +123,7 @@ class Subscription:
         """Alerts as they fire (customer roles: their own customer)."""
         actor = current_actor(info)
         target = await _target(actor, customer_id)
-        with _ALERTS_ACTIVE.track_inprogress():
+        with _tracked(info, _ALERTS_ACTIVE):
             try:
                 async for message in alert_events(_bus(info), target, _closer(info)):
                     yield CreditAlert.from_model(alert_from_message(message))
@@ -122,7 +134,7 @@ class Subscription:
     async def notification_added(self, info: Info) -> AsyncGenerator[Notification, None]:
         """The viewer's new in-app notifications."""
         actor = current_actor(info)
-        with _NOTIFICATIONS_ACTIVE.track_inprogress():
+        with _tracked(info, _NOTIFICATIONS_ACTIVE):
             try:
                 async for message in notification_events(_bus(info), actor.user_id, _closer(info)):
                     row = await NotificationRow.get_or_none(id=uuid.UUID(message["id"]))
