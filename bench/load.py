@@ -35,6 +35,10 @@ class LoadSpec:
     mode: Mode = "random"  # random: any request, repeatedly; once: each request exactly once
     id_path: tuple[str, ...] | None = None  # where a success's id sits under `data`
     seed: int = 0
+    # Paced (open loop): each connection sends at this many requests a second, on a schedule, and
+    # latency counts from the scheduled time (a late answer delays no later request's clock).
+    # None: closed loop, the next request as soon as the last answer came.
+    rate_per_connection: float | None = None
 
 
 @dataclass
@@ -169,12 +173,19 @@ class _Run:
     async def worker(self, index: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         target = self.spec.targets[index % len(self.spec.targets)]
         result = self.result
+        rate = self.spec.rate_per_connection
+        # Paced connections start at random phases, so their requests do not arrive in bursts.
+        due = time.perf_counter() + (self.rng.random() / rate if rate else 0.0)
         try:
             while time.perf_counter() < self.end:
                 request = self.next_request()
                 if request is None:
                     return
-                sent = time.perf_counter()
+                if rate:
+                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                    sent, due = due, due + 1 / rate
+                else:
+                    sent = time.perf_counter()
                 writer.write(request)
                 try:
                     status, body, keep_alive = await _read_response(reader)
@@ -283,8 +294,12 @@ class LoadGenerator:
         mode: Mode = "random",
         id_path: tuple[str, ...] | None = None,
         processes: int | None = None,
+        rate: float | None = None,
     ) -> LoadResult:
-        """Drive `targets` with `connections` connections split across the processes; merge the results."""
+        """Drive `targets` with `connections` connections split across the processes; merge the results.
+
+        `rate` (requests a second in all) paces the connections instead of a closed loop.
+        """
         count = max(1, min(processes or self.processes, self.processes, connections))
         targets = tuple(targets)
         start_at = time.time() + 0.3 + connections / 2000
@@ -303,6 +318,7 @@ class LoadGenerator:
                     mode=mode,
                     id_path=id_path,
                     seed=random.getrandbits(32),
+                    rate_per_connection=rate / connections if rate else None,
                 )
             )
         merged = LoadResult()
