@@ -6,8 +6,10 @@ import datetime as dt
 import uuid
 from enum import StrEnum
 
-from tortoise import fields
+from tortoise import connections, fields
 from tortoise.models import Model
+
+from models import sql
 
 
 class AlertKind(StrEnum):
@@ -44,3 +46,12 @@ async def mark_read(user_id: uuid.UUID, ids: list[uuid.UUID] | None) -> int:
     if ids is not None:
         query = query.filter(id__in=ids)
     return await query.update(read_at=dt.datetime.now(dt.UTC))
+
+
+_UNREAD = 'SELECT COUNT(*) AS "n" FROM "notification" WHERE "user_id" = {0} AND "read_at" IS NULL'
+
+
+async def unread_count(user_id: uuid.UUID) -> int:
+    """How many of the user's notifications are unread; plain SQL, as the top-menu badge asks often."""
+    rows = await sql.fetch(connections.get("default"), _UNREAD, user_id)
+    return int(rows[0]["n"])

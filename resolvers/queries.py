@@ -8,6 +8,7 @@ import strawberry
 from strawberry.types import Info
 
 from models.customer import Customer as CustomerRow
+from models.customer import find_customer
 from models.errors import DomainError
 from models.ids import try_parse_id
 from models.notification import Notification as NotificationRow
@@ -51,7 +52,7 @@ class Query:
         customer_id = actor.customer_id if id is None else try_parse_id(id)
         if customer_id is None or not can_access_customer(actor, customer_id):
             return None
-        model = await CustomerRow.get_or_none(id=customer_id)
+        model = await find_customer(customer_id)
         return Customer.from_model(model) if model else None
 
     @strawberry.field

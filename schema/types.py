@@ -14,6 +14,7 @@ from models.customer import Customer as CustomerRow
 from models.ledger import CreditTransaction as TransactionRow
 from models.money import to_decimal
 from models.notification import Notification as NotificationRow
+from models.notification import unread_count
 from models.pagination import SortKey
 from models.service import Service as ServiceRow
 from models.service import ServiceRequest as RequestRow
@@ -90,7 +91,7 @@ class User:
         """The viewer's own unread notifications; null for anyone else."""
         if info.context.actor is None or info.context.actor.user_id != self.model.id:
             return None
-        return await NotificationRow.filter(user_id=self.model.id, read_at=None).count()
+        return await unread_count(self.model.id)
 
 
 @strawberry.type
