@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from models import platform, sql
 from models.actor import Actor
@@ -68,10 +69,11 @@ async def _charge_batch(tickets: list[Ticket[_Charge, ServiceRequest]]) -> None:
     replays: list[tuple[Ticket[_Charge, ServiceRequest], uuid.UUID]] = []
     # Keys are claimed in one global order, so two batches claiming the same keys cannot deadlock.
     ordered = sorted(tickets, key=lambda t: (t.job.key is None, str(t.job.actor.user_id), t.job.key or ""))
+    facts: dict[uuid.UUID, dict[str, Any] | None] = {}  # by service: the batch has one customer
     async with unit_of_work() as uow:
         for ticket in ordered:
             try:
-                outcome = await _record(uow, ticket.job)
+                outcome = await _record(uow, ticket.job, facts)
             except DomainError as exc:
                 ticket.resolve(exc)
                 continue
@@ -79,6 +81,9 @@ async def _charge_batch(tickets: list[Ticket[_Charge, ServiceRequest]]) -> None:
                 made.append((ticket, outcome))
             else:
                 replays.append((ticket, outcome))
+        if made:
+            # One INSERT for the batch's requests (their keys, if any, are claimed above).
+            await ServiceRequest.bulk_create([request for _, request in made], using_db=uow.conn)
         movements = [
             Movement(
                 request.amount,
@@ -98,19 +103,24 @@ async def _charge_batch(tickets: list[Ticket[_Charge, ServiceRequest]]) -> None:
         ticket.resolve(await ServiceRequest.get(id=first_id))
 
 
-async def _record(uow: UnitOfWork, charge: _Charge) -> ServiceRequest | uuid.UUID:
-    """Write one request (not yet charged), or return the first result of its idempotency key.
+async def _record(
+    uow: UnitOfWork, charge: _Charge, known: dict[uuid.UUID, dict[str, Any] | None]
+) -> ServiceRequest | uuid.UUID:
+    """One request to insert (not yet charged), or the first result of its idempotency key.
 
     Every check comes before the first write, so a refused request leaves nothing in the batch.
+    `known` keeps each service's facts for the rest of the batch (one read per service).
     """
     if charge.key is not None:
         first = await prior_result(uow, charge.actor, _OPERATION, charge.key, charge.digest)
         if first is not None:
             return first
-    rows = await sql.fetch(uow.conn, _CHARGE_FACTS, charge.service_id, charge.customer_id)
-    if not rows:
+    if charge.service_id not in known:
+        rows = await sql.fetch(uow.conn, _CHARGE_FACTS, charge.service_id, charge.customer_id)
+        known[charge.service_id] = rows[0] if rows else None
+    facts = known[charge.service_id]
+    if facts is None:
         raise not_found("service", ["input", "serviceId"])
-    facts = rows[0]
     if not facts["customer_exists"]:
         raise not_found("customer", ["input", "customerId"])
     price = facts["credit_price"] or 0
@@ -132,7 +142,6 @@ async def _record(uow: UnitOfWork, charge: _Charge) -> ServiceRequest | uuid.UUI
         if first is None:
             raise RuntimeError("an idempotency claim lost to a record that is not there")
         return first
-    await request.save(using_db=uow.conn, force_create=True)
     return request
 
 
