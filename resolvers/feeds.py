@@ -19,10 +19,9 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Hashable
 from contextlib import aclosing
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from graphql import (
     FieldNode,
@@ -82,7 +81,18 @@ def shared_shape(query: str, operation_name: str | None) -> tuple[str, str | Non
     return None  # a replay from a literal position
 
 
-def feed_key(operation: Operation[Any, Any], actor: Actor | None) -> Hashable | None:
+class FeedKey(NamedTuple):
+    """Everything a shared feed's results depend on."""
+
+    field: str
+    query: str
+    operation_name: str | None
+    variables: str  # canonical JSON
+    role: Role
+    customer_id: uuid.UUID | None
+
+
+def feed_key(operation: Operation[Any, Any], actor: Actor | None) -> FeedKey | None:
     """The key of the feed this operation may share, or None when it runs on its own."""
     if actor is None or not (operation.variables is None or isinstance(operation.variables, dict)):
         return None
@@ -96,7 +106,7 @@ def feed_key(operation: Operation[Any, Any], actor: Actor | None) -> Hashable | 
         frozen = json.dumps(variables, sort_keys=True, separators=(",", ":"))
     except (TypeError, ValueError):
         return None
-    return (shape[0], operation.query, operation.operation_name, frozen, actor.role, actor.customer_id)
+    return FeedKey(shape[0], operation.query, operation.operation_name, frozen, actor.role, actor.customer_id)
 
 
 def _viewer(role: Role, customer_id: uuid.UUID | None) -> Actor:
@@ -141,10 +151,10 @@ class _Member:
 class _Feed:
     """One running subscription and the members it serves."""
 
-    def __init__(self, feeds: Feeds, key: Hashable, field: str) -> None:
+    def __init__(self, feeds: Feeds, key: FeedKey) -> None:
         self.feeds = feeds
         self.key = key
-        self.field = field
+        self.field = key.field
         self.members: dict[_Member, None] = {}
         self.too_slow = False
         self.task: asyncio.Task[None] | None = None
@@ -229,7 +239,7 @@ class Feeds:
     """This process's running feeds by key."""
 
     def __init__(self) -> None:
-        self._running: dict[Hashable, _Feed] = {}
+        self._running: dict[FeedKey, _Feed] = {}
 
     def __len__(self) -> int:
         return len(self._running)
@@ -240,12 +250,12 @@ class Feeds:
             del self._running[feed.key]
 
     def join(
-        self, key: Hashable, handler: BaseGraphQLTransportWSHandler[Any, Any], operation: Operation[Any, Any]
+        self, key: FeedKey, handler: BaseGraphQLTransportWSHandler[Any, Any], operation: Operation[Any, Any]
     ) -> tuple[_Feed, _Member]:
         """A new member of the feed of `key`, started for this operation if none runs."""
         feed = self._running.get(key)
         if feed is None:
-            feed = self._running[key] = _Feed(self, key, key[0])  # type: ignore[index]
+            feed = self._running[key] = _Feed(self, key)
             feed.start(handler.schema, operation, handler.context)
         member = _Member(get_settings().subscriber_queue_size)
         feed.members[member] = None

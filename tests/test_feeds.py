@@ -169,9 +169,6 @@ async def test_a_feed_that_falls_behind_closes_every_member_with_1013(small_bus:
 
 # --- over real websockets --------------------------------------------------------------------
 
-pytest_slow = pytest.mark.slow
-
-
 @pytest.fixture(scope="module")
 def server(server_env: dict[str, str]) -> Iterator[ServerProcess]:
     with ServerProcess(server_env) as process:
@@ -205,7 +202,7 @@ async def grant(api: GraphQLClient, admin: Login, customer: Customer, amount: st
     assert (await api(GRANT, {"input": input}, token=admin.token))["grantCredits"]["userErrors"] == []
 
 
-@pytest_slow
+@pytest.mark.slow
 async def test_sockets_of_one_role_and_customer_share_a_feed_and_each_gets_its_own_events(
     server: ServerProcess, api: GraphQLClient
 ) -> None:
