@@ -69,11 +69,11 @@ async def _charge_batch(tickets: list[Ticket[_Charge, ServiceRequest]]) -> None:
     replays: list[tuple[Ticket[_Charge, ServiceRequest], uuid.UUID]] = []
     # Keys are claimed in one global order, so two batches claiming the same keys cannot deadlock.
     ordered = sorted(tickets, key=lambda t: (t.job.key is None, str(t.job.actor.user_id), t.job.key or ""))
-    facts: dict[uuid.UUID, dict[str, Any] | None] = {}  # by service: the batch has one customer
+    known: dict[uuid.UUID, dict[str, Any] | None] = {}  # facts by service: the batch has one customer
     async with unit_of_work() as uow:
         for ticket in ordered:
             try:
-                outcome = await _record(uow, ticket.job, facts)
+                outcome = await _record(uow, ticket.job, known)
             except DomainError as exc:
                 ticket.resolve(exc)
                 continue

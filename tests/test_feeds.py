@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,7 +20,6 @@ from resolvers.feeds import TOO_SLOW, Feeds, _Member, feed_key, shared_shape
 from resolvers.root import schema
 from tests.client import GraphQLClient
 from tests.factories import Login, make_catalog_admin, make_customer, make_user
-from tests.processes import ServerProcess
 from tests.ws_client import TRANSPORT_WS, GraphQLSocket, ws_url
 
 BALANCE_CHANGED = """
@@ -169,21 +168,9 @@ async def test_a_feed_that_falls_behind_closes_every_member_with_1013(small_bus:
 
 # --- over real websockets --------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def server(server_env: dict[str, str]) -> Iterator[ServerProcess]:
-    with ServerProcess(server_env) as process:
-        yield process
-
-
-@pytest.fixture
-async def api(server: ServerProcess) -> AsyncIterator[GraphQLClient]:
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
-        yield GraphQLClient(client)
-
-
-async def feeds_running(server: ServerProcess) -> float:
+async def feeds_running(base_url: str) -> float:
     """The server's `credits_subscription_feeds` gauge."""
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
         text = (await client.get("/metrics")).text
     for family in text_string_to_metric_families(text):
         if family.name == "credits_subscription_feeds":
@@ -191,9 +178,9 @@ async def feeds_running(server: ServerProcess) -> float:
     raise AssertionError("no credits_subscription_feeds gauge")
 
 
-async def until_feeds(server: ServerProcess, count: int) -> None:
+async def until_feeds(base_url: str, count: int) -> None:
     async with asyncio.timeout(10):
-        while await feeds_running(server) != count:
+        while await feeds_running(base_url) != count:
             await asyncio.sleep(0.05)
 
 
@@ -204,7 +191,7 @@ async def grant(api: GraphQLClient, admin: Login, customer: Customer, amount: st
 
 @pytest.mark.slow
 async def test_sockets_of_one_role_and_customer_share_a_feed_and_each_gets_its_own_events(
-    server: ServerProcess, api: GraphQLClient
+    live_server: str,
 ) -> None:
     # given: two administrators and an end user of one customer, and an administrator of another
     admin = await make_catalog_admin()
@@ -213,15 +200,17 @@ async def test_sockets_of_one_role_and_customer_share_a_feed_and_each_gets_its_o
     second = await make_user(Role.CUSTOMER_ADMIN, customer)
     end_user = await make_user(Role.END_USER, customer)
     stranger = await make_user(Role.CUSTOMER_ADMIN, other)
-    url = ws_url(server.base_url)
+    url = ws_url(live_server)
     async with (
+        httpx.AsyncClient(base_url=live_server, timeout=30) as http,
         GraphQLSocket(url, TRANSPORT_WS, first.token) as a,
         GraphQLSocket(url, TRANSPORT_WS, second.token) as b,
         GraphQLSocket(url, TRANSPORT_WS, end_user.token) as c,
         GraphQLSocket(url, TRANSPORT_WS, stranger.token) as d,
     ):
+        api = GraphQLClient(http)
         subs = [await s.subscribe(BALANCE_CHANGED) for s in (a, b, c, d)]
-        await until_feeds(server, 3)  # the administrators', the end user's, the stranger's
+        await until_feeds(live_server, 3)  # the administrators', the end user's, the stranger's
 
         # when
         await grant(api, admin, customer, "2.50")
@@ -240,7 +229,7 @@ async def test_sockets_of_one_role_and_customer_share_a_feed_and_each_gets_its_o
         # then
         assert (await subs[1].next())["balanceChanged"]["sequence"] == 3
         await subs[0].expect_silence()
-        assert await feeds_running(server) == 3
+        assert await feeds_running(live_server) == 3
 
     # then: the last member to leave stops each feed
-    await until_feeds(server, 0)
+    await until_feeds(live_server, 0)
