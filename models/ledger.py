@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from tortoise import fields
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
 from models import alerts, sql
@@ -104,108 +106,157 @@ async def post(
 
 
 async def post_many(uow: UnitOfWork, customer_id: uuid.UUID, movements: list[Movement]) -> list[Posting]:
-    """Post several entries of one customer in order, taking its row lock once.
+    """Post several entries of one customer in order, taking its row lock once."""
+    return (await post_batch(uow, [(customer_id, movements)]))[0]
 
-    Each entry gets the next sequence and its own balance after; alerts fire at the entry whose
-    balance crosses a limit. Must run inside `uow`'s transaction.
+
+async def post_batch(
+    uow: UnitOfWork, groups: Sequence[tuple[uuid.UUID, list[Movement]]]
+) -> list[list[Posting]]:
+    """Post entries of several customers in one statement: each customer's in order, per group.
+
+    Each entry gets its customer's next sequence and its own balance after; alerts fire at the
+    entry whose balance crosses a limit. Must run inside `uow`'s transaction.
     """
-    if not movements or any(m.amount <= 0 for m in movements):
+    if not groups or any(not movements for _, movements in groups):
+        raise ValueError("a posting needs at least one entry per customer")
+    if len({customer_id for customer_id, _ in groups}) != len(groups):
+        raise ValueError("one group per customer")
+    if any(m.amount <= 0 for _, movements in groups for m in movements):
         raise ValueError("a ledger entry moves a positive amount")
     now = dt.datetime.now(dt.UTC)
-    entries = [
-        CreditTransaction(
-            id=uuid.uuid4(),
-            customer_id=customer_id,
-            kind=m.kind,
-            amount=m.amount if m.kind in _CREDITS else -m.amount,
-            note=m.note,
-            service_request_id=m.service_request_id,
-            actor_id=m.actor.user_id if m.actor else None,
-            api_token_id=m.actor.api_token_id if m.actor else None,
-            request_id=m.request_id,
-            created_at=now,
+    batch = [
+        (
+            customer_id,
+            [
+                CreditTransaction(
+                    id=uuid.uuid4(),
+                    customer_id=customer_id,
+                    kind=m.kind,
+                    amount=m.amount if m.kind in _CREDITS else -m.amount,
+                    note=m.note,
+                    service_request_id=m.service_request_id,
+                    actor_id=m.actor.user_id if m.actor else None,
+                    api_token_id=m.actor.api_token_id if m.actor else None,
+                    request_id=m.request_id,
+                    created_at=now,
+                )
+                for m in movements
+            ],
         )
-        for m in movements
+        for customer_id, movements in groups
     ]
-    customer = await _apply_and_append(uow, customer_id, entries)
-    postings: list[Posting] = []
-    alert_state: set[str] = set()
-    for entry in entries:
-        customer.balance = entry.balance_after
-        alert_state.update(await alerts.evaluate(uow, customer))
-        postings.append(Posting(customer, entry, entry.balance_after - entry.amount, entry.balance_after))
-        uow.events.append(BalanceChanged(entry))
-    if alert_state:
-        await customer.save(using_db=uow.conn, update_fields=sorted(alert_state))
-    return postings
+    customers = await _apply_and_append(uow, batch)
+    results: list[list[Posting]] = []
+    for customer, (_, entries) in zip(customers, batch, strict=True):
+        postings: list[Posting] = []
+        alert_state: set[str] = set()
+        for entry in entries:
+            customer.balance = entry.balance_after
+            alert_state.update(await alerts.evaluate(uow, customer))
+            postings.append(Posting(customer, entry, entry.balance_after - entry.amount, entry.balance_after))
+            uow.events.append(BalanceChanged(entry))
+        if alert_state:
+            await customer.save(using_db=uow.conn, update_fields=sorted(alert_state))
+        results.append(postings)
+    return results
 
 
+_RETURNING = (
+    'RETURNING "customer"."id", "customer"."name", "customer"."balance", "customer"."last_sequence", '
+    '"customer"."alert_threshold", "customer"."below_zero_fired", "customer"."below_threshold_fired", '
+    '"customer"."created_at"'
+)
 _APPLY = (
     'UPDATE "customer" SET "balance" = "balance" + {0}, "last_sequence" = "last_sequence" + {1} '
-    'WHERE "id" = {2} RETURNING "id", "name", "balance", "last_sequence", "alert_threshold", '
-    '"below_zero_fired", "below_threshold_fired", "created_at"'
+    'WHERE "id" = {2} ' + _RETURNING
 )
-# PostgreSQL runs the update and the appends as one statement: the row lock is then held for
+# PostgreSQL runs the updates and the appends as one statement: the row locks are then held for
 # that statement and the COMMIT only, which is what bounds a hot customer's charges per second.
+# The customers are locked in id order, so two postings of overlapping customers cannot deadlock.
 _APPLY_AND_APPEND = (
-    "WITH c AS (" + _APPLY + "), e AS ("
-    'INSERT INTO "credit_transaction" ("id", "customer_id", "sequence", "kind", "amount", '
+    'WITH d AS (SELECT * FROM unnest({0}::uuid[], {1}::bigint[], {2}::bigint[]) AS d(id, total, n)), '
+    'l AS (SELECT "id" FROM "customer" WHERE "id" IN (SELECT id FROM d) ORDER BY "id" FOR NO KEY UPDATE), '
+    'c AS (UPDATE "customer" SET "balance" = "balance" + d.total, "last_sequence" = "last_sequence" + d.n '
+    'FROM d JOIN l ON l.id = d.id WHERE "customer"."id" = d.id ' + _RETURNING + ", d.total, d.n), "
+    'e AS (INSERT INTO "credit_transaction" ("id", "customer_id", "sequence", "kind", "amount", '
     '"balance_after", "note", "service_request_id", "actor_id", "api_token_id", "request_id", '
-    '"created_at") SELECT x.id, c."id", c."last_sequence" - {1} + x.n, x.kind, x.amount, '
-    'c."balance" - {0} + x.running, x.note, x.service_request_id, x.actor_id, x.api_token_id, '
-    "x.request_id, {12} FROM c, unnest({3}::uuid[], {4}::text[], {5}::bigint[], {6}::bigint[], "
-    "{7}::text[], {8}::uuid[], {9}::uuid[], {10}::uuid[], {11}::text[]) WITH ORDINALITY AS x(id, kind, "
-    "amount, running, note, service_request_id, actor_id, api_token_id, request_id, n)) SELECT * FROM c"
+    '"created_at") SELECT x.id, c."id", c."last_sequence" - c.n + x.k, x.kind, x.amount, '
+    'c."balance" - c.total + x.running, x.note, x.service_request_id, x.actor_id, x.api_token_id, '
+    "x.request_id, {14} FROM c JOIN unnest({3}::uuid[], {4}::uuid[], {5}::bigint[], {6}::text[], "
+    "{7}::bigint[], {8}::bigint[], {9}::text[], {10}::uuid[], {11}::uuid[], {12}::uuid[], {13}::text[]) "
+    "AS x(id, customer_id, k, kind, amount, running, note, service_request_id, actor_id, api_token_id, "
+    "request_id) "
+    'ON x.customer_id = c."id") '
+    'SELECT "id", "name", "balance", "last_sequence", "alert_threshold", "below_zero_fired", '
+    '"below_threshold_fired", "created_at" FROM c'
 )
 
 
 async def _apply_and_append(
-    uow: UnitOfWork, customer_id: uuid.UUID, entries: list[CreditTransaction]
-) -> Customer:
-    """Lock the customer's row, move its balance and sequence, append `entries` at the next sequences.
+    uow: UnitOfWork, batch: list[tuple[uuid.UUID, list[CreditTransaction]]]
+) -> list[Customer]:
+    """Lock each customer's row, move its balance and sequence, append its entries at the next sequences.
 
     The UPDATE takes PostgreSQL's FOR NO KEY UPDATE row lock, which rows inserted earlier in the
     transaction that reference the customer (a service request's FOR KEY SHARE) do not conflict
     with; concurrent postings of one customer queue here until this transaction ends.
-    Completes each entry (sequence, balance after) and returns the customer as it now is.
+    Completes each entry (sequence, balance after) and returns the customers as they now are,
+    in the order of `batch`.
     """
     conn = uow.conn
-    on_postgres = conn.capabilities.dialect == "postgres"
-    total = sum(e.amount for e in entries)
-    running = list(itertools.accumulate(e.amount for e in entries))
-    if on_postgres:
-        rows = await sql.fetch(
-            conn,
-            _APPLY_AND_APPEND,
-            total,
-            len(entries),
-            customer_id,
-            [e.id for e in entries],
-            [e.kind.value for e in entries],
-            [e.amount for e in entries],
-            running,
-            [e.note for e in entries],
-            [e.service_request_id for e in entries],
-            [e.actor_id for e in entries],
-            [e.api_token_id for e in entries],
-            [e.request_id for e in entries],
-            entries[0].created_at,
-        )
+    totals = [sum(e.amount for e in entries) for _, entries in batch]
+    runnings = [list(itertools.accumulate(e.amount for e in entries)) for _, entries in batch]
+    if conn.capabilities.dialect == "postgres":
+        rows = await _apply_on_postgres(conn, batch, totals, runnings)
     else:
-        rows = await sql.fetch(conn, _APPLY, total, len(entries), customer_id)
-    if not rows:
-        raise not_found("customer", None)
-    customer = Customer._init_from_db(**rows[0])
-    first_sequence = customer.last_sequence - len(entries) + 1
-    opening = customer.balance - total
-    for n, (entry, after) in enumerate(zip(entries, running, strict=True)):
-        entry.sequence, entry.balance_after = first_sequence + n, opening + after
-    if on_postgres:
-        for entry in entries:
+        rows = []
+        for (customer_id, entries), total in zip(batch, totals, strict=True):
+            rows += await sql.fetch(conn, _APPLY, total, len(entries), customer_id)
+    by_id = {row["id"] if isinstance(row["id"], uuid.UUID) else uuid.UUID(row["id"]): row for row in rows}
+    customers: list[Customer] = []
+    for (customer_id, entries), total, running in zip(batch, totals, runnings, strict=True):
+        if customer_id not in by_id:
+            raise not_found("customer", None)
+        customer = Customer._init_from_db(**by_id[customer_id])
+        first_sequence = customer.last_sequence - len(entries) + 1
+        opening = customer.balance - total
+        for n, (entry, after) in enumerate(zip(entries, running, strict=True)):
+            entry.sequence, entry.balance_after = first_sequence + n, opening + after
             entry._saved_in_db = True
-    else:
-        await CreditTransaction.bulk_create(entries, using_db=conn)
-    return customer
+        customers.append(customer)
+    if conn.capabilities.dialect != "postgres":
+        await CreditTransaction.bulk_create([e for _, entries in batch for e in entries], using_db=conn)
+    return customers
+
+
+async def _apply_on_postgres(
+    conn: BaseDBAsyncClient,
+    batch: list[tuple[uuid.UUID, list[CreditTransaction]]],
+    totals: list[int],
+    runnings: list[list[int]],
+) -> list[dict[str, object]]:
+    """Run `_APPLY_AND_APPEND` for the whole batch: one round trip, whatever its size."""
+    entries = [e for _, group in batch for e in group]
+    return await sql.fetch(
+        conn,
+        _APPLY_AND_APPEND,
+        [customer_id for customer_id, _ in batch],
+        totals,
+        [len(group) for _, group in batch],
+        [e.id for e in entries],
+        [e.customer_id for e in entries],
+        [k for _, group in batch for k in range(1, len(group) + 1)],
+        [e.kind.value for e in entries],
+        [e.amount for e in entries],
+        [r for running in runnings for r in running],
+        [e.note for e in entries],
+        [e.service_request_id for e in entries],
+        [e.actor_id for e in entries],
+        [e.api_token_id for e in entries],
+        [e.request_id for e in entries],
+        entries[0].created_at,
+    )
 
 
 async def entries_after(customer_id: uuid.UUID, sequence: int, limit: int = 500) -> list[CreditTransaction]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from models import platform, sql
 from models.actor import Actor
@@ -13,7 +12,7 @@ from models.audit import current_request_id
 from models.batching import Combiner, Ticket
 from models.errors import DomainError, ErrorCode, invalid_input, not_found
 from models.idempotency import claim, fingerprint, prior_result
-from models.ledger import Movement, TransactionKind, post, post_many
+from models.ledger import Movement, TransactionKind, post, post_batch
 from models.money import LIMIT_CENTS
 from models.service import REFUNDING_STATUSES, RequestStatus, ServiceRequest
 from models.text import bounded
@@ -22,13 +21,26 @@ from models.unit_of_work import UnitOfWork, unit_of_work
 MAX_REASON_LENGTH = 1000
 _OPERATION = "requestService"
 
-# The service's price, whether the customer exists and whether charging is on: one round trip.
-_CHARGE_FACTS = (
-    'SELECT "credit_price", '
-    'EXISTS (SELECT 1 FROM "customer" WHERE "id" = {1}) AS "customer_exists", '
-    f'COALESCE((SELECT "credit_management_enabled" FROM "platform_settings" WHERE "id" = {platform.ROW}), '
-    'FALSE) AS "charging" FROM "service" WHERE "id" = {0}'
+# A batch's facts in one round trip: its services' prices, which of its customers exist, and
+# whether charging is on.
+_FACTS = (
+    'SELECT \'service\' AS "what", "id", "credit_price" AS "price" FROM "service" WHERE "id" {services} '
+    'UNION ALL SELECT \'customer\', "id", NULL FROM "customer" WHERE "id" {customers} '
+    "UNION ALL SELECT 'charging', NULL, CASE WHEN \"credit_management_enabled\" THEN 1 ELSE 0 END "
+    f'FROM "platform_settings" WHERE "id" = {platform.ROW}'
 )
+# Charges are combined across customers into one transaction per lane; a customer always uses
+# the same lane, so two lanes' transactions never lock the same customer.
+CHARGE_LANES = 2
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What a batch's checks need, read once for the whole batch."""
+
+    prices: dict[uuid.UUID, int | None]
+    customers: frozenset[uuid.UUID]
+    charging: bool
 
 
 @dataclass(frozen=True)
@@ -60,20 +72,20 @@ async def request_service(
         raise invalid_input("quantity must be at least 1", ["input", "quantity"])
     digest = fingerprint(str(customer_id), str(service_id), quantity)
     charge = _Charge(actor, customer_id, service_id, quantity, idempotency_key, digest, current_request_id())
-    return await _charges.submit(customer_id, charge)
+    return await _charges.submit(customer_id.int % CHARGE_LANES, charge)
 
 
 async def _charge_batch(tickets: list[Ticket[_Charge, ServiceRequest]]) -> None:
-    """Record every request of one customer's batch, then post their charges in one go."""
+    """Record every request of a batch (one customer or many), then post their charges in one go."""
     made: list[tuple[Ticket[_Charge, ServiceRequest], ServiceRequest]] = []
     replays: list[tuple[Ticket[_Charge, ServiceRequest], uuid.UUID]] = []
     # Keys are claimed in one global order, so two batches claiming the same keys cannot deadlock.
     ordered = sorted(tickets, key=lambda t: (t.job.key is None, str(t.job.actor.user_id), t.job.key or ""))
-    known: dict[uuid.UUID, dict[str, Any] | None] = {}  # facts by service: the batch has one customer
     async with unit_of_work() as uow:
+        facts = await _read_facts(uow, [ticket.job for ticket in tickets])
         for ticket in ordered:
             try:
-                outcome = await _record(uow, ticket.job, known)
+                outcome = await _record(uow, ticket.job, facts)
             except DomainError as exc:
                 ticket.resolve(exc)
                 continue
@@ -84,46 +96,63 @@ async def _charge_batch(tickets: list[Ticket[_Charge, ServiceRequest]]) -> None:
         if made:
             # One INSERT for the batch's requests (their keys, if any, are claimed above).
             await ServiceRequest.bulk_create([request for _, request in made], using_db=uow.conn)
-        movements = [
-            Movement(
-                request.amount,
-                TransactionKind.SERVICE_CHARGE,
-                ticket.job.actor,
-                service_request_id=request.id,
-                request_id=ticket.job.request_id,
-            )
-            for ticket, request in made
-            if request.amount > 0
-        ]
-        if movements:
-            await post_many(uow, tickets[0].job.customer_id, movements)
+        charges: dict[uuid.UUID, list[Movement]] = {}
+        for ticket, request in made:
+            if request.amount > 0:
+                charges.setdefault(request.customer_id, []).append(
+                    Movement(
+                        request.amount,
+                        TransactionKind.SERVICE_CHARGE,
+                        ticket.job.actor,
+                        service_request_id=request.id,
+                        request_id=ticket.job.request_id,
+                    )
+                )
+        if charges:
+            await post_batch(uow, list(charges.items()))
     for ticket, request in made:
         ticket.resolve(request)
     for ticket, first_id in replays:
         ticket.resolve(await ServiceRequest.get(id=first_id))
 
 
-async def _record(
-    uow: UnitOfWork, charge: _Charge, known: dict[uuid.UUID, dict[str, Any] | None]
-) -> ServiceRequest | uuid.UUID:
+async def _read_facts(uow: UnitOfWork, charges: list[_Charge]) -> _Facts:
+    """Read the prices, customers and charging switch that `charges` are checked against."""
+    query = _FACTS.format(services=sql.among(uow.conn, 0), customers=sql.among(uow.conn, 1))
+    services = sorted({c.service_id for c in charges})
+    customers = sorted({c.customer_id for c in charges})
+    rows = await sql.fetch(uow.conn, query, services, customers)
+    prices: dict[uuid.UUID, int | None] = {}
+    present: set[uuid.UUID] = set()
+    charging = False
+    for row in rows:
+        if row["what"] == "service":
+            prices[_uuid(row["id"])] = row["price"]
+        elif row["what"] == "customer":
+            present.add(_uuid(row["id"]))
+        else:
+            charging = bool(row["price"])
+    return _Facts(prices, frozenset(present), charging)
+
+
+def _uuid(value: object) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+async def _record(uow: UnitOfWork, charge: _Charge, facts: _Facts) -> ServiceRequest | uuid.UUID:
     """One request to insert (not yet charged), or the first result of its idempotency key.
 
     Every check comes before the first write, so a refused request leaves nothing in the batch.
-    `known` keeps each service's facts for the rest of the batch (one read per service).
     """
     if charge.key is not None:
         first = await prior_result(uow, charge.actor, _OPERATION, charge.key, charge.digest)
         if first is not None:
             return first
-    if charge.service_id not in known:
-        rows = await sql.fetch(uow.conn, _CHARGE_FACTS, charge.service_id, charge.customer_id)
-        known[charge.service_id] = rows[0] if rows else None
-    facts = known[charge.service_id]
-    if facts is None:
+    if charge.service_id not in facts.prices:
         raise not_found("service", ["input", "serviceId"])
-    if not facts["customer_exists"]:
+    if charge.customer_id not in facts.customers:
         raise not_found("customer", ["input", "customerId"])
-    price = facts["credit_price"] or 0
+    price = facts.prices[charge.service_id] or 0
     if price * charge.quantity >= LIMIT_CENTS:
         raise invalid_input("price × quantity must be below 10^12", ["input", "quantity"])
     request = ServiceRequest(
@@ -132,7 +161,7 @@ async def _record(
         customer_id=charge.customer_id,
         requested_by_id=charge.actor.user_id,
         quantity=charge.quantity,
-        amount=price * charge.quantity if facts["charging"] else 0,
+        amount=price * charge.quantity if facts.charging else 0,
     )
     if charge.key is not None and not await claim(
         uow, charge.actor, _OPERATION, charge.key, charge.digest, request.id

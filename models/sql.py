@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -20,5 +22,23 @@ async def fetch(conn: BaseDBAsyncClient, sql: str, *values: object) -> list[dict
         args = list(values)
     else:
         marks = [f"?{n}" for n in numbers]
-        args = [str(v) if isinstance(v, uuid.UUID) else v for v in values]
+        args = [_sqlite_value(v) for v in values]
     return await conn.execute_query_dict(sql.format(*marks), args)
+
+
+def among(conn: BaseDBAsyncClient, n: int) -> str:
+    """`"id" {among}`: the column is one of the UUIDs in placeholder `n` (a list of them).
+
+    An array on PostgreSQL, a JSON array of text on SQLite (which stores UUIDs as text).
+    """
+    if conn.capabilities.dialect == "postgres":
+        return f"= ANY({{{n}}}::uuid[])"
+    return f"IN (SELECT value FROM json_each({{{n}}}))"
+
+
+def _sqlite_value(value: object) -> object:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return json.dumps([str(v) for v in value])
+    return value

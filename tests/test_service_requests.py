@@ -554,10 +554,11 @@ async def test_service_requests_filter_by_status(gql, world):
     assert sorted(await _statuses(gql, world, None)) == sorted((i, s) for s, i in ids.items())
 
 
-# Concurrent requestService calls of one customer are charged in batches (models/batching.py):
-# the first call runs alone while the calls arriving meanwhile queue up and are charged together.
-# These tests gather in-process calls; what they assert holds however the calls were batched,
-# except `_batched`, which checks that batching did happen (post_many stamps one time per batch).
+# Concurrent requestService calls are charged in batches (models/batching.py), of one customer or
+# several: the first call of a lane runs alone while the calls arriving meanwhile queue up and are
+# charged together. These tests gather in-process calls; what they assert holds however the calls
+# were batched, except `_batched`, which checks that batching did happen (post_batch stamps one
+# time per batch).
 
 
 async def _charges(customer_id: uuid.UUID) -> list[CreditTransaction]:
@@ -748,6 +749,38 @@ async def test_concurrent_requests_for_two_customers_are_charged_to_each_its_own
         assert sorted(c.service_request_id for c in charges) == sorted(mine)
         assert (await Customer.get(id=customer_id)).balance == opening - 300 * 8
         assert _batched(charges)
+
+
+async def test_requests_of_many_customers_share_a_batch_and_an_unknown_customer_fails_alone(world):
+    """Charges of different customers go in one transaction; a bad one fails only itself."""
+    # given: eight customers at 20.00 and a 1.00 service
+    service = await make_service("1.00")
+    customers = [await make_customer(f"Customer {n}", balance=20, by=world.admin) for n in range(8)]
+    unknown = [uuid.uuid4() for _ in range(4)]
+
+    # when: two requests per customer run at once, then requests for customers that do not exist
+    targets = [c.id for c in customers] * 2 + unknown
+    outcomes = await asyncio.gather(
+        *(_outcome(request_service(world.admin.actor, target, service.id, 1, None)) for target in targets)
+    )
+
+    # then: the unknown customers' requests are NOT_FOUND and nothing of theirs is stored
+    assert outcomes[16:] == [(ErrorCode.NOT_FOUND, ["input", "customerId"])] * 4
+    assert await ServiceRequest.filter(customer_id__in=unknown).count() == 0
+    # and: every other request charged its own customer once
+    made = outcomes[:16]
+    assert all(isinstance(r, ServiceRequest) for r in made)
+    for customer in customers:
+        mine = [r.id for r in made if r.customer_id == customer.id]  # type: ignore[union-attr]
+        charges = await _charges(customer.id)
+        assert sorted(c.service_request_id for c in charges) == sorted(mine)
+        assert (await Customer.get(id=customer.id)).balance == 2000 - 2 * 100
+    # and: some batch held charges of several customers (posted with one time stamp)
+    charges = await CreditTransaction.filter(kind=TransactionKind.SERVICE_CHARGE).all()
+    customers_by_stamp: dict[object, set[uuid.UUID]] = {}
+    for charge in charges:
+        customers_by_stamp.setdefault(charge.created_at, set()).add(charge.customer_id)
+    assert max(len(group) for group in customers_by_stamp.values()) > 1
 
 
 @requires_postgres

@@ -36,3 +36,17 @@ async def test_uuids_match_stored_ids_and_update_returns_its_rows() -> None:
     assert rows == [{"name": "Renamed"}]
     missing = 'SELECT 1 AS x FROM "customer" WHERE "id" = {0}'
     assert await sql.fetch(connections.get("default"), missing, uuid.uuid4()) == []
+
+
+async def test_among_matches_the_ids_of_a_list_and_nothing_else() -> None:
+    # given: three customers
+    first, _, third = [await make_customer(name) for name in ("A", "B", "C")]
+    conn = connections.get("default")
+
+    # when: two of them and an unknown id are asked for
+    query = 'SELECT "name" FROM "customer" WHERE "id" ' + sql.among(conn, 0) + ' ORDER BY "name"'
+    rows = await sql.fetch(conn, query, [first.id, third.id, uuid.uuid4()])
+
+    # then: exactly those two; an empty list matches none
+    assert rows == [{"name": "A"}, {"name": "C"}]
+    assert await sql.fetch(conn, query, []) == []
