@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 import re
 import secrets
+import time
 import unicodedata
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 from tortoise import connections
@@ -18,6 +21,7 @@ from tortoise.transactions import in_transaction
 
 from models import sql, throttle
 from models.actor import Actor
+from models.batching import Combiner, Ticket
 from models.customer import Customer
 from models.errors import DomainError, ErrorCode, invalid_input, not_found
 from models.passwords import MIN_PASSWORD_LENGTH, dummy_hash, hash_password, verify_password
@@ -29,7 +33,7 @@ log = logging.getLogger("credits.accounts")
 
 API_TOKEN_PREFIX = "crd_"
 _JWT_ALGORITHM = "HS256"
-_ACTIVE_USER = 'SELECT * FROM "app_user" WHERE "id" = {0} AND "active"'
+_ACTIVE_USERS = 'SELECT * FROM "app_user" WHERE "active" AND "id" {among}'
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 MAX_EMAIL_LENGTH = 254  # the columns `email` and `email_key`
 
@@ -105,20 +109,38 @@ async def authenticate(token: str) -> Actor:
     if token.startswith(API_TOKEN_PREFIX):
         return await _authenticate_api_token(token)
     try:
-        claims = jwt.decode(
-            token,
-            get_settings().resolved_jwt_secret(),
-            algorithms=[_JWT_ALGORITHM],
-            options={"require": ["exp", "sub"]},
-        )
-        user_id = uuid.UUID(claims["sub"])
+        user_id, expires = _verified_jwt(token, get_settings().resolved_jwt_secret())
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise AuthenticationError("invalid token") from exc
-    # Every request runs this: plain SQL costs a fraction of the ORM's query building.
-    rows = await sql.fetch(connections.get("default"), _ACTIVE_USER, user_id)
-    if not rows:
+    if expires <= time.time():
         raise AuthenticationError("invalid token")
-    return Actor(User._init_from_db(**rows[0]))
+    row = await _active_users.submit(None, user_id)
+    if row is None:
+        raise AuthenticationError("invalid token")
+    return Actor(User._init_from_db(**row))
+
+
+# Verifying the signature and claims was a few % of every request's CPU; what a valid token
+# says cannot change, so it is kept. Expiry is time, so callers check it on every use.
+@functools.lru_cache(maxsize=4096)
+def _verified_jwt(token: str, secret: str) -> tuple[uuid.UUID, float]:
+    """A token's user and expiry, once its signature and claims check out."""
+    claims = jwt.decode(token, secret, algorithms=[_JWT_ALGORITHM], options={"require": ["exp", "sub"]})
+    return uuid.UUID(claims["sub"]), float(claims["exp"])
+
+
+async def _load_active_users(tickets: list[Ticket[uuid.UUID, dict[str, Any] | None]]) -> None:
+    """One query for the users of every request authenticating at the same time."""
+    conn = connections.get("default")
+    query = _ACTIVE_USERS.format(among=sql.among(conn, 0))
+    rows = await sql.fetch(conn, query, sorted({t.job for t in tickets}))
+    by_id = {str(row["id"]): row for row in rows}
+    for ticket in tickets:
+        ticket.resolve(by_id.get(str(ticket.job)))
+
+
+# Concurrent requests' user lookups are combined: one round trip for all who wait meanwhile.
+_active_users: Combiner[uuid.UUID, dict[str, Any] | None] = Combiner(_load_active_users, max_batch=256)
 
 
 async def _authenticate_api_token(token: str) -> Actor:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import hashlib
 import json
 import re
+import time
 import uuid
+from types import SimpleNamespace
 
 import httpx
 import jwt
@@ -204,6 +207,53 @@ async def test_an_expired_jwt_is_unauthenticated(gql: GraphQLClient, settings) -
 
     # then
     await _assert_unauthenticated(body)
+
+
+async def test_a_jwt_verified_before_is_refused_once_it_expires(
+    gql: GraphQLClient, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verified tokens are remembered (models.accounts._verified_jwt), their expiry is not."""
+    # given: a token valid for a minute, used once
+    login = await make_catalog_admin()
+    claims = _claims(login.user.id, expires_in=60)
+    token = jwt.encode(claims, settings.resolved_jwt_secret(), algorithm="HS256")
+    assert (await gql(VIEWER, token=token))["viewer"]["id"] == str(login.user.id)
+
+    # when: two minutes later by the service's clock
+    later = time.time() + 120
+    monkeypatch.setattr(accounts, "time", SimpleNamespace(time=lambda: later))
+    body = await gql.raw(VIEWER, token=token)
+
+    # then
+    await _assert_unauthenticated(body)
+
+
+async def test_concurrent_authentications_share_their_user_lookups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Twelve requests authenticating at once: each gets its own user, an inactive one none."""
+    # given: eleven active users and a deactivated one, and a count of the queries made
+    customer = await make_customer()
+    logins = [await make_user(Role.END_USER, customer) for _ in range(12)]
+    await User.filter(id=logins[-1].user.id).update(active=False)
+    queries = 0
+    real_fetch = accounts.sql.fetch
+
+    async def counting_fetch(*args: object) -> list[dict]:
+        nonlocal queries
+        queries += 1
+        return await real_fetch(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(accounts.sql, "fetch", counting_fetch)
+
+    # when: all twelve tokens are authenticated at once
+    outcomes = await asyncio.gather(
+        *(accounts.authenticate(login.token) for login in logins), return_exceptions=True
+    )
+
+    # then: the active users are who their tokens say, the inactive one is refused
+    assert [o.user_id for o in outcomes[:11]] == [login.user.id for login in logins[:11]]  # type: ignore[union-attr]
+    assert isinstance(outcomes[11], accounts.AuthenticationError)
+    # and: the first lookup ran alone, the eleven arriving meanwhile shared one query
+    assert queries == 2
 
 
 async def test_a_jwt_of_a_deleted_user_is_unauthenticated(gql: GraphQLClient) -> None:
