@@ -102,12 +102,7 @@ async def post(
     Must run inside `uow`'s transaction; the BalanceChanged event leaves after its commit.
     """
     movement = Movement(amount, kind, actor, note, service_request_id, current_request_id())
-    return (await post_many(uow, customer_id, [movement]))[0]
-
-
-async def post_many(uow: UnitOfWork, customer_id: uuid.UUID, movements: list[Movement]) -> list[Posting]:
-    """Post several entries of one customer in order, taking its row lock once."""
-    return (await post_batch(uow, [(customer_id, movements)]))[0]
+    return (await post_batch(uow, [(customer_id, [movement])]))[0][0]
 
 
 async def post_batch(
