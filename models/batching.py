@@ -1,4 +1,4 @@
-"""Combine concurrent work on one key (a hot customer's charges) into one batch at a time."""
+"""Combine concurrent work on one key (a lane of charges, user lookups) into one batch at a time."""
 
 from __future__ import annotations
 

@@ -65,8 +65,9 @@ async def request_service(
 ) -> ServiceRequest:
     """Record a request and debit `price × quantity` at once (nothing while not chargeable).
 
-    Concurrent requests of one customer are charged together: one transaction, one row lock,
-    each request its own ledger entry, so a hot customer is not bound by one commit per charge.
+    Concurrent requests are charged together, whichever customers they charge: one transaction
+    per batch, each request its own ledger entry, so neither a hot customer nor many distinct ones
+    are bound by one commit per charge.
     """
     if quantity < 1:
         raise invalid_input("quantity must be at least 1", ["input", "quantity"])
