@@ -76,6 +76,10 @@ EMAIL_SEND_FAILURES = Counter(
     "credits_email_send_failures", "Failed attempts to send an alert email (retried or given up)."
 )
 LEDGER_OPERATIONS = Counter("credits_ledger_operations", "Committed ledger entries by kind.", ["kind"])
+IDEMPOTENCY_PRUNED = Counter(
+    "credits_idempotency_records_pruned",
+    "Idempotency records deleted after CREDITS_IDEMPOTENCY_RETENTION_HOURS.",
+)
 
 _ledger = {kind: LEDGER_OPERATIONS.labels(kind) for kind in LEDGER_KINDS}
 _published = {kind: EVENTS_PUBLISHED.labels(kind) for kind in (*EVENT_TYPES, OTHER)}

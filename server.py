@@ -29,7 +29,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 import logs
 import metrics
-from models import db
+from models import db, idempotency
 from models.accounts import AuthenticationError, authenticate, ensure_first_admin
 from models.alerts import EmailQueued
 from models.ledger import BalanceChanged
@@ -37,6 +37,7 @@ from models.unit_of_work import add_event_sink, remove_event_sink
 from notifications import wire
 from notifications.bus import EventBus
 from notifications.mail import MailDispatcher, outbox_backlog
+from notifications.tasks import cancel_and_wait
 from resolvers.context import Context, bearer_token, build_context
 from resolvers.errors import RETRY_AFTER_SECONDS, is_unavailable, unavailable_body
 from resolvers.feeds import SharedFeedHandler
@@ -63,6 +64,7 @@ class Runtime:
         )
         self.mailer = MailDispatcher(settings)
         self.sockets = SocketGuard(settings.ws_auth_recheck_seconds)
+        self.housekeeping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Open the database, migrate, ensure a catalog administrator, then start the side effects."""
@@ -78,14 +80,35 @@ class Runtime:
         await self.bus.start()
         add_event_sink(self.publish)
         self.mailer.start()
+        self.housekeeping = asyncio.create_task(self._keep_house(), name="housekeeping")
 
     async def stop(self) -> None:
         """Stop in reverse order; pending mail stays in the outbox for the next start."""
+        await cancel_and_wait(self.housekeeping)
+        self.housekeeping = None
         remove_event_sink(self.publish)
         await self.sockets.stop()
         await self.mailer.stop()
         await self.bus.stop()
         await db.close_db()
+
+    async def keep_house(self) -> int:
+        """Prune idempotency records past their retention; returns how many went."""
+        retention = dt.timedelta(hours=self.settings.idempotency_retention_hours)
+        pruned = await idempotency.prune(dt.datetime.now(dt.UTC) - retention)
+        metrics.IDEMPOTENCY_PRUNED.inc(pruned)
+        if pruned:
+            log.info("pruned %d idempotency records older than %s", pruned, retention)
+        return pruned
+
+    async def _keep_house(self) -> None:
+        """`keep_house` at start and every CREDITS_HOUSEKEEPING_SECONDS; a failure waits for the next."""
+        while True:
+            try:
+                await self.keep_house()
+            except Exception:
+                log.exception("housekeeping failed; retrying at the next interval")
+            await asyncio.sleep(self.settings.housekeeping_seconds)
 
     async def publish(self, events: Sequence[object]) -> None:
         """After commit: the events to the bus in one publish; new mail wakes the dispatcher."""

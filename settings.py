@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     bus_liveness_seconds: float = Field(3.0, gt=0)
     ws_auth_recheck_seconds: float = Field(5.0, gt=0)
 
+    # API.md keeps idempotency keys at least 24 hours; after that their records are pruned.
+    idempotency_retention_hours: int = Field(48, ge=24)
+    housekeeping_seconds: float = Field(600.0, gt=0)
+
     login_max_failures_per_email: int = Field(10, ge=1)
     login_max_failures_per_address: int = Field(50, ge=1)
     login_window_seconds: int = Field(900, ge=1)

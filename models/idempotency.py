@@ -37,6 +37,7 @@ class IdempotencyRecord(Model):
     class Meta:
         table = "idempotency_record"
         unique_together = (("actor_id", "operation", "key"),)
+        indexes = (("created_at",),)  # pruning finds expired records by age
 
 
 class _Identified(Protocol):
@@ -138,6 +139,26 @@ async def claim(
     now = dt.datetime.now(dt.UTC)
     values = (uuid.uuid4(), actor.user_id, operation, key, digest, result_id, now)
     return bool(await sql.fetch(uow.conn, _CLAIM, *values))
+
+
+_PRUNE = (
+    'DELETE FROM "idempotency_record" WHERE "id" IN (SELECT "id" FROM "idempotency_record" '
+    'WHERE "created_at" < {0} LIMIT {1}) RETURNING "id"'
+)
+
+
+async def prune(before: dt.datetime, chunk: int = 1000) -> int:
+    """Delete the records claimed before `before`, `chunk` per transaction; returns how many.
+
+    A key whose record is gone is new again: the contract keeps keys at least 24 hours.
+    """
+    pruned = 0
+    while True:
+        async with unit_of_work() as uow:
+            deleted = len(await sql.fetch(uow.conn, _PRUNE, before, chunk))
+        pruned += deleted
+        if deleted < chunk:
+            return pruned
 
 
 def _replay(prior: IdempotencyRecord, digest: str) -> uuid.UUID:

@@ -43,6 +43,7 @@ TEST_ENV = {
     "CREDITS_DB_POOL_MAX": "10",  # several servers share PostgreSQL's 100 connections
     "CREDITS_BROADCAST_URL": os.environ.get("CREDITS_TEST_REDIS_URL", "memory://"),
     "CREDITS_WS_AUTH_RECHECK_SECONDS": "0.5",
+    "CREDITS_HOUSEKEEPING_SECONDS": "86400",  # at start only: tests call runtime.keep_house themselves
 }
 os.environ.update(TEST_ENV)
 

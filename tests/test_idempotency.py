@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
+from models import idempotency
 from models.customer import Customer
+from models.idempotency import IdempotencyRecord
 from models.user import Role
+from settings import Settings
 from tests.client import GraphQLClient
 from tests.client import user_errors as errors
 from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_service, make_user
@@ -511,3 +516,81 @@ async def test_calls_without_a_key_are_never_deduplicated(gql, world):
     # then: two entries
     assert first["transaction"]["id"] != second["transaction"]["id"]
     assert second["customer"]["balance"] == "120.00"
+
+
+# --- retention ------------------------------------------------------------------------------
+
+
+async def _age_records(hours: float) -> None:
+    """Make every idempotency record claimed `hours` ago."""
+    claimed = dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours)
+    await IdempotencyRecord.all().update(created_at=claimed)
+
+
+async def _grant(gql: GraphQLClient, world: World, key: str) -> dict[str, Any]:
+    """A 10.00 grant to the customer under `key`."""
+    return await call(gql, "grantCredits", world.admin, customerId=world.cid, amount="10", idempotencyKey=key)
+
+
+async def test_records_past_retention_are_pruned_and_younger_ones_kept(gql, world, runtime, settings):
+    """Housekeeping deletes records older than CREDITS_IDEMPOTENCY_RETENTION_HOURS, no others."""
+    # given: a key used 49 hours ago (past the 48-hour default) and one used just now
+    assert settings.idempotency_retention_hours == 48
+    old = await _grant(gql, world, "old")
+    await _age_records(49)
+    young = await _grant(gql, world, "new")
+    before = await ledger(gql, world)
+
+    # when: the runtime keeps house
+    pruned = await runtime.keep_house()
+
+    # then: only the old record is gone, and nothing of the ledger changed
+    assert pruned == 1
+    assert [r.key for r in await IdempotencyRecord.all()] == ["new"]
+    assert await ledger(gql, world) == before
+    # and: the young key still replays its first result
+    assert (await _grant(gql, world, "new"))["transaction"] == young["transaction"]
+    # and: the pruned key is new again (the contract keeps keys at least 24 hours, not forever)
+    assert (await _grant(gql, world, "old"))["transaction"]["id"] != old["transaction"]["id"]
+
+
+async def test_records_within_retention_survive_housekeeping(gql, world, runtime):
+    """A key used 47 hours ago still replays after housekeeping."""
+    # given
+    args = {"customerId": world.cid, "serviceId": world.service_id, "idempotencyKey": "k"}
+    first = await call(gql, "requestService", world.admin, **args)
+    await _age_records(47)
+
+    # when
+    pruned = await runtime.keep_house()
+
+    # then
+    assert pruned == 0
+    repeat = await call(gql, "requestService", world.admin, **args)
+    assert repeat["serviceRequest"] == first["serviceRequest"]
+
+
+async def test_pruning_deletes_in_chunks_until_none_is_left(world):
+    """More expired records than one chunk: every one goes, in several transactions."""
+    # given: five expired claims
+    for n in range(5):
+        await IdempotencyRecord.create(
+            actor_id=world.admin.user.id, operation="grantCredits", key=f"k{n}", fingerprint="x"
+        )
+    await _age_records(100)
+
+    # when: pruned two at a time
+    pruned = await idempotency.prune(dt.datetime.now(dt.UTC) - dt.timedelta(hours=48), chunk=2)
+
+    # then
+    assert pruned == 5
+    assert await IdempotencyRecord.all().count() == 0
+
+
+def test_retention_below_the_contracts_24_hours_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        Settings(idempotency_retention_hours=23)
+
+
+async def test_the_runtime_keeps_house_in_the_background(runtime) -> None:
+    assert runtime.housekeeping is not None and not runtime.housekeeping.done()

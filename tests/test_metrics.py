@@ -7,6 +7,7 @@ process-wide registry and other tests move them too.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
 
@@ -17,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import metrics
 import server
+from models.idempotency import IdempotencyRecord
 from models.ledger import TransactionKind
 from models.user import Role
 from notifications import wire
@@ -186,6 +188,28 @@ async def test_a_grant_and_a_service_request_count_requests_and_ledger_operation
         assert (
             rise(before, after, "credits_graphql_request_seconds_bucket", operation=operation, le="5.0") == 1
         )
+
+
+async def test_pruned_idempotency_records_are_counted(
+    http: httpx.AsyncClient, gql: GraphQLClient, runtime
+) -> None:
+    """Housekeeping adds what it pruned to credits_idempotency_records_pruned."""
+    # given: two keyed grants, claimed three days ago
+    await enable_credits()
+    admin = await make_catalog_admin()
+    customer = await make_customer()
+    for key in ("a", "b"):
+        grant = {"customerId": str(customer.id), "amount": "1.00", "idempotencyKey": key}
+        assert (await gql(GRANT, {"input": grant}, token=admin.token))["grantCredits"]["userErrors"] == []
+    await IdempotencyRecord.all().update(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=3))
+    before = await scrape(http)
+
+    # when
+    await runtime.keep_house()
+
+    # then
+    after = await scrape(http)
+    assert rise(before, after, "credits_idempotency_records_pruned_total") == 2
 
 
 async def test_user_errors_count_as_user_error(http: httpx.AsyncClient, gql: GraphQLClient) -> None:
