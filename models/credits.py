@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import uuid
 
+from models import platform, sql
 from models.actor import Actor
-from models.customer import Customer
 from models.errors import DomainError, ErrorCode, not_found
 from models.idempotency import fingerprint, run_once
 from models.ledger import CreditTransaction, TransactionKind, post
-from models.platform import credit_management_enabled
 from models.text import bounded
 from models.unit_of_work import UnitOfWork
 
 MAX_NOTE_LENGTH = 1000
 _OPERATIONS = {TransactionKind.GRANT: "grantCredits", TransactionKind.WITHDRAWAL: "withdrawCredits"}
+# Whether credits are on and the customer exists: one round trip, no query building.
+_FACTS = (
+    'SELECT EXISTS (SELECT 1 FROM "customer" WHERE "id" = {0}) AS "customer_exists", '
+    f'COALESCE((SELECT "credit_management_enabled" FROM "platform_settings" WHERE "id" = {platform.ROW}), '
+    'FALSE) AS "charging"'
+)
 
 
 async def change_balance(
@@ -30,9 +35,10 @@ async def change_balance(
         bounded(note, "note", ["input", "note"], max_length=MAX_NOTE_LENGTH)
 
     async def action(uow: UnitOfWork) -> CreditTransaction:
-        if not await credit_management_enabled(uow.conn):
+        [facts] = await sql.fetch(uow.conn, _FACTS, customer_id)
+        if not facts["charging"]:
             raise DomainError(ErrorCode.CREDIT_MANAGEMENT_DISABLED, "credit management is turned off")
-        if not await Customer.exists(id=customer_id, using_db=uow.conn):
+        if not facts["customer_exists"]:
             raise not_found("customer", ["input", "customerId"])
         posting = await post(uow, customer_id, amount, kind, actor=actor, note=note)
         return posting.transaction

@@ -178,6 +178,12 @@ async def _record(uow: UnitOfWork, charge: _Charge, facts: _Facts) -> ServiceReq
 _charges: Combiner[_Charge, ServiceRequest] = Combiner(_charge_batch)
 
 
+_TRANSITION = (
+    'UPDATE "service_request" SET "status" = {1}, "reason" = {2}, "updated_at" = {3} '
+    f'WHERE "id" = {{0}} AND "status" = \'{RequestStatus.REQUESTED.value}\' RETURNING *'
+)
+
+
 async def transition(
     actor: Actor,
     request_id: uuid.UUID,
@@ -189,18 +195,16 @@ async def transition(
         bounded(reason, "reason", ["reason"], max_length=MAX_REASON_LENGTH)
     async with unit_of_work() as uow:
         # The conditional update is the race's referee: exactly one caller sees a row change.
-        changed = (
-            await ServiceRequest.filter(id=request_id, status=RequestStatus.REQUESTED)
-            .using_db(uow.conn)
-            .update(status=status, reason=reason, updated_at=dt.datetime.now(dt.UTC))
-        )
-        request = await ServiceRequest.get_or_none(id=request_id, using_db=uow.conn)
-        if request is None:
-            raise not_found("service request", ["id"])
-        if not changed:
+        now = dt.datetime.now(dt.UTC)
+        rows = await sql.fetch(uow.conn, _TRANSITION, request_id, status.value, reason, now)
+        if not rows:
+            current = await ServiceRequest.get_or_none(id=request_id, using_db=uow.conn)
+            if current is None:
+                raise not_found("service request", ["id"])
             raise DomainError(
-                ErrorCode.INVALID_STATE, f"the request is {request.status}, not REQUESTED", ["id"]
+                ErrorCode.INVALID_STATE, f"the request is {current.status}, not REQUESTED", ["id"]
             )
+        request = ServiceRequest._init_from_db(**rows[0])
         if status in REFUNDING_STATUSES and request.amount > 0:
             await post(
                 uow,
