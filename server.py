@@ -61,6 +61,7 @@ class Runtime:
             queue_size=settings.subscriber_queue_size,
             heartbeat_seconds=settings.bus_heartbeat_seconds,
             liveness_seconds=settings.bus_liveness_seconds,
+            channel=settings.bus_channel,
         )
         self.mailer = MailDispatcher(settings)
         self.sockets = SocketGuard(settings.ws_auth_recheck_seconds)

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     mail_backoff_max_seconds: float = Field(600.0, gt=0)
     mail_timeout_seconds: float = Field(15.0, gt=0)
 
+    # Deployments that share one Redis keep apart by channel (staging must not see production's events).
+    bus_channel: str = Field("credits.events", min_length=1, max_length=200)
     subscriber_queue_size: int = Field(1000, ge=1)
     bus_heartbeat_seconds: float = Field(1.0, gt=0)
     bus_liveness_seconds: float = Field(3.0, gt=0)

@@ -181,8 +181,10 @@ class EventBus:
         queue_size: int = 1000,
         heartbeat_seconds: float = 1.0,
         liveness_seconds: float = 3.0,
+        channel: str = CHANNEL,
     ) -> None:
         self.url = url
+        self.channel = channel
         self.queue_size = queue_size
         self.heartbeat_seconds = heartbeat_seconds
         self.liveness_seconds = liveness_seconds
@@ -240,7 +242,7 @@ class EventBus:
             self._keep_unsent(payload)
             return False
         try:
-            await broadcast.publish(CHANNEL, payload)
+            await broadcast.publish(self.channel, payload)
             return True
         except Exception:
             log.warning("event bus publish failed; kept for after the reconnect", exc_info=True)
@@ -255,7 +257,7 @@ class EventBus:
     async def _send_unsent(self, broadcast: Broadcast) -> None:
         while self._unsent:
             payload = self._unsent[0]
-            await broadcast.publish(CHANNEL, payload)
+            await broadcast.publish(self.channel, payload)
             if self._unsent and self._unsent[0] is payload:
                 self._unsent.popleft()
 
@@ -317,7 +319,7 @@ class EventBus:
         await broadcast.connect()
         heartbeat: asyncio.Task[None] | None = None
         try:
-            async with broadcast.subscribe(CHANNEL) as subscriber:
+            async with broadcast.subscribe(self.channel) as subscriber:
                 self._broadcast = broadcast
                 self.reconnects += 1
                 self.connected.set()
@@ -348,5 +350,5 @@ class EventBus:
         beat = json.dumps({"t": _HEARTBEAT, "o": self._origin})
         while True:
             with suppress(Exception):
-                await broadcast.publish(CHANNEL, beat)
+                await broadcast.publish(self.channel, beat)
             await asyncio.sleep(self.heartbeat_seconds)

@@ -478,3 +478,26 @@ async def test_a_failed_shared_read_is_read_again_by_the_next_asker() -> None:
     assert await resync.shared("k", read) == "entries"
     assert await resync.shared("k", read) == "entries"
     assert outcomes == []
+
+
+async def test_buses_on_other_channels_of_one_redis_do_not_hear_each_other(shared_redis_url):
+    """CREDITS_BUS_CHANNEL keeps deployments that share a Redis apart; one channel is one bus."""
+    # given: production and staging on one Redis, and a second production process
+    news = topic()
+    production = f"prod-{news}"
+    async with (
+        running(shared_redis_url, channel=production) as prod_a,
+        running(shared_redis_url, channel=production) as prod_b,
+        running(shared_redis_url, channel=f"staging-{news}") as staging,
+        prod_b.subscribe(news, "k") as on_prod_b,
+        staging.subscribe(news, "k") as on_staging,
+    ):
+        # when: production publishes, then staging does
+        assert await prod_a.publish(message(news, "k", 1)) is True
+        assert await staging.publish(message(news, "k", 2)) is True
+
+        # then: each side hears its own channel only
+        assert await get(on_prod_b) == message(news, "k", 1)
+        assert await get(on_staging) == message(news, "k", 2)
+        with pytest.raises(TimeoutError):
+            await get(on_prod_b, timeout=0.5)
