@@ -328,12 +328,16 @@ class EventBus:
                     self._resync_all()
                 await self._send_unsent(broadcast)
                 heartbeat = asyncio.create_task(self._heartbeat(broadcast))
+                loop = asyncio.get_running_loop()
                 while True:
+                    deadline = loop.time() + self.liveness_seconds
                     try:
                         # asyncio.timeout, not wait_for: no task per message received.
-                        async with asyncio.timeout(self.liveness_seconds):
+                        async with asyncio.timeout_at(deadline):
                             event = await subscriber.get()
                     except TimeoutError:
+                        if self._stalled(loop.time() - deadline):
+                            continue
                         raise ConnectionError("no message or heartbeat within liveness window") from None
                     self._last_message_at = dt.datetime.now(dt.UTC)
                     for message in _decode(event.message):
@@ -345,6 +349,17 @@ class EventBus:
                 heartbeat.cancel()
             with suppress(Exception):
                 await asyncio.wait_for(broadcast.disconnect(), 2)
+
+    def _stalled(self, late: float) -> bool:
+        """Whether a missed liveness window is this process's fault: its loop stood still.
+
+        The timeout then fires late, and the heartbeats that arrived meanwhile are still unread in
+        the socket; the connection gets another window instead of a reconnect and a resync.
+        """
+        if late < self.liveness_seconds / 2:
+            return False
+        log.warning("event loop stalled %.1f s past the bus liveness window; not reconnecting", late)
+        return True
 
     async def _heartbeat(self, broadcast: Broadcast) -> None:
         beat = json.dumps({"t": _HEARTBEAT, "o": self._origin})

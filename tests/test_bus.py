@@ -501,3 +501,23 @@ async def test_buses_on_other_channels_of_one_redis_do_not_hear_each_other(share
         assert await get(on_staging) == message(news, "k", 2)
         with pytest.raises(TimeoutError):
             await get(on_prod_b, timeout=0.5)
+
+
+async def test_a_stalled_event_loop_is_not_taken_for_a_dead_redis(shared_redis_url):
+    """A loop blocked past the liveness window (a long GC pause) keeps its connection.
+
+    Its heartbeats were late because the process stood still, not because Redis went away:
+    reconnecting would resync every subscriber for nothing.
+    """
+    async with running(shared_redis_url, **FAST) as bus:
+        # given: a connected bus, its heartbeats flowing
+        await asyncio.sleep(0.5)
+        assert bus.reconnects == 1
+
+        # when: the event loop stands still for twice the liveness window
+        time.sleep(2 * FAST["liveness_seconds"])  # noqa: ASYNC251 (the stall under test)
+        await asyncio.sleep(3 * FAST["heartbeat_seconds"])
+
+        # then: the same connection, still healthy
+        assert bus.reconnects == 1
+        assert bus.healthy
