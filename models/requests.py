@@ -45,7 +45,7 @@ class _Facts:
 
 @dataclass(frozen=True)
 class _Charge:
-    """One requestService call waiting for its customer's next batch."""
+    """One requestService call waiting for its lane's next batch."""
 
     actor: Actor
     customer_id: uuid.UUID
