@@ -123,10 +123,10 @@ async def authenticate(token: str) -> Actor:
 # Verifying the signature and claims was a few % of every request's CPU; what a valid token
 # says cannot change, so it is kept. Expiry is time, so callers check it on every use.
 @functools.lru_cache(maxsize=4096)
-def _verified_jwt(token: str, secret: str) -> tuple[uuid.UUID, float]:
+def _verified_jwt(token: str, secret: str) -> tuple[uuid.UUID, int]:
     """A token's user and expiry, once its signature and claims check out."""
     claims = jwt.decode(token, secret, algorithms=[_JWT_ALGORITHM], options={"require": ["exp", "sub"]})
-    return uuid.UUID(claims["sub"]), float(claims["exp"])
+    return uuid.UUID(claims["sub"]), int(claims["exp"])
 
 
 async def _load_active_users(tickets: list[Ticket[uuid.UUID, dict[str, Any] | None]]) -> None:
@@ -134,9 +134,9 @@ async def _load_active_users(tickets: list[Ticket[uuid.UUID, dict[str, Any] | No
     conn = connections.get("default")
     query = _ACTIVE_USERS.format(among=sql.among(conn, 0))
     rows = await sql.fetch(conn, query, sorted({t.job for t in tickets}))
-    by_id = {str(row["id"]): row for row in rows}
+    by_id = {sql.as_uuid(row["id"]): row for row in rows}
     for ticket in tickets:
-        ticket.resolve(by_id.get(str(ticket.job)))
+        ticket.resolve(by_id.get(ticket.job))
 
 
 # Concurrent requests' user lookups are combined: one round trip for all who wait meanwhile.

@@ -17,8 +17,7 @@ _OPERATIONS = {TransactionKind.GRANT: "grantCredits", TransactionKind.WITHDRAWAL
 # Whether credits are on and the customer exists: one round trip, no query building.
 _FACTS = (
     'SELECT EXISTS (SELECT 1 FROM "customer" WHERE "id" = {0}) AS "customer_exists", '
-    f'COALESCE((SELECT "credit_management_enabled" FROM "platform_settings" WHERE "id" = {platform.ROW}), '
-    'FALSE) AS "charging"'
+    f'{platform.ENABLED_SQL} AS "charging"'
 )
 
 

@@ -200,15 +200,16 @@ async def _apply_and_append(
     in the order of `batch`.
     """
     conn = uow.conn
+    on_postgres = conn.capabilities.dialect == "postgres"
     totals = [sum(e.amount for e in entries) for _, entries in batch]
     runnings = [list(itertools.accumulate(e.amount for e in entries)) for _, entries in batch]
-    if conn.capabilities.dialect == "postgres":
+    if on_postgres:
         rows = await _apply_on_postgres(conn, batch, totals, runnings)
     else:
         rows = []
         for (customer_id, entries), total in zip(batch, totals, strict=True):
             rows += await sql.fetch(conn, _APPLY, total, len(entries), customer_id)
-    by_id = {row["id"] if isinstance(row["id"], uuid.UUID) else uuid.UUID(row["id"]): row for row in rows}
+    by_id = {sql.as_uuid(row["id"]): row for row in rows}
     customers: list[Customer] = []
     for (customer_id, entries), total, running in zip(batch, totals, runnings, strict=True):
         if customer_id not in by_id:
@@ -220,7 +221,7 @@ async def _apply_and_append(
             entry.sequence, entry.balance_after = first_sequence + n, opening + after
             entry._saved_in_db = True
         customers.append(customer)
-    if conn.capabilities.dialect != "postgres":
+    if not on_postgres:
         await CreditTransaction.bulk_create([e for _, entries in batch for e in entries], using_db=conn)
     return customers
 

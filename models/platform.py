@@ -7,6 +7,10 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
 ROW = 1  # the id of the single settings row
+# The switch as an SQL expression, for hot paths that read it together with other facts.
+ENABLED_SQL = (
+    f'COALESCE((SELECT "credit_management_enabled" FROM "platform_settings" WHERE "id" = {ROW}), FALSE)'
+)
 
 
 class PlatformSettings(Model):

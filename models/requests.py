@@ -26,8 +26,7 @@ _OPERATION = "requestService"
 _FACTS = (
     'SELECT \'service\' AS "what", "id", "credit_price" AS "price" FROM "service" WHERE "id" {services} '
     'UNION ALL SELECT \'customer\', "id", NULL FROM "customer" WHERE "id" {customers} '
-    "UNION ALL SELECT 'charging', NULL, CASE WHEN \"credit_management_enabled\" THEN 1 ELSE 0 END "
-    f'FROM "platform_settings" WHERE "id" = {platform.ROW}'
+    f"UNION ALL SELECT 'charging', NULL, CASE WHEN {platform.ENABLED_SQL} THEN 1 ELSE 0 END"
 )
 # Charges are combined across customers into one transaction per lane; a customer always uses
 # the same lane, so two lanes' transactions never lock the same customer.
@@ -128,16 +127,12 @@ async def _read_facts(uow: UnitOfWork, charges: list[_Charge]) -> _Facts:
     charging = False
     for row in rows:
         if row["what"] == "service":
-            prices[_uuid(row["id"])] = row["price"]
+            prices[sql.as_uuid(row["id"])] = row["price"]
         elif row["what"] == "customer":
-            present.add(_uuid(row["id"]))
+            present.add(sql.as_uuid(row["id"]))
         else:
             charging = bool(row["price"])
     return _Facts(prices, frozenset(present), charging)
-
-
-def _uuid(value: object) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
 async def _record(uow: UnitOfWork, charge: _Charge, facts: _Facts) -> ServiceRequest | uuid.UUID:

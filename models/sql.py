@@ -36,6 +36,11 @@ def among(conn: BaseDBAsyncClient, n: int) -> str:
     return f"IN (SELECT value FROM json_each({{{n}}}))"
 
 
+def as_uuid(value: object) -> uuid.UUID:
+    """A UUID column's value as a UUID: asyncpg returns UUIDs, SQLite text."""
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
 def _sqlite_value(value: object) -> object:
     if isinstance(value, uuid.UUID):
         return str(value)
