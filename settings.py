@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(12, ge=2)
     max_query_aliases: int = Field(30, ge=0)
     max_query_tokens: int = Field(5000, ge=100)
+    # Characters (code points) of a query document; comments count, so a padded document is refused.
+    max_query_length: int = Field(100_000, ge=1000)
+    # Estimated memory of the parsed and validated documents kept for reuse (at most 1,000 of them).
+    query_cache_bytes: int = Field(64 * 1024 * 1024, ge=0)
     max_subscriptions_per_socket: int = Field(20, ge=1)
     ws_init_timeout_seconds: float = Field(10.0, gt=0)
     cors_origins: list[str] = Field(default_factory=list)

@@ -96,6 +96,8 @@ def feed_key(operation: Operation[Any, Any], actor: Actor | None) -> FeedKey | N
     """The key of the feed this operation may share, or None when it runs on its own."""
     if actor is None or not (operation.variables is None or isinstance(operation.variables, dict)):
         return None
+    if len(operation.query) > get_settings().max_query_length:
+        return None  # refused when it runs; never a key of shared_shape's cache
     shape = shared_shape(operation.query, operation.operation_name)
     if shape is None:
         return None

@@ -9,7 +9,7 @@ import strawberry
 from graphql import GraphQLError
 from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from starlette.responses import Response
-from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.config import StrawberryConfig
@@ -19,6 +19,7 @@ from strawberry.types import ExecutionContext
 from resolvers.accounts import AccountMutations
 from resolvers.catalog import CatalogMutations
 from resolvers.credits import CreditMutations
+from resolvers.document_cache import CachedDocuments, DocumentCache
 from resolvers.errors import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE, is_unavailable, unavailable_error
 from resolvers.notifications import NotificationMutations
 from resolvers.queries import Query
@@ -69,18 +70,23 @@ class MaskOrUnavailable(MaskErrors):
 
 
 class OperationLimits(SchemaExtension):
-    """Token, depth and alias limits: what MaxTokensLimiter and AddValidationRules do, in other hooks.
+    """Length, token, depth and alias limits: what MaxTokensLimiter and AddValidationRules do, in other hooks.
 
     Theirs are `on_operation` hooks, whose generators stay alive for as long as a subscription
-    runs; these end with parsing and validation. Listed before ParserCache and ValidationCache.
+    runs; these end with parsing and validation. Listed before CachedDocuments.
     """
 
-    def __init__(self, max_tokens: int, rules: tuple[type[ASTValidationRule], ...]) -> None:
+    def __init__(self, max_length: int, max_tokens: int, rules: tuple[type[ASTValidationRule], ...]) -> None:
+        self.max_length = max_length
         self.max_tokens = max_tokens
         self.rules = rules
 
     def on_parse(self) -> Iterator[None]:
-        """Parse at most `max_tokens` tokens (a huge document costs nothing before it is refused)."""
+        """Refuse a document longer than `max_length` before lexing, and stop after `max_tokens` tokens.
+
+        graphql-core's `max_tokens` counts comments too; the length bounds one long comment or string.
+        """
+        self.execution_context.parse_options["max_source_length"] = self.max_length
         self.execution_context.parse_options["max_tokens"] = self.max_tokens
         yield
 
@@ -92,6 +98,8 @@ class OperationLimits(SchemaExtension):
 
 class Schema(strawberry.Schema):
     """Logs only unexpected failures (with their traceback); client errors are the client's."""
+
+    documents: DocumentCache | None = None
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -108,34 +116,36 @@ class Schema(strawberry.Schema):
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
-    """The schema with parser/validation caches (18× cheaper per request), query limits and masking.
+    """The schema with a document cache (18× cheaper per request), query limits and masking.
 
     Production also turns introspection and field suggestions off.
     """
     settings = settings or get_settings()
+    production = not settings.is_development
     # The rules are built once: QueryDepthLimiter and MaxAliasesLimiter make a new rule class per
-    # request, which changes ValidationCache's key and so validated every request again.
+    # request; the cached validation result is only right for the rules it was validated with.
     rules: tuple[type[ASTValidationRule], ...] = (
         depth_rule(settings.max_query_depth, None),
         aliases_rule(settings.max_query_aliases),
     )
-    if not settings.is_development:
+    if production:
         rules += (NoSchemaIntrospectionCustomRule,)
     labels = OperationLabels()
+    documents = DocumentCache(max_entries=1000, max_bytes=settings.query_cache_bytes)
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: RequestMetrics(labels),
-        lambda: OperationLimits(settings.max_query_tokens, rules),
-        lambda: ParserCache(maxsize=1000),
-        lambda: ValidationCache(maxsize=1000),
+        lambda: OperationLimits(settings.max_query_length, settings.max_query_tokens, rules),
+        lambda: CachedDocuments(documents),
         lambda: MaskOrUnavailable(should_mask_error=should_mask),
     ]
     built = Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        config=StrawberryConfig(scalar_map=SCALAR_MAP, disable_field_suggestions=not settings.is_development),
+        config=StrawberryConfig(scalar_map=SCALAR_MAP, disable_field_suggestions=production),
         extensions=extensions,
     )
+    built.documents = documents
     labels.root_fields = root_field_names(built)
     return built
 

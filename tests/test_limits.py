@@ -1,14 +1,24 @@
-"""Query limits and production hardening: depth, aliases, tokens, introspection, CORS."""
+"""Query limits and production hardening: length, tokens, depth, aliases, cost, introspection,
+suggestions, subscriptions over plain HTTP, CORS."""
 
 from __future__ import annotations
 
+import random
+import string
+from types import SimpleNamespace
+
 import httpx
 import pytest
+from graphql import parse
 
-from resolvers.root import build_schema
+from models.user import Role
+from resolvers.document_cache import CachedDocument, DocumentCache
+from resolvers.feeds import feed_key, shared_shape
+from resolvers.root import build_schema, schema
 from settings import Settings
 from tests.client import GraphQLClient
 from tests.factories import make_catalog_admin
+from tests.ws_client import PROTOCOLS, GraphQLSocket, SocketClosed
 
 DEEP = """
 query { customer { serviceRequests { nodes { customer { serviceRequests { nodes { customer {
@@ -16,8 +26,6 @@ query { customer { serviceRequests { nodes { customer { serviceRequests { nodes 
 """
 INTROSPECTION = "{ __schema { types { name } } }"
 VIEWER = "{ viewer { email } }"
-
-
 def _aliases(count: int) -> str:
     return "{ " + " ".join(f"a{i}: viewer {{ email }}" for i in range(count)) + " }"
 
@@ -58,6 +66,122 @@ async def test_documents_beyond_the_token_limit_are_refused(gql: GraphQLClient, 
     # then: the parser stops it
     assert body.get("data") is None
     assert "token" in body["errors"][0]["message"].lower()
+
+
+def _comment_padded(letters: int) -> str:
+    """`{ __typename }` after a comment of `letters` random letters (a distinct document each time)."""
+    return "#" + "".join(random.choices(string.ascii_letters, k=letters)) + "\n{ __typename }"
+
+
+async def test_a_document_longer_than_the_limit_is_refused_and_not_cached(
+    gql: GraphQLClient, app, settings: Settings
+) -> None:
+    # given: the issue's body: a comment of 950,000 letters before `{ __typename }`, no token
+    documents = app.graphql.schema.documents
+    cached = (len(documents), documents.bytes)
+    padded = _comment_padded(950_000)
+
+    # when: it is sent
+    body = await gql.raw(padded)
+
+    # then: the parser refuses it before lexing, and nothing of it is kept
+    assert body.get("data") is None
+    [error] = body["errors"]
+    assert error["message"] == (
+        f"Syntax Error: Source contains more than {settings.max_query_length} code points. Parsing aborted."
+    )
+    assert (len(documents), documents.bytes) == cached
+
+
+async def test_a_document_at_the_length_limit_is_served(gql: GraphQLClient, settings: Settings) -> None:
+    # given: a comment padding the document to exactly CREDITS_MAX_QUERY_LENGTH characters
+    document = _comment_padded(settings.max_query_length - len(_comment_padded(0)))
+    assert len(document) == settings.max_query_length
+
+    # when: it is sent
+    body = await gql.raw(document)
+
+    # then: it is answered
+    assert body == {"data": {"__typename": "Query"}}
+
+
+async def test_comments_count_as_tokens(gql: GraphQLClient, settings: Settings) -> None:
+    # given: a short document made of more comment lines than CREDITS_MAX_QUERY_TOKENS
+    document = "#\n" * (settings.max_query_tokens + 1) + "{ __typename }"
+    assert len(document) < settings.max_query_length
+
+    # when: it is sent
+    body = await gql.raw(document)
+
+    # then: the token limit refuses it
+    assert body.get("data") is None
+    assert "more than 5000 tokens" in body["errors"][0]["message"]
+
+
+async def test_a_long_document_on_a_websocket_is_refused_and_kept_nowhere(live_server: str) -> None:
+    # given: a catalog administrator's socket on each protocol
+    admin = await make_catalog_admin()
+    for protocol in PROTOCOLS:
+        async with GraphQLSocket(live_server, protocol, admin.token) as ws:
+            # when: a shareable subscription padded beyond the length limit is started
+            padding = "#" + "x" * 200_000 + "\n"
+            subscription = await ws.subscribe(padding + "subscription { balanceChanged { balance } }")
+
+            # then: refused as a syntax error (graphql-transport-ws closes 4400, legacy answers an error)
+            try:
+                errors = await subscription.errors()
+            except SocketClosed as closed:
+                assert (protocol, closed.code) == ("graphql-transport-ws", 4400)
+                assert "code points" in closed.reason
+            else:
+                assert "code points" in errors[0]["message"]
+
+
+async def test_a_parse_error_of_a_subscription_is_answered_not_raised() -> None:
+    # given: a subscription that does not parse, as a websocket handler would run it
+    broken = "subscription { balanceChanged {"
+
+    # when: the schema streams it
+    results = [result async for result in await schema.subscribe(broken)]
+
+    # then: one result carries the syntax error (it used to escape as an exception: an ERROR log)
+    [result] = results
+    assert result.errors and result.errors[0].message == "Syntax Error: Expected Name, found <EOF>."
+
+
+def test_a_long_document_is_no_key_of_the_shared_feeds_cache(settings: Settings) -> None:
+    # given: a shareable subscription padded beyond the length limit
+    query = "#" + "x" * settings.max_query_length + "\nsubscription { balanceChanged { balance } }"
+    operation = SimpleNamespace(query=query, variables=None, operation_name=None)
+    actor = SimpleNamespace(role=Role.CATALOG_ADMIN, customer_id=None)
+    before = shared_shape.cache_info().currsize
+
+    # when: the socket handler asks which feed it may share
+    key = feed_key(operation, actor)  # type: ignore[arg-type]
+
+    # then: none, and the text is not kept
+    assert key is None
+    assert shared_shape.cache_info().currsize == before
+
+
+def test_the_document_cache_is_bounded_by_bytes() -> None:
+    # given: a cache of 16,000 bytes
+    cache = DocumentCache(max_entries=1000, max_bytes=16_000)
+    document = parse("{ __typename }")
+
+    # when: entries of 900 bytes are added beyond the budget, and one of 1,001 (over a sixteenth)
+    for i in range(30):
+        cache.put(f"q{i}", CachedDocument(document, (), 900))
+    cache.put("heavy", CachedDocument(document, (), 1001))
+
+    # then: the least recently used went, the heavy one was never kept
+    assert cache.bytes <= 16_000
+    assert len(cache) == 16_000 // 900
+    assert cache.get("q0") is None and cache.get("q29") is not None
+    assert cache.get("heavy") is None
+
+
+# --- production schema -----------------------------------------------------------------------
 
 
 async def test_production_schema_refuses_introspection_and_suggestions(settings: Settings) -> None:
