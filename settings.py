@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     max_query_tokens: int = Field(5000, ge=100)
     # Characters (code points) of a query document; comments count, so a padded document is refused.
     max_query_length: int = Field(100_000, ge=1000)
+    # Fields an operation may resolve: each counted once per item of the lists around it (first, or 20).
+    max_query_cost: int = Field(10_000, ge=100)
     # Estimated memory of the parsed and validated documents kept for reuse (at most 1,000 of them).
     query_cache_bytes: int = Field(64 * 1024 * 1024, ge=0)
     max_subscriptions_per_socket: int = Field(20, ge=1)

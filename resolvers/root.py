@@ -23,6 +23,7 @@ from resolvers.document_cache import CachedDocuments, DocumentCache
 from resolvers.errors import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE, is_unavailable, unavailable_error
 from resolvers.notifications import NotificationMutations
 from resolvers.queries import Query
+from resolvers.query_cost import create_cost_rule
 from resolvers.request_metrics import OperationLabels, RequestMetrics, root_field_names
 from resolvers.service_requests import ServiceRequestMutations
 from resolvers.subscriptions import Subscription
@@ -70,7 +71,7 @@ class MaskOrUnavailable(MaskErrors):
 
 
 class OperationLimits(SchemaExtension):
-    """Length, token, depth and alias limits: what MaxTokensLimiter and AddValidationRules do, in other hooks.
+    """Length, token, depth, alias and cost limits: MaxTokensLimiter and AddValidationRules, in other hooks.
 
     Theirs are `on_operation` hooks, whose generators stay alive for as long as a subscription
     runs; these end with parsing and validation. Listed before CachedDocuments.
@@ -127,6 +128,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     rules: tuple[type[ASTValidationRule], ...] = (
         depth_rule(settings.max_query_depth, None),
         aliases_rule(settings.max_query_aliases),
+        create_cost_rule(settings.max_query_cost),
     )
     if production:
         rules += (NoSchemaIntrospectionCustomRule,)

@@ -9,15 +9,16 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from graphql import parse
+from graphql import OperationDefinitionNode, TypeInfo, ValidationContext, parse
 
 from models.user import Role
 from resolvers.document_cache import CachedDocument, DocumentCache
 from resolvers.feeds import feed_key, shared_shape
+from resolvers.query_cost import operation_cost
 from resolvers.root import build_schema, schema
 from settings import Settings
 from tests.client import GraphQLClient
-from tests.factories import make_catalog_admin
+from tests.factories import make_catalog_admin, make_customer, make_user
 from tests.ws_client import PROTOCOLS, GraphQLSocket, SocketClosed
 
 DEEP = """
@@ -26,6 +27,21 @@ query { customer { serviceRequests { nodes { customer { serviceRequests { nodes 
 """
 INTROSPECTION = "{ __schema { types { name } } }"
 VIEWER = "{ viewer { email } }"
+# Issue 11: depth 11, allowed by the depth limit; 1,000,000 customers read.
+NESTED_PAGES = """
+{ customer { serviceRequests(first:100){ nodes{ customer{ serviceRequests(first:100){ nodes{ customer{
+  serviceRequests(first:100){ nodes{ customer{ id } } } } } } } } } } }
+"""
+# The heaviest query of the test suite (tests/test_idempotency.py): cost 906.
+LEDGER_AND_REQUESTS = """
+query ($id: ID!) { customer(id: $id) {
+  balance
+  transactions(first: 100) { nodes { id sequence kind amount balanceAfter note } }
+  serviceRequests(first: 100) { nodes { id status amount } }
+} }
+"""
+
+
 def _aliases(count: int) -> str:
     return "{ " + " ".join(f"a{i}: viewer {{ email }}" for i in range(count)) + " }"
 
@@ -71,6 +87,15 @@ async def test_documents_beyond_the_token_limit_are_refused(gql: GraphQLClient, 
 def _comment_padded(letters: int) -> str:
     """`{ __typename }` after a comment of `letters` random letters (a distinct document each time)."""
     return "#" + "".join(random.choices(string.ascii_letters, k=letters)) + "\n{ __typename }"
+
+
+def _cost(document: str) -> int:
+    """The cost of a document's (first) operation as the cost rule computes it."""
+    graphql_schema = schema._schema
+    parsed = parse(document)
+    context = ValidationContext(graphql_schema, parsed, TypeInfo(graphql_schema), lambda _: None)
+    operation = next(d for d in parsed.definitions if isinstance(d, OperationDefinitionNode))
+    return operation_cost(context, operation)
 
 
 async def test_a_document_longer_than_the_limit_is_refused_and_not_cached(
@@ -179,6 +204,77 @@ def test_the_document_cache_is_bounded_by_bytes() -> None:
     assert len(cache) == 16_000 // 900
     assert cache.get("q0") is None and cache.get("q29") is not None
     assert cache.get("heavy") is None
+
+
+# --- query cost ------------------------------------------------------------------------------
+
+
+async def test_the_issues_nested_pages_are_refused_for_their_cost(
+    gql: GraphQLClient, settings: Settings
+) -> None:
+    # given: an end user (20 free requests are enough) and the issue's query, within the depth limit
+    customer = await make_customer("Acme")
+    user = await make_user(Role.END_USER, customer)
+
+    # when: it is sent
+    body = await gql.raw(NESTED_PAGES, token=user.token)
+
+    # then: validation refuses it, saying its cost and the limit
+    assert body.get("data") is None
+    [error] = body["errors"]
+    assert error["message"] == f"query cost 2030303 exceeds the limit {settings.max_query_cost}"
+
+
+async def test_the_heaviest_documented_query_stays_well_inside_the_cost_limit(
+    gql: GraphQLClient, settings: Settings
+) -> None:
+    # given: a customer administrator
+    customer = await make_customer("Acme", balance=10)
+    login = await make_user(Role.CUSTOMER_ADMIN, customer)
+
+    # when: the test suite's heaviest query runs
+    data = await gql(LEDGER_AND_REQUESTS, {"id": str(customer.id)}, token=login.token)
+
+    # then: it is answered, its cost a tenth of the limit or less
+    assert data["customer"]["balance"] == "10.00"
+    assert _cost(LEDGER_AND_REQUESTS) * 10 <= settings.max_query_cost
+
+
+@pytest.mark.parametrize(
+    ("document", "cost"),
+    [
+        ("{ customers(first: 10) { nodes { id name } } }", 22),
+        ("{ customers { nodes { id name } } }", 102),  # first defaults to 50
+        ("query ($n: Int) { customers(first: $n) { nodes { id name } } }", 202),  # a variable: 100
+        ("{ customers(first: 1000) { nodes { id } } }", 102),  # beyond 100 the resolver refuses
+        ("{ customers(first: 10) { pageInfo { hasNextPage } edges { cursor node { id } } } }", 34),
+        ("{ services { id name } }", 41),  # a plain list: 20
+        ("{ a: customers(first: 10) { nodes { id name } } b: customers(first: 10) { nodes { id } } }", 34),
+        ("{ customers(first: 10) { ...P } } fragment P on CustomerConnection { nodes { id name } }", 22),
+        ("{ customers(first: 10) { nodes { ... on Customer { id name } } } }", 22),
+        (
+            "{ customers(first: 2) { nodes { ...C } } } "
+            "fragment C on Customer { transactions(first: 3) { nodes { amount } } }",
+            1 + 1 + 2 * (1 + 1 + 3 * 1),
+        ),
+        ("{ __schema { types { name fields { name } } } }", 1),  # introspection: bounded by the schema
+    ],
+)
+def test_cost_counts_fields_times_enclosing_list_sizes(document: str, cost: int) -> None:
+    # given / when: a document costed by the rule
+    # then: fields times the sizes of their enclosing lists; fragments and aliases count where used
+    assert _cost(document) == cost
+
+
+async def test_a_cyclic_fragment_is_refused_without_costing_forever(gql: GraphQLClient) -> None:
+    # given: fragments spreading each other
+    document = "{ viewer { ...A } } fragment A on User { id ...B } fragment B on User { ...A }"
+
+    # when: it is sent
+    body = await gql.raw(document)
+
+    # then: the usual validation error, no recursion failure
+    assert "Cannot spread fragment 'A' within itself" in body["errors"][0]["message"]
 
 
 # --- production schema -----------------------------------------------------------------------
