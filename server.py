@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from cross_web import HTTPException
+from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -25,6 +27,9 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 import logs
@@ -48,6 +53,9 @@ from settings import Settings, get_settings
 log = logging.getLogger("credits.server")
 
 GRAPHQL_PATH = "/graphql"
+SUBSCRIPTION_NEEDS_A_STREAM = (
+    "subscriptions need a websocket: open /graphql with graphql-transport-ws (or graphql-ws)"
+)
 
 
 class Runtime:
@@ -164,6 +172,38 @@ class GraphQLApp(GraphQL):
         if not isinstance(value, dict | list):
             raise json.JSONDecodeError("expected a JSON object", "", 0)
         return value
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Response,
+        context: Any,
+        root_value: Any,
+        request_data: Any,
+    ) -> ExecutionResult:
+        """One operation of a plain HTTP request; a subscription is answered 400, not run.
+
+        The schema refuses to execute a subscription as a single result (streams go through
+        `schema.stream`); Strawberry would answer that in plain text, this answers a GraphQL error.
+        """
+        try:
+            return await super().execute_single(
+                request=request,
+                request_adapter=request_adapter,
+                sub_response=sub_response,
+                context=context,
+                root_value=root_value,
+                request_data=request_data,
+            )
+        except HTTPException as exc:
+            refused = exc.__cause__
+            if not isinstance(refused, InvalidOperationTypeError):
+                raise
+            if refused.operation_type is not OperationType.SUBSCRIPTION:
+                raise
+        sub_response.status_code = 400
+        return ExecutionResult(data=None, errors=[GraphQLError(SUBSCRIPTION_NEEDS_A_STREAM)])
 
     async def run(self, request: Request | WebSocket, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         """Answer 503 SERVICE_UNAVAILABLE when the database fails before execution (authentication).

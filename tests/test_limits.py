@@ -3,6 +3,7 @@ suggestions, subscriptions over plain HTTP, CORS."""
 
 from __future__ import annotations
 
+import logging
 import random
 import string
 from types import SimpleNamespace
@@ -16,6 +17,7 @@ from resolvers.document_cache import CachedDocument, DocumentCache
 from resolvers.feeds import feed_key, shared_shape
 from resolvers.query_cost import operation_cost
 from resolvers.root import build_schema, schema
+from server import SUBSCRIPTION_NEEDS_A_STREAM
 from settings import Settings
 from tests.client import GraphQLClient
 from tests.factories import make_catalog_admin, make_customer, make_user
@@ -291,6 +293,32 @@ async def test_production_schema_refuses_introspection_and_suggestions(settings:
     # then: introspection is refused and no "Did you mean" leaks the schema
     assert introspection.errors and "introspection" in introspection.errors[0].message.lower()
     assert misspelt.errors and "Did you mean" not in misspelt.errors[0].message
+
+
+# --- subscriptions over plain HTTP ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_subscription_over_plain_http_is_a_client_error(
+    http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, method: str
+) -> None:
+    # given: a catalog administrator
+    admin = await make_catalog_admin()
+    query = "subscription { balanceChanged { balance } }"
+    headers = {"Accept": "application/json", "Authorization": f"Bearer {admin.token}"}
+
+    # when: a subscription is sent as a plain HTTP request
+    with caplog.at_level(logging.INFO):
+        if method == "GET":
+            response = await http.get("/graphql", params={"query": query}, headers=headers)
+        else:
+            response = await http.post("/graphql", json={"query": query}, headers=headers)
+
+    # then: 400 with a top-level error pointing at the websocket, and nothing logged as an error
+    assert response.status_code == 400
+    assert response.json() == {"data": None, "errors": [{"message": SUBSCRIPTION_NEEDS_A_STREAM}]}
+    assert "websocket" in SUBSCRIPTION_NEEDS_A_STREAM
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_development_schema_allows_introspection(gql: GraphQLClient) -> None:
