@@ -84,10 +84,12 @@ class CachedDocuments(SchemaExtension):
     """Serves parsing and validation from a DocumentCache; misses are parsed and validated once.
 
     Listed after OperationLimits, whose parse options and validation rules a miss uses.
+    `hide_suggestions` leaves "Did you mean …" out of validation errors (production).
     """
 
-    def __init__(self, cache: DocumentCache) -> None:
+    def __init__(self, cache: DocumentCache, *, hide_suggestions: bool) -> None:
         self.cache = cache
+        self.hide_suggestions = hide_suggestions
         self.entry: CachedDocument | None = None
 
     def on_parse(self) -> Iterator[None]:
@@ -109,6 +111,7 @@ class CachedDocuments(SchemaExtension):
                 context.schema._schema,
                 context.graphql_document,
                 (*context.validation_rules, *STRAWBERRY_RULES),
+                hide_suggestions=self.hide_suggestions,
             )
             context.pre_execution_errors = errors
             if isinstance(context.query, str):

@@ -14,7 +14,7 @@ from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.config import StrawberryConfig
-from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES, StrawberryGraphQLCoreExecutionContext
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
@@ -100,6 +100,16 @@ class OperationLimits(SchemaExtension):
         yield
 
 
+class SuggestionlessExecutor(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's executor, leaving "Did you mean …" out of variable coercion errors."""
+
+    @classmethod
+    def build(cls, *args: Any, **kwargs: Any) -> Any:
+        """Build as graphql-core does, with `hide_suggestions` on."""
+        kwargs["hide_suggestions"] = True
+        return super().build(*args, **kwargs)
+
+
 class Schema(strawberry.Schema):
     """Logs only unexpected failures (with their traceback); client errors are the client's."""
 
@@ -138,7 +148,7 @@ class Schema(strawberry.Schema):
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     """The schema with a document cache (18× cheaper per request), query limits and masking.
 
-    Production also turns introspection and field suggestions off.
+    Production also turns introspection and every "Did you mean …" suggestion off.
     """
     settings = settings or get_settings()
     production = not settings.is_development
@@ -156,7 +166,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: RequestMetrics(labels),
         lambda: OperationLimits(settings.max_query_length, settings.max_query_tokens, rules),
-        lambda: CachedDocuments(documents),
+        lambda: CachedDocuments(documents, hide_suggestions=production),
         lambda: MaskOrUnavailable(should_mask_error=should_mask),
     ]
     built = Schema(
@@ -165,6 +175,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALAR_MAP, disable_field_suggestions=production),
         extensions=extensions,
+        execution_context_class=SuggestionlessExecutor if production else None,
     )
     built.documents = documents
     labels.root_fields = root_field_names(built)

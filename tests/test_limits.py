@@ -295,6 +295,45 @@ async def test_production_schema_refuses_introspection_and_suggestions(settings:
     assert misspelt.errors and "Did you mean" not in misspelt.errors[0].message
 
 
+# Each asks for something misspelt; graphql-core would suggest the right name ("Did you mean …").
+MISSPELT = {
+    "field": ("{ viewr { email } }", None),
+    "argument": ("{ customer(idd: 1) { id } }", None),
+    "enum value": ("{ customer { serviceRequests(status: REQUESTE) { nodes { id } } } }", None),
+    "type name": ("query ($s: Strin) { customer(id: $s) { id } }", None),
+    "fragment type": ("{ viewer { ... on Usr { id } } }", None),
+    "input field": (
+        'mutation { grantCredits(input: {customerId: "x", amont: 1}) { userErrors { code } } }',
+        {},
+    ),
+    "enum variable": (
+        "query ($s: ServiceRequestStatus) { customer { serviceRequests(status: $s) { nodes { id } } } }",
+        {"s": "REQUESTE"},
+    ),
+    "input variable": (
+        "mutation ($i: BalanceChangeInput!) { grantCredits(input: $i) { userErrors { code } } }",
+        {"i": {"customerId": "x", "amount": "1", "nte": "y"}},
+    ),
+}
+
+
+@pytest.mark.parametrize("probe", MISSPELT)
+async def test_production_suggests_no_names(settings: Settings, probe: str) -> None:
+    # given: the schemas as development and production build them
+    development = build_schema(settings)
+    production = build_schema(settings.model_copy(update={"env": "production"}))
+    document, variables = MISSPELT[probe]
+
+    # when: the misspelt document is sent to both
+    suggested = await development.execute(document, variables)
+    answered = await production.execute(document, variables)
+
+    # then: development suggests a name, production refuses alike but names nothing
+    assert [e.message for e in suggested.errors or () if "Did you mean" in e.message]
+    assert answered.errors and answered.data is None
+    assert [e.message for e in answered.errors if "Did you mean" in e.message] == []
+
+
 # --- subscriptions over plain HTTP ----------------------------------------------------------
 
 
