@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = "development"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    # Processes serving one port (`--workers`); more than one needs PostgreSQL and Redis.
+    workers: int = Field(1, ge=1, le=64)
 
     data_dir: Path = PROJECT_DIR / "data"
     database_url: str | None = None
