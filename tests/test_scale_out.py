@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import signal
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -461,8 +462,18 @@ def serving_process(pids: set[int], server_port: int, client_port: int) -> int |
     return None
 
 
+@contextlib.contextmanager
+def paused(pid: int) -> Iterator[None]:
+    """SIGSTOP a worker for the block: meanwhile new connections go to the other one."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
 async def test_a_server_with_two_workers_serves_one_port_and_delivers_across_them(server_env, redis_server):
-    """`--workers 2`: two processes answer GraphQL on one port; a grant reaches subscribers on both."""
+    """`--workers 2`: both answer on one port; a grant committed by one reaches the other's sockets."""
     # given: a server with two workers on the shared PostgreSQL and a private Redis
     admin = await make_catalog_admin()
     customer = await make_customer(balance=5)
@@ -472,32 +483,29 @@ async def test_a_server_with_two_workers_serves_one_port_and_delivers_across_the
         assert server.proc is not None
         workers = worker_processes(server.proc.pid)
         assert len(workers) == 2, workers
-        async with (
-            contextlib.AsyncExitStack() as stack,
-            httpx.AsyncClient(base_url=server.base_url, timeout=10) as http,
-        ):
-            # given: subscribers, registered (each replayed the opening entry), until both workers hold one
-            subscriptions: dict[int, list[Any]] = {}
-            for _ in range(30):
-                ws = await stack.enter_async_context(
-                    GraphQLSocket(server.base_url, TRANSPORT_WS, admin.token)
-                )
-                variables = {"customerId": str(customer.id), "afterSequence": 0}
-                subscription = await ws.subscribe(BALANCE_CHANGED, variables)
-                assert (await subscription.next(timeout=10))["balanceChanged"]["sequence"] == 1
+        first, second = sorted(workers)
+        async with contextlib.AsyncExitStack() as stack:
+            # given: a registered subscriber (it replayed the opening entry) on each worker
+            subscriptions = {}
+            for worker, other in ((first, second), (second, first)):
+                with paused(other):
+                    ws = await stack.enter_async_context(
+                        GraphQLSocket(server.base_url, TRANSPORT_WS, admin.token)
+                    )
+                    variables = {"customerId": str(customer.id), "afterSequence": 0}
+                    subscription = await ws.subscribe(BALANCE_CHANGED, variables)
+                    assert (await subscription.next(timeout=10))["balanceChanged"]["sequence"] == 1
                 assert ws.ws is not None
-                worker = serving_process(workers, server.port, ws.ws.local_address[1])
-                assert worker in workers
-                subscriptions.setdefault(worker, []).append(subscription)
-                if len(subscriptions) == 2:
-                    break
-            assert set(subscriptions) == workers
+                assert serving_process(workers, server.port, ws.ws.local_address[1]) == worker
+                subscriptions[worker] = subscription
 
-            # when: a grant over HTTP, answered by one of the workers
-            committed = await grant(GraphQLClient(http), admin, customer, "2.50")
+            # when: a grant over HTTP, answered by the first worker (the second paused meanwhile)
+            with paused(second):
+                async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+                    committed = await grant(GraphQLClient(http), admin, customer, "2.50")
 
-            # then: it arrives live at every subscriber, on either worker
-            for subscription in itertools.chain(*subscriptions.values()):
+            # then: it arrives live at both subscribers, the second worker's through Redis
+            for subscription in subscriptions.values():
                 event = (await subscription.next(timeout=10))["balanceChanged"]
                 assert event == {
                     "customerId": str(customer.id),
