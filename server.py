@@ -359,7 +359,59 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--host", default=settings.host, help="default 127.0.0.1 (CREDITS_HOST)")
     parser.add_argument("--port", type=int, default=settings.port, help="default 8000 (CREDITS_PORT)")
     parser.add_argument("--demo", action="store_true", help="turn credits on and load a demo customer")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=settings.workers,
+        help="processes serving one port (CREDITS_WORKERS, default 1); needs PostgreSQL and Redis",
+    )
     return parser.parse_args(argv)
+
+
+def workers_refusal(settings: Settings, workers: int) -> str | None:
+    """Why `workers` processes cannot serve with these settings, or None when they can."""
+    if workers < 1:
+        return f"--workers must be at least 1, not {workers}"
+    if workers == 1:
+        return None
+    problems = []
+    if settings.is_sqlite:
+        problems.append("SQLite would serialise their writes (set CREDITS_DATABASE_URL to PostgreSQL)")
+    if not settings.broadcast_url.startswith("redis"):
+        problems.append("events would not cross them (set CREDITS_BROADCAST_URL to redis://…)")
+    if not problems:
+        return None
+    return f"refusing to serve with {workers} workers: " + "; ".join(problems)
+
+
+def worker_app() -> Service:
+    """The app of one `--workers` process: settings from the environment (the parent prepared the rest)."""
+    settings = get_settings()
+    _configure_logging(settings)
+    return create_app(settings)
+
+
+async def _prepare(settings: Settings, *, demo: bool) -> None:
+    """Before the workers start, once: migrate, the first administrator, the demo data."""
+    await db.init_db(settings)
+    try:
+        await db.migrate(settings)
+        await ensure_first_admin(
+            settings.admin_email, settings.admin_password, development=settings.is_development
+        )
+        if demo:
+            from models.demo import load_demo
+
+            await load_demo()
+    finally:
+        await db.close_db()
+
+
+def _configure_logging(settings: Settings) -> None:
+    logs.configure(
+        os.environ.get("CREDITS_LOG_LEVEL", "INFO"),
+        settings.log_format or ("text" if settings.is_development else "json"),
+    )
 
 
 async def _migrate_only(settings: Settings) -> None:
@@ -371,16 +423,13 @@ async def _migrate_only(settings: Settings) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python server.py [serve|migrate|export-schema] [--host H] [--port P] [--demo]`."""
+    """`python server.py [serve|migrate|export-schema] [--host H] [--port P] [--demo] [--workers N]`."""
     args = _parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == "export-schema":
         sys.stdout.write(schema.as_str() + "\n")
         return
     settings = get_settings()
-    logs.configure(
-        os.environ.get("CREDITS_LOG_LEVEL", "INFO"),
-        settings.log_format or ("text" if settings.is_development else "json"),
-    )
+    _configure_logging(settings)
     if args.command == "migrate":
         asyncio.run(_migrate_only(settings))
         log.info(
@@ -388,13 +437,25 @@ def main(argv: list[str] | None = None) -> None:
             settings.effective_database_url if settings.is_sqlite else "PostgreSQL",
         )
         return
+    if refusal := workers_refusal(settings, args.workers):
+        sys.exit(refusal)
     if settings.is_sqlite:
         log.info("embedded database: %s", settings.effective_database_url)
     import uvicorn
 
+    app: Service | str
+    if args.workers > 1:
+        # Workers import `worker_app` afresh: they read the settings from the same environment.
+        settings.resolved_jwt_secret()  # a generated development secret: one file, before they race
+        asyncio.run(_prepare(settings, demo=args.demo))
+        app = "server:worker_app"
+    else:
+        app = create_app(settings, demo=args.demo)
     # Our middleware logs access without query strings; uvicorn's would log them.
     uvicorn.run(
-        create_app(settings, demo=args.demo),
+        app,
+        factory=args.workers > 1,
+        workers=args.workers,
         host=args.host,
         port=args.port,
         log_config=None,

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = "development"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    # Processes serving one port (`--workers`); more than one needs PostgreSQL and Redis.
+    workers: int = Field(1, ge=1, le=64)
 
     data_dir: Path = PROJECT_DIR / "data"
     database_url: str | None = None
@@ -51,6 +53,7 @@ class Settings(BaseSettings):
 
     mail_batch_size: int = Field(20, ge=1, le=500)
     mail_poll_seconds: float = Field(5.0, gt=0)
+    # SQLite's claim on a row being sent; PostgreSQL holds a row lock for the send instead.
     mail_lease_seconds: float = Field(120.0, gt=0)
     mail_max_attempts: int = Field(8, ge=1)
     mail_backoff_seconds: float = Field(2.0, gt=0)

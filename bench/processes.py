@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -30,6 +31,20 @@ def raise_fd_limit() -> int:
     if soft != hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (a `--workers` server's worker processes), from /proc."""
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo.extend(int(child) for child in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return tree
 
 
 def cpu_seconds(pid: int) -> float:
@@ -66,11 +81,14 @@ class MachineCpu:
 
 
 class ServerProcess:
-    """`python server.py --port P` with the given environment; ready once /readyz answers 200."""
+    """`python server.py --port P [args]` with the given environment; ready once /readyz answers 200."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, port: int | None = None, args: tuple[str, ...] = ()
+    ) -> None:
         self.port = port or free_port()
         self.env = env
+        self.args = args
         self.log_path = log_path
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -92,7 +110,7 @@ class ServerProcess:
         raise_fd_limit()  # inherited: thousands of websockets need more than the usual 1024
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "server.py", "--port", str(self.port)],
+                [sys.executable, "server.py", "--port", str(self.port), *self.args],
                 cwd=PROJECT_DIR,
                 env=self.env,
                 stdout=log,
@@ -120,12 +138,12 @@ class ServerProcess:
             return ""
 
     def cpu_seconds(self) -> float:
-        """CPU seconds the server has used so far."""
-        return cpu_seconds(self.pid)
+        """CPU seconds the server (with its workers) has used so far."""
+        return sum(_or_zero(cpu_seconds, pid) for pid in process_tree(self.pid))
 
     def rss_mb(self) -> float:
-        """The server's resident memory in MiB."""
-        return rss_mb(self.pid)
+        """The server's (and its workers') resident memory in MiB."""
+        return sum(_or_zero(rss_mb, pid) for pid in process_tree(self.pid))
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it does not exit within 15 s."""
@@ -137,3 +155,11 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def _or_zero(read: Callable[[int], float], pid: int) -> float:
+    """A /proc figure of a process that may just have exited (0 then)."""
+    try:
+        return read(pid)
+    except OSError:
+        return 0.0

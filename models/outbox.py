@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 class EmailStatus(StrEnum):
-    """PENDING until sent (or retried), SENDING while a dispatcher holds its lease."""
+    """PENDING until sent (or retried); SENDING while a dispatcher holds its lease (SQLite only)."""
 
     PENDING = "PENDING"
     SENDING = "SENDING"

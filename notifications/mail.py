@@ -1,9 +1,11 @@
 """The email dispatcher: sends the outbox with aiosmtplib, retrying until the SMTP server is back.
 
-Rows are claimed with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so several server
-processes never send the same row at once, and a process killed mid-send leaves a row that is
-claimed again once its lease runs out. A temporary failure (connection refused, 4xx) backs off
-exponentially; a permanent one (5xx) or too many tries marks the row FAILED and logs it.
+On PostgreSQL a row is claimed as a row lock (`FOR UPDATE SKIP LOCKED`) of a transaction kept
+open while it is sent and committed with the outcome: other processes skip it meanwhile, and a
+process that dies mid-send drops its connection, which releases the row at once. SQLite serves
+one process: its rows are claimed with a lease, and a start takes back the leases of the run
+before. A temporary failure (connection refused, 4xx) backs off exponentially; a permanent one
+(5xx) or too many tries marks the row FAILED and logs it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 import aiosmtplib
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 import metrics
@@ -25,6 +29,9 @@ from notifications.tasks import cancel_and_wait
 from settings import Settings
 
 log = logging.getLogger("credits.mail")
+
+# How much longer than a send PostgreSQL lets a dispatcher's transaction sit idle holding its row.
+_LOCK_MARGIN_SECONDS = 10.0
 
 
 def _now() -> dt.datetime:
@@ -70,7 +77,7 @@ class MailDispatcher:
         self._task = asyncio.create_task(self._run(), name="mail-dispatcher")
 
     async def stop(self) -> None:
-        """Stop sending; claimed rows are released when their lease runs out."""
+        """Stop sending; a row mid-send is released (PostgreSQL) or taken back at the next start."""
         await cancel_and_wait(self._task)
         self._task = None
 
@@ -79,6 +86,11 @@ class MailDispatcher:
         self._wake.set()
 
     async def _run(self) -> None:
+        if self.settings.is_sqlite:
+            try:
+                await self.take_back_leases()
+            except Exception:
+                log.exception("could not take back leased mail; it waits for its lease to run out")
         while True:
             try:
                 busy = await self.dispatch_once() == self.settings.mail_batch_size
@@ -93,24 +105,56 @@ class MailDispatcher:
                 await asyncio.wait_for(self._wake.wait(), self.settings.mail_poll_seconds)
             self._wake.clear()
 
+    async def take_back_leases(self) -> int:
+        """SQLite (one process): rows a previous run left mid-send are due now; returns how many."""
+        taken = await EmailOutbox.filter(status=EmailStatus.SENDING).update(
+            status=EmailStatus.PENDING, lease_until=None, next_attempt_at=_now()
+        )
+        if taken:
+            log.warning("took back %d alert emails a previous run left mid-send", taken)
+        return taken
+
     async def dispatch_once(self) -> int:
         """Claim due rows and try each once; returns how many were claimed."""
+        if not self.settings.is_sqlite:
+            return await self._dispatch_locked()
         rows = await self._claim()
         for row in rows:
-            await self._send(row)
+            await self._record(row, await self._deliver(row))
         return len(rows)
 
-    async def _claim(self) -> list[EmailOutbox]:
+    def _due(self) -> QuerySet[EmailOutbox]:
         now = _now()
         due = Q(status=EmailStatus.PENDING, next_attempt_at__lte=now) | Q(
             status=EmailStatus.SENDING, lease_until__lt=now
         )
+        return EmailOutbox.filter(due).order_by("created_at")
+
+    async def _dispatch_locked(self) -> int:
+        """PostgreSQL: each row locked by its own transaction while it is sent, committed with the outcome.
+
+        A dead process's connection drops and its lock with it; the server ends a transaction left
+        idle past the send timeout (plus a margin), so a stalled process cannot hold a row forever.
+        """
+        idle_ms = int((self.settings.mail_timeout_seconds + _LOCK_MARGIN_SECONDS) * 1000)
+        tried = 0
+        while tried < self.settings.mail_batch_size:
+            async with in_transaction() as conn:
+                await conn.execute_query(f"SET LOCAL idle_in_transaction_session_timeout = {idle_ms}")
+                query = self._due().limit(1).select_for_update(skip_locked=True)
+                row = await query.using_db(conn).first()
+                if row is None:
+                    break
+                row.attempts += 1
+                await self._record(row, await self._deliver(row), conn)
+            tried += 1
+        return tried
+
+    async def _claim(self) -> list[EmailOutbox]:
+        """SQLite: lease a batch of due rows (SENDING until `lease_until`)."""
         async with in_transaction() as conn:
-            query = EmailOutbox.filter(due).order_by("created_at").limit(self.settings.mail_batch_size)
-            if not self.settings.is_sqlite:
-                query = query.select_for_update(skip_locked=True)
-            rows = await query.using_db(conn)
-            lease = now + dt.timedelta(seconds=self.settings.mail_lease_seconds)
+            rows = await self._due().limit(self.settings.mail_batch_size).using_db(conn)
+            lease = _now() + dt.timedelta(seconds=self.settings.mail_lease_seconds)
             for row in rows:
                 row.status = EmailStatus.SENDING
                 row.lease_until = lease
@@ -118,29 +162,44 @@ class MailDispatcher:
                 await row.save(using_db=conn, update_fields=["status", "lease_until", "attempts"])
         return rows
 
-    async def _send(self, row: EmailOutbox) -> None:
+    async def _deliver(self, row: EmailOutbox) -> tuple[str, bool] | None:
+        """Send one row, bounded by the send timeout; None when accepted, else (error, permanent)."""
         s = self.settings
         try:
-            await aiosmtplib.send(
-                build_message(row, s.mail_from),
-                hostname=s.smtp_host,
-                port=s.smtp_port,
-                username=s.smtp_username,
-                password=s.smtp_password,
-                start_tls=s.smtp_starttls,
-                timeout=s.mail_timeout_seconds,
-            )
+            async with asyncio.timeout(s.mail_timeout_seconds):
+                await aiosmtplib.send(
+                    build_message(row, s.mail_from),
+                    hostname=s.smtp_host,
+                    port=s.smtp_port,
+                    username=s.smtp_username,
+                    password=s.smtp_password,
+                    start_tls=s.smtp_starttls,
+                    timeout=s.mail_timeout_seconds,
+                )
         except aiosmtplib.SMTPResponseException as exc:
-            await self._failed(row, f"{exc.code} {exc.message}", permanent=exc.code >= 500)
+            return f"{exc.code} {exc.message}", exc.code >= 500
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            await self._failed(row, f"{type(exc).__name__}: {exc}", permanent=False)
-        else:
-            metrics.EMAILS_SENT.inc()
-            row.status, row.sent_at, row.lease_until, row.last_error = EmailStatus.SENT, _now(), None, None
-            await row.save(update_fields=["status", "sent_at", "lease_until", "last_error"])
-            log.info("sent alert email %s to %s", row.message_id, row.recipient)
+            return f"{type(exc).__name__}: {exc}", False
+        return None
 
-    async def _failed(self, row: EmailOutbox, error: str, *, permanent: bool) -> None:
+    async def _record(
+        self, row: EmailOutbox, failure: tuple[str, bool] | None, conn: BaseDBAsyncClient | None = None
+    ) -> None:
+        """Save the attempt's outcome: SENT, or the failure with its retry or FAILED."""
+        if failure is not None:
+            error, permanent = failure
+            await self._failed(row, error, permanent=permanent, conn=conn)
+            return
+        metrics.EMAILS_SENT.inc()
+        row.status, row.sent_at, row.lease_until, row.last_error = EmailStatus.SENT, _now(), None, None
+        await row.save(
+            using_db=conn, update_fields=["status", "sent_at", "lease_until", "last_error", "attempts"]
+        )
+        log.info("sent alert email %s to %s", row.message_id, row.recipient)
+
+    async def _failed(
+        self, row: EmailOutbox, error: str, *, permanent: bool, conn: BaseDBAsyncClient | None
+    ) -> None:
         s = self.settings
         metrics.EMAIL_SEND_FAILURES.inc()
         row.last_error = error[:1000]
@@ -161,4 +220,7 @@ class MailDispatcher:
             log.warning(
                 "email %s to %s not sent (%s); retry in %.1fs", row.message_id, row.recipient, error, backoff
             )
-        await row.save(update_fields=["status", "last_error", "lease_until", "next_attempt_at"])
+        await row.save(
+            using_db=conn,
+            update_fields=["status", "last_error", "lease_until", "next_attempt_at", "attempts"],
+        )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import os
+import signal
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -426,3 +430,90 @@ async def test_commits_of_a_server_cut_off_from_redis_reach_the_others_after_it_
             await asyncio.gather(reading, return_exceptions=True)
         await asyncio.gather(asyncio.to_thread(a.stop), asyncio.to_thread(b.stop))
         await proxy.cut()
+
+
+# --- one port, several processes: `python server.py --workers N` -----------------------------------
+
+
+def worker_processes(pid: int) -> set[int]:
+    """uvicorn's worker processes under a `--workers` server (not multiprocessing's resource tracker)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return {int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()}
+
+
+def running(pid: int) -> bool:
+    """Whether process `pid` exists."""
+    return os.path.exists(f"/proc/{pid}")
+
+
+def serving_process(pids: set[int], server_port: int, client_port: int) -> int | None:
+    """Which of `pids` holds the server side of the TCP connection from `client_port` (Linux /proc)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16)
+        if (local, remote) == (server_port, client_port):
+            inodes.add(f"socket:[{fields[9]}]")
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) in inodes:
+                    return pid
+    return None
+
+
+@contextlib.contextmanager
+def paused(pid: int) -> Iterator[None]:
+    """SIGSTOP a worker for the block: meanwhile new connections go to the other one."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+async def test_a_server_with_two_workers_serves_one_port_and_delivers_across_them(server_env, redis_server):
+    """`--workers 2`: both answer on one port; a grant committed by one reaches the other's sockets."""
+    # given: a server with two workers on the shared PostgreSQL and a private Redis
+    admin = await make_catalog_admin()
+    customer = await make_customer(balance=5)
+    server = Server({**server_env, "CREDITS_BROADCAST_URL": redis_server.url}, "--workers", "2")
+    await asyncio.to_thread(server.start)
+    try:
+        assert server.proc is not None
+        workers = worker_processes(server.proc.pid)
+        assert len(workers) == 2, workers
+        first, second = sorted(workers)
+        async with contextlib.AsyncExitStack() as stack:
+            # given: a registered subscriber (it replayed the opening entry) on each worker
+            subscriptions = {}
+            for worker, other in ((first, second), (second, first)):
+                with paused(other):
+                    ws = await stack.enter_async_context(
+                        GraphQLSocket(server.base_url, TRANSPORT_WS, admin.token)
+                    )
+                    variables = {"customerId": str(customer.id), "afterSequence": 0}
+                    subscription = await ws.subscribe(BALANCE_CHANGED, variables)
+                    assert (await subscription.next(timeout=10))["balanceChanged"]["sequence"] == 1
+                assert ws.ws is not None
+                assert serving_process(workers, server.port, ws.ws.local_address[1]) == worker
+                subscriptions[worker] = subscription
+
+            # when: a grant over HTTP, answered by the first worker (the second paused meanwhile)
+            with paused(second):
+                async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+                    committed = await grant(GraphQLClient(http), admin, customer, "2.50")
+
+            # then: it arrives live at both subscribers, the second worker's through Redis
+            for subscription in subscriptions.values():
+                event = (await subscription.next(timeout=10))["balanceChanged"]
+                assert event == {
+                    "customerId": str(customer.id),
+                    "balance": "7.50",
+                    "sequence": 2,
+                    "transaction": committed,
+                }
+    finally:
+        await asyncio.to_thread(server.stop)
+    assert server.proc.returncode == 0
+    assert not any(map(running, workers))

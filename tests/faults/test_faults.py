@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
+from tests.conftest import TEST_ENV
 from tests.faults.conftest import PrivatePostgres, PrivateRedis
 from tests.faults.load import (
     GRANT,
@@ -332,3 +336,93 @@ async def _eventually(check: Callable[[], Awaitable[bool]], what: str, within: f
     while not await check():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.1)
+
+
+# --- (5) the server killed while an alert email is mid-send --------------------------------------
+
+MAIL_BOUND = 20.0  # seconds: far below the 120 s lease a crash used to cost
+
+
+@pytest.mark.parametrize("smtp_down", ["hung", "refused"])
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+async def test_mail_of_a_server_killed_mid_send_arrives_seconds_after_restart(
+    database: str,
+    smtp_down: str,
+    smtp: SmtpServer,
+    start_server: StartServer,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    """SMTP down, an alert fires, SIGKILL, SMTP back, restart: the email arrives once, in seconds.
+
+    `hung`: the SMTP server accepts and never answers, and the kill lands while the dispatcher
+    holds the row; `refused`: the SMTP server is stopped and the kill follows the answer at once.
+    """
+    # given: a server on its own database whose SMTP is down, and a customer with one administrator
+    env = {
+        **os.environ,
+        **TEST_ENV,
+        "CREDITS_DATA_DIR": str(tmp_path),
+        "CREDITS_DATABASE_URL": await _mail_database(database, request, tmp_path),
+        "CREDITS_BROADCAST_URL": "memory://",
+        "CREDITS_LOG_FORMAT": "text",
+        "CREDITS_SMTP_HOST": "127.0.0.1",
+        "CREDITS_SMTP_PORT": str(smtp.port),
+        "CREDITS_SMTP_STARTTLS": "false",
+    }
+    black_hole, clients = socket.socket(), []
+    black_hole.bind(("127.0.0.1", 0))
+    black_hole.listen(16)
+    black_hole.setblocking(False)
+    smtp.stop()
+    down = {**env, "CREDITS_SMTP_PORT": str(black_hole.getsockname()[1])} if smtp_down == "hung" else env
+    server = await start_server(down)
+    world = await make_world(server.base_url, customers=1, grant="10.00")
+    await make_customer_admin(world, world.customers[0], "admin@acme.test")
+
+    # when: a withdrawal crosses zero and the server is killed (mid-send, or right after answering)
+    variables = {"input": {"customerId": world.customers[0], "amount": "25", "idempotencyKey": "cross"}}
+    await call(server.base_url, WITHDRAW, variables, world.token)
+    try:
+        if smtp_down == "hung":
+            await _eventually(lambda: _accepted(black_hole, clients), "the dispatcher's SMTP connection")
+        server.stop(signal.SIGKILL)
+    finally:
+        for client in clients:
+            client.close()
+        black_hole.close()
+    smtp.start()
+    restarted = time.monotonic()
+    await start_server(env, port=server.port)
+    ready = time.monotonic()
+    await _eventually(lambda: _received(smtp, 1), "the alert email", within=MAIL_BOUND)
+    arrived = time.monotonic()
+    await asyncio.sleep(1)  # room for a duplicate send to show up
+
+    # then: the one email arrived once, seconds after the restart
+    print(
+        f"\nmail delay after SIGKILL ({database}, SMTP {smtp_down}): {arrived - restarted:.2f}s "
+        f"from restart, {arrived - ready:.2f}s from ready"
+    )
+    assert [str(m["To"]) for m in smtp.messages] == ["admin@acme.test"]
+    assert list(smtp.per_message_id().values()) == [1]
+
+
+async def _mail_database(database: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database of the kind asked for: a SQLite file, or one on the private PostgreSQL."""
+    if database == "sqlite":
+        return f"sqlite:///{tmp_path / 'credits.sqlite3'}"
+    cluster: PrivatePostgres = request.getfixturevalue("private_postgres")
+    cluster.ensure_running()
+    return await cluster.create_database()
+
+
+async def _accepted(listener: socket.socket, clients: list[socket.socket]) -> bool:
+    """Whether a client connected to the (non-blocking) listener; kept open in `clients`."""
+    with contextlib.suppress(BlockingIOError):
+        clients.append(listener.accept()[0])
+    return bool(clients)
+
+
+async def _received(smtp: SmtpServer, count: int) -> bool:
+    return len(smtp.handler.envelopes) >= count
