@@ -90,7 +90,9 @@ def notification_message(note: Notification) -> dict[str, Any]:
 
 def access_message(event: AccessRevoked) -> dict[str, Any]:
     """A deactivated user or a revoked API token, for every process's socket guard."""
-    return {"t": ACCESS, "user": _id(event.user_id), "token": _id(event.api_token_id)}
+    # `k` is set so that the bus hands it once to the guards' subscription of every key.
+    key = _id(event.api_token_id or event.user_id)
+    return {"t": ACCESS, "k": key, "user": _id(event.user_id), "token": _id(event.api_token_id)}
 
 
 def access_from_message(message: dict[str, Any]) -> AccessRevoked:

@@ -125,6 +125,7 @@ class SocketGuard:
             except Exception:
                 log.warning("socket guard: could not handle a revocation; sweeping", exc_info=True)
                 self.sweep_soon()
+                await asyncio.sleep(1)
 
     async def _run(self) -> None:
         while self._sockets:

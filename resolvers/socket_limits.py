@@ -42,6 +42,8 @@ def raise_descriptor_limit() -> int:
 
 def default_max_websockets(descriptor_limit: int, db_pool_max: int) -> int:
     """The descriptors left after a fifth (at least 512) for HTTP and Redis, and the database pool."""
+    if descriptor_limit == resource.RLIM_INFINITY:
+        descriptor_limit = 1 << 20
     headroom = max(512, descriptor_limit // 5) + db_pool_max
     return max(16, descriptor_limit - headroom)
 

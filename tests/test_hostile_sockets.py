@@ -17,6 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from models.user import Role
+from resolvers.socket_limits import default_max_websockets
 from tests.client import GraphQLClient
 from tests.conftest import IS_REDIS, PROJECT_DIR
 from tests.factories import make_catalog_admin, make_customer, make_service, make_user
@@ -408,3 +409,9 @@ def test_the_soft_descriptor_limit_is_raised_to_the_hard_one():
     # then
     returned, soft, hard = map(int, out.stdout.split())
     assert returned == soft == hard
+
+
+@pytest.mark.parametrize(("descriptors", "expected"), [(20_000, 15_980), (1_024, 492), (256, 16)])
+def test_the_default_socket_cap_leaves_headroom_for_http_the_database_and_redis(descriptors, expected):
+    """A fifth of the descriptors (at least 512) and the database pool (20 here) stay free."""
+    assert default_max_websockets(descriptors, db_pool_max=20) == expected
