@@ -38,7 +38,7 @@ BACKLOG_TIMEOUT_SECONDS = 2.0
 # Mirrors models.ledger.TransactionKind and the topics of notifications.wire (tests check both), so
 # that every series exists from the start and this module imports nothing of the domain.
 LEDGER_KINDS = ("GRANT", "WITHDRAWAL", "SERVICE_CHARGE", "REFUND")
-EVENT_TYPES = ("balance", "alert", "notification")
+EVENT_TYPES = ("balance", "alert", "notification", "access")
 OTHER = "other"
 UNKNOWN_OPERATION = "unknown"
 MULTIPLE_OPERATIONS = "multiple"
@@ -56,6 +56,15 @@ REQUEST_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 WEBSOCKETS = Gauge("credits_websocket_connections", "Open websockets on /graphql.")
+WEBSOCKETS_MAX = Gauge(
+    "credits_websocket_connections_max", "The cap on open websockets (CREDITS_MAX_WEBSOCKETS)."
+)
+WEBSOCKETS_REFUSED = Counter(
+    "credits_websockets_refused",
+    "Websockets refused at the handshake: process cap reached (capacity) or too many not yet "
+    "authenticated from one client address (address).",
+    ["reason"],
+)
 SUBSCRIPTIONS = Gauge("credits_subscriptions_active", "Running GraphQL subscriptions by field.", ["field"])
 SUBSCRIPTION_FEEDS = Gauge(
     "credits_subscription_feeds", "Shared subscription feeds running, each executed once for its subscribers."

@@ -9,6 +9,7 @@ import gc
 import json
 import logging
 import os
+import resource
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -48,6 +49,16 @@ from resolvers.errors import RETRY_AFTER_SECONDS, is_unavailable, unavailable_bo
 from resolvers.feeds import SharedFeedHandler
 from resolvers.root import build_schema, schema
 from resolvers.socket_auth import SocketGuard
+from resolvers.socket_limits import (
+    TICKET,
+    SocketLimits,
+    SocketTicket,
+    client_address,
+    default_max_websockets,
+    raise_descriptor_limit,
+    refuse,
+)
+from resolvers.ws_protocol import BoundedWebSocketAdapter, LegacyHandler
 from settings import Settings, get_settings
 
 log = logging.getLogger("credits.server")
@@ -72,7 +83,12 @@ class Runtime:
             channel=settings.bus_channel,
         )
         self.mailer = MailDispatcher(settings)
-        self.sockets = SocketGuard(settings.ws_auth_recheck_seconds)
+        self.sockets = SocketGuard(settings.ws_auth_recheck_seconds, self.bus)
+        descriptors = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        self.socket_limits = SocketLimits(
+            settings.max_websockets or default_max_websockets(descriptors, settings.db_pool_max),
+            settings.max_unauthenticated_websockets_per_address,
+        )
         self.housekeeping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -88,6 +104,7 @@ class Runtime:
             await load_demo()
         await self.bus.start()
         add_event_sink(self.publish)
+        self.sockets.start()
         self.mailer.start()
         self.housekeeping = asyncio.create_task(self._keep_house(), name="housekeeping")
 
@@ -138,6 +155,8 @@ class GraphQLApp(GraphQL):
     """Strawberry's ASGI app with our per-request context and websocket authentication."""
 
     graphql_transport_ws_handler_class = SharedFeedHandler
+    graphql_ws_handler_class = LegacyHandler
+    websocket_adapter_class = BoundedWebSocketAdapter
 
     def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
         settings = runtime.settings
@@ -245,6 +264,9 @@ class GraphQLApp(GraphQL):
             raise ConnectionRejectionError({"message": "invalid token"}) from None
         if isinstance(context.request, WebSocket):
             self.runtime.sockets.watch(context.request, context.actor, token)
+            ticket = context.request.scope.get(TICKET)
+            if isinstance(ticket, SocketTicket):
+                self.runtime.socket_limits.authenticated(ticket)
         context.connection_params = None  # the token is kept by the socket guard only
         return UNSET
 
@@ -269,9 +291,16 @@ class Service(Starlette):
         scope["app"] = self
         logs.begin_request(scope)
         started = time.perf_counter()
+        limits = self.graphql.runtime.socket_limits
+        ticket = limits.admit(client_address(scope))
+        if ticket is None:
+            logs.log_access(scope, await refuse(scope, receive, send), started)
+            return
+        scope[TICKET] = ticket
         try:
             await self.graphql(scope, receive, send)
         finally:
+            limits.release(ticket)
             logs.log_access(scope, 0, started)
 
 
@@ -443,6 +472,7 @@ def main(argv: list[str] | None = None) -> None:
         log.info("embedded database: %s", settings.effective_database_url)
     import uvicorn
 
+    raise_descriptor_limit()  # before create_app: the default socket cap is derived from it
     app: Service | str
     if args.workers > 1:
         # Workers import `worker_app` afresh: they read the settings from the same environment.
@@ -465,6 +495,9 @@ def main(argv: list[str] | None = None) -> None:
         ws_per_message_deflate=False,
         # wsproto keeps less per open socket than the websockets library (about 3 KB less).
         ws="wsproto",
+        # A frame after authentication may be as large as a request body; before it, the handler
+        # bounds frames to CREDITS_WS_MAX_MESSAGE_BYTES.
+        ws_max_size=settings.max_body_bytes,
     )
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from models.accounts import AccessRevoked
 from models.alerts import AlertRaised, CreditAlert, NotificationCreated
 from models.ledger import BalanceChanged, CreditTransaction
 from models.notification import Notification
@@ -13,6 +14,7 @@ from models.notification import Notification
 BALANCE = "balance"
 ALERT = "alert"
 NOTIFICATION = "notification"
+ACCESS = "access"
 
 
 def _id(value: uuid.UUID | None) -> str | None:
@@ -86,6 +88,25 @@ def notification_message(note: Notification) -> dict[str, Any]:
     return {"t": NOTIFICATION, "k": str(note.user_id), "id": str(note.id)}
 
 
+def access_message(event: AccessRevoked) -> dict[str, Any]:
+    """A deactivated user or a revoked API token, for every process's socket guard."""
+    # `k` is set so that the bus hands it once to the guards' subscription of every key.
+    key = _id(event.api_token_id or event.user_id)
+    return {"t": ACCESS, "k": key, "user": _id(event.user_id), "token": _id(event.api_token_id)}
+
+
+def access_from_message(message: dict[str, Any]) -> AccessRevoked:
+    """The AccessRevoked of an access message (ids that do not parse are None)."""
+    return AccessRevoked(_uuid_or_none(message.get("user")), _uuid_or_none(message.get("token")))
+
+
+def _uuid_or_none(value: object) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
 def encode(event: object) -> dict[str, Any] | None:
     """The wire message for a committed domain event (None: nothing to publish)."""
     if isinstance(event, BalanceChanged):
@@ -94,4 +115,6 @@ def encode(event: object) -> dict[str, Any] | None:
         return alert_message(event.alert)
     if isinstance(event, NotificationCreated):
         return notification_message(event.notification)
+    if isinstance(event, AccessRevoked):
+        return access_message(event)
     return None

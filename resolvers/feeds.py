@@ -45,6 +45,7 @@ import metrics
 from models.actor import Actor
 from models.user import Role, User
 from resolvers.context import Context
+from resolvers.ws_protocol import close_malformed, malformed
 from settings import get_settings
 
 log = logging.getLogger("credits.feeds")
@@ -308,6 +309,13 @@ class SharedFeedHandler(BaseGraphQLTransportWSHandler[Context, None]):
         finally:
             gauge.dec()
             feed.leave(member)
+
+    async def handle_message(self, message: Any) -> None:
+        """Close malformed frames with 4400; hand the others to Strawberry."""
+        if (reason := malformed(message, "subscribe")) is not None:
+            await close_malformed(self.websocket, reason)
+            return
+        await super().handle_message(message)
 
     async def handle_connection_init(self, message: Any) -> None:
         """As Strawberry; then stop the init timeout's task, which would otherwise sleep on."""

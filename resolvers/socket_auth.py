@@ -1,4 +1,8 @@
-"""Open websockets stay authenticated: expired, revoked or deactivated means closed (4403)."""
+"""Open websockets stay authenticated: expired, revoked or deactivated means closed (4403).
+
+A deactivation or revocation arrives on the event bus (every process's guard hears it) and closes
+the sockets it concerns at once; the periodic sweep catches expiry, and anything the bus missed.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from models.actor import Actor
 from models.user import ApiToken, User
+from notifications import wire
+from notifications.bus import EventBus, Resync, SubscriberTooSlow
 from notifications.tasks import cancel_and_wait
 
 log = logging.getLogger("credits.websocket")
@@ -48,19 +54,30 @@ class SocketGuard:
 
     A task and a query per socket every few seconds would cost thousands of queries a second at
     10,000 subscribers; this sweep costs one or two queries per interval whatever their number.
+    A socket keeps every identity it was ever authenticated as: it closes when any loses access.
     """
 
-    def __init__(self, recheck_seconds: float) -> None:
+    def __init__(self, recheck_seconds: float, bus: EventBus | None = None) -> None:
         self.recheck_seconds = recheck_seconds
-        self._sockets: dict[WebSocket, _Watched] = {}
+        self.bus = bus
+        self._sockets: dict[WebSocket, tuple[_Watched, ...]] = {}
         self._changed = asyncio.Event()
+        self._next_sweep = math.inf
         self._task: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Listen for deactivations and revocations on the bus (from every process)."""
+        if self.bus is not None and self._listener is None:
+            self._listener = asyncio.get_running_loop().create_task(self._listen(), name="socket-guard-bus")
 
     def watch(self, socket: WebSocket, actor: Actor, token: str) -> None:
         """Keep checking `socket`, authenticated as `actor` with `token`, until it closes."""
-        self._sockets[socket] = _Watched(actor.user_id, actor.api_token_id, _expires_at(token))
+        watched = _Watched(actor.user_id, actor.api_token_id, _expires_at(token))
+        self._sockets[socket] = (*self._sockets.get(socket, ()), watched)
         self._changed.set()
         if self._task is None or self._task.done():
+            self._next_sweep = time.monotonic() + self.recheck_seconds
             self._task = asyncio.get_running_loop().create_task(self._run(), name="socket-guard")
 
     def forget(self, socket: WebSocket) -> None:
@@ -68,16 +85,52 @@ class SocketGuard:
         self._sockets.pop(socket, None)
 
     async def stop(self) -> None:
-        """Stop the sweeps (on shutdown)."""
+        """Stop the sweeps and the bus listener (on shutdown)."""
+        await cancel_and_wait(self._listener)
+        self._listener = None
         if self._task is not None:
             await cancel_and_wait(self._task)
             self._task = None
 
+    async def revoke(self, user_id: uuid.UUID | None, api_token_id: uuid.UUID | None) -> None:
+        """Close at once every socket of a deactivated user or authenticated by a revoked token."""
+        for socket, identities in list(self._sockets.items()):
+            if any(
+                (user_id is not None and w.user_id == user_id)
+                or (api_token_id is not None and w.api_token_id == api_token_id)
+                for w in identities
+            ):
+                self._sockets.pop(socket, None)
+                await _close(socket)
+
+    def sweep_soon(self) -> None:
+        """Sweep now rather than at the next interval (the bus may have missed a revocation)."""
+        self._next_sweep = 0.0
+        self._changed.set()
+
+    async def _listen(self) -> None:
+        assert self.bus is not None
+        while True:
+            try:
+                async with self.bus.subscribe(wire.ACCESS) as subscription:
+                    while True:
+                        message = await subscription.get()
+                        if isinstance(message, Resync):
+                            self.sweep_soon()
+                            continue
+                        revoked = wire.access_from_message(message)
+                        await self.revoke(revoked.user_id, revoked.api_token_id)
+            except SubscriberTooSlow:
+                self.sweep_soon()
+            except Exception:
+                log.warning("socket guard: could not handle a revocation; sweeping", exc_info=True)
+                self.sweep_soon()
+                await asyncio.sleep(1)
+
     async def _run(self) -> None:
-        next_sweep = time.monotonic() + self.recheck_seconds
         while self._sockets:
             self._changed.clear()
-            wait = min(next_sweep, self._soonest_expiry()) - time.monotonic()
+            wait = min(self._next_sweep, self._soonest_expiry()) - time.monotonic()
             if wait > 0:
                 # A new socket wakes this early: its token may expire before the next sweep.
                 with contextlib.suppress(TimeoutError):
@@ -87,10 +140,10 @@ class SocketGuard:
                 await self.sweep()
             except Exception:
                 log.warning("could not re-check the open websockets' tokens", exc_info=True)
-            next_sweep = time.monotonic() + self.recheck_seconds
+            self._next_sweep = time.monotonic() + self.recheck_seconds
 
     def _soonest_expiry(self) -> float:
-        deadlines = [w.expires_at for w in self._sockets.values() if w.expires_at is not None]
+        deadlines = [w.expires_at for ws in self._sockets.values() for w in ws if w.expires_at is not None]
         return min(deadlines, default=math.inf)
 
     async def sweep(self) -> None:
@@ -101,16 +154,22 @@ class SocketGuard:
         if not self._sockets:
             return
         watched = dict(self._sockets)
-        active_users = await _existing(User, {w.user_id for w in watched.values()}, active=True)
-        token_ids = {w.api_token_id for w in watched.values() if w.api_token_id is not None}
+        identities = [w for ws in watched.values() for w in ws]
+        active_users = await _existing(User, {w.user_id for w in identities}, active=True)
+        token_ids = {w.api_token_id for w in identities if w.api_token_id is not None}
         live_tokens = await _existing(ApiToken, token_ids, revoked_at=None)
         now = time.monotonic()
-        for socket, w in watched.items():
-            expired = w.expires_at is not None and w.expires_at <= now
-            revoked = w.api_token_id is not None and w.api_token_id not in live_tokens
-            if expired or revoked or w.user_id not in active_users:
+        for socket, ws in watched.items():
+            if any(_lost(w, now, active_users, live_tokens) for w in ws):
                 self._sockets.pop(socket, None)
                 await _close(socket)
+
+
+def _lost(w: _Watched, now: float, active_users: set, live_tokens: set) -> bool:
+    """Whether an identity lost access: expired, revoked, or its user deactivated."""
+    expired = w.expires_at is not None and w.expires_at <= now
+    revoked = w.api_token_id is not None and w.api_token_id not in live_tokens
+    return expired or revoked or w.user_id not in active_users
 
 
 async def _existing(model: type[User] | type[ApiToken], ids: Iterable[uuid.UUID], **where: object) -> set:

@@ -282,7 +282,7 @@ def test_bounded_label_values_mirror_the_domain() -> None:
     """metrics.py lists the ledger kinds and event types itself: they must match the domain's."""
     # then
     assert metrics.LEDGER_KINDS == tuple(kind.value for kind in TransactionKind)
-    assert metrics.EVENT_TYPES == (wire.BALANCE, wire.ALERT, wire.NOTIFICATION)
+    assert metrics.EVENT_TYPES == (wire.BALANCE, wire.ALERT, wire.NOTIFICATION, wire.ACCESS)
 
 
 # --- events ------------------------------------------------------------------------------------

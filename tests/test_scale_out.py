@@ -19,9 +19,10 @@ import pytest
 from models.customer import Customer
 from models.ledger import CreditTransaction
 from models.money import to_decimal
+from models.user import Role
 from tests.client import GraphQLClient
 from tests.conftest import IS_POSTGRES, IS_REDIS
-from tests.factories import Login, enable_credits, make_catalog_admin, make_customer
+from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_user
 from tests.processes import ServerProcess, free_port
 from tests.test_bus import HAS_REDIS_SERVER, RedisServer
 from tests.ws_client import TRANSPORT_WS, GraphQLSocket, SocketClosed
@@ -517,3 +518,30 @@ async def test_a_server_with_two_workers_serves_one_port_and_delivers_across_the
         await asyncio.to_thread(server.stop)
     assert server.proc.returncode == 0
     assert not any(map(running, workers))
+
+
+SET_USER_ACTIVE = """
+mutation ($id: ID!, $active: Boolean!) { setUserActive(id: $id, active: $active) { userErrors { code } } }
+"""
+
+
+async def test_a_deactivation_on_one_server_closes_the_users_socket_on_the_other(server_env, redis_server):
+    """Deactivated through A: B closes the user's socket (4403) at once, its recheck an hour away."""
+    # given: servers whose periodic recheck would not notice within the test, a socket on B
+    env = {**server_env, "CREDITS_BROADCAST_URL": redis_server.url, "CREDITS_WS_AUTH_RECHECK_SECONDS": "3600"}
+    admin = await make_catalog_admin()
+    user = await make_user(Role.END_USER, await make_customer(balance=1))
+    with Server(env) as a, Server(env) as b:
+        async with GraphQLSocket(b.base_url, TRANSPORT_WS, user.token) as ws:
+            sub = await ws.subscribe(BALANCE_CHANGED, {"afterSequence": 0})
+            assert (await sub.next())["balanceChanged"]["sequence"] == 1
+
+            # when
+            async with httpx.AsyncClient(base_url=a.base_url, timeout=10) as http:
+                payload = await GraphQLClient(http)(
+                    SET_USER_ACTIVE, {"id": str(user.user.id), "active": False}, token=admin.token
+                )
+            assert payload["setUserActive"]["userErrors"] == []
+
+            # then
+            assert await ws.closed(timeout=10) == 4403

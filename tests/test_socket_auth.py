@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from starlette.websockets import WebSocketState
 
+from models import accounts
 from models.accounts import issue_jwt
 from models.user import Role
 from resolvers.socket_auth import FORBIDDEN_CLOSE, SocketGuard
@@ -19,9 +21,11 @@ class FakeSocket:
     application_state: WebSocketState = WebSocketState.CONNECTED
     client_state: WebSocketState = WebSocketState.CONNECTED
     closed_with: list[int] = field(default_factory=list)
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def close(self, code: int, reason: str = "") -> None:
         self.closed_with.append(code)
+        self.closed.set()
 
 
 async def test_sockets_closed_by_either_side_are_let_go() -> None:
@@ -79,4 +83,66 @@ async def test_one_sweep_closes_exactly_the_sockets_of_a_deactivated_user() -> N
     assert [s.closed_with for s in dropped] == [[FORBIDDEN_CLOSE]] * 3
     assert [s.closed_with for s in kept] == [[]] * 3
     assert set(guard._sockets) == set(kept)
+    await guard.stop()
+
+
+async def test_a_socket_closes_when_any_identity_it_was_authenticated_as_loses_access() -> None:
+    # given: a socket authenticated twice, first as a user who is then deactivated
+    customer = await make_customer()
+    first, second = await make_user(Role.CUSTOMER_ADMIN, customer), await make_user(Role.END_USER, customer)
+    guard = SocketGuard(recheck_seconds=60)
+    socket = FakeSocket()
+    guard.watch(socket, first.actor, first.token)  # type: ignore[arg-type]
+    guard.watch(socket, second.actor, second.token)  # type: ignore[arg-type]
+    first.user.active = False
+    await first.user.save(update_fields=["active"])
+
+    # when
+    await guard.sweep()
+
+    # then
+    assert socket.closed_with == [FORBIDDEN_CLOSE]
+    await guard.stop()
+
+
+async def test_a_deactivation_on_the_bus_closes_the_users_sockets_without_a_sweep(runtime) -> None:
+    # given: a guard whose sweep is an hour away, listening on the process's bus
+    customer = await make_customer()
+    admin = await make_user(Role.CATALOG_ADMIN)
+    keep, drop = await make_user(Role.END_USER, customer), await make_user(Role.END_USER, customer)
+    guard = SocketGuard(recheck_seconds=3600, bus=runtime.bus)
+    guard.start()
+    kept, dropped = FakeSocket(), FakeSocket()
+    guard.watch(kept, keep.actor, keep.token)  # type: ignore[arg-type]
+    guard.watch(dropped, drop.actor, drop.token)  # type: ignore[arg-type]
+    await asyncio.sleep(0)  # the listener subscribes
+
+    # when: deactivated (committed, then published)
+    await accounts.set_user_active(admin.actor, drop.user, False)
+
+    # then
+    await asyncio.wait_for(dropped.closed.wait(), 5)
+    assert dropped.closed_with == [FORBIDDEN_CLOSE]
+    assert kept.closed_with == []
+    await guard.stop()
+
+
+async def test_a_revocation_on_the_bus_closes_the_tokens_sockets_without_a_sweep(runtime) -> None:
+    # given
+    user = await make_user(Role.CATALOG_ADMIN)
+    secret, row = await accounts.create_api_token(user.actor, "dashboard")
+    guard = SocketGuard(recheck_seconds=3600, bus=runtime.bus)
+    guard.start()
+    by_token, by_jwt = FakeSocket(), FakeSocket()
+    guard.watch(by_token, await accounts.authenticate(secret), secret)  # type: ignore[arg-type]
+    guard.watch(by_jwt, user.actor, user.token)  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+
+    # when
+    await accounts.revoke_api_token(user.actor, row.id)
+
+    # then
+    await asyncio.wait_for(by_token.closed.wait(), 5)
+    assert by_token.closed_with == [FORBIDDEN_CLOSE]
+    assert by_jwt.closed_with == []
     await guard.stop()

@@ -1,0 +1,120 @@
+"""How many websockets one process holds, so that sockets never starve money operations.
+
+Every socket costs a file descriptor; at the process's descriptor limit, grants failed with
+"Too many open files". A cap for all sockets leaves descriptors for HTTP, the database pool and
+Redis, and a cap per client address on sockets not yet authenticated keeps one client from
+taking the whole cap before showing a token.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+from dataclasses import dataclass
+
+from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+import metrics
+
+log = logging.getLogger("credits.websocket")
+
+TICKET = "credits.socket"  # the scope key of a socket's ticket
+TRY_AGAIN_LATER = 1013
+RETRY_AFTER_SECONDS = 5
+CAPACITY = "capacity"
+ADDRESS = "address"
+_refused = {reason: metrics.WEBSOCKETS_REFUSED.labels(reason) for reason in (CAPACITY, ADDRESS)}
+
+
+def raise_descriptor_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit (when allowed); the soft limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the descriptor limit from %d to %d: %s", soft, hard, exc)
+    return soft
+
+
+def default_max_websockets(descriptor_limit: int, db_pool_max: int) -> int:
+    """The descriptors left after a fifth (at least 512) for HTTP and Redis, and the database pool."""
+    if descriptor_limit == resource.RLIM_INFINITY:
+        descriptor_limit = 1 << 20
+    headroom = max(512, descriptor_limit // 5) + db_pool_max
+    return max(16, descriptor_limit - headroom)
+
+
+@dataclass(eq=False, slots=True)
+class SocketTicket:
+    """One admitted socket: its client address, and whether it has authenticated yet."""
+
+    address: str
+    authenticated: bool = False
+
+
+class SocketLimits:
+    """Admit a websocket at the handshake, or refuse it (503, or close 1013 without the extension)."""
+
+    def __init__(self, max_sockets: int, max_unauthenticated_per_address: int) -> None:
+        self.max_sockets = max_sockets
+        self.max_unauthenticated_per_address = max_unauthenticated_per_address
+        self.open = 0
+        self._unauthenticated: dict[str, int] = {}
+        metrics.WEBSOCKETS_MAX.set(max_sockets)
+
+    def admit(self, address: str) -> SocketTicket | None:
+        """A ticket for a new socket from `address`, or None (counted) when a cap is reached."""
+        if self.open >= self.max_sockets:
+            reason = CAPACITY
+        elif self._unauthenticated.get(address, 0) >= self.max_unauthenticated_per_address:
+            reason = ADDRESS
+        else:
+            self.open += 1
+            self._unauthenticated[address] = self._unauthenticated.get(address, 0) + 1
+            return SocketTicket(address)
+        _refused[reason].inc()
+        log.info("refusing websocket from %s: %s limit reached", address, reason)
+        return None
+
+    def authenticated(self, ticket: SocketTicket) -> None:
+        """The socket was acknowledged: it no longer counts against its address."""
+        if not ticket.authenticated:
+            ticket.authenticated = True
+            self._leave_address(ticket.address)
+
+    def release(self, ticket: SocketTicket) -> None:
+        """The socket's handler ended."""
+        self.open -= 1
+        if not ticket.authenticated:
+            self._leave_address(ticket.address)
+
+    def _leave_address(self, address: str) -> None:
+        left = self._unauthenticated.get(address, 0) - 1
+        if left > 0:
+            self._unauthenticated[address] = left
+        else:
+            self._unauthenticated.pop(address, None)
+
+
+def client_address(scope: Scope) -> str:
+    """The peer's address as the server saw it (uvicorn applies trusted proxies' headers)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "-"
+
+
+async def refuse(scope: Scope, receive: Receive, send: Send) -> int:
+    """Turn the handshake down: HTTP 503 where the server can answer before the upgrade, else
+    accept and close 1013 (try again later). Returns the status for the access line."""
+    socket = WebSocket(scope, receive, send)
+    if "websocket.http.response" in scope.get("extensions", {}):
+        body = {"errors": [{"message": "too many websockets; try again later"}]}
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        await socket.send_denial_response(JSONResponse(body, status_code=503, headers=headers))
+        return 503
+    await socket.accept()
+    await socket.close(TRY_AGAIN_LATER, "too many websockets; try again later")
+    return TRY_AGAIN_LATER
