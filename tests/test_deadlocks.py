@@ -1,0 +1,159 @@
+"""Deadlocks: concurrent charges, refunds, grants and withdrawals take their locks in one order, and
+a transaction PostgreSQL still aborts (deadlock, serialization failure) is run again, then 503.
+
+The race runs against a real `python server.py` on PostgreSQL (each client its own connections, so
+the transactions truly run in parallel); SQLite has one writer and cannot deadlock. The retries are
+checked on either database by raising asyncpg's errors inside the transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from models import catalog
+from models.ledger import CreditTransaction, TransactionKind
+from models.service import REFUNDING_STATUSES, RequestStatus, ServiceRequest
+from models.user import Role
+from tests.conftest import requires_postgres
+from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_service, make_user
+
+REQUEST = """
+mutation ($serviceId: ID!, $customerId: ID, $key: String) {
+  requestService(input: {serviceId: $serviceId, customerId: $customerId, idempotencyKey: $key}) {
+    serviceRequest { id } userErrors { code field }
+  }
+}"""
+TRANSITIONS = {
+    "cancelServiceRequest": "mutation ($id: ID!) { cancelServiceRequest(id: $id) "
+    "{ serviceRequest { id } userErrors { code field } } }",
+    "failServiceRequest": 'mutation ($id: ID!) { failServiceRequest(id: $id, reason: "down") '
+    "{ serviceRequest { id } userErrors { code field } } }",
+    "rejectServiceRequest": 'mutation ($id: ID!) { rejectServiceRequest(id: $id, reason: "no") '
+    "{ serviceRequest { id } userErrors { code field } } }",
+}
+BALANCE_CHANGES = {
+    "grantCredits": "mutation ($input: BalanceChangeInput!) { grantCredits(input: $input) "
+    "{ transaction { id } userErrors { code field } } }",
+    "withdrawCredits": "mutation ($input: BalanceChangeInput!) { withdrawCredits(input: $input) "
+    "{ transaction { id } userErrors { code field } } }",
+}
+
+CLIENTS = 16
+TURNS = 80  # per client, at most
+SECONDS = 8.0  # and no longer than this
+
+
+class Racer:
+    """One client looping random money operations on a few customers; every answer recorded."""
+
+    def __init__(self, base_url: str, admin: Login, customers: list[str], service: str, seed: int) -> None:
+        self.base_url = base_url
+        self.admin = admin
+        self.customers = customers
+        self.service = service
+        self.random = random.Random(seed)
+        self.requests: list[str] = []
+        self.answers: Counter[tuple[str, str]] = Counter()
+        self.errors: list[dict[str, Any]] = []
+
+    async def run(self, shared: list[str], deadline: float) -> None:
+        """Up to TURNS operations or until `deadline`, each answered before the next."""
+        headers = {"Authorization": f"Bearer {self.admin.token}"}
+        async with httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=60) as http:
+            for _ in range(TURNS):
+                if time.monotonic() > deadline:
+                    return
+                await self._turn(http, shared)
+
+    async def _turn(self, http: httpx.AsyncClient, shared: list[str]) -> None:
+        customer = self.random.choice(self.customers)
+        roll = self.random.random()
+        if roll < 0.4 or not shared:
+            key = uuid.uuid4().hex if self.random.random() < 0.5 else None
+            variables = {"serviceId": self.service, "customerId": customer, "key": key}
+            made = await self._call(http, "requestService", REQUEST, variables)
+            if made and made["serviceRequest"]:
+                shared.append(made["serviceRequest"]["id"])
+        elif roll < 0.75:
+            # A recent request, often one another client is refunding at the same moment.
+            request_id = self.random.choice(shared[-6:])
+            op = self.random.choice(list(TRANSITIONS))
+            await self._call(http, op, TRANSITIONS[op], {"id": request_id})
+        else:
+            op = self.random.choice(list(BALANCE_CHANGES))
+            amount = self.random.choice(["0.50", "1.00", "3.00"])
+            variables = {
+                "input": {"customerId": customer, "amount": amount, "idempotencyKey": uuid.uuid4().hex}
+            }
+            await self._call(http, op, BALANCE_CHANGES[op], variables)
+
+    async def _call(
+        self, http: httpx.AsyncClient, op: str, query: str, variables: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        response = await http.post("/graphql", json={"query": query, "variables": variables})
+        body = response.json()
+        if body.get("errors"):
+            self.errors.append({"op": op, "status": response.status_code, "errors": body["errors"]})
+            return None
+        payload = body["data"][op]
+        codes = ",".join(e["code"] for e in payload["userErrors"]) or "ok"
+        self.answers[(op, codes)] += 1
+        return payload
+
+
+@pytest.fixture
+async def tenants() -> AsyncIterator[tuple[Login, list[str], str]]:
+    """Credits on, a catalog admin, three customers (100 credits, a threshold alert, a customer
+    administrator to notify) and a 1.00 service."""
+    await enable_credits()
+    admin = await make_catalog_admin()
+    customers = []
+    for n in range(3):
+        customer = await make_customer(f"Racer {n}", balance=100, by=admin)
+        await catalog.set_alert_threshold(customer.id, 9_000)
+        await make_user(Role.CUSTOMER_ADMIN, customer)
+        customers.append(str(customer.id))
+    service = await make_service("1.00")
+    yield admin, customers, str(service.id)
+
+
+@requires_postgres
+@pytest.mark.slow
+async def test_racing_charges_refunds_and_balance_changes_never_deadlock(
+    live_server: str, tenants: tuple[Login, list[str], str]
+) -> None:
+    """12 clients race requests, cancels, fails, rejects, grants and withdrawals on 3 customers:
+    no top-level error (no deadlock, no "Unexpected error."), each request refunded at most once."""
+    # given: three customers with alerts armed around their balances, a 1.00 service
+    admin, customers, service = tenants
+    racers = [Racer(live_server, admin, customers, service, seed) for seed in range(CLIENTS)]
+    shared: list[str] = []
+
+    # when: the clients race for a bounded number of turns and seconds
+    deadline = time.monotonic() + SECONDS
+    await asyncio.gather(*(racer.run(shared, deadline) for racer in racers))
+
+    # then: every call got a definite answer; the only refusal is a transition that lost its race
+    errors = [error for racer in racers for error in racer.errors]
+    assert errors == [], errors[:5]
+    answers = sum((racer.answers for racer in racers), Counter())
+    refused = {(op, codes) for op, codes in answers if codes != "ok"}
+    assert refused <= {(op, "INVALID_STATE") for op in TRANSITIONS}, answers
+    assert sum(n for (op, codes), n in answers.items() if op in TRANSITIONS and codes == "ok") > 0, answers
+
+    # then: each refunded request has exactly one refund, the others none (the ledger itself is
+    # checked by the autouse fixture: balance = sum, sequences gap-free)
+    for request in await ServiceRequest.filter(customer_id__in=customers):
+        refunds = await CreditTransaction.filter(service_request_id=request.id, kind=TransactionKind.REFUND)
+        expected = 1 if request.status in REFUNDING_STATUSES else 0
+        assert len(refunds) == expected, (request.id, request.status)
+        assert request.status in REFUNDING_STATUSES | {RequestStatus.REQUESTED}
