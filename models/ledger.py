@@ -175,7 +175,7 @@ _APPLY = (
 # posting of the customer held while it waited for this transaction (it had queued on the old
 # version and was following the update chain): a deadlock among postings of one hot customer.
 _APPLY_AND_APPEND = (
-    'WITH d AS (SELECT * FROM unnest({0}::uuid[], {1}::bigint[], {2}::bigint[]) AS d(id, total, n)), '
+    "WITH d AS (SELECT * FROM unnest({0}::uuid[], {1}::bigint[], {2}::bigint[]) AS d(id, total, n)), "
     'c AS (UPDATE "customer" SET "balance" = "balance" + d.total, "last_sequence" = "last_sequence" + d.n '
     'FROM d WHERE "customer"."id" = d.id ' + _RETURNING + ", d.total, d.n), "
     'e AS (INSERT INTO "credit_transaction" ("id", "customer_id", "sequence", "kind", "amount", '

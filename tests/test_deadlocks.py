@@ -16,13 +16,18 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
-from models import catalog
-from models.ledger import CreditTransaction, TransactionKind
+import models.ledger
+from models import catalog, unit_of_work
+from models.customer import Customer
+from models.ledger import BalanceChanged, CreditTransaction, TransactionKind
+from models.requests import request_service
 from models.service import REFUNDING_STATUSES, RequestStatus, ServiceRequest
 from models.user import Role
+from tests.client import GraphQLClient, error_codes
 from tests.conftest import requires_postgres
 from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_service, make_user
 
@@ -157,3 +162,123 @@ async def test_racing_charges_refunds_and_balance_changes_never_deadlock(
         expected = 1 if request.status in REFUNDING_STATUSES else 0
         assert len(refunds) == expected, (request.id, request.status)
         assert request.status in REFUNDING_STATUSES | {RequestStatus.REQUESTED}
+
+
+# --- retries ---------------------------------------------------------------------------------------
+
+GRANT = BALANCE_CHANGES["grantCredits"]
+CANCEL = TRANSITIONS["cancelServiceRequest"]
+ABORTS = [
+    pytest.param(asyncpg.exceptions.DeadlockDetectedError("deadlock detected"), id="deadlock"),
+    pytest.param(asyncpg.exceptions.SerializationError("could not serialize access"), id="serialization"),
+]
+
+
+def abort_alert_checks(monkeypatch: pytest.MonkeyPatch, error: Exception, times: int) -> list[int]:
+    """Make the ledger's alert check (inside every posting's transaction) raise `error` the first
+    `times` calls; returns the list that counts the calls."""
+    calls: list[int] = []
+    evaluate = models.ledger.alerts.evaluate
+
+    async def aborting(*args: object, **kwargs: object) -> list[str]:
+        calls.append(1)
+        if len(calls) <= times:
+            raise error
+        return await evaluate(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(models.ledger.alerts, "evaluate", aborting)
+    return calls
+
+
+@pytest.fixture
+def published() -> list[object]:
+    """The events the units of work publish after their commits, while the test runs."""
+    events: list[object] = []
+
+    async def sink(batch: object) -> None:
+        events.extend(batch)  # type: ignore[call-overload]
+
+    unit_of_work.add_event_sink(sink)
+    yield events
+    unit_of_work.remove_event_sink(sink)
+
+
+@pytest.mark.parametrize("error", ABORTS)
+async def test_a_keyed_grant_aborted_once_runs_again_whole_and_commits_once(
+    gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch, published: list[object], error: Exception
+) -> None:
+    """The first attempt (key claimed, entry posted) is aborted: the second claims and posts again,
+    the grant answers once, one entry, one key record, and only the committed attempt's event."""
+    # given
+    await enable_credits()
+    admin = await make_catalog_admin()
+    customer = await make_customer("Acme", balance=100, by=admin)
+    calls = abort_alert_checks(monkeypatch, error, times=1)
+    published.clear()
+
+    # when
+    variables = {"input": {"customerId": str(customer.id), "amount": "40", "idempotencyKey": "k-1"}}
+    payload = (await gql(GRANT, variables, token=admin.token))["grantCredits"]
+
+    # then
+    assert payload["userErrors"] == [] and len(calls) == 2
+    entries = await CreditTransaction.filter(customer_id=customer.id).order_by("sequence")
+    assert [(e.sequence, e.amount) for e in entries] == [(1, 10_000), (2, 4_000)]
+    assert str(entries[1].id) == payload["transaction"]["id"]
+    assert [e.transaction.id for e in published if isinstance(e, BalanceChanged)] == [entries[1].id]
+    repeat = (await gql(GRANT, variables, token=admin.token))["grantCredits"]
+    assert repeat["transaction"]["id"] == payload["transaction"]["id"]
+
+
+@pytest.mark.parametrize("error", ABORTS)
+async def test_a_cancel_aborted_twice_runs_again_and_refunds_once(
+    gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    """The refund's transaction is aborted twice: the third attempt cancels and refunds, once."""
+    # given
+    await enable_credits()
+    admin = await make_catalog_admin()
+    customer = await make_customer("Acme", balance=100, by=admin)
+    service = await make_service("30.00")
+    request = await request_service(admin.actor, customer.id, service.id, 1, None)
+    calls = abort_alert_checks(monkeypatch, error, times=unit_of_work.ATTEMPTS - 1)
+
+    # when
+    payload = (await gql(CANCEL, {"id": str(request.id)}, token=admin.token))["cancelServiceRequest"]
+
+    # then
+    assert payload["userErrors"] == [] and len(calls) == unit_of_work.ATTEMPTS
+    assert (await ServiceRequest.get(id=request.id)).status == RequestStatus.CANCELLED
+    refunds = await CreditTransaction.filter(service_request_id=request.id, kind=TransactionKind.REFUND)
+    assert [r.amount for r in refunds] == [3_000]
+    assert (await Customer.get(id=customer.id)).balance == 10_000
+
+
+@pytest.mark.parametrize("error", ABORTS)
+async def test_a_cancel_that_keeps_being_aborted_answers_503_and_changes_nothing(
+    http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    """Aborted at every attempt: SERVICE_UNAVAILABLE with HTTP 503 (retry), never "Unexpected
+    error."; the request stays REQUESTED and unrefunded."""
+    # given
+    await enable_credits()
+    admin = await make_catalog_admin()
+    customer = await make_customer("Acme", balance=100, by=admin)
+    service = await make_service("30.00")
+    request = await request_service(admin.actor, customer.id, service.id, 1, None)
+    calls = abort_alert_checks(monkeypatch, error, times=unit_of_work.ATTEMPTS)
+
+    # when
+    response = await http.post(
+        "/graphql",
+        json={"query": CANCEL, "variables": {"id": str(request.id)}},
+        headers={"Authorization": f"Bearer {admin.token}"},
+    )
+
+    # then
+    assert response.status_code == 503
+    assert error_codes(response.json()) == ["SERVICE_UNAVAILABLE"]
+    assert len(calls) == unit_of_work.ATTEMPTS
+    assert (await ServiceRequest.get(id=request.id)).status == RequestStatus.REQUESTED
+    assert not await CreditTransaction.filter(service_request_id=request.id, kind=TransactionKind.REFUND)
+    assert (await Customer.get(id=customer.id)).balance == 7_000
