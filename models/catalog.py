@@ -10,7 +10,7 @@ from models.errors import not_found
 from models.notification import AlertKind
 from models.service import Service
 from models.text import bounded
-from models.unit_of_work import unit_of_work
+from models.unit_of_work import UnitOfWork, run_in_transaction
 
 
 def _clean_name(name: str, field: list[str]) -> str:
@@ -39,8 +39,12 @@ async def set_service_price(service_id: uuid.UUID, credit_price: int | None) -> 
 
 async def set_alert_threshold(customer_id: uuid.UUID, threshold: int | None) -> Customer:
     """Set a customer's alert threshold (null turns threshold alerts off)."""
-    async with unit_of_work() as uow:
-        customer = await Customer.select_for_update().using_db(uow.conn).get_or_none(id=customer_id)
+
+    async def work(uow: UnitOfWork) -> Customer:
+        # FOR NO KEY UPDATE, like a posting: inserts that reference the customer do not wait for it.
+        customer = (
+            await Customer.select_for_update(no_key=True).using_db(uow.conn).get_or_none(id=customer_id)
+        )
         if customer is None:
             raise not_found("customer", ["input", "customerId"])
         if customer.alert_threshold != threshold:
@@ -49,4 +53,6 @@ async def set_alert_threshold(customer_id: uuid.UUID, threshold: int | None) -> 
             customer.below_threshold_fired = False
             await alerts.evaluate(uow, customer, only=AlertKind.BELOW_THRESHOLD)
             await customer.save(using_db=uow.conn, update_fields=["alert_threshold", "below_threshold_fired"])
-    return customer
+        return customer
+
+    return await run_in_transaction(work)

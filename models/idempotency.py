@@ -17,7 +17,7 @@ from models import sql
 from models.actor import Actor
 from models.errors import DomainError, ErrorCode
 from models.text import bounded
-from models.unit_of_work import UnitOfWork, unit_of_work
+from models.unit_of_work import UnitOfWork, run_in_transaction
 
 MAX_KEY_LENGTH = 255
 _ATTEMPTS = 3
@@ -78,37 +78,33 @@ async def run_once(
     A repeat returns the first result, read back with `load`.
     """
     if key is None:
-        async with unit_of_work() as uow:
-            return await action(uow)
+        return await run_in_transaction(action)
+
+    async def claimed_then_run(uow: UnitOfWork) -> Result | uuid.UUID:
+        prior = await IdempotencyRecord.get_or_none(
+            using_db=uow.conn, actor_id=actor.user_id, operation=operation, key=key
+        )
+        if prior is not None:
+            return _replay(prior, digest)
+        # Claiming the key first makes racing repeats wait here, not after the work.
+        try:
+            record = await IdempotencyRecord.create(
+                using_db=uow.conn, actor_id=actor.user_id, operation=operation, key=key, fingerprint=digest
+            )
+        except IntegrityError as exc:
+            raise _KeyTaken from exc
+        result = await action(uow)
+        record.result_id = result.id
+        await record.save(using_db=uow.conn, update_fields=["result_id"])
+        return result
+
     for _ in range(_ATTEMPTS):
         try:
-            async with unit_of_work() as uow:
-                prior = await IdempotencyRecord.get_or_none(
-                    using_db=uow.conn, actor_id=actor.user_id, operation=operation, key=key
-                )
-                if prior is not None:
-                    replayed = _replay(prior, digest)
-                    break
-                # Claiming the key first makes racing repeats wait here, not after the work.
-                try:
-                    record = await IdempotencyRecord.create(
-                        using_db=uow.conn,
-                        actor_id=actor.user_id,
-                        operation=operation,
-                        key=key,
-                        fingerprint=digest,
-                    )
-                except IntegrityError as exc:
-                    raise _KeyTaken from exc
-                result = await action(uow)
-                record.result_id = result.id
-                await record.save(using_db=uow.conn, update_fields=["result_id"])
-            return result
+            outcome = await run_in_transaction(claimed_then_run)
         except _KeyTaken:
             continue
-    else:
-        raise RuntimeError(f"idempotency key for {operation} stayed contended")
-    return await load(replayed)
+        return await load(outcome) if isinstance(outcome, uuid.UUID) else outcome
+    raise RuntimeError(f"idempotency key for {operation} stayed contended")
 
 
 async def prior_result(
@@ -154,8 +150,7 @@ async def prune(before: dt.datetime, chunk: int = 1000) -> int:
     """
     pruned = 0
     while True:
-        async with unit_of_work() as uow:
-            deleted = len(await sql.fetch(uow.conn, _PRUNE, before, chunk))
+        deleted = len(await run_in_transaction(lambda uow: sql.fetch(uow.conn, _PRUNE, before, chunk)))
         pruned += deleted
         if deleted < chunk:
             return pruned

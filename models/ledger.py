@@ -168,12 +168,16 @@ _APPLY = (
 )
 # PostgreSQL runs the updates and the appends as one statement: the row locks are then held for
 # that statement and the COMMIT only, which is what bounds a hot customer's charges per second.
-# The customers are locked in id order, so two postings of overlapping customers cannot deadlock.
+# The statement touches each customer row once, through its UPDATE. It used to lock the rows first
+# in a CTE (FOR NO KEY UPDATE, id order) and then update them: the CTE waited for the row and
+# locked its newest version, but the UPDATE, under the statement's older snapshot, started again
+# from the version it had seen and needed that version's tuple lock once more, which a third
+# posting of the customer held while it waited for this transaction (it had queued on the old
+# version and was following the update chain): a deadlock among postings of one hot customer.
 _APPLY_AND_APPEND = (
-    'WITH d AS (SELECT * FROM unnest({0}::uuid[], {1}::bigint[], {2}::bigint[]) AS d(id, total, n)), '
-    'l AS (SELECT "id" FROM "customer" WHERE "id" IN (SELECT id FROM d) ORDER BY "id" FOR NO KEY UPDATE), '
+    "WITH d AS (SELECT * FROM unnest({0}::uuid[], {1}::bigint[], {2}::bigint[]) AS d(id, total, n)), "
     'c AS (UPDATE "customer" SET "balance" = "balance" + d.total, "last_sequence" = "last_sequence" + d.n '
-    'FROM d JOIN l ON l.id = d.id WHERE "customer"."id" = d.id ' + _RETURNING + ", d.total, d.n), "
+    'FROM d WHERE "customer"."id" = d.id ' + _RETURNING + ", d.total, d.n), "
     'e AS (INSERT INTO "credit_transaction" ("id", "customer_id", "sequence", "kind", "amount", '
     '"balance_after", "note", "service_request_id", "actor_id", "api_token_id", "request_id", '
     '"created_at") SELECT x.id, c."id", c."last_sequence" - c.n + x.k, x.kind, x.amount, '
@@ -186,6 +190,11 @@ _APPLY_AND_APPEND = (
     'SELECT "id", "name", "balance", "last_sequence", "alert_threshold", "below_zero_fired", '
     '"below_threshold_fired", "created_at" FROM c'
 )
+# A posting of several customers locks them first, in id order, in a statement of its own (an
+# UPDATE of several rows takes them in whatever order its plan visits them): two postings of
+# overlapping customers, e.g. charge batches of two server processes, then cannot deadlock. The
+# next statement's snapshot sees the locked versions as they are, so its UPDATE waits for nothing.
+_LOCK_IN_ORDER = 'SELECT "id" FROM "customer" WHERE "id" = ANY({0}::uuid[]) ORDER BY "id" FOR NO KEY UPDATE'
 
 
 async def _apply_and_append(
@@ -195,7 +204,9 @@ async def _apply_and_append(
 
     The UPDATE takes PostgreSQL's FOR NO KEY UPDATE row lock, which rows inserted earlier in the
     transaction that reference the customer (a service request's FOR KEY SHARE) do not conflict
-    with; concurrent postings of one customer queue here until this transaction ends.
+    with; concurrent postings of one customer queue here until this transaction ends. Every
+    posting transaction locks its service request or idempotency record first and the customer
+    row after it, never the other way round.
     Completes each entry (sequence, balance after) and returns the customers as they now are,
     in the order of `batch`.
     """
@@ -232,8 +243,10 @@ async def _apply_on_postgres(
     totals: list[int],
     runnings: list[list[int]],
 ) -> list[dict[str, object]]:
-    """Run `_APPLY_AND_APPEND` for the whole batch: one round trip, whatever its size."""
+    """Run `_APPLY_AND_APPEND` for the whole batch: one round trip, two for several customers."""
     entries = [e for _, group in batch for e in group]
+    if len(batch) > 1:
+        await sql.fetch(conn, _LOCK_IN_ORDER, [customer_id for customer_id, _ in batch])
     return await sql.fetch(
         conn,
         _APPLY_AND_APPEND,

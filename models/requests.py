@@ -16,7 +16,7 @@ from models.ledger import Movement, TransactionKind, post, post_batch
 from models.money import LIMIT_CENTS
 from models.service import REFUNDING_STATUSES, RequestStatus, ServiceRequest
 from models.text import bounded
-from models.unit_of_work import UnitOfWork, unit_of_work
+from models.unit_of_work import UnitOfWork, run_in_transaction
 
 MAX_REASON_LENGTH = 1000
 _OPERATION = "requestService"
@@ -75,24 +75,32 @@ async def request_service(
     return await _charges.submit(customer_id.int % CHARGE_LANES, charge)
 
 
+_Made = list[tuple[Ticket[_Charge, ServiceRequest], ServiceRequest]]
+_Answered = list[tuple[Ticket[_Charge, ServiceRequest], uuid.UUID | DomainError]]
+
+
 async def _charge_batch(tickets: list[Ticket[_Charge, ServiceRequest]]) -> None:
-    """Record every request of a batch (one customer or many), then post their charges in one go."""
-    made: list[tuple[Ticket[_Charge, ServiceRequest], ServiceRequest]] = []
-    replays: list[tuple[Ticket[_Charge, ServiceRequest], uuid.UUID]] = []
+    """Record every request of a batch (one customer or many), then post their charges in one go.
+
+    Every ticket is answered after the commit, from the attempt that committed.
+    """
     # Keys are claimed in one global order, so two batches claiming the same keys cannot deadlock.
     ordered = sorted(tickets, key=lambda t: (t.job.key is None, str(t.job.actor.user_id), t.job.key or ""))
-    async with unit_of_work() as uow:
+
+    async def work(uow: UnitOfWork) -> tuple[_Made, _Answered]:
+        made: _Made = []
+        answered: _Answered = []  # replays of a key's first result, and refusals
         facts = await _read_facts(uow, [ticket.job for ticket in tickets])
         for ticket in ordered:
             try:
                 outcome = await _record(uow, ticket.job, facts)
             except DomainError as exc:
-                ticket.resolve(exc)
+                answered.append((ticket, exc))
                 continue
             if isinstance(outcome, ServiceRequest):
                 made.append((ticket, outcome))
             else:
-                replays.append((ticket, outcome))
+                answered.append((ticket, outcome))
         if made:
             # One INSERT for the batch's requests (their keys, if any, are claimed above).
             await ServiceRequest.bulk_create([request for _, request in made], using_db=uow.conn)
@@ -110,10 +118,13 @@ async def _charge_batch(tickets: list[Ticket[_Charge, ServiceRequest]]) -> None:
                 )
         if charges:
             await post_batch(uow, list(charges.items()))
+        return made, answered
+
+    made, answered = await run_in_transaction(work)
     for ticket, request in made:
         ticket.resolve(request)
-    for ticket, first_id in replays:
-        ticket.resolve(await ServiceRequest.get(id=first_id))
+    for ticket, outcome in answered:
+        ticket.resolve(outcome if isinstance(outcome, DomainError) else await ServiceRequest.get(id=outcome))
 
 
 async def _read_facts(uow: UnitOfWork, charges: list[_Charge]) -> _Facts:
@@ -188,8 +199,10 @@ async def transition(
     """Move a REQUESTED request to a final status; refunds its `amount` exactly once."""
     if reason is not None:
         bounded(reason, "reason", ["reason"], max_length=MAX_REASON_LENGTH)
-    async with unit_of_work() as uow:
+
+    async def work(uow: UnitOfWork) -> ServiceRequest:
         # The conditional update is the race's referee: exactly one caller sees a row change.
+        # It locks the request row before the refund locks the customer row, like every posting.
         now = dt.datetime.now(dt.UTC)
         rows = await sql.fetch(uow.conn, _TRANSITION, request_id, status.value, reason, now)
         if not rows:
@@ -209,4 +222,6 @@ async def transition(
                 actor=actor,
                 service_request_id=request.id,
             )
-    return request
+        return request
+
+    return await run_in_transaction(work)

@@ -32,7 +32,10 @@ _NETWORK_ERRNOS = frozenset(
 # statement cancelled (command timeout), and the driver's "connection closed mid-operation".
 # asyncpg raises InternalClientError ("cannot switch to state …; another operation is in
 # progress") on a connection whose server sent "terminating connection" between two statements.
+# A deadlock or serialization failure reaches here only once the unit of work's retries ran out.
 _UNAVAILABLE_TYPES: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.SerializationError,
     ConnectionError,
     TimeoutError,
     socket.gaierror,
