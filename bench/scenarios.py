@@ -25,20 +25,32 @@ from settings import Settings, get_settings
 
 log = logging.getLogger("bench")
 
+# What real clients select: a top menu after a charge shows the request and the new balance.
 REQUEST = (
     "mutation Request($i: RequestServiceInput!) { requestService(input: $i) "
-    "{ serviceRequest { id status } userErrors { code message } } }"
+    "{ serviceRequest { id amount status service { name } customer { balance } } "
+    "userErrors { code message } } }"
 )
 GRANT = (
     "mutation Grant($i: BalanceChangeInput!) { grantCredits(input: $i) "
-    "{ transaction { id } userErrors { code message } } }"
+    "{ transaction { id amount balanceAfter } customer { id balance } userErrors { code message } } }"
 )
 CANCEL = (
     "mutation Cancel($id: ID!) { cancelServiceRequest(id: $id) "
-    "{ serviceRequest { id status } userErrors { code message } } }"
+    "{ serviceRequest { id status customer { balance } } userErrors { code message } } }"
 )
 # The top-menu badge: the balance is on Customer, the unread count on the viewer (User).
 TOP_MENU = "query TopMenu { customer { balance } viewer { unreadNotificationCount } }"
+# A dashboard's page: a customer's requests and ledger with every nested object they show.
+NESTED_PAGE = (
+    "query Page($id: ID!, $first: Int!) { customer(id: $id) { "
+    "serviceRequests(first: $first) { nodes { id amount status "
+    "service { name } customer { name balance } requestedBy { name } } } "
+    "transactions(first: $first) { nodes { id amount balanceAfter "
+    "actor { name } serviceRequest { id status service { name } } } } } }"
+)
+NESTED_PAGE_SIZE = 100
+NESTED_PAGE_CUSTOMERS = 5
 ADMIN_EMAIL = "bench-admin@bench.example"
 ADMIN_PASSWORD = "bench-admin-password"
 
@@ -390,6 +402,46 @@ class Suite:
             paced, _ = await self.measure("topMenu", f"paced {rate}/s", [self.server], requests, rate=rate)
             paced.figures["offered_per_s"] = rate
             self.add(paced, await checks.unchanged(db, before))
+
+    # -- 4b. a nested page ------------------------------------------------------------------------------
+
+    async def scenario_nested(self) -> None:
+        """A dashboard page as CUSTOMER_ADMIN: 100 requests and 100 ledger entries, every nested object."""
+        world, db, _ = self._pg()
+        assert self.server is not None
+        seats = world.seats[:NESTED_PAGE_CUSTOMERS]
+        await self._fill_pages(seats, NESTED_PAGE_SIZE)
+        requests = [
+            graphql_request(NESTED_PAGE, {"id": s.customer_id, "first": NESTED_PAGE_SIZE}, s.admin_token)
+            for s in seats
+        ]
+        before = await self.settle(db)
+        row, _ = await self.measure("nested page", f"{NESTED_PAGE_SIZE} rows", [self.server], requests)
+        self.add(row, await checks.unchanged(db, before))
+
+    async def _fill_pages(self, seats: Sequence[Seat], per_seat: int) -> None:
+        """Give each seat's customer `per_seat` charged requests through the API (not measured)."""
+        world, db, config = self._pg()
+        assert self.server is not None
+        requests = [
+            graphql_request(
+                REQUEST, {"i": {"serviceId": world.service_id, "customerId": s.customer_id}}, s.user_token
+            )
+            for s in seats
+            for _ in range(per_seat)
+        ]
+        before = await self.settle(db)
+        result = await self.loadgen.run(
+            [self.server.address],
+            requests,
+            connections=config.clients,
+            seconds=3600,
+            mode="once",
+            id_path=("requestService", "serviceRequest", "id"),
+        )
+        problems = await checks.charged(db, result.ids, world.price_cents, before)
+        if result.errors or problems:
+            raise RuntimeError(f"preparing pages failed: {result.error_samples + problems}")
 
     # -- 5. fan-out ------------------------------------------------------------------------------------
 
