@@ -18,6 +18,7 @@ from strawberry.types import ExecutionContext
 
 from resolvers.accounts import AccountMutations
 from resolvers.catalog import CatalogMutations
+from resolvers.context import FreshLoaders
 from resolvers.credits import CreditMutations
 from resolvers.errors import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE, is_unavailable, unavailable_error
 from resolvers.notifications import NotificationMutations
@@ -128,6 +129,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: ParserCache(maxsize=1000),
         lambda: ValidationCache(maxsize=1000),
         lambda: MaskOrUnavailable(should_mask_error=should_mask),
+        FreshLoaders,
     ]
     built = Schema(
         query=Query,
