@@ -410,13 +410,14 @@ class Suite:
         world, db, _ = self._pg()
         assert self.server is not None
         seats = world.seats[:NESTED_PAGE_CUSTOMERS]
-        await self._fill_pages(seats, NESTED_PAGE_SIZE)
+        # A smoke run's second cannot fit a round of 32 pages of 100: it checks that the pages work.
+        size = 10 if self.config.smoke else NESTED_PAGE_SIZE
+        await self._fill_pages(seats, size)
         requests = [
-            graphql_request(NESTED_PAGE, {"id": s.customer_id, "first": NESTED_PAGE_SIZE}, s.admin_token)
-            for s in seats
+            graphql_request(NESTED_PAGE, {"id": s.customer_id, "first": size}, s.admin_token) for s in seats
         ]
         before = await self.settle(db)
-        row, _ = await self.measure("nested page", f"{NESTED_PAGE_SIZE} rows", [self.server], requests)
+        row, _ = await self.measure("nested page", f"{size} rows", [self.server], requests)
         self.add(row, await checks.unchanged(db, before))
 
     async def _fill_pages(self, seats: Sequence[Seat], per_seat: int) -> None:
