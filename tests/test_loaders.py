@@ -217,7 +217,9 @@ async def test_a_loader_awaited_inside_a_transaction_is_refused(runtime: Any) ->
     assert (await found.customers.load(customer.id)).name == customer.name
 
 
-async def test_end_users_see_no_actor_on_a_nested_page(gql: GraphQLClient) -> None:
+async def test_administrators_see_who_acted_and_end_users_no_ledger_on_a_nested_page(
+    gql: GraphQLClient,
+) -> None:
     # given: a customer's ledger entries made by its end user
     world = await _world(size=3)
     document = "query ($id: ID!) { customer(id: $id) { transactions { nodes { actor { id } } } } }"
