@@ -25,20 +25,34 @@ from settings import Settings, get_settings
 
 log = logging.getLogger("bench")
 
+# What real clients select: a top menu after a charge shows the request and the new balance.
 REQUEST = (
     "mutation Request($i: RequestServiceInput!) { requestService(input: $i) "
-    "{ serviceRequest { id status } userErrors { code message } } }"
+    "{ serviceRequest { id amount status service { name } customer { balance } } "
+    "userErrors { code message } } }"
 )
 GRANT = (
     "mutation Grant($i: BalanceChangeInput!) { grantCredits(input: $i) "
-    "{ transaction { id } userErrors { code message } } }"
+    "{ transaction { id amount balanceAfter } customer { id balance } userErrors { code message } } }"
 )
 CANCEL = (
     "mutation Cancel($id: ID!) { cancelServiceRequest(id: $id) "
-    "{ serviceRequest { id status } userErrors { code message } } }"
+    "{ serviceRequest { id status customer { balance } } userErrors { code message } } }"
 )
 # The top-menu badge: the balance is on Customer, the unread count on the viewer (User).
 TOP_MENU = "query TopMenu { customer { balance } viewer { unreadNotificationCount } }"
+# A dashboard's page: a customer's requests and ledger with every nested object they show.
+NESTED_PAGE = (
+    "query Page($id: ID!, $first: Int!) { customer(id: $id) { "
+    "serviceRequests(first: $first) { nodes { id amount status "
+    "service { name } customer { name balance } requestedBy { name } } } "
+    "transactions(first: $first) { nodes { id amount balanceAfter "
+    "actor { name } serviceRequest { id status service { name } } } } } }"
+)
+NESTED_PAGE_SIZE = 100
+NESTED_PAGE_CUSTOMERS = 5
+# A page costs tens of milliseconds: 32 clients would queue for seconds, past a smoke run's window.
+NESTED_PAGE_CLIENTS = 4
 ADMIN_EMAIL = "bench-admin@bench.example"
 ADMIN_PASSWORD = "bench-admin-password"
 
@@ -160,18 +174,21 @@ class Suite:
         mode: Mode = "random",
         id_path: tuple[str, ...] | None = None,
         rate: float | None = None,
+        clients: int | None = None,
     ) -> tuple[Row, LoadResult]:
         """Drive `servers` with the configured clients; one row with throughput, latency and CPU.
 
-        With `rate` the clients are paced to that many requests a second in all (open loop).
+        With `rate` the clients are paced to that many requests a second in all (open loop);
+        `clients` overrides how many there are.
         """
         config = self.config
+        clients = clients or config.clients
         before = [s.cpu_seconds() for s in servers]
         box = MachineCpu()
         result = await self.loadgen.run(
             [s.address for s in servers],
             requests,
-            connections=config.clients,
+            connections=clients,
             seconds=config.seconds,
             warmup=config.warmup,
             mode=mode,
@@ -180,7 +197,7 @@ class Suite:
         )
         wall = max(result.wall_seconds, 1e-6)
         server_cpu = sum(s.cpu_seconds() - b for s, b in zip(servers, before, strict=True))
-        row = _row(scenario, shape, config.clients, result)
+        row = _row(scenario, shape, clients, result)
         row.figures.update(
             server_cpu_percent=round(100 * server_cpu / wall, 1),
             server_cpu_ms_per_op=round(1000 * server_cpu / max(result.answered, 1), 2),
@@ -393,6 +410,48 @@ class Suite:
             paced, _ = await self.measure("topMenu", f"paced {rate}/s", [self.server], requests, rate=rate)
             paced.figures["offered_per_s"] = rate
             self.add(paced, await checks.unchanged(db, before))
+
+    # -- 4b. a nested page ------------------------------------------------------------------------------
+
+    async def scenario_nested(self) -> None:
+        """A dashboard page as CUSTOMER_ADMIN: 100 requests and 100 ledger entries, every nested object."""
+        world, db, _ = self._pg()
+        assert self.server is not None
+        seats = world.seats[:NESTED_PAGE_CUSTOMERS]
+        size = 10 if self.config.smoke else NESTED_PAGE_SIZE  # a smoke run checks that pages work
+        await self._fill_pages(seats, size)
+        requests = [
+            graphql_request(NESTED_PAGE, {"id": s.customer_id, "first": size}, s.admin_token) for s in seats
+        ]
+        before = await self.settle(db)
+        row, _ = await self.measure(
+            "nested page", f"{size} rows", [self.server], requests, clients=NESTED_PAGE_CLIENTS
+        )
+        self.add(row, await checks.unchanged(db, before))
+
+    async def _fill_pages(self, seats: Sequence[Seat], per_seat: int) -> None:
+        """Give each seat's customer `per_seat` charged requests through the API (not measured)."""
+        world, db, config = self._pg()
+        assert self.server is not None
+        requests = [
+            graphql_request(
+                REQUEST, {"i": {"serviceId": world.service_id, "customerId": s.customer_id}}, s.user_token
+            )
+            for s in seats
+            for _ in range(per_seat)
+        ]
+        before = await self.settle(db)
+        result = await self.loadgen.run(
+            [self.server.address],
+            requests,
+            connections=config.clients,
+            seconds=3600,
+            mode="once",
+            id_path=("requestService", "serviceRequest", "id"),
+        )
+        problems = await checks.charged(db, result.ids, world.price_cents, before)
+        if result.errors or problems:
+            raise RuntimeError(f"preparing pages failed: {result.error_samples + problems}")
 
     # -- 5. fan-out ------------------------------------------------------------------------------------
 

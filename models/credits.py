@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from models import platform, sql
 from models.actor import Actor
+from models.customer import Customer
 from models.errors import DomainError, ErrorCode, not_found
 from models.idempotency import fingerprint, run_once
 from models.ledger import CreditTransaction, TransactionKind, post
@@ -21,6 +23,19 @@ _FACTS = (
 )
 
 
+@dataclass(frozen=True)
+class BalanceChange:
+    """A grant's or withdrawal's entry, and its customer as that entry left it (None for a replay)."""
+
+    transaction: CreditTransaction
+    customer: Customer | None
+
+    @property
+    def id(self) -> uuid.UUID:
+        """The entry's id: what an idempotency key remembers."""
+        return self.transaction.id
+
+
 async def change_balance(
     actor: Actor,
     kind: TransactionKind,
@@ -30,21 +45,36 @@ async def change_balance(
     idempotency_key: str | None,
 ) -> CreditTransaction:
     """Grant or withdraw `amount` hundredths (> 0), at most once per idempotency key."""
+    return (await post_change(actor, kind, customer_id, amount, note, idempotency_key)).transaction
+
+
+async def post_change(
+    actor: Actor,
+    kind: TransactionKind,
+    customer_id: uuid.UUID,
+    amount: int,
+    note: str | None,
+    idempotency_key: str | None,
+) -> BalanceChange:
+    """`change_balance`, with the customer as posted: its balance is the entry's `balance_after`.
+
+    A repeat of an idempotency key returns the first entry and no customer (read it as it is now).
+    """
     if note is not None:
         bounded(note, "note", ["input", "note"], max_length=MAX_NOTE_LENGTH)
 
-    async def action(uow: UnitOfWork) -> CreditTransaction:
+    async def action(uow: UnitOfWork) -> BalanceChange:
         [facts] = await sql.fetch(uow.conn, _FACTS, customer_id)
         if not facts["charging"]:
             raise DomainError(ErrorCode.CREDIT_MANAGEMENT_DISABLED, "credit management is turned off")
         if not facts["customer_exists"]:
             raise not_found("customer", ["input", "customerId"])
         posting = await post(uow, customer_id, amount, kind, actor=actor, note=note)
-        return posting.transaction
+        return BalanceChange(posting.transaction, posting.customer_as_posted())
 
     digest = fingerprint(str(customer_id), amount, note)
     return await run_once(actor, _OPERATIONS[kind], idempotency_key, digest, action, _load_transaction)
 
 
-async def _load_transaction(transaction_id: uuid.UUID) -> CreditTransaction:
-    return await CreditTransaction.get(id=transaction_id)
+async def _load_transaction(transaction_id: uuid.UUID) -> BalanceChange:
+    return BalanceChange(await CreditTransaction.get(id=transaction_id), None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import itertools
 import uuid
@@ -73,6 +74,15 @@ class Posting:
     transaction: CreditTransaction
     old_balance: int
     new_balance: int
+
+    def customer_as_posted(self) -> Customer:
+        """The customer as this entry left it: its balance after it, the rest as read when posting.
+
+        A copy: the entries of one batch share the locked customer, which ends at the last balance.
+        """
+        posted = copy.copy(self.customer)
+        posted.balance = self.new_balance
+        return posted
 
 
 @dataclass(frozen=True)

@@ -10,23 +10,25 @@ from models import platform, sql
 from models.actor import Actor
 from models.audit import current_request_id
 from models.batching import Combiner, Ticket
+from models.customer import Customer
 from models.errors import DomainError, ErrorCode, invalid_input, not_found
 from models.idempotency import claim, fingerprint, prior_result
-from models.ledger import Movement, TransactionKind, post, post_batch
+from models.ledger import Movement, Posting, TransactionKind, post, post_batch
 from models.money import LIMIT_CENTS
-from models.service import REFUNDING_STATUSES, RequestStatus, ServiceRequest
+from models.service import REFUNDING_STATUSES, RequestStatus, Service, ServiceRequest
 from models.text import bounded
 from models.unit_of_work import UnitOfWork, run_in_transaction
 
 MAX_REASON_LENGTH = 1000
 _OPERATION = "requestService"
 
-# A batch's facts in one round trip: its services' prices, which of its customers exist, and
-# whether charging is on.
+# A batch's facts in one round trip: its services, which of its customers exist, and whether
+# charging is on.
 _FACTS = (
-    'SELECT \'service\' AS "what", "id", "credit_price" AS "price" FROM "service" WHERE "id" {services} '
-    'UNION ALL SELECT \'customer\', "id", NULL FROM "customer" WHERE "id" {customers} '
-    f"UNION ALL SELECT 'charging', NULL, CASE WHEN {platform.ENABLED_SQL} THEN 1 ELSE 0 END"
+    'SELECT \'service\' AS "what", "id", "credit_price" AS "price", "name", "created_at" FROM "service" '
+    'WHERE "id" {services} '
+    'UNION ALL SELECT \'customer\', "id", NULL, NULL, NULL FROM "customer" WHERE "id" {customers} '
+    f"UNION ALL SELECT 'charging', NULL, CASE WHEN {platform.ENABLED_SQL} THEN 1 ELSE 0 END, NULL, NULL"
 )
 # Charges are combined across customers into one transaction per lane; a customer always uses
 # the same lane, so two lanes' transactions never lock the same customer.
@@ -40,6 +42,21 @@ class _Facts:
     prices: dict[uuid.UUID, int | None]
     customers: frozenset[uuid.UUID]
     charging: bool
+    services: dict[uuid.UUID, Service]
+
+
+@dataclass(frozen=True)
+class RequestMade:
+    """A request as a charge or a transition left it, with what that read and posted.
+
+    `customer` is as the request's ledger entry left it: None when nothing was posted (a free
+    request, a completion) and for a repeat of an idempotency key, which reads it as it is now.
+    `service` is as the charge read it (None for transitions and repeats).
+    """
+
+    request: ServiceRequest
+    customer: Customer | None = None
+    service: Service | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +85,17 @@ async def request_service(
     per batch, each request its own ledger entry, so neither a hot customer nor many distinct ones
     are bound by one commit per charge.
     """
+    return (await make_request(actor, customer_id, service_id, quantity, idempotency_key)).request
+
+
+async def make_request(
+    actor: Actor,
+    customer_id: uuid.UUID,
+    service_id: uuid.UUID,
+    quantity: int,
+    idempotency_key: str | None,
+) -> RequestMade:
+    """`request_service`, with the service and the customer as its charge left it."""
     if quantity < 1:
         raise invalid_input("quantity must be at least 1", ["input", "quantity"])
     digest = fingerprint(str(customer_id), str(service_id), quantity)
@@ -75,11 +103,12 @@ async def request_service(
     return await _charges.submit(customer_id.int % CHARGE_LANES, charge)
 
 
-_Made = list[tuple[Ticket[_Charge, ServiceRequest], ServiceRequest]]
-_Answered = list[tuple[Ticket[_Charge, ServiceRequest], uuid.UUID | DomainError]]
+_Made = list[tuple[Ticket[_Charge, RequestMade], ServiceRequest]]
+_Answered = list[tuple[Ticket[_Charge, RequestMade], uuid.UUID | DomainError]]
+_Postings = dict[uuid.UUID | None, Posting]  # by request id
 
 
-async def _charge_batch(tickets: list[Ticket[_Charge, ServiceRequest]]) -> None:
+async def _charge_batch(tickets: list[Ticket[_Charge, RequestMade]]) -> None:
     """Record every request of a batch (one customer or many), then post their charges in one go.
 
     Every ticket is answered after the commit, from the attempt that committed.
@@ -87,9 +116,10 @@ async def _charge_batch(tickets: list[Ticket[_Charge, ServiceRequest]]) -> None:
     # Keys are claimed in one global order, so two batches claiming the same keys cannot deadlock.
     ordered = sorted(tickets, key=lambda t: (t.job.key is None, str(t.job.actor.user_id), t.job.key or ""))
 
-    async def work(uow: UnitOfWork) -> tuple[_Made, _Answered]:
+    async def work(uow: UnitOfWork) -> tuple[_Made, _Answered, _Postings, _Facts]:
         made: _Made = []
         answered: _Answered = []  # replays of a key's first result, and refusals
+        postings: _Postings = {}
         facts = await _read_facts(uow, [ticket.job for ticket in tickets])
         for ticket in ordered:
             try:
@@ -117,14 +147,20 @@ async def _charge_batch(tickets: list[Ticket[_Charge, ServiceRequest]]) -> None:
                     )
                 )
         if charges:
-            await post_batch(uow, list(charges.items()))
-        return made, answered
+            for group in await post_batch(uow, list(charges.items())):
+                postings.update((p.transaction.service_request_id, p) for p in group)
+        return made, answered, postings, facts
 
-    made, answered = await run_in_transaction(work)
+    made, answered, postings, facts = await run_in_transaction(work)
     for ticket, request in made:
-        ticket.resolve(request)
+        posting = postings.get(request.id)
+        customer = posting.customer_as_posted() if posting else None
+        ticket.resolve(RequestMade(request, customer, facts.services[request.service_id]))
     for ticket, outcome in answered:
-        ticket.resolve(outcome if isinstance(outcome, DomainError) else await ServiceRequest.get(id=outcome))
+        if isinstance(outcome, DomainError):
+            ticket.resolve(outcome)
+        else:
+            ticket.resolve(RequestMade(await ServiceRequest.get(id=outcome)))
 
 
 async def _read_facts(uow: UnitOfWork, charges: list[_Charge]) -> _Facts:
@@ -134,16 +170,21 @@ async def _read_facts(uow: UnitOfWork, charges: list[_Charge]) -> _Facts:
     customers = sorted({c.customer_id for c in charges})
     rows = await sql.fetch(uow.conn, query, services, customers)
     prices: dict[uuid.UUID, int | None] = {}
+    found: dict[uuid.UUID, Service] = {}
     present: set[uuid.UUID] = set()
     charging = False
     for row in rows:
         if row["what"] == "service":
-            prices[sql.as_uuid(row["id"])] = row["price"]
+            service_id = sql.as_uuid(row["id"])
+            prices[service_id] = row["price"]
+            found[service_id] = Service._init_from_db(
+                id=service_id, name=row["name"], credit_price=row["price"], created_at=row["created_at"]
+            )
         elif row["what"] == "customer":
             present.add(sql.as_uuid(row["id"]))
         else:
             charging = bool(row["price"])
-    return _Facts(prices, frozenset(present), charging)
+    return _Facts(prices, frozenset(present), charging, found)
 
 
 async def _record(uow: UnitOfWork, charge: _Charge, facts: _Facts) -> ServiceRequest | uuid.UUID:
@@ -181,7 +222,7 @@ async def _record(uow: UnitOfWork, charge: _Charge, facts: _Facts) -> ServiceReq
     return request
 
 
-_charges: Combiner[_Charge, ServiceRequest] = Combiner(_charge_batch)
+_charges: Combiner[_Charge, RequestMade] = Combiner(_charge_batch)
 
 
 _TRANSITION = (
@@ -197,10 +238,20 @@ async def transition(
     reason: str | None = None,
 ) -> ServiceRequest:
     """Move a REQUESTED request to a final status; refunds its `amount` exactly once."""
+    return (await finish(actor, request_id, status, reason)).request
+
+
+async def finish(
+    actor: Actor,
+    request_id: uuid.UUID,
+    status: RequestStatus,
+    reason: str | None = None,
+) -> RequestMade:
+    """`transition`, with the customer as its refund left it (None when nothing was refunded)."""
     if reason is not None:
         bounded(reason, "reason", ["reason"], max_length=MAX_REASON_LENGTH)
 
-    async def work(uow: UnitOfWork) -> ServiceRequest:
+    async def work(uow: UnitOfWork) -> RequestMade:
         # The conditional update is the race's referee: exactly one caller sees a row change.
         # It locks the request row before the refund locks the customer row, like every posting.
         now = dt.datetime.now(dt.UTC)
@@ -214,7 +265,7 @@ async def transition(
             )
         request = ServiceRequest._init_from_db(**rows[0])
         if status in REFUNDING_STATUSES and request.amount > 0:
-            await post(
+            posting = await post(
                 uow,
                 request.customer_id,
                 request.amount,
@@ -222,6 +273,7 @@ async def transition(
                 actor=actor,
                 service_request_id=request.id,
             )
-        return request
+            return RequestMade(request, posting.customer_as_posted())
+        return RequestMade(request)
 
     return await run_in_transaction(work)

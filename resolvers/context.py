@@ -1,18 +1,20 @@
-"""Per-request context: who is calling, resolved once from the bearer token."""
+"""Per-request context: who is calling, resolved once from the bearer token; fresh loaders per execution."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
+from strawberry.extensions import SchemaExtension
 
 from models.accounts import AuthenticationError, authenticate
 from models.actor import Actor
 from notifications.bus import EventBus
+from resolvers.loaders import begin_execution
 
 
 @dataclass(slots=True)
@@ -57,3 +59,21 @@ async def build_context(
     except AuthenticationError:
         context.actor = None
     return context
+
+
+class FreshLoaders(SchemaExtension):
+    """A new set of DataLoaders for every execution: an HTTP request, a socket's operation, each event.
+
+    The context cannot hold them: Strawberry builds it once per websocket, and a long-lived socket
+    must never serve rows read for an earlier operation or event.
+    """
+
+    def on_execute(self) -> Iterator[None]:
+        """Queries, mutations, and a subscription's setup start afresh."""
+        begin_execution()
+        yield
+
+    def on_stream_result(self, result: object) -> Iterator[None]:
+        """Once a subscription's event has been handed on, the next one starts afresh."""
+        yield
+        begin_execution()

@@ -5,14 +5,14 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from models.credits import change_balance
-from models.customer import Customer as CustomerModel
+from models.credits import post_change
 from models.idempotency import validate_key
 from models.ids import parse_id
 from models.ledger import TransactionKind
 from models.money import parse_positive
 from models.user import Role
 from resolvers.errors import guarded
+from resolvers.loaders import loaders
 from resolvers.permissions import require_role
 from schema.inputs import BalanceChangeInput
 from schema.payloads import BalanceChangePayload
@@ -26,8 +26,10 @@ async def _change(info: Info, kind: TransactionKind, input: BalanceChangeInput) 
         customer_id = parse_id(input.customer_id, "customer", ["input", "customerId"])
         amount = parse_positive(input.amount, ["input", "amount"])
         key = validate_key(input.idempotency_key, ["input", "idempotencyKey"])
-        entry = await change_balance(actor, kind, customer_id, amount, input.note, key)
-        customer = await CustomerModel.get(id=entry.customer_id)
+        change = await post_change(actor, kind, customer_id, amount, input.note, key)
+        entry = change.transaction
+        # As posted, so `customer.balance` is `transaction.balanceAfter`; a replay's is as it is now.
+        customer = change.customer or await loaders(info).customers.load(entry.customer_id)
         return BalanceChangePayload(
             transaction=CreditTransaction.from_model(entry), customer=Customer.from_model(customer)
         )

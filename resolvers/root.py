@@ -21,6 +21,7 @@ from strawberry.types.graphql import OperationType
 
 from resolvers.accounts import AccountMutations
 from resolvers.catalog import CatalogMutations
+from resolvers.context import FreshLoaders
 from resolvers.credits import CreditMutations
 from resolvers.document_cache import CachedDocuments, DocumentCache
 from resolvers.errors import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE, is_unavailable, unavailable_error
@@ -168,6 +169,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: OperationLimits(settings.max_query_length, settings.max_query_tokens, rules),
         lambda: CachedDocuments(documents, hide_suggestions=production),
         lambda: MaskOrUnavailable(should_mask_error=should_mask),
+        FreshLoaders,
     ]
     built = Schema(
         query=Query,

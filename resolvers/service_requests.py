@@ -13,6 +13,7 @@ from models.service import RequestStatus
 from models.service import ServiceRequest as RequestModel
 from models.user import Role
 from resolvers.errors import guarded
+from resolvers.loaders import loaders
 from resolvers.permissions import can_see_request, current_actor, require_role, target_customer
 from schema.inputs import RequestServiceInput
 from schema.payloads import ServiceRequestPayload
@@ -28,8 +29,10 @@ async def _transition(
         request = await RequestModel.get_or_none(id=parse_id(id, "service request", ["id"]))
         if request is None or not can_see_request(actor, request):
             raise not_found("service request", ["id"])
-        changed = await requests.transition(actor, request.id, status, reason)
-        return ServiceRequestPayload(service_request=ServiceRequest.from_model(changed))
+        changed = await requests.finish(actor, request.id, status, reason)
+        if changed.customer is not None:  # as the refund left it
+            loaders(info).customers.prime(changed.customer)
+        return ServiceRequestPayload(service_request=ServiceRequest.from_model(changed.request))
 
     return await guarded(ServiceRequestPayload, work)
 
@@ -53,8 +56,14 @@ class ServiceRequestMutations:
             service_id = parse_id(input.service_id, "service", ["input", "serviceId"])
             key = validate_key(input.idempotency_key, ["input", "idempotencyKey"])
             quantity = 1 if input.quantity is None else input.quantity
-            made = await requests.request_service(actor, customer_id, service_id, quantity, key)
-            return ServiceRequestPayload(service_request=ServiceRequest.from_model(made))
+            made = await requests.make_request(actor, customer_id, service_id, quantity, key)
+            # What the charge read and posted serves the nested fields without a query.
+            found = loaders(info)
+            if made.customer is not None:
+                found.customers.prime(made.customer)
+            if made.service is not None:
+                found.services.prime(made.service)
+            return ServiceRequestPayload(service_request=ServiceRequest.from_model(made.request))
 
         return await guarded(ServiceRequestPayload, work)
 

@@ -20,6 +20,7 @@ from models.service import Service as ServiceRow
 from models.service import ServiceRequest as RequestRow
 from models.user import ApiToken as ApiTokenRow
 from models.user import User as UserRow
+from resolvers.loaders import loaders
 from resolvers.permissions import can_access_customer, can_see_ledger, current_actor
 from schema.enums import AlertKind, Role, ServiceRequestStatus, TransactionKind
 from schema.pagination import Connection, connection
@@ -80,11 +81,11 @@ class User:
         )
 
     @strawberry.field
-    async def customer(self) -> Customer | None:
+    async def customer(self, info: Info) -> Customer | None:
         """The customer a customer administrator or end user belongs to."""
         if self.model.customer_id is None:
             return None
-        return Customer.from_model(await CustomerRow.get(id=self.model.customer_id))
+        return Customer.from_model(await loaders(info).customers.load(self.model.customer_id))
 
     @strawberry.field
     async def unread_notification_count(self, info: Info) -> int | None:
@@ -136,21 +137,21 @@ class ServiceRequest:
         )
 
     @strawberry.field
-    async def service(self) -> Service:
+    async def service(self, info: Info) -> Service:
         """The requested service, with its price as it is now."""
-        return Service.from_model(await ServiceRow.get(id=self.model.service_id))
+        return Service.from_model(await loaders(info).services.load(self.model.service_id))
 
     @strawberry.field
-    async def customer(self) -> Customer:
+    async def customer(self, info: Info) -> Customer:
         """The customer that was charged."""
-        return Customer.from_model(await CustomerRow.get(id=self.model.customer_id))
+        return Customer.from_model(await loaders(info).customers.load(self.model.customer_id))
 
     @strawberry.field
-    async def requested_by(self) -> User | None:
+    async def requested_by(self, info: Info) -> User | None:
         """Who made the request."""
         if self.model.requested_by_id is None:
             return None
-        return User.from_model(await UserRow.get(id=self.model.requested_by_id))
+        return User.from_model(await loaders(info).users.load(self.model.requested_by_id))
 
 
 @strawberry.type
@@ -184,18 +185,18 @@ class CreditTransaction:
         return self.model.note if can_see_ledger(current_actor(info)) else None
 
     @strawberry.field
-    async def service_request(self) -> ServiceRequest | None:
+    async def service_request(self, info: Info) -> ServiceRequest | None:
         """The request this entry charged or refunded."""
         if self.model.service_request_id is None:
             return None
-        return ServiceRequest.from_model(await RequestRow.get(id=self.model.service_request_id))
+        return ServiceRequest.from_model(await loaders(info).requests.load(self.model.service_request_id))
 
     @strawberry.field
     async def actor(self, info: Info) -> User | None:
         """Who caused the entry (a token's owner); null for end users."""
         if self.model.actor_id is None or not can_see_ledger(current_actor(info)):
             return None
-        return User.from_model(await UserRow.get(id=self.model.actor_id))
+        return User.from_model(await loaders(info).users.load(self.model.actor_id))
 
 
 @strawberry.type
@@ -294,9 +295,9 @@ class Notification:
         )
 
     @strawberry.field
-    async def customer(self) -> Customer:
+    async def customer(self, info: Info) -> Customer:
         """The customer whose balance crossed a limit."""
-        return Customer.from_model(await CustomerRow.get(id=self.model.customer_id))
+        return Customer.from_model(await loaders(info).customers.load(self.model.customer_id))
 
 
 @strawberry.type

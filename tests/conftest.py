@@ -191,3 +191,12 @@ def smtp() -> Iterator[SmtpServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def queries() -> Iterator[object]:
+    """Counts SQL statements: `with queries.counting() as sent: …; len(sent)` (tests/query_counter.py)."""
+    from tests.query_counter import QueryCounter, patched
+
+    with patched():
+        yield QueryCounter()
