@@ -45,6 +45,7 @@ import metrics
 from models.actor import Actor
 from models.user import Role, User
 from resolvers.context import Context
+from resolvers.permissions import can_see_ledger
 from settings import get_settings
 
 log = logging.getLogger("credits.feeds")
@@ -97,8 +98,8 @@ def feed_key(operation: Operation[Any, Any], actor: Actor | None) -> FeedKey | N
     if actor is None or not (operation.variables is None or isinstance(operation.variables, dict)):
         return None
     shape = shared_shape(operation.query, operation.operation_name)
-    if shape is None:
-        return None
+    if shape is None or (shape[0] == "creditAlerts" and not can_see_ledger(actor)):
+        return None  # an end user's creditAlerts is refused by its resolver, never by a feed
     variables = operation.variables or {}
     if shape[1] is not None and variables.get(shape[1]) is not None:
         return None
