@@ -24,7 +24,13 @@ from models.actor import Actor
 from models.batching import Combiner, Ticket
 from models.customer import Customer
 from models.errors import DomainError, ErrorCode, invalid_input, not_found
-from models.passwords import MIN_PASSWORD_LENGTH, dummy_hash, hash_password, verify_password
+from models.passwords import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    dummy_hash,
+    hash_password,
+    verify_password,
+)
 from models.text import bounded, require_storable, storable
 from models.user import ApiToken, Role, User
 from settings import get_settings
@@ -94,6 +100,10 @@ async def login(email: str, password: str, address: str | None = None) -> Sessio
         # No account has such an address: an unknown email, throttled by the client address only.
         email_key = None
     await throttle.ensure_allowed(email_key, address)
+    if len(password) > MAX_PASSWORD_LENGTH:
+        # No account has such a password: refused like a wrong one, without spending a hash on it.
+        await throttle.record_failure(email_key, address)
+        raise DomainError(ErrorCode.INVALID_CREDENTIALS, "invalid email or password")
     user = await User.get_or_none(email_key=email_key) if email_key else None
     # An unknown email costs a hash check too, so timing does not tell which emails exist.
     valid = await verify_password(user.password_hash if user else dummy_hash(), password)
@@ -188,6 +198,10 @@ async def create_user(
     if len(password) < MIN_PASSWORD_LENGTH:
         raise invalid_input(
             f"password must be at least {MIN_PASSWORD_LENGTH} characters", ["input", "password"]
+        )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise invalid_input(
+            f"password must be at most {MAX_PASSWORD_LENGTH} characters", ["input", "password"]
         )
     require_storable(password, "password", ["input", "password"])
     if role == Role.CATALOG_ADMIN:

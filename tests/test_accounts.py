@@ -647,6 +647,63 @@ async def test_create_user_with_a_short_password_is_invalid(gql: GraphQLClient) 
     assert await User.all().count() == users_before + 1
 
 
+async def test_create_user_with_a_password_over_1024_characters_is_invalid(gql: GraphQLClient) -> None:
+    """1,024 characters are accepted; 1,025 are refused before anything is hashed."""
+    # given
+    admin = await make_catalog_admin()
+    customer = await make_customer()
+    users_before = await User.all().count()
+
+    # when
+    longest, too_long = [
+        (
+            await gql(
+                CREATE_USER,
+                {"input": _user_input(password="p" * length, customerId=str(customer.id))},
+                token=admin.token,
+            )
+        )["createUser"]
+        for length in (1024, 1025)
+    ]
+
+    # then
+    assert longest["userErrors"] == []
+    assert too_long == {
+        "user": None,
+        "userErrors": [
+            {
+                "code": "INVALID_INPUT",
+                "field": ["input", "password"],
+                "message": "password must be at most 1024 characters",
+            }
+        ],
+    }
+    assert await User.all().count() == users_before + 1
+
+
+async def test_login_with_an_over_long_password_is_refused_without_hashing_it(
+    gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 900 KB password answers INVALID_CREDENTIALS, and no argon2 check runs for it."""
+    # given: a user, and a record of every password verification
+    await make_user(Role.CATALOG_ADMIN, email="long@example.com")
+    verified: list[int] = []
+    real_verify = accounts.verify_password
+
+    async def counting_verify(password_hash: str, password: str) -> bool:
+        verified.append(len(password))
+        return await real_verify(password_hash, password)
+
+    monkeypatch.setattr(accounts, "verify_password", counting_verify)
+
+    # when
+    result = (await gql(LOGIN, {"email": "long@example.com", "password": "x" * 900_000}))["login"]
+
+    # then
+    assert result == {"token": None, "expiresAt": None, "user": None, "userErrors": [INVALID_CREDENTIALS]}
+    assert verified == []
+
+
 async def test_create_user_stores_the_password_hashed_with_argon2(gql: GraphQLClient) -> None:
     """The created user can log in; its row holds an argon2id hash, never the password."""
     # given
