@@ -17,6 +17,7 @@ from typing import Any
 import jwt
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from models import sql, throttle
@@ -85,7 +86,13 @@ def issue_jwt(user: User) -> Session:
     s = get_settings()
     now = _now()
     expires_at = now + dt.timedelta(seconds=s.jwt_ttl_seconds)
-    claims = {"sub": str(user.id), "iat": now, "exp": expires_at, "jti": secrets.token_hex(8)}
+    claims = {
+        "sub": str(user.id),
+        "iat": now,
+        "exp": expires_at,
+        "jti": secrets.token_hex(8),
+        "gen": user.token_generation,
+    }
     token = jwt.encode(claims, s.resolved_jwt_secret(), algorithm=_JWT_ALGORITHM)
     return Session(token, expires_at.replace(microsecond=0), user)
 
@@ -119,13 +126,14 @@ async def authenticate(token: str) -> Actor:
     if token.startswith(API_TOKEN_PREFIX):
         return await _authenticate_api_token(token)
     try:
-        user_id, expires = _verified_jwt(token, get_settings().resolved_jwt_secret())
+        user_id, expires, generation = _verified_jwt(token, get_settings().resolved_jwt_secret())
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise AuthenticationError("invalid token") from exc
     if expires <= time.time():
         raise AuthenticationError("invalid token")
     row = await _active_users.submit(None, user_id)
-    if row is None:
+    # A token issued before the user's last deactivation stays dead after a reactivation.
+    if row is None or row["token_generation"] != generation:
         raise AuthenticationError("invalid token")
     return Actor(User._init_from_db(**row))
 
@@ -133,10 +141,16 @@ async def authenticate(token: str) -> Actor:
 # Verifying the signature and claims was a few % of every request's CPU; what a valid token
 # says cannot change, so it is kept. Expiry is time, so callers check it on every use.
 @functools.lru_cache(maxsize=4096)
-def _verified_jwt(token: str, secret: str) -> tuple[uuid.UUID, int]:
-    """A token's user and expiry, once its signature and claims check out."""
+def _verified_jwt(token: str, secret: str) -> tuple[uuid.UUID, int, int]:
+    """A token's user, expiry and user generation, once its signature and claims check out.
+
+    Tokens signed before generations existed have none: generation 0, every user's first.
+    """
     claims = jwt.decode(token, secret, algorithms=[_JWT_ALGORITHM], options={"require": ["exp", "sub"]})
-    return uuid.UUID(claims["sub"]), int(claims["exp"])
+    generation = claims.get("gen", 0)
+    if type(generation) is not int:
+        raise ValueError("malformed generation")
+    return uuid.UUID(claims["sub"]), int(claims["exp"]), generation
 
 
 async def _load_active_users(tickets: list[Ticket[uuid.UUID, dict[str, Any] | None]]) -> None:
@@ -228,12 +242,22 @@ async def create_user(
 
 
 async def set_user_active(actor: Actor, user: User, active: bool) -> User:
-    """(De)activate a user; a deactivated user's tokens stop working at once."""
+    """(De)activate a user; a deactivated user's tokens stop working at once, and for good.
+
+    Deactivation moves the user to a new token generation (its JWTs so far never work again, even
+    after a reactivation) and revokes its API tokens.
+    """
     if user.id == actor.user_id and not active:
         raise invalid_input("you cannot deactivate yourself", ["active"])
-    if user.active != active:
-        user.active = active
-        await user.save(update_fields=["active"])
+    if user.active == active:
+        return user
+    if active:
+        await User.filter(id=user.id).update(active=True)
+    else:
+        async with in_transaction():
+            await User.filter(id=user.id).update(active=False, token_generation=F("token_generation") + 1)
+            await ApiToken.filter(user_id=user.id, revoked_at__isnull=True).update(revoked_at=_now())
+    await user.refresh_from_db(fields=["active", "token_generation"])
     return user
 
 

@@ -301,6 +301,29 @@ async def test_deactivating_a_user_stops_its_api_tokens_at_once(gql: GraphQLClie
     await _assert_unauthenticated(await gql.raw(VIEWER, token=secret))
 
 
+async def test_reactivating_a_user_does_not_revive_its_old_jwt_or_api_tokens(gql: GraphQLClient) -> None:
+    """Tokens issued before a deactivation stay dead; a login after the reactivation works."""
+    # given: a user with a JWT and an API token, deactivated and then reactivated
+    admin = await make_catalog_admin()
+    login = await make_user(Role.CUSTOMER_ADMIN, await make_customer(), email="back@example.com")
+    created = (await gql(CREATE_API_TOKEN, {"name": "ci"}, token=login.token))["createApiToken"]
+    assert (await gql(VIEWER, token=login.token))["viewer"]["active"] is True
+    for active in (False, True):
+        result = await gql(SET_USER_ACTIVE, {"id": str(login.user.id), "active": active}, token=admin.token)
+        assert result["setUserActive"]["user"] == {"id": str(login.user.id), "active": active}
+
+    # when
+    old_jwt = await gql.raw(VIEWER, token=login.token)
+    old_api_token = await gql.raw(VIEWER, token=created["token"])
+    fresh = (await gql(LOGIN, {"email": "back@example.com", "password": PASSWORD}))["login"]
+
+    # then: the old ones are refused, the API token shows as revoked, the new login works
+    await _assert_unauthenticated(old_jwt)
+    await _assert_unauthenticated(old_api_token)
+    assert (await _api_token_row(created["apiToken"]["id"]))["revoked_at"] is not None
+    assert (await gql(VIEWER, token=fresh["token"]))["viewer"]["id"] == str(login.user.id)
+
+
 @pytest.mark.parametrize("scheme", ["Token", "Basic", "JWT"])
 async def test_a_non_bearer_scheme_is_unauthenticated(http: httpx.AsyncClient, scheme: str) -> None:
     """A valid JWT under another scheme is not accepted."""

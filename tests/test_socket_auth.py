@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 from starlette.websockets import WebSocketState
 
-from models.accounts import issue_jwt
+from models.accounts import issue_jwt, set_user_active
 from models.user import Role
 from resolvers.socket_auth import FORBIDDEN_CLOSE, SocketGuard
-from tests.factories import make_customer, make_user
+from tests.factories import make_catalog_admin, make_customer, make_user
 
 
 @dataclass(eq=False)
@@ -79,4 +79,23 @@ async def test_one_sweep_closes_exactly_the_sockets_of_a_deactivated_user() -> N
     assert [s.closed_with for s in dropped] == [[FORBIDDEN_CLOSE]] * 3
     assert [s.closed_with for s in kept] == [[]] * 3
     assert set(guard._sockets) == set(kept)
+    await guard.stop()
+
+
+async def test_a_sweep_closes_the_sockets_of_a_user_deactivated_and_reactivated_since() -> None:
+    # given: a socket of a user who is deactivated and reactivated before the next sweep
+    admin = await make_catalog_admin()
+    login = await make_user(Role.END_USER, await make_customer())
+    guard = SocketGuard(recheck_seconds=60)
+    socket = FakeSocket()
+    guard.watch(socket, login.actor, login.token)  # type: ignore[arg-type]
+    for active in (False, True):
+        await set_user_active(admin.actor, login.user, active)
+
+    # when
+    await guard.sweep()
+
+    # then: its token died with the deactivation, and so does the socket
+    assert socket.closed_with == [FORBIDDEN_CLOSE]
+    assert guard._sockets == {}
     await guard.stop()
