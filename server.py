@@ -364,6 +364,10 @@ def main(argv: list[str] | None = None) -> None:
         ws_per_message_deflate=False,
         # wsproto keeps less per open socket than the websockets library (about 3 KB less).
         ws="wsproto",
+        # The client address (login throttling) comes from X-Forwarded-For only when a trusted proxy
+        # sent it; passed explicitly, so uvicorn's FORWARDED_ALLOW_IPS plays no part.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
     )
 
 

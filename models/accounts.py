@@ -100,7 +100,8 @@ def issue_jwt(user: User) -> Session:
 async def login(email: str, password: str, address: str | None = None) -> Session:
     """Check credentials; unknown email, wrong password and inactive user answer the same.
 
-    Throttled per email and per client address (RATE_LIMITED), before the password is checked.
+    Throttled per (email, client address), per client address and per email (RATE_LIMITED),
+    before the password is checked: see models/throttle.py.
     """
     email_key = normalise_email(email)
     if not _possible_email_key(email_key):
@@ -117,7 +118,7 @@ async def login(email: str, password: str, address: str | None = None) -> Sessio
     if user is None or not valid or not user.active:
         await throttle.record_failure(email_key, address)
         raise DomainError(ErrorCode.INVALID_CREDENTIALS, "invalid email or password")
-    await throttle.forget_failures(email_key)
+    await throttle.forget_failures(email_key, address)
     return issue_jwt(user)
 
 
