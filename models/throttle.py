@@ -22,7 +22,7 @@ _MAX_KEY_LENGTH = 300  # the column `key`
 
 
 class LoginFailure(Model):
-    """One failed login, counted under each of its keys (one row per key)."""
+    """One failed login, keyed by email and by client address."""
 
     id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
     key = fields.CharField(max_length=300, db_index=True)
