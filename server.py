@@ -498,6 +498,10 @@ def main(argv: list[str] | None = None) -> None:
         # A frame after authentication may be as large as a request body; before it, the handler
         # bounds frames to CREDITS_WS_MAX_MESSAGE_BYTES.
         ws_max_size=settings.max_body_bytes,
+        # The client address (login throttling) comes from X-Forwarded-For only when a trusted proxy
+        # sent it; passed explicitly, so uvicorn's FORWARDED_ALLOW_IPS plays no part.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
     )
 
 

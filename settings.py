@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger("credits.settings")
@@ -71,9 +72,16 @@ class Settings(BaseSettings):
     idempotency_retention_hours: int = Field(48, ge=24)
     housekeeping_seconds: float = Field(600.0, gt=0)
 
-    login_max_failures_per_email: int = Field(10, ge=1)
+    # Failed logins within the window before RATE_LIMITED: for one email from one client address;
+    # from one address, whatever the emails; for one email from all addresses together (a ceiling
+    # against guessing spread over many addresses, well above the first so nobody locks out an owner).
+    login_max_failures_per_email_and_address: int = Field(10, ge=1)
     login_max_failures_per_address: int = Field(50, ge=1)
+    login_max_failures_per_email: int = Field(100, ge=1)
     login_window_seconds: int = Field(900, ge=1)
+    # Peers whose X-Forwarded-For names the client (uvicorn's forwarded_allow_ips): comma-separated
+    # IPs or networks; empty trusts none. Anyone else's header is ignored.
+    trusted_proxies: str = "127.0.0.1,::1"
 
     log_format: Literal["text", "json"] | None = None
     # /metrics is unauthenticated (Prometheus scrapes it): expose it only on an internal network.
@@ -98,6 +106,19 @@ class Settings(BaseSettings):
     max_websockets: int | None = Field(None, ge=1)
     max_unauthenticated_websockets_per_address: int = Field(50, ge=1)
     cors_origins: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        """IPs or networks only ("localhost" would silently match nothing), normalised for uvicorn."""
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        for entry in entries:
+            if entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"not an IP address or network: {entry!r}") from None
+        return ",".join(entries)
 
     @model_validator(mode="after")
     def _production_requirements(self) -> Settings:

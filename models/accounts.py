@@ -17,6 +17,7 @@ from typing import Any
 import jwt
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from models import sql, throttle
@@ -24,7 +25,13 @@ from models.actor import Actor
 from models.batching import Combiner, Ticket
 from models.customer import Customer
 from models.errors import DomainError, ErrorCode, invalid_input, not_found
-from models.passwords import MIN_PASSWORD_LENGTH, dummy_hash, hash_password, verify_password
+from models.passwords import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    dummy_hash,
+    hash_password,
+    verify_password,
+)
 from models.text import bounded, require_storable, storable
 from models.unit_of_work import unit_of_work
 from models.user import ApiToken, Role, User
@@ -91,7 +98,13 @@ def issue_jwt(user: User) -> Session:
     s = get_settings()
     now = _now()
     expires_at = now + dt.timedelta(seconds=s.jwt_ttl_seconds)
-    claims = {"sub": str(user.id), "iat": now, "exp": expires_at, "jti": secrets.token_hex(8)}
+    claims = {
+        "sub": str(user.id),
+        "iat": now,
+        "exp": expires_at,
+        "jti": secrets.token_hex(8),
+        "gen": user.token_generation,
+    }
     token = jwt.encode(claims, s.resolved_jwt_secret(), algorithm=_JWT_ALGORITHM)
     return Session(token, expires_at.replace(microsecond=0), user)
 
@@ -99,20 +112,25 @@ def issue_jwt(user: User) -> Session:
 async def login(email: str, password: str, address: str | None = None) -> Session:
     """Check credentials; unknown email, wrong password and inactive user answer the same.
 
-    Throttled per email and per client address (RATE_LIMITED), before the password is checked.
+    Throttled per (email, client address), per client address and per email (RATE_LIMITED),
+    before the password is checked: see models/throttle.py.
     """
     email_key = normalise_email(email)
     if not _possible_email_key(email_key):
         # No account has such an address: an unknown email, throttled by the client address only.
         email_key = None
     await throttle.ensure_allowed(email_key, address)
+    if len(password) > MAX_PASSWORD_LENGTH:
+        # No account has such a password: refused like a wrong one, without spending a hash on it.
+        await throttle.record_failure(email_key, address)
+        raise DomainError(ErrorCode.INVALID_CREDENTIALS, "invalid email or password")
     user = await User.get_or_none(email_key=email_key) if email_key else None
     # An unknown email costs a hash check too, so timing does not tell which emails exist.
     valid = await verify_password(user.password_hash if user else dummy_hash(), password)
     if user is None or not valid or not user.active:
         await throttle.record_failure(email_key, address)
         raise DomainError(ErrorCode.INVALID_CREDENTIALS, "invalid email or password")
-    await throttle.forget_failures(email_key)
+    await throttle.forget_failures(email_key, address)
     return issue_jwt(user)
 
 
@@ -121,13 +139,14 @@ async def authenticate(token: str) -> Actor:
     if token.startswith(API_TOKEN_PREFIX):
         return await _authenticate_api_token(token)
     try:
-        user_id, expires = _verified_jwt(token, get_settings().resolved_jwt_secret())
+        user_id, expires, generation = _verified_jwt(token, get_settings().resolved_jwt_secret())
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise AuthenticationError("invalid token") from exc
     if expires <= time.time():
         raise AuthenticationError("invalid token")
     row = await _active_users.submit(None, user_id)
-    if row is None:
+    # A token issued before the user's last deactivation stays dead after a reactivation.
+    if row is None or row["token_generation"] != generation:
         raise AuthenticationError("invalid token")
     return Actor(User._init_from_db(**row))
 
@@ -135,10 +154,16 @@ async def authenticate(token: str) -> Actor:
 # Verifying the signature and claims was a few % of every request's CPU; what a valid token
 # says cannot change, so it is kept. Expiry is time, so callers check it on every use.
 @functools.lru_cache(maxsize=4096)
-def _verified_jwt(token: str, secret: str) -> tuple[uuid.UUID, int]:
-    """A token's user and expiry, once its signature and claims check out."""
+def _verified_jwt(token: str, secret: str) -> tuple[uuid.UUID, int, int]:
+    """A token's user, expiry and user generation, once its signature and claims check out.
+
+    Tokens signed before generations existed have none: generation 0, every user's first.
+    """
     claims = jwt.decode(token, secret, algorithms=[_JWT_ALGORITHM], options={"require": ["exp", "sub"]})
-    return uuid.UUID(claims["sub"]), int(claims["exp"])
+    generation = claims.get("gen", 0)
+    if type(generation) is not int:
+        raise ValueError("malformed generation")
+    return uuid.UUID(claims["sub"]), int(claims["exp"]), generation
 
 
 async def _load_active_users(tickets: list[Ticket[uuid.UUID, dict[str, Any] | None]]) -> None:
@@ -203,6 +228,10 @@ async def create_user(
         raise invalid_input(
             f"password must be at least {MIN_PASSWORD_LENGTH} characters", ["input", "password"]
         )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise invalid_input(
+            f"password must be at most {MAX_PASSWORD_LENGTH} characters", ["input", "password"]
+        )
     require_storable(password, "password", ["input", "password"])
     if role == Role.CATALOG_ADMIN:
         if customer_id is not None:
@@ -228,15 +257,28 @@ async def create_user(
 
 
 async def set_user_active(actor: Actor, user: User, active: bool) -> User:
-    """(De)activate a user; a deactivated user's tokens stop working at once."""
+    """(De)activate a user; a deactivated user's tokens stop working at once, and for good.
+
+    Deactivation moves the user to a new token generation (its JWTs so far never work again, even
+    after a reactivation) and revokes its API tokens.
+    """
     if user.id == actor.user_id and not active:
         raise invalid_input("you cannot deactivate yourself", ["active"])
-    if user.active != active:
+    if user.active == active:
+        return user
+    if active:
+        await User.filter(id=user.id).update(active=True)
+    else:
         async with unit_of_work() as uow:
-            user.active = active
-            await user.save(update_fields=["active"], using_db=uow.conn)
-            if not active:
-                uow.events.append(AccessRevoked(user_id=user.id))
+            await (
+                User.filter(id=user.id)
+                .using_db(uow.conn)
+                .update(active=False, token_generation=F("token_generation") + 1)
+            )
+            revoked = ApiToken.filter(user_id=user.id, revoked_at__isnull=True).using_db(uow.conn)
+            await revoked.update(revoked_at=_now())
+            uow.events.append(AccessRevoked(user_id=user.id))
+    await user.refresh_from_db(fields=["active", "token_generation"])
     return user
 
 

@@ -11,6 +11,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from settings import get_settings
 
 MIN_PASSWORD_LENGTH = 8
+# Hashing cost grows with the length: longer passwords are refused, and never hashed at login.
+MAX_PASSWORD_LENGTH = 1024
 
 
 @lru_cache(maxsize=1)

@@ -1,18 +1,24 @@
-"""Login throttling: failed attempts per email and per client address within a window.
+"""Login throttling: failed attempts per (email, client address), per client address and per email.
 
-Kept in the database, so every server process counts the same attempts.
+A stranger's failures for an email count against the stranger's address, so they cannot lock the
+owner out from elsewhere; the much higher per-email ceiling stops guessing spread over many
+addresses. Kept in the database, so every server process counts the same attempts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 
 from tortoise import fields
+from tortoise.functions import Count
 from tortoise.models import Model
 
 from models.errors import DomainError, ErrorCode
 from settings import get_settings
+
+_MAX_KEY_LENGTH = 300  # the column `key`
 
 
 class LoginFailure(Model):
@@ -26,12 +32,28 @@ class LoginFailure(Model):
         table = "login_failure"
 
 
+def _key(kind: str, value: str) -> str:
+    """`kind:value`, or a digest of it when it would not fit the column."""
+    key = f"{kind}:{value}"
+    if len(key) <= _MAX_KEY_LENGTH:
+        return key
+    return f"{kind}#{hashlib.sha256(value.encode()).hexdigest()}"
+
+
+def _email_keys(email_key: str, address: str | None) -> list[str]:
+    """The counters a success clears: the email's from this address, and the email's overall."""
+    return [_key("pair", f"{address or ''} {email_key}"), _key("email", email_key)]
+
+
 def _keys(email_key: str | None, address: str | None) -> list[tuple[str, int]]:
-    """The counters an attempt touches; no email counter for an address no account can have."""
+    """The counters an attempt touches; no email counters for an address no account can have."""
     s = get_settings()
-    keys = [(f"email:{email_key}", s.login_max_failures_per_email)] if email_key is not None else []
+    keys: list[tuple[str, int]] = []
+    if email_key is not None:
+        pair, email = _email_keys(email_key, address)
+        keys += [(pair, s.login_max_failures_per_email_and_address), (email, s.login_max_failures_per_email)]
     if address:
-        keys.append((f"address:{address}", s.login_max_failures_per_address))
+        keys.append((_key("address", address), s.login_max_failures_per_address))
     return keys
 
 
@@ -40,11 +62,18 @@ def _window_start() -> dt.datetime:
 
 
 async def ensure_allowed(email_key: str | None, address: str | None) -> None:
-    """RATE_LIMITED while an email or an address has too many recent failures."""
-    since = _window_start()
-    for key, limit in _keys(email_key, address):
-        if await LoginFailure.filter(key=key, created_at__gte=since).count() >= limit:
-            raise DomainError(ErrorCode.RATE_LIMITED, "too many failed logins; try again later")
+    """RATE_LIMITED while any of the attempt's counters has too many recent failures."""
+    keys = _keys(email_key, address)
+    if not keys:
+        return
+    counts = dict(
+        await LoginFailure.filter(key__in=[key for key, _ in keys], created_at__gte=_window_start())
+        .annotate(failures=Count("id"))
+        .group_by("key")
+        .values_list("key", "failures")
+    )
+    if any(counts.get(key, 0) >= limit for key, limit in keys):
+        raise DomainError(ErrorCode.RATE_LIMITED, "too many failed logins; try again later")
 
 
 async def record_failure(email_key: str | None, address: str | None) -> None:
@@ -54,6 +83,6 @@ async def record_failure(email_key: str | None, address: str | None) -> None:
         await LoginFailure.create(key=key)
 
 
-async def forget_failures(email_key: str) -> None:
-    """A successful login clears its email's failures (the address keeps its count)."""
-    await LoginFailure.filter(key=f"email:{email_key}").delete()
+async def forget_failures(email_key: str, address: str | None) -> None:
+    """A successful login clears its email's failures (its address keeps its count)."""
+    await LoginFailure.filter(key__in=_email_keys(email_key, address)).delete()

@@ -28,6 +28,9 @@ class User(Model):
     customer = fields.ForeignKeyField("models.Customer", related_name="users", null=True)
     password_hash = fields.CharField(max_length=255)
     active = fields.BooleanField(default=True)
+    token_generation = fields.IntField(
+        default=0, db_default=0, description="bumped at each deactivation: only JWTs of its generation work"
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
 
     customer_id: uuid.UUID | None

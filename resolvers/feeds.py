@@ -45,6 +45,7 @@ import metrics
 from models.actor import Actor
 from models.user import Role, User
 from resolvers.context import Context
+from resolvers.permissions import can_see_ledger
 from resolvers.ws_protocol import close_malformed, malformed
 from settings import get_settings
 
@@ -100,8 +101,8 @@ def feed_key(operation: Operation[Any, Any], actor: Actor | None) -> FeedKey | N
     if len(operation.query) > get_settings().max_query_length:
         return None  # refused when it runs; never a key of shared_shape's cache
     shape = shared_shape(operation.query, operation.operation_name)
-    if shape is None:
-        return None
+    if shape is None or (shape[0] == "creditAlerts" and not can_see_ledger(actor)):
+        return None  # an end user's creditAlerts is refused by its resolver, never by a feed
     variables = operation.variables or {}
     if shape[1] is not None and variables.get(shape[1]) is not None:
         return None

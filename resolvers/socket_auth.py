@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import jwt
 from starlette.websockets import WebSocket, WebSocketState
 
+from models import sql
 from models.actor import Actor
 from models.user import ApiToken, User
 from notifications import wire
@@ -45,6 +46,7 @@ def _expires_at(token: str) -> float | None:
 @dataclass(frozen=True)
 class _Watched:
     user_id: uuid.UUID
+    generation: int  # the user's token generation when the socket authenticated
     api_token_id: uuid.UUID | None
     expires_at: float | None
 
@@ -73,7 +75,7 @@ class SocketGuard:
 
     def watch(self, socket: WebSocket, actor: Actor, token: str) -> None:
         """Keep checking `socket`, authenticated as `actor` with `token`, until it closes."""
-        watched = _Watched(actor.user_id, actor.api_token_id, _expires_at(token))
+        watched = _Watched(actor.user_id, actor.user.token_generation, actor.api_token_id, _expires_at(token))
         self._sockets[socket] = (*self._sockets.get(socket, ()), watched)
         self._changed.set()
         if self._task is None or self._task.done():
@@ -155,30 +157,42 @@ class SocketGuard:
             return
         watched = dict(self._sockets)
         identities = [w for ws in watched.values() for w in ws]
-        active_users = await _existing(User, {w.user_id for w in identities}, active=True)
+        generations = await _active_generations({w.user_id for w in identities})
         token_ids = {w.api_token_id for w in identities if w.api_token_id is not None}
         live_tokens = await _existing(ApiToken, token_ids, revoked_at=None)
         now = time.monotonic()
         for socket, ws in watched.items():
-            if any(_lost(w, now, active_users, live_tokens) for w in ws):
+            if any(_lost(w, now, generations, live_tokens) for w in ws):
                 self._sockets.pop(socket, None)
                 await _close(socket)
 
 
-def _lost(w: _Watched, now: float, active_users: set, live_tokens: set) -> bool:
-    """Whether an identity lost access: expired, revoked, or its user deactivated."""
+def _lost(w: _Watched, now: float, generations: dict[uuid.UUID, int], live_tokens: set) -> bool:
+    """Whether an identity lost access: expired, revoked, or its user deactivated (since, too)."""
     expired = w.expires_at is not None and w.expires_at <= now
     revoked = w.api_token_id is not None and w.api_token_id not in live_tokens
-    return expired or revoked or w.user_id not in active_users
+    # Deactivated, or deactivated and reactivated since: either way its tokens are dead.
+    return expired or revoked or generations.get(w.user_id) != w.generation
 
 
-async def _existing(model: type[User] | type[ApiToken], ids: Iterable[uuid.UUID], **where: object) -> set:
+async def _existing(model: type[ApiToken], ids: Iterable[uuid.UUID], **where: object) -> set:
     """Which of `ids` still exist and match `where`, a chunk of ids per query."""
     ids = list(ids)
     found: set[uuid.UUID] = set()
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
         found.update(await model.filter(id__in=chunk, **where).values_list("id", flat=True))
+    return found
+
+
+async def _active_generations(ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """The token generation of each of `ids` that is still an active user, a chunk of ids per query."""
+    ids = list(ids)
+    found: dict[uuid.UUID, int] = {}
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        rows = await User.filter(id__in=chunk, active=True).values_list("id", "token_generation")
+        found.update((sql.as_uuid(user_id), generation) for user_id, generation in rows)
     return found
 
 

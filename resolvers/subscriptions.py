@@ -120,8 +120,10 @@ class Subscription:
     async def credit_alerts(
         self, info: Info, customer_id: strawberry.ID | None = None
     ) -> AsyncGenerator[CreditAlert, None]:
-        """Alerts as they fire (customer roles: their own customer)."""
+        """Alerts as they fire (administrators only; customer administrators: their own customer)."""
         actor = current_actor(info)
+        if not can_see_ledger(actor):
+            raise forbidden()  # alerts are the administrators' (API.md: FORBIDDEN for end users)
         target = await _target(actor, customer_id)
         with _tracked(info, _ALERTS_ACTIVE):
             try:

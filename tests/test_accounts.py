@@ -301,6 +301,29 @@ async def test_deactivating_a_user_stops_its_api_tokens_at_once(gql: GraphQLClie
     await _assert_unauthenticated(await gql.raw(VIEWER, token=secret))
 
 
+async def test_reactivating_a_user_does_not_revive_its_old_jwt_or_api_tokens(gql: GraphQLClient) -> None:
+    """Tokens issued before a deactivation stay dead; a login after the reactivation works."""
+    # given: a user with a JWT and an API token, deactivated and then reactivated
+    admin = await make_catalog_admin()
+    login = await make_user(Role.CUSTOMER_ADMIN, await make_customer(), email="back@example.com")
+    created = (await gql(CREATE_API_TOKEN, {"name": "ci"}, token=login.token))["createApiToken"]
+    assert (await gql(VIEWER, token=login.token))["viewer"]["active"] is True
+    for active in (False, True):
+        result = await gql(SET_USER_ACTIVE, {"id": str(login.user.id), "active": active}, token=admin.token)
+        assert result["setUserActive"]["user"] == {"id": str(login.user.id), "active": active}
+
+    # when
+    old_jwt = await gql.raw(VIEWER, token=login.token)
+    old_api_token = await gql.raw(VIEWER, token=created["token"])
+    fresh = (await gql(LOGIN, {"email": "back@example.com", "password": PASSWORD}))["login"]
+
+    # then: the old ones are refused, the API token shows as revoked, the new login works
+    await _assert_unauthenticated(old_jwt)
+    await _assert_unauthenticated(old_api_token)
+    assert (await _api_token_row(created["apiToken"]["id"]))["revoked_at"] is not None
+    assert (await gql(VIEWER, token=fresh["token"]))["viewer"]["id"] == str(login.user.id)
+
+
 @pytest.mark.parametrize("scheme", ["Token", "Basic", "JWT"])
 async def test_a_non_bearer_scheme_is_unauthenticated(http: httpx.AsyncClient, scheme: str) -> None:
     """A valid JWT under another scheme is not accepted."""
@@ -645,6 +668,63 @@ async def test_create_user_with_a_short_password_is_invalid(gql: GraphQLClient) 
     assert enough["userErrors"] == []
     assert enough["user"]["email"] == "eight@example.com"
     assert await User.all().count() == users_before + 1
+
+
+async def test_create_user_with_a_password_over_1024_characters_is_invalid(gql: GraphQLClient) -> None:
+    """1,024 characters are accepted; 1,025 are refused before anything is hashed."""
+    # given
+    admin = await make_catalog_admin()
+    customer = await make_customer()
+    users_before = await User.all().count()
+
+    # when
+    longest, too_long = [
+        (
+            await gql(
+                CREATE_USER,
+                {"input": _user_input(password="p" * length, customerId=str(customer.id))},
+                token=admin.token,
+            )
+        )["createUser"]
+        for length in (1024, 1025)
+    ]
+
+    # then
+    assert longest["userErrors"] == []
+    assert too_long == {
+        "user": None,
+        "userErrors": [
+            {
+                "code": "INVALID_INPUT",
+                "field": ["input", "password"],
+                "message": "password must be at most 1024 characters",
+            }
+        ],
+    }
+    assert await User.all().count() == users_before + 1
+
+
+async def test_login_with_an_over_long_password_is_refused_without_hashing_it(
+    gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 900 KB password answers INVALID_CREDENTIALS, and no argon2 check runs for it."""
+    # given: a user, and a record of every password verification
+    await make_user(Role.CATALOG_ADMIN, email="long@example.com")
+    verified: list[int] = []
+    real_verify = accounts.verify_password
+
+    async def counting_verify(password_hash: str, password: str) -> bool:
+        verified.append(len(password))
+        return await real_verify(password_hash, password)
+
+    monkeypatch.setattr(accounts, "verify_password", counting_verify)
+
+    # when
+    result = (await gql(LOGIN, {"email": "long@example.com", "password": "x" * 900_000}))["login"]
+
+    # then
+    assert result == {"token": None, "expiresAt": None, "user": None, "userErrors": [INVALID_CREDENTIALS]}
+    assert verified == []
 
 
 async def test_create_user_stores_the_password_hashed_with_argon2(gql: GraphQLClient) -> None:

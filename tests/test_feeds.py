@@ -111,6 +111,16 @@ def test_replays_odd_variables_and_anonymous_callers_run_on_their_own(
     assert feed_key(operation(BALANCE_CHANGED, variables), caller) is None
 
 
+def test_an_end_users_credit_alerts_never_joins_a_feed() -> None:
+    # given: an end user and an administrator of one customer asking for its alerts
+    mine = uuid.uuid4()
+    alerts = operation("subscription { creditAlerts { id } }")
+
+    # when / then: the end user's runs on its own (its resolver refuses it); the administrator's shares
+    assert feed_key(alerts, actor(Role.END_USER, mine)) is None
+    assert feed_key(alerts, actor(Role.CUSTOMER_ADMIN, mine)) is not None
+
+
 def test_a_member_too_far_behind_is_told_to_close_with_1013_and_nothing_else() -> None:
     # given: a member that holds two items
     member = _Member(limit=2)

@@ -931,6 +931,7 @@ async def test_login_fuzzed(
 ) -> None:
     """Any email and password: a token only for an active user's own credentials, else INVALID_CREDENTIALS."""
     # given: throttling out of the way (every rejection here is a failed login), and the users' emails
+    monkeypatch.setattr(settings, "login_max_failures_per_email_and_address", 10**9)
     monkeypatch.setattr(settings, "login_max_failures_per_email", 10**9)
     monkeypatch.setattr(settings, "login_max_failures_per_address", 10**9)
     before = await read_state()
@@ -1199,7 +1200,7 @@ async def test_set_user_active_fuzzed(data: st.DataObject, http: httpx.AsyncClie
     # when: (de)activating
     answer = await call(http, SET_USER_ACTIVE, variables, caller, "setUserActive")
 
-    # then: only that user's flag is as asked
+    # then: only that user's flag is as asked; a deactivation also revoked that user's API tokens
     after = await read_state()
     settle(expect, answer, before, after, variables)
     if answer.ok:
@@ -1207,7 +1208,23 @@ async def test_set_user_active_fuzzed(data: st.DataObject, http: httpx.AsyncClie
         assert {k: v for k, v in after.users.items() if k != target_id} == {
             k: v for k, v in before.users.items() if k != target_id
         }
-        assert_only(before, after, "users")
+        deactivated = before.users[target_id][5] and not active
+        for token_id, (user_id, name, revoked_at) in after.tokens.items():
+            if deactivated and str(user_id) == target_id and before.tokens[token_id][2] is None:
+                assert revoked_at is not None and before.tokens[token_id][:2] == (user_id, name)
+            else:
+                assert before.tokens[token_id] == (user_id, name, revoked_at)
+        assert_only(before, after, "users", "tokens")
+        if deactivated:
+            await _log_in_again(world, target_id)
+
+
+async def _log_in_again(world: World, user_id: str) -> None:
+    """A deactivation killed the user's tokens for good: its login in the world gets a new one."""
+    for login in world.logins:
+        if str(login.user.id) == user_id:
+            await login.user.refresh_from_db(fields=["token_generation"])
+            login.token = accounts.issue_jwt(login.user).token
 
 
 # ---------------------------------------------------------------------------------------------

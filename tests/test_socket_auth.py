@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from starlette.websockets import WebSocketState
 
 from models import accounts
-from models.accounts import issue_jwt
+from models.accounts import issue_jwt, set_user_active
 from models.user import Role
 from resolvers.socket_auth import FORBIDDEN_CLOSE, SocketGuard
-from tests.factories import make_customer, make_user
+from tests.factories import make_catalog_admin, make_customer, make_user
 
 
 @dataclass(eq=False)
@@ -145,4 +145,23 @@ async def test_a_revocation_on_the_bus_closes_the_tokens_sockets_without_a_sweep
     await asyncio.wait_for(by_token.closed.wait(), 5)
     assert by_token.closed_with == [FORBIDDEN_CLOSE]
     assert by_jwt.closed_with == []
+    await guard.stop()
+
+
+async def test_a_sweep_closes_the_sockets_of_a_user_deactivated_and_reactivated_since() -> None:
+    # given: a socket of a user who is deactivated and reactivated before the next sweep
+    admin = await make_catalog_admin()
+    login = await make_user(Role.END_USER, await make_customer())
+    guard = SocketGuard(recheck_seconds=60)
+    socket = FakeSocket()
+    guard.watch(socket, login.actor, login.token)  # type: ignore[arg-type]
+    for active in (False, True):
+        await set_user_active(admin.actor, login.user, active)
+
+    # when
+    await guard.sweep()
+
+    # then: its token died with the deactivation, and so does the socket
+    assert socket.closed_with == [FORBIDDEN_CLOSE]
+    assert guard._sockets == {}
     await guard.stop()

@@ -315,6 +315,31 @@ async def test_other_customer_and_unknown_ids_are_forbidden(url, protocol, docum
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_end_users_may_not_subscribe_to_credit_alerts(api, url, protocol):
+    """creditAlerts is FORBIDDEN for end users, with or without their own customer's id."""
+    # given: an end user, and a customer administrator of the same customer watching its alerts
+    customer = await make_customer(balance=10)
+    user = await make_user(Role.END_USER, customer)
+    customer_admin = await make_user(Role.CUSTOMER_ADMIN, customer)
+    async with (
+        GraphQLSocket(url, protocol, customer_admin.token) as watcher,
+        GraphQLSocket(url, protocol, user.token) as ws,
+    ):
+        watching = await watcher.subscribe(CREDIT_ALERTS)
+        await registered()
+        for variables in ({}, {"customerId": str(customer.id)}):
+            # when
+            sub = await ws.subscribe(CREDIT_ALERTS, variables)
+
+            # then
+            assert [e["extensions"]["code"] for e in await sub.errors()] == ["FORBIDDEN"], variables
+        assert not ws.is_closed
+        # the administrators' alerts still flow (the end user's refusal ended no shared feed)
+        await request_service(api, user, (await make_service("15.00")).id)
+        assert (await watching.next())["creditAlerts"]["kind"] == "BELOW_ZERO"
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize(
     "variables",
     [{"afterSequence": 0}, {"afterSequence": -1, "customerId": "own"}],
@@ -757,6 +782,25 @@ async def test_in_process_subscription_receives_a_grant(runtime, gql):
         }
     finally:
         await stream.aclose()
+
+
+async def test_in_process_credit_alerts_are_forbidden_for_end_users(runtime):
+    """schema.subscribe to creditAlerts as an end user answers FORBIDDEN."""
+    # given
+    customer = await make_customer()
+    end_user = await make_user(Role.END_USER, customer)
+    context = Context(request=None, response=None, actor=end_user.actor, bus=runtime.bus)
+
+    # when
+    stream = await schema.subscribe(CREDIT_ALERTS, context_value=context)
+    try:
+        result = await asyncio.wait_for(stream.__anext__(), 5)
+    finally:
+        await stream.aclose()
+
+    # then
+    assert result.data is None
+    assert [e.extensions["code"] for e in result.errors] == ["FORBIDDEN"]
 
 
 async def test_in_process_subscription_forbids_another_customer(runtime):

@@ -1,52 +1,109 @@
-"""Login throttling per email and per client address."""
+"""Login throttling per (email, client address), per client address and per email."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+
+import httpx
 import pytest
 
 from models.throttle import LoginFailure
 from settings import Settings, get_settings
 from tests.client import GraphQLClient
 from tests.factories import PASSWORD, make_catalog_admin
+from tests.processes import ServerProcess
 
 LOGIN = """
 mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token userErrors { code message } } }
 """
+STRANGER, OWNER = "203.0.113.66", "198.51.100.7"
 
 
 def _codes(data: dict) -> list[str]:
     return [e["code"] for e in data["login"]["userErrors"]]
 
 
-async def test_too_many_failures_for_an_email_are_rate_limited(
+@pytest.fixture
+def client_at(app) -> Callable[[str], AsyncIterator[GraphQLClient]]:
+    """An in-process GraphQL client whose requests come from the given client address."""
+
+    @asynccontextmanager
+    async def connect(address: str) -> AsyncIterator[GraphQLClient]:
+        transport = httpx.ASGITransport(app=app, client=(address, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield GraphQLClient(http)
+
+    return connect
+
+
+async def test_too_many_failures_for_an_email_from_one_address_are_rate_limited(
     gql: GraphQLClient, settings: Settings
 ) -> None:
-    # given: a user whose email has failed the maximum number of times
+    # given: a user whose email has failed the maximum number of times from one address
     admin = await make_catalog_admin()
-    for _ in range(settings.login_max_failures_per_email):
+    for _ in range(settings.login_max_failures_per_email_and_address):
         assert _codes(await gql(LOGIN, {"e": admin.user.email, "p": "wrong password"})) == [
             "INVALID_CREDENTIALS"
         ]
 
-    # when: even the right password is tried next
+    # when: even the right password is tried next, from that address
     data = await gql(LOGIN, {"e": admin.user.email.upper(), "p": PASSWORD})
 
-    # then: the email is throttled
+    # then: the email is throttled there
     assert _codes(data) == ["RATE_LIMITED"]
     assert data["login"]["token"] is None
+
+
+async def test_a_stranger_cannot_lock_the_owner_out_from_another_address(
+    client_at: Callable[[str], AsyncIterator[GraphQLClient]],
+) -> None:
+    # given: a stranger who has failed ten times (the default limit) for an administrator's email
+    admin = await make_catalog_admin()
+    async with client_at(STRANGER) as stranger, client_at(OWNER) as owner:
+        for _ in range(10):
+            await stranger(LOGIN, {"e": admin.user.email, "p": "wrong password"})
+
+        # when: the stranger tries once more, and the owner logs in from its own address
+        again = await stranger(LOGIN, {"e": admin.user.email, "p": PASSWORD})
+        own = await owner(LOGIN, {"e": admin.user.email, "p": PASSWORD})
+
+    # then: only the stranger is throttled
+    assert _codes(again) == ["RATE_LIMITED"]
+    assert _codes(own) == []
+    assert own["login"]["token"]
+
+
+async def test_guessing_one_email_from_many_addresses_meets_the_per_email_ceiling(
+    client_at: Callable[[str], AsyncIterator[GraphQLClient]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a per-email ceiling of 4, reached by one failure from each of 4 addresses
+    monkeypatch.setattr(get_settings(), "login_max_failures_per_email", 4)
+    admin = await make_catalog_admin()
+    for n in range(4):
+        async with client_at(f"192.0.2.{n + 1}") as guesser:
+            await guesser(LOGIN, {"e": admin.user.email, "p": "wrong password"})
+
+    # when: the right password comes from an address that has failed nothing
+    async with client_at(OWNER) as owner:
+        data = await owner(LOGIN, {"e": admin.user.email, "p": PASSWORD})
+
+    # then: the email as a whole is throttled for the window
+    assert _codes(data) == ["RATE_LIMITED"]
 
 
 async def test_a_success_clears_its_email_failures(gql: GraphQLClient, settings: Settings) -> None:
     # given: failures just below the limit
     admin = await make_catalog_admin()
-    for _ in range(settings.login_max_failures_per_email - 1):
+    for _ in range(settings.login_max_failures_per_email_and_address - 1):
         await gql(LOGIN, {"e": admin.user.email, "p": "wrong password"})
 
-    # when: the right password is given, then one more wrong one
+    # when: the right password is given, then two more wrong ones
     assert _codes(await gql(LOGIN, {"e": admin.user.email, "p": PASSWORD})) == []
-    after = await gql(LOGIN, {"e": admin.user.email, "p": "wrong password"})
+    for _ in range(2):
+        after = await gql(LOGIN, {"e": admin.user.email, "p": "wrong password"})
 
-    # then: the counter had started again
+    # then: the counters had started again
     assert _codes(after) == ["INVALID_CREDENTIALS"]
 
 
@@ -65,3 +122,78 @@ async def test_one_address_spraying_many_emails_is_rate_limited(
     # then: its address is throttled
     assert _codes(data) == ["RATE_LIMITED"]
     assert await LoginFailure.filter(key__startswith="address:").count() == 3
+
+
+# --- the client address behind a proxy (a real uvicorn process) --------------------------------
+
+
+@pytest.fixture
+def proxied_server(server_env: dict[str, str], request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    """A real server with the test's param as environment (a small login limit among it)."""
+    with ServerProcess({**server_env, **request.param}) as server:
+        yield server
+
+
+async def _login_via(server: ServerProcess, forwarded_for: str, email: str, password: str) -> dict:
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+        response = await http.post(
+            "/graphql",
+            json={"query": LOGIN, "variables": {"e": email, "p": password}},
+            headers={"X-Forwarded-For": forwarded_for},
+        )
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "proxied_server",
+    [
+        {"CREDITS_TRUSTED_PROXIES": proxies, "CREDITS_LOGIN_MAX_FAILURES_PER_ADDRESS": "3"}
+        for proxies in ("", "192.0.2.1")
+    ],
+    ids=["no-proxy", "another-proxy"],
+    indirect=True,
+)
+async def test_x_forwarded_for_from_an_untrusted_peer_is_ignored(proxied_server: ServerProcess) -> None:
+    # given: a server that trusts no proxy at 127.0.0.1, and three failures each claiming another client
+    for n in range(3):
+        await _login_via(proxied_server, f"198.51.100.{n + 1}", f"nobody{n}@example.com", "guess-guess")
+
+    # when: a fourth attempt claims yet another client
+    data = await _login_via(proxied_server, "198.51.100.99", "nobody@example.com", "guess-guess")
+
+    # then: all four came from the real peer, whose address is throttled
+    assert _codes(data) == ["RATE_LIMITED"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "proxied_server",
+    [{"CREDITS_LOGIN_MAX_FAILURES_PER_EMAIL_AND_ADDRESS": "3"}],
+    ids=["default"],
+    indirect=True,
+)
+async def test_a_trusted_proxys_x_forwarded_for_is_the_client_address(proxied_server: ServerProcess) -> None:
+    # given: behind the default trusted proxy (127.0.0.1), a stranger fails 3 times for an email
+    admin = await make_catalog_admin()
+    for _ in range(3):
+        await _login_via(proxied_server, STRANGER, admin.user.email, "wrong password")
+
+    # when: the stranger tries again, and the owner logs in from its own address
+    again = await _login_via(proxied_server, STRANGER, admin.user.email, PASSWORD)
+    own = await _login_via(proxied_server, OWNER, admin.user.email, PASSWORD)
+
+    # then: each is its own client
+    assert _codes(again) == ["RATE_LIMITED"]
+    assert _codes(own) == []
+
+
+def test_trusted_proxies_are_ip_addresses_or_networks() -> None:
+    # given / when: a list with spaces, and a host name (which uvicorn would never match)
+    listed = Settings(trusted_proxies=" 10.0.0.0/8 , ::1,")
+
+    # then
+    assert listed.trusted_proxies == "10.0.0.0/8,::1"
+    with pytest.raises(ValueError, match="localhost"):
+        Settings(trusted_proxies="localhost")
