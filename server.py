@@ -29,6 +29,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 import logs
 import metrics
+from api import console
 from models import db, idempotency
 from models.accounts import AuthenticationError, authenticate, ensure_first_admin
 from models.alerts import EmailQueued
@@ -141,6 +142,10 @@ class GraphQLApp(GraphQL):
             **kwargs,
         )
         self.runtime = runtime
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL from the service's own vendored files, so it works without internet."""
+        return console.graphiql_page()
 
     def decode_json(self, data: str | bytes) -> object:
         """JSON Python cannot read is malformed (400 over HTTP), not a crash.
@@ -301,6 +306,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> Servi
     ]
     if settings.metrics_enabled:
         routes.append(Route("/metrics", metrics_endpoint))
+    routes += console.routes(settings)
     app = Service(
         graphql,
         middleware=middleware,
