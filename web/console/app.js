@@ -1,6 +1,6 @@
 // The console: session, top menu, router. Screens live in their own modules; every one of them
-// uses the public GraphQL API only. The token is kept in sessionStorage (this tab), never in
-// localStorage, a cookie or a URL.
+// uses the public GraphQL API only. The token is kept in this tab's sessionStorage only: never in
+// persistent storage, a cookie or a URL.
 import "./credit-balance-define.js";
 import { h, replace, field } from "./dom.js";
 import { GraphQLClient, defaultEndpoint, socketUrl } from "./graphql.js";
