@@ -139,6 +139,8 @@ class GraphQLApp(GraphQL):
             graphql_ide="graphiql" if settings.is_development else None,
             max_subscriptions_per_connection=settings.max_subscriptions_per_socket,
             connection_init_wait_timeout=dt.timedelta(seconds=settings.ws_init_timeout_seconds),
+            # The CORS origins may open websockets too (an embedded <credit-balance>); others get 403.
+            allowed_origins=settings.cors_origins,
             **kwargs,
         )
         self.runtime = runtime

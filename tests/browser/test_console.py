@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -10,7 +15,7 @@ from urllib.parse import urlsplit
 from playwright.async_api import expect
 
 from models.user import Role
-from tests.browser.conftest import log_in, screenshot
+from tests.browser.conftest import Api, log_in, screenshot
 from tests.factories import (
     PASSWORD,
     enable_credits,
@@ -19,8 +24,10 @@ from tests.factories import (
     make_service,
     make_user,
 )
+from tests.processes import ServerProcess
 
 AXE = Path(__file__).resolve().parents[2] / "web" / "vendor" / "axe-core@4.14.1" / "axe.min.js"
+EMBED_PAGE = Path(__file__).resolve().parents[2] / "docs" / "embed.html"
 RED = "rgb(164, 14, 38)"
 
 
@@ -261,7 +268,7 @@ async def test_graphiql_works_without_internet(open_tab: Any, console_url: str) 
 
     await tab.page.route("**/*", only_the_service)
     violations: list[str] = []
-    tab.page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    tab.page.on("console", lambda m: "Content Security Policy" in m.text and violations.append(m.text))
 
     # when it opens /graphql
     await tab.page.goto("/graphql")
@@ -271,3 +278,51 @@ async def test_graphiql_works_without_internet(open_tab: Any, console_url: str) 
     await expect(tab.page.get_by_text("Loading GraphiQL")).to_have_count(0)
     await expect(tab.page.locator(".graphiql-query-editor .CodeMirror")).to_be_visible()
     assert blocked == [] and tab.errors == [] and violations == []
+
+
+@contextmanager
+def host_app() -> Iterator[str]:
+    """A plain host app on its own origin: docs/ served by Python's http.server on a free port."""
+    handler = partial(SimpleHTTPRequestHandler, directory=str(EMBED_PAGE.parent))
+    handler.log_message = lambda *args: None  # type: ignore[method-assign]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_the_element_works_embedded_in_a_host_page_of_another_origin(
+    browser: Any, server_env: dict[str, str], artifacts: Path
+) -> None:
+    # given the service allowing a host app's origin, and docs/embed.html served by that host
+    customer = await make_customer("Theta Co", balance=25)
+    owner = await make_user(Role.CUSTOMER_ADMIN, customer)
+    catalog = await make_catalog_admin()
+    with host_app() as host, ServerProcess({**server_env, "CREDITS_CORS_ORIGINS": f'["{host}"]'}) as service:
+        context = await browser.new_context()
+        try:
+            page = await context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            await page.goto(f"{host}/embed.html?service={service.base_url}")
+
+            # when the host logs in and hands the element its token getter
+            await page.get_by_label("Email").fill(owner.user.email)
+            await page.get_by_label("Password").fill(PASSWORD)
+            await page.get_by_role("button", name="Log in").click()
+
+            # then the element shows the balance, and follows a grant live
+            balance = page.get_by_role("status", name="Credit balance")
+            await expect(balance).to_have_text("25.00")
+            grants = Api(service.base_url, catalog.token)
+            await grants.grant(str(customer.id), "5")
+            await grants.close()
+            await expect(balance).to_have_text("30.00")
+            await page.screenshot(path=str(artifacts / "embedded.png"))
+            assert errors == []
+        finally:
+            await context.close()
