@@ -73,7 +73,7 @@ async def test_credits_added_in_credit_management_reach_the_customer_admins_badg
     await expect(page.get_by_text("Done: +100.00 credits (transaction #1)")).to_be_visible()
     await expect(badge(watcher)).to_have_text("100.00")
     await screenshot(admin, artifacts, "credit-management")
-    await screenshot(watcher, artifacts, "dashboard")
+    await screenshot(watcher, artifacts, "dashboard-after-grant")
     assert watcher.errors == [] and admin.errors == []
 
 
@@ -114,6 +114,8 @@ async def test_requests_take_the_badge_below_zero_in_red_and_alert_the_administr
     await screenshot(admin, artifacts, "notifications")
     await panel.get_by_role("button", name="Mark read").click()
     await expect(bell).to_have_accessible_name("Notifications")
+    await bell.click()
+    await screenshot(admin, artifacts, "dashboard")
     assert tab.errors == [] and admin.errors == []
 
 

@@ -48,7 +48,7 @@ export function ledgerPanel(client, customerId, watch) {
           "tr",
           { "data-sequence": entry.sequence, class: entry.fresh ? "fresh" : null },
           h("td", { class: "num" }, String(entry.sequence)),
-          h("td", {}, when(entry.createdAt)),
+          h("td", { class: "when" }, when(entry.createdAt)),
           h("td", {}, KIND[entry.kind] || entry.kind),
           h("td", { class: "note" }, entry.note || ""),
           h("td", { class: "num" }, signed(entry.amount)),
