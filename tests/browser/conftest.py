@@ -123,6 +123,11 @@ async def log_in(tab: Tab, email: str, password: str) -> None:
     await page.get_by_role("button", name="Log out").wait_for()
 
 
+def badge(tab: Tab) -> Any:
+    """The top menu's balance: role status, accessible name "Credit balance"."""
+    return tab.page.get_by_role("status", name="Credit balance")
+
+
 async def screenshot(tab: Tab, artifacts: Path, name: str) -> None:
     """Keep a picture of the screen as a test artifact."""
     await tab.page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from playwright.async_api import expect
 
 from models.user import Role
-from tests.browser.conftest import Api, log_in, screenshot
+from tests.browser.conftest import Api, badge, log_in, screenshot
 from tests.factories import (
     PASSWORD,
     enable_credits,
@@ -29,11 +29,6 @@ from tests.processes import ServerProcess
 AXE = Path(__file__).resolve().parents[2] / "web" / "vendor" / "axe-core@4.14.1" / "axe.min.js"
 EMBED_PAGE = Path(__file__).resolve().parents[2] / "docs" / "embed.html"
 RED = "rgb(164, 14, 38)"
-
-
-def badge(tab: Any) -> Any:
-    """The top menu's balance: role status, accessible name "Credit balance"."""
-    return tab.page.get_by_role("status", name="Credit balance")
 
 
 async def request_service(tab: Any, name: str) -> None:
