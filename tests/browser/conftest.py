@@ -77,10 +77,16 @@ async def browser() -> AsyncIterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def console_url(server_env: dict[str, str]) -> Iterator[str]:
+def console_server(server_env: dict[str, str]) -> Iterator[ServerProcess]:
     """A real `python server.py` for this module's tests (its state is the shared test database)."""
     with ServerProcess(server_env) as server:
-        yield server.base_url
+        yield server
+
+
+@pytest.fixture(scope="module")
+def console_url(console_server: ServerProcess) -> str:
+    """The base URL of the module's server."""
+    return console_server.base_url
 
 
 @dataclass
@@ -106,6 +112,8 @@ async def open_tab(browser: Any, console_url: str) -> AsyncIterator[Any]:
         page.on("request", lambda request: tab.requests.append(request.url))
         page.on("websocket", lambda socket: tab.requests.append(socket.url))
         page.on("pageerror", lambda error: tab.errors.append(str(error)))
+        # A Content-Security-Policy violation is an error too (e.g. a websocket 'self' did not cover).
+        page.on("console", lambda m: "Content Security Policy" in m.text and tab.errors.append(m.text))
         return tab
 
     yield open_one

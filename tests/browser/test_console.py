@@ -219,7 +219,9 @@ async def test_axe_finds_no_serious_or_critical_violation_on_any_screen(
     assert found == {}
 
 
-async def test_every_request_of_the_console_goes_to_its_own_origin(open_tab: Any, console_url: str) -> None:
+async def test_every_request_of_the_console_goes_to_its_own_origin(
+    open_tab: Any, console_url: str, console_server: ServerProcess
+) -> None:
     # given a catalog administrator and a customer administrator using their screens
     customer = await make_customer("Eta Oy", balance=30)
     owner = await make_user(Role.CUSTOMER_ADMIN, customer)
@@ -245,8 +247,11 @@ async def test_every_request_of_the_console_goes_to_its_own_origin(open_tab: Any
         url for url in seen if (urlsplit(url).hostname, urlsplit(url).port) != (origin.hostname, origin.port)
     ]
     assert strangers == []
-    # and no token ever travelled in a URL
+    # and no token ever travelled in a URL or reached the server's log
     assert not [url for url in seen if "token" in urlsplit(url).query.lower() or "eyJ" in url]
+    log = console_server.log_path.read_text()
+    assert "eyJ" not in log and "Bearer" not in log
+    assert all(tab.errors == [] for tab in tabs)
 
 
 async def test_graphiql_works_without_internet(open_tab: Any, console_url: str) -> None:

@@ -22,6 +22,8 @@ from tests.factories import (
     make_user,
 )
 
+AMBER = "rgb(125, 78, 0)"
+
 
 async def test_a_grant_whose_answer_was_lost_is_retried_without_granting_twice(open_tab: Any) -> None:
     # given the catalog administrator in Credit Management, and a network that loses the first answer
@@ -145,3 +147,125 @@ async def test_the_customers_list_follows_balances_live(open_tab: Any, api: Any)
     grants: Api = api(catalog.token)
     await grants.grant(str(customer.id), "7.25")
     await expect(row.get_by_role("cell").last).to_have_text("12.25")
+
+
+async def test_a_cancelled_request_and_a_rejected_one_give_their_credits_back(open_tab: Any) -> None:
+    # given an end user who requested two services (100 → 60 → 45)
+    customer = await make_customer("Xi GmbH", balance=100)
+    await make_service("40.00", "Translation")
+    await make_service("15.00", "Export")
+    user = await make_user(Role.END_USER, customer)
+    catalog = await make_catalog_admin()
+    tab = await open_tab()
+    await log_in(tab, user.user.email, PASSWORD)
+    page = tab.page
+    for name in ("Translation", "Export"):
+        row = page.get_by_role("table", name="Services").get_by_role("row").filter(has_text=name)
+        await row.get_by_role("button", name="Request").click()
+        await expect(row.get_by_role("status")).to_contain_text("Requested")
+    await expect(badge(tab)).to_have_text("45.00")
+
+    # when the end user cancels the Export request
+    mine = page.get_by_role("table", name="Your requests")
+    await mine.get_by_role("row").filter(has_text="Export").get_by_role("button", name="Cancel").click()
+
+    # then its 15 credits come back
+    await expect(badge(tab)).to_have_text("60.00")
+    await expect(mine.get_by_role("row").filter(has_text="Export")).to_contain_text("Cancelled")
+
+    # when the catalog administrator rejects the other with a reason
+    admin = await open_tab()
+    await log_in(admin, catalog.user.email, PASSWORD)
+    await admin.page.goto(f"/customers/{customer.id}")
+    requests = admin.page.get_by_role("table", name="Service requests")
+    row = requests.get_by_role("row").filter(has_text="Translation")
+    await row.get_by_label("Reason for Translation").fill("out of scope")
+    await row.get_by_role("button", name="Reject").click()
+
+    # then the end user's badge gets the 40 back live, and the reason is shown
+    await expect(badge(tab)).to_have_text("100.00")
+    await expect(requests.get_by_role("row").filter(has_text="Translation")).to_contain_text("out of scope")
+    await expect(mine.get_by_role("row").filter(has_text="Translation")).to_contain_text("Rejected")
+    assert tab.errors == [] and admin.errors == []
+
+
+async def test_an_api_token_is_shown_once_and_can_be_revoked(open_tab: Any, console_url: str) -> None:
+    # given a customer administrator on API tokens
+    customer = await make_customer("Omicron AB", balance=3)
+    owner = await make_user(Role.CUSTOMER_ADMIN, customer)
+    tab = await open_tab()
+    await log_in(tab, owner.user.email, PASSWORD)
+    page = tab.page
+    await page.get_by_role("link", name="API tokens").click()
+    await expect(page.get_by_text("No API tokens yet")).to_be_visible()
+
+    # when it creates one
+    await page.get_by_label("Token name").fill("billing sync")
+    await page.get_by_role("button", name="Create token").click()
+
+    # then the token is shown once, with a copy button, and it works against the API
+    token = await page.get_by_label("New token").input_value()
+    await expect(page.get_by_role("button", name="Copy")).to_be_visible()
+    balance = await Api(console_url, token)("{ customer { balance } }")
+    assert balance == {"customer": {"balance": "3.00"}}
+    await page.reload()
+    await expect(page.get_by_label("New token")).to_have_count(0)
+
+    # when it revokes it, then the list says so and the token stops working
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("row").filter(has_text="billing sync").get_by_role("button", name="Revoke").click()
+    await expect(page.get_by_role("row").filter(has_text="billing sync")).to_contain_text("Revoked")
+    client = Api(console_url, token)
+    answer = await client.http.post(
+        "/graphql", json={"query": "{ viewer { id } }"}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    await client.close()
+
+
+async def test_a_threshold_above_the_balance_turns_the_badge_amber_and_alerts(open_tab: Any) -> None:
+    # given a customer administrator with 30 credits
+    customer = await make_customer("Pi Srl", balance=30)
+    owner = await make_user(Role.CUSTOMER_ADMIN, customer)
+    tab = await open_tab()
+    await log_in(tab, owner.user.email, PASSWORD)
+    page = tab.page
+    await expect(badge(tab)).to_have_text("30.00")
+
+    # when it asks to be alerted below 50
+    await page.get_by_label("Alert when credits fall below").check()
+    await page.get_by_label("Alert threshold (credits)").fill("50")
+    await page.get_by_role("button", name="Save alert").click()
+
+    # then the badge turns amber and the bell gets the below-threshold notification
+    await expect(page.get_by_text("Saved: you are alerted below 50.00.")).to_be_visible()
+    await expect(badge(tab)).to_have_css("color", AMBER)
+    await expect(page.get_by_role("button", name="Notifications, 1 unread")).to_be_visible()
+
+
+async def test_the_console_works_from_the_keyboard(open_tab: Any) -> None:
+    # given an end user at the login page
+    customer = await make_customer("Rho Ltd", balance=8)
+    user = await make_user(Role.END_USER, customer)
+    tab = await open_tab()
+    page = tab.page
+    await page.goto("/")
+
+    # when it types its email, tabs to the password and presses Enter
+    await expect(page.get_by_label("Email")).to_be_focused()
+    await page.keyboard.type(user.user.email)
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(PASSWORD)
+    await page.keyboard.press("Enter")
+
+    # then it is in, and the bell opens with Enter and closes with Escape, focus back on the bell
+    await expect(badge(tab)).to_have_text("8.00")
+    bell = page.get_by_role("button", name="Notifications")
+    await bell.focus()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("region", name="Notifications")).to_be_visible()
+    await page.keyboard.press("Escape")
+    await expect(page.get_by_role("region", name="Notifications")).to_be_hidden()
+    await expect(bell).to_be_focused()
+    outline = await bell.evaluate("b => getComputedStyle(b).outlineStyle")
+    assert outline != "none"

@@ -166,11 +166,14 @@ export class CreditBalanceElement extends HTMLElement {
         this.scheduleRender();
         this.dispatchEvent(new CustomEvent("credit-balance:change", { detail: event.detail, bubbles: true, composed: true }));
       };
-      this.watch.addEventListener("change", onChange);
-      this.watch.addEventListener("ready", onState);
+      const watch = this.watch;
+      watch.addEventListener("change", onChange);
+      watch.addEventListener("ready", onState);
+      watch.addEventListener("threshold", onState);
       this._cleanup.push(() => {
-        this.watch?.removeEventListener("change", onChange);
-        this.watch?.removeEventListener("ready", onState);
+        watch.removeEventListener("change", onChange);
+        watch.removeEventListener("ready", onState);
+        watch.removeEventListener("threshold", onState);
       });
     }
     if (!this.hasAttribute("no-bell")) {
@@ -206,7 +209,8 @@ export class CreditBalanceElement extends HTMLElement {
       const state = balanceState(watch.balance, watch.threshold);
       this.wrapEl.dataset.state = live ? state : "stale";
       if (watch.balance === null) this.balanceEl.textContent = "…";
-      else this.balanceEl.textContent = live ? watch.balance : `${watch.balance} (reconnecting)`;
+      else if (live) this.balanceEl.textContent = watch.balance;
+      else this.balanceEl.textContent = `${watch.balance} (${this.live?.state === "offline" ? "reconnecting" : "connecting"})`;
       this.stateEl.textContent = live && STATE_LABEL[state] ? `, ${STATE_LABEL[state]}` : "";
       this.wrapEl.title = live ? "Credit balance, live" : "Not connected: this is the last known balance";
     }

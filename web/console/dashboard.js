@@ -79,6 +79,7 @@ export function thresholdForm(client, watch, onSaved) {
     },
     done: async (payload) => {
       watch.threshold = payload.customer.alertThreshold;
+      watch.dispatchEvent(new Event("threshold"));
       sync();
       saved.textContent = watch.threshold ? `Saved: you are alerted below ${watch.threshold}.` : "Saved: threshold alerts are off.";
       saved.hidden = false;

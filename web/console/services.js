@@ -2,6 +2,7 @@
 // An end user sees its own requests; a customer administrator its customer's.
 import { h, replace, field, when } from "./dom.js";
 import { bindMutation, messageFor } from "./forms.js";
+import { watchBalance } from "./live.js";
 
 const SERVICES = `query Services { services { id name creditPrice } }`;
 const REQUESTS = `query Requests($id: ID) {
@@ -133,7 +134,7 @@ function serviceRow(client, service, onRequested) {
   return h("tr", {}, h("th", { scope: "row" }, service.name), h("td", { class: "num" }, service.creditPrice ?? "Free"), h("td", { class: "actions" }, form, result));
 }
 
-export async function services(main, { client, viewer }) {
+export async function services(main, { client, live, viewer }) {
   document.title = "Services · Credits";
   const own = viewer.role === "END_USER";
   const requests = requestsTable(client, { customerId: null, canCancel: true, title: own ? "Your requests" : "Service requests" });
@@ -147,4 +148,9 @@ export async function services(main, { client, viewer }) {
   const found = (await client.request(SERVICES)).services;
   if (!found.length) list.append(h("tr", {}, h("td", { colspan: 3, class: "empty" }, "No services yet. The catalog administrator adds them.")));
   for (const service of found) list.append(serviceRow(client, service, () => requests.refresh()));
+  // A refund or a charge made elsewhere (a cancel in another tab, a rejection) moves the balance.
+  const watch = watchBalance(live, client, null);
+  const onChange = () => requests.refresh();
+  watch.addEventListener("change", onChange);
+  return () => watch.removeEventListener("change", onChange);
 }
