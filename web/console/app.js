@@ -167,7 +167,12 @@ function notAvailable() {
   );
 }
 
+// Each render has a generation: a screen still loading when the user has already moved on draws
+// into a detached element and is cleaned up at once, never over the newer screen.
+let generation = 0;
+
 async function render() {
+  const mine = ++generation;
   cleanup?.();
   cleanup = null;
   const path = location.pathname.replace(/\/+$/, "") || "/";
@@ -180,6 +185,7 @@ async function render() {
   if (!viewer) {
     try {
       await loadViewer();
+      if (mine !== generation) return;
     } catch (error) {
       if (error.code === "UNAUTHENTICATED") return sessionEnded();
       replace(main, h("section", { class: "empty-state" }, h("h1", {}, "The service cannot be reached"), h("p", {}, error.message), h("button", { type: "button", class: "button", onclick: () => render() }, "Try again")));
@@ -192,9 +198,13 @@ async function render() {
   if (!route || !route[1].includes(viewer.role)) return notAvailable();
   const [match, , module, name] = route;
   const screens = await import(module);
+  if (mine !== generation) return;
   const context = { client, live: live(), viewer, navigate };
-  replace(main);
-  cleanup = (await screens[name](main, context, ...match.slice(1).map(decodeURIComponent))) || null;
+  const view = h("div", { class: "view" });
+  replace(main, view);
+  const done = await screens[name](view, context, ...match.slice(1).map(decodeURIComponent));
+  if (mine !== generation) done?.();
+  else cleanup = done || null;
 }
 
 render();

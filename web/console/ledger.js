@@ -70,11 +70,16 @@ export function ledgerPanel(client, customerId, watch) {
     draw();
   }
 
+  let frame = null;
   const onChange = (event) => {
     const entry = event.detail.transaction;
     if (entry && !entries.has(entry.sequence)) {
       entries.set(entry.sequence, { ...entry, fresh: true });
-      draw();
+      // One redraw per animation frame, however many entries a replay brings at once.
+      frame ??= requestAnimationFrame(() => {
+        frame = null;
+        draw();
+      });
     }
   };
   watch.addEventListener("change", onChange);

@@ -65,7 +65,25 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
     return cell;
   }
 
-  async function refresh() {
+  // Coalesced: a burst of balance events (a replay after reconnecting) costs at most two reads.
+  let running = null;
+  let again = false;
+  function refresh() {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = load().finally(() => {
+      running = null;
+      if (again) {
+        again = false;
+        refresh();
+      }
+    });
+    return running;
+  }
+
+  async function load() {
     let nodes = [];
     try {
       nodes = (await client.request(REQUESTS, { id: customerId })).customer?.serviceRequests.nodes || [];
