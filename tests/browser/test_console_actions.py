@@ -269,3 +269,30 @@ async def test_the_console_works_from_the_keyboard(open_tab: Any) -> None:
     await expect(bell).to_be_focused()
     outline = await bell.evaluate("b => getComputedStyle(b).outlineStyle")
     assert outline != "none"
+
+
+async def test_browsing_many_customers_keeps_the_socket_within_its_subscription_limit(
+    open_tab: Any, api: Any
+) -> None:
+    # given more customers than one socket may watch at once (CREDITS_MAX_SUBSCRIPTIONS_PER_SOCKET, 20)
+    customers = [await make_customer(f"Sigma {n:02d}", balance=1) for n in range(22)]
+    catalog = await make_catalog_admin()
+    tab = await open_tab()
+    await log_in(tab, catalog.user.email, PASSWORD)
+    page = tab.page
+
+    # when the catalog administrator opens each one's Credit Management in turn, in one tab
+    for customer in customers:
+        await page.get_by_role("navigation", name="Main").get_by_role("link", name="Customers").click()
+        await page.get_by_role("link", name=customer.name, exact=True).click()
+        await (
+            page.get_by_role("navigation", name="Customer Options")
+            .get_by_role("link", name="Credit Management")
+            .click()
+        )
+        await expect(page.get_by_role("heading", name="Current balance")).to_be_visible()
+
+    # then the last one's balance is still live (screens left behind gave their subscriptions back)
+    await api(catalog.token).grant(str(customers[-1].id), "2")
+    await expect(page.locator(".big-number")).to_have_text("3.00")
+    assert tab.errors == []

@@ -151,6 +151,7 @@ export async function customerDetail(main, { client, live }, id) {
     summary.stop();
     ledger.stop();
     watch.removeEventListener("change", onChange);
+    watch.release();
   };
 }
 
@@ -243,6 +244,7 @@ export async function creditManagement(main, { client, live }, id) {
   return () => {
     summary.stop();
     ledger.stop();
+    watch.release();
   };
 }
 

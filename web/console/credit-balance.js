@@ -125,6 +125,7 @@ export class CreditBalanceElement extends HTMLElement {
 
   disconnectedCallback() {
     this.removeEventListener("keydown", this.onKey);
+    this._run = (this._run || 0) + 1; // a restart still waiting for its answer must not subscribe
     this.stop();
   }
 
@@ -134,9 +135,11 @@ export class CreditBalanceElement extends HTMLElement {
 
   stop() {
     for (const cleanup of this._cleanup.splice(0)) cleanup();
+    this.watch = null;
   }
 
   async restart() {
+    const run = (this._run = (this._run || 0) + 1);
     this.stop();
     const getToken = () => this._tokenGetter?.();
     this.client = new GraphQLClient(this.endpoint, getToken);
@@ -154,9 +157,10 @@ export class CreditBalanceElement extends HTMLElement {
     try {
       viewer = (await this.client.request(VIEWER)).viewer;
     } catch (error) {
-      if (error.code === "UNAUTHENTICATED") this.unauthenticated();
+      if (error.code === "UNAUTHENTICATED" && run === this._run) this.unauthenticated();
       return;
     }
+    if (run !== this._run) return; // restarted (or stopped) meanwhile: the newer run subscribes
     this.unread = viewer.unreadNotificationCount || 0;
     const customerId = this.customerId || viewer.customer?.id || null;
     this.watch = null;
@@ -174,6 +178,7 @@ export class CreditBalanceElement extends HTMLElement {
         watch.removeEventListener("change", onChange);
         watch.removeEventListener("ready", onState);
         watch.removeEventListener("threshold", onState);
+        watch.release();
       });
     }
     if (!this.hasAttribute("no-bell")) {

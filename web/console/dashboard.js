@@ -144,6 +144,7 @@ export async function dashboard(main, { client, live, viewer }) {
     summary.stop();
     ledger.stop();
     watch.removeEventListener("change", onChange);
+    watch.release();
   };
 }
 

@@ -144,15 +144,29 @@ export class BalanceWatch extends EventTarget {
   stop() {
     this.dispose?.();
   }
+
+  /** Give back a watchBalance(): the last holder's release ends the subscription. */
+  release() {
+    this.refs -= 1;
+    if (this.refs > 0 || this.live.watches.get(this.key) !== this) return;
+    this.live.watches.delete(this.key);
+    this.stop();
+  }
 }
 
-/** The tab's shared watch of one customer's balance (null id: the viewer's own customer). */
+/**
+ * The tab's shared watch of one customer's balance (null id: the viewer's own customer). Each caller
+ * calls `release()` when done: a socket runs a bounded number of subscriptions.
+ */
 export function watchBalance(live, client, customerId = null) {
   const key = customerId || "own";
   let watch = live.watches.get(key);
   if (!watch) {
     watch = new BalanceWatch(live, client, customerId);
+    watch.key = key;
+    watch.refs = 0;
     live.watches.set(key, watch);
   }
+  watch.refs += 1;
   return watch;
 }

@@ -170,5 +170,8 @@ export async function services(main, { client, live, viewer }) {
   const watch = watchBalance(live, client, null);
   const onChange = () => requests.refresh();
   watch.addEventListener("change", onChange);
-  return () => watch.removeEventListener("change", onChange);
+  return () => {
+    watch.removeEventListener("change", onChange);
+    watch.release();
+  };
 }
