@@ -35,6 +35,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 import logs
 import metrics
+from api import console
 from models import db, idempotency
 from models.accounts import AuthenticationError, authenticate, ensure_first_admin
 from models.alerts import EmailQueued
@@ -165,9 +166,15 @@ class GraphQLApp(GraphQL):
             graphql_ide="graphiql" if settings.is_development else None,
             max_subscriptions_per_connection=settings.max_subscriptions_per_socket,
             connection_init_wait_timeout=dt.timedelta(seconds=settings.ws_init_timeout_seconds),
+            # The CORS origins may open websockets too (an embedded <credit-balance>); others get 403.
+            allowed_origins=settings.cors_origins,
             **kwargs,
         )
         self.runtime = runtime
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL from the service's own vendored files, so it works without internet."""
+        return console.graphiql_page()
 
     def decode_json(self, data: str | bytes) -> object:
         """JSON Python cannot read is malformed (400 over HTTP), not a crash.
@@ -370,6 +377,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> Servi
     ]
     if settings.metrics_enabled:
         routes.append(Route("/metrics", metrics_endpoint))
+    routes += console.routes(settings)
     app = Service(
         graphql,
         middleware=middleware,

@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] | None = None
     # /metrics is unauthenticated (Prometheus scrapes it): expose it only on an internal network.
     metrics_enabled: bool = True
+    # The web console at / (its static files stay served: GraphiQL uses them in development).
+    console_enabled: bool = True
 
     max_body_bytes: int = Field(1_000_000, ge=1024)
     max_query_depth: int = Field(12, ge=2)

@@ -1,0 +1,1 @@
+"""HTTP surfaces beside the GraphQL endpoint: the web console and its static files."""

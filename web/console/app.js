@@ -1,0 +1,210 @@
+// The console: session, top menu, router. Screens live in their own modules; every one of them
+// uses the public GraphQL API only. The token is kept in this tab's sessionStorage only: never in
+// persistent storage, a cookie or a URL.
+import "./credit-balance-define.js";
+import { h, replace, field } from "./dom.js";
+import { GraphQLClient, defaultEndpoint, socketUrl } from "./graphql.js";
+import { closeAll, liveFor } from "./live.js";
+import { bindMutation } from "./forms.js";
+
+const STORE = "credits.session";
+const NOTICE = "credits.notice";
+const main = document.getElementById("main");
+const topbar = document.getElementById("topbar");
+const endpoint = defaultEndpoint();
+const getToken = () => sessionStorage.getItem(STORE);
+const client = new GraphQLClient(endpoint, getToken);
+
+const VIEWER = `query Viewer { viewer { id email name role customer { id name } } }`;
+const LOGIN = `mutation Login($email: String!, $password: String!) {
+  login(email: $email, password: $password) { token expiresAt userErrors { code field message } }
+}`;
+
+const ROLE_NAMES = { CATALOG_ADMIN: "Catalog administrator", CUSTOMER_ADMIN: "Customer administrator", END_USER: "End user" };
+const HOME = { CATALOG_ADMIN: "/customers", CUSTOMER_ADMIN: "/dashboard", END_USER: "/services" };
+const NAV = {
+  CATALOG_ADMIN: [["/customers", "Customers"], ["/catalog", "Catalog"], ["/tokens", "API tokens"]],
+  CUSTOMER_ADMIN: [["/dashboard", "Dashboard"], ["/services", "Services"], ["/tokens", "API tokens"]],
+  END_USER: [["/services", "Services"], ["/tokens", "API tokens"]],
+};
+
+// path pattern, roles allowed, module and export of the screen
+const ROUTES = [
+  [/^\/dashboard$/, ["CUSTOMER_ADMIN"], "./dashboard.js", "dashboard"],
+  [/^\/services$/, ["CUSTOMER_ADMIN", "END_USER"], "./services.js", "services"],
+  [/^\/customers$/, ["CATALOG_ADMIN"], "./catalog.js", "customers"],
+  [/^\/customers\/([^/]+)$/, ["CATALOG_ADMIN"], "./catalog.js", "customerDetail"],
+  [/^\/customers\/([^/]+)\/credit-management$/, ["CATALOG_ADMIN"], "./catalog.js", "creditManagement"],
+  [/^\/catalog$/, ["CATALOG_ADMIN"], "./catalog.js", "catalog"],
+  [/^\/tokens$/, ["CATALOG_ADMIN", "CUSTOMER_ADMIN", "END_USER"], "./tokens.js", "tokens"],
+];
+
+let viewer = null;
+let cleanup = null;
+
+function live() {
+  return liveFor(socketUrl(endpoint), getToken);
+}
+
+/** Go to `path` inside the console. */
+export function navigate(path, { replaceState = false } = {}) {
+  if (replaceState) history.replaceState(null, "", path);
+  else history.pushState(null, "", path);
+  render();
+}
+
+function logout(message = null) {
+  sessionStorage.removeItem(STORE);
+  if (message) sessionStorage.setItem(NOTICE, message);
+  viewer = null;
+  closeAll();
+  navigate("/login", { replaceState: true });
+}
+
+function sessionEnded() {
+  if (getToken()) logout("Your session has ended (it expired or was revoked). Log in again.");
+}
+
+window.addEventListener("credits:unauthenticated", sessionEnded);
+window.addEventListener("popstate", () => render());
+document.addEventListener("click", (event) => {
+  const link = event.target.closest?.("a[href]");
+  if (!link || link.target || event.defaultPrevented || event.button !== 0) return;
+  if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  const url = new URL(link.href);
+  if (url.origin !== location.origin || url.pathname.startsWith("/graphql") || url.pathname.startsWith("/static")) return;
+  event.preventDefault();
+  navigate(url.pathname);
+});
+
+let topbarFor = null;
+
+function renderTopbar() {
+  const here = location.pathname;
+  if (!viewer) {
+    topbar.hidden = true;
+    topbar.replaceChildren();
+    topbarFor = null;
+    return;
+  }
+  if (topbarFor === viewer.id) {
+    for (const link of topbar.querySelectorAll("nav a")) {
+      const path = link.getAttribute("href");
+      if (here === path || here.startsWith(path + "/")) link.setAttribute("aria-current", "page");
+      else link.removeAttribute("aria-current");
+    }
+    return;
+  }
+  topbarFor = viewer.id;
+  const badge = document.createElement("credit-balance");
+  badge.addEventListener("credit-balance:unauthenticated", sessionEnded);
+  badge.tokenGetter = getToken;
+  const links = NAV[viewer.role].map(([path, label]) =>
+    h("a", { href: path, "aria-current": here === path || here.startsWith(path + "/") ? "page" : null }, label),
+  );
+  replace(
+    topbar,
+    h("a", { class: "brand", href: HOME[viewer.role] }, h("span", { class: "logo", "aria-hidden": "true" }, "C"), "Credits"),
+    h("nav", { "aria-label": "Main" }, links),
+    h(
+      "div",
+      { class: "account" },
+      badge,
+      h("span", { class: "who" }, h("span", { class: "who-name" }, viewer.name), h("span", { class: "who-role" }, ROLE_NAMES[viewer.role])),
+      h("button", { type: "button", class: "button subtle", onclick: () => logout() }, "Log out"),
+    ),
+  );
+  topbar.hidden = false;
+}
+
+function loginScreen() {
+  document.title = "Log in · Credits";
+  const notice = sessionStorage.getItem(NOTICE);
+  sessionStorage.removeItem(NOTICE);
+  const email = field("Email", { name: "email", type: "email", autocomplete: "username", required: true });
+  const password = field("Password", { name: "password", type: "password", autocomplete: "current-password", required: true });
+  const form = h("form", { class: "stack", novalidate: true }, email.wrap, password.wrap, h("button", { type: "submit", class: "button primary wide" }, "Log in"));
+  bindMutation(form, {
+    fields: { email, password },
+    run: async () => (await client.request(LOGIN, { email: email.input.value.trim(), password: password.input.value })).login,
+    done: async (payload) => {
+      sessionStorage.setItem(STORE, payload.token);
+      await loadViewer();
+      navigate(HOME[viewer.role], { replaceState: true });
+    },
+  });
+  replace(
+    main,
+    h(
+      "section",
+      { class: "login card" },
+      h("div", { class: "login-brand" }, h("span", { class: "logo", "aria-hidden": "true" }, "C"), h("span", {}, "Credits")),
+      h("h1", {}, "Log in to the console"),
+      notice ? h("p", { class: "notice", role: "alert" }, notice) : null,
+      form,
+      h("p", { class: "muted small" }, "Integrators: the GraphQL API is at ", h("a", { href: "/graphql" }, "/graphql"), "."),
+    ),
+  );
+  email.input.focus();
+}
+
+async function loadViewer() {
+  viewer = (await client.request(VIEWER)).viewer;
+  return viewer;
+}
+
+function notAvailable() {
+  document.title = "Not available · Credits";
+  replace(
+    main,
+    h(
+      "section",
+      { class: "empty-state" },
+      h("h1", {}, "This page is not available"),
+      h("p", {}, "It does not exist, or your role cannot open it."),
+      h("a", { class: "button", href: HOME[viewer.role] }, "Go to your start page"),
+    ),
+  );
+}
+
+// Each render has a generation: a screen still loading when the user has already moved on draws
+// into a detached element and is cleaned up at once, never over the newer screen.
+let generation = 0;
+
+async function render() {
+  const mine = ++generation;
+  cleanup?.();
+  cleanup = null;
+  const path = location.pathname.replace(/\/+$/, "") || "/";
+  if (!getToken()) {
+    viewer = null;
+    renderTopbar();
+    if (path !== "/login") history.replaceState(null, "", "/login");
+    return loginScreen();
+  }
+  if (!viewer) {
+    try {
+      await loadViewer();
+      if (mine !== generation) return;
+    } catch (error) {
+      if (error.code === "UNAUTHENTICATED") return sessionEnded();
+      replace(main, h("section", { class: "empty-state" }, h("h1", {}, "The service cannot be reached"), h("p", {}, error.message), h("button", { type: "button", class: "button", onclick: () => render() }, "Try again")));
+      return;
+    }
+  }
+  if (path === "/" || path === "/login") return navigate(HOME[viewer.role], { replaceState: true });
+  renderTopbar();
+  const route = ROUTES.map(([pattern, roles, module, name]) => [path.match(pattern), roles, module, name]).find(([m]) => m);
+  if (!route || !route[1].includes(viewer.role)) return notAvailable();
+  const [match, , module, name] = route;
+  const screens = await import(module);
+  if (mine !== generation) return;
+  const context = { client, live: live(), viewer, navigate };
+  const view = h("div", { class: "view" });
+  replace(main, view);
+  const done = await screens[name](view, context, ...match.slice(1).map(decodeURIComponent));
+  if (mine !== generation) done?.();
+  else cleanup = done || null;
+}
+
+render();

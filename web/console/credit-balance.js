@@ -1,0 +1,270 @@
+// <credit-balance>: the top-menu balance and notifications bell as one custom element, for the
+// console and for any single-page app that loads it from the service. Plain DOM, no framework.
+//
+//   import "https://credits.example.com/embed/credit-balance.js";
+//   const badge = document.querySelector("credit-balance");
+//   badge.tokenGetter = () => myApp.creditsToken;      // a function returning the bearer token
+//
+// Attributes: `endpoint` (default: /graphql of the origin this module came from), `customer-id`
+// (catalog administrators watching one customer), `no-bell`. Events: `credit-balance:change`
+// (detail: the BalanceEvent), `credit-balance:unauthenticated` (the token is refused: log in again).
+import { GraphQLClient, defaultEndpoint, socketUrl } from "./graphql.js";
+import { liveFor, watchBalance } from "./live.js";
+import { balanceState } from "./money.js";
+
+const VIEWER = `query Badge { viewer { id role unreadNotificationCount customer { id } } }`;
+const NOTIFICATIONS = `query Notifications { notifications(first: 20) { nodes { id kind message balance createdAt read } } }`;
+const MARK = `mutation Mark($ids: [ID!]) { markNotificationsRead(ids: $ids) { count userErrors { code message } } }`;
+const ADDED = `subscription Added { notificationAdded { id kind message balance createdAt read } }`;
+
+const STATE_LABEL = { negative: "below zero", low: "below the alert threshold", ok: "", unknown: "" };
+
+function el(tag, attributes = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name.startsWith("on")) element.addEventListener(name.slice(2), value);
+    else if (value !== null && value !== false) element.setAttribute(name, value === true ? "" : value);
+  }
+  element.append(...children.filter((c) => c !== null && c !== undefined));
+  return element;
+}
+
+function bellIcon() {
+  const ns = "http://www.w3.org/2000/svg";
+  const icon = document.createElementNS(ns, "svg");
+  icon.setAttribute("viewBox", "0 0 16 16");
+  icon.setAttribute("width", "16");
+  icon.setAttribute("height", "16");
+  icon.setAttribute("aria-hidden", "true");
+  icon.setAttribute("class", "icon");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute(
+    "d",
+    "M8 16a2 2 0 0 0 1.985-1.75c.017-.137-.097-.25-.235-.25h-3.5c-.138 0-.252.113-.235.25A2 2 0 0 0 8 16ZM3 5a5 5 0 0 1 10 0v2.947c0 .05.015.098.042.139l1.703 2.555A1.519 1.519 0 0 1 13.482 13H2.518a1.516 1.516 0 0 1-1.263-2.36l1.703-2.554A.255.255 0 0 0 3 7.947Zm5-3.5A3.5 3.5 0 0 0 4.5 5v2.947c0 .346-.102.683-.294.97l-1.703 2.556a.017.017 0 0 0-.003.01l.001.006c0 .002.002.004.004.006l.006.004.007.001h10.964l.007-.001.006-.004.004-.006.001-.007a.017.017 0 0 0-.003-.01l-1.703-2.554a1.745 1.745 0 0 1-.294-.97V5A3.5 3.5 0 0 0 8 1.5Z",
+  );
+  path.setAttribute("fill", "currentColor");
+  icon.append(path);
+  return icon;
+}
+
+export class CreditBalanceElement extends HTMLElement {
+  static observedAttributes = ["endpoint", "customer-id", "no-bell"];
+
+  constructor() {
+    super();
+    this._tokenGetter = null;
+    this._cleanup = [];
+    this.notifications = [];
+    this.unread = 0;
+    const root = this.attachShadow({ mode: "open" });
+    root.append(el("link", { rel: "stylesheet", href: new URL("./credit-balance.css", import.meta.url).toString() }));
+    this.balanceEl = el("span", { class: "balance", role: "status", "aria-live": "polite", "aria-label": "Credit balance", part: "balance" });
+    this.stateEl = el("span", { class: "visually-hidden" });
+    this.wrapEl = el("span", { class: "wrap", hidden: true }, el("span", { class: "caption", "aria-hidden": "true" }, "Credits"), this.balanceEl, this.stateEl);
+    this.countEl = el("span", { class: "count", hidden: true });
+    this.bellButton = el(
+      "button",
+      { type: "button", class: "bell", "aria-expanded": "false", "aria-haspopup": "true", onclick: () => this.toggle() },
+      bellIcon(),
+      el("span", { class: "visually-hidden" }, "Notifications"),
+      this.countEl,
+    );
+    this.listEl = el("ul", { class: "list" });
+    this.panelEl = el(
+      "div",
+      { class: "panel", hidden: true, role: "region", "aria-label": "Notifications" },
+      el("div", { class: "panel-head" }, el("strong", {}, "Notifications"), el("button", { type: "button", class: "link", onclick: () => this.markRead(null) }, "Mark all read")),
+      this.listEl,
+    );
+    this.bellEl = el("span", { class: "bell-wrap" }, this.bellButton, this.panelEl);
+    root.append(this.wrapEl, this.bellEl);
+    this.onKey = (event) => {
+      if (event.key === "Escape" && !this.panelEl.hidden) {
+        this.toggle(false);
+        this.bellButton.focus();
+      }
+    };
+  }
+
+  /** A function returning the bearer token (or a promise of it). Setting it (re)starts the element. */
+  get tokenGetter() {
+    return this._tokenGetter;
+  }
+
+  set tokenGetter(getter) {
+    this._tokenGetter = getter;
+    if (this.isConnected) this.restart();
+  }
+
+  get endpoint() {
+    return this.getAttribute("endpoint") || defaultEndpoint();
+  }
+
+  set endpoint(value) {
+    this.setAttribute("endpoint", value);
+  }
+
+  get customerId() {
+    return this.getAttribute("customer-id");
+  }
+
+  set customerId(value) {
+    if (value) this.setAttribute("customer-id", value);
+    else this.removeAttribute("customer-id");
+  }
+
+  /** The balance shown, as the API's Decimal string (null before the first answer). */
+  get balance() {
+    return this.watch?.balance ?? null;
+  }
+
+  connectedCallback() {
+    this.addEventListener("keydown", this.onKey);
+    if (this._tokenGetter) this.restart();
+  }
+
+  disconnectedCallback() {
+    this.removeEventListener("keydown", this.onKey);
+    this._run = (this._run || 0) + 1; // a restart still waiting for its answer must not subscribe
+    this.stop();
+  }
+
+  attributeChangedCallback(_name, oldValue, newValue) {
+    if (oldValue !== newValue && this.isConnected && this._tokenGetter) this.restart();
+  }
+
+  stop() {
+    for (const cleanup of this._cleanup.splice(0)) cleanup();
+    this.watch = null;
+  }
+
+  async restart() {
+    const run = (this._run = (this._run || 0) + 1);
+    this.stop();
+    const getToken = () => this._tokenGetter?.();
+    this.client = new GraphQLClient(this.endpoint, getToken);
+    this.live = liveFor(socketUrl(this.endpoint), getToken);
+    this.bellEl.hidden = this.hasAttribute("no-bell");
+    const onState = () => this.render();
+    const onForbidden = () => this.unauthenticated();
+    this.live.addEventListener("state", onState);
+    this.live.addEventListener("forbidden", onForbidden);
+    this._cleanup.push(() => {
+      this.live.removeEventListener("state", onState);
+      this.live.removeEventListener("forbidden", onForbidden);
+    });
+    let viewer;
+    try {
+      viewer = (await this.client.request(VIEWER)).viewer;
+    } catch (error) {
+      if (error.code === "UNAUTHENTICATED" && run === this._run) this.unauthenticated();
+      return;
+    }
+    if (run !== this._run) return; // restarted (or stopped) meanwhile: the newer run subscribes
+    this.unread = viewer.unreadNotificationCount || 0;
+    const customerId = this.customerId || viewer.customer?.id || null;
+    this.watch = null;
+    if (customerId) {
+      this.watch = watchBalance(this.live, this.client, this.customerId);
+      const onChange = (event) => {
+        this.scheduleRender();
+        this.dispatchEvent(new CustomEvent("credit-balance:change", { detail: event.detail, bubbles: true, composed: true }));
+      };
+      const watch = this.watch;
+      watch.addEventListener("change", onChange);
+      watch.addEventListener("ready", onState);
+      watch.addEventListener("threshold", onState);
+      this._cleanup.push(() => {
+        watch.removeEventListener("change", onChange);
+        watch.removeEventListener("ready", onState);
+        watch.removeEventListener("threshold", onState);
+        watch.release();
+      });
+    }
+    if (!this.hasAttribute("no-bell")) {
+      const dispose = this.live.subscribe(ADDED, {}, (data) => {
+        this.unread += 1;
+        this.notifications.unshift(data.notificationAdded);
+        this.renderList();
+        this.render();
+      });
+      this._cleanup.push(dispose);
+    }
+    this.render();
+  }
+
+  unauthenticated() {
+    this.dispatchEvent(new CustomEvent("credit-balance:unauthenticated", { bubbles: true, composed: true }));
+  }
+
+  scheduleRender() {
+    if (this._frame) return;
+    this._frame = requestAnimationFrame(() => {
+      this._frame = null;
+      this.render();
+    });
+  }
+
+  /** The badge: the live number, or, while disconnected, the last one marked as not live. */
+  render() {
+    const watch = this.watch;
+    this.wrapEl.hidden = !watch;
+    if (watch) {
+      const live = this.live?.state === "live" && watch.balance !== null;
+      const state = balanceState(watch.balance, watch.threshold);
+      this.wrapEl.dataset.state = live ? state : "stale";
+      if (watch.balance === null) this.balanceEl.textContent = "…";
+      else if (live) this.balanceEl.textContent = watch.balance;
+      else this.balanceEl.textContent = `${watch.balance} (${this.live?.state === "offline" ? "reconnecting" : "connecting"})`;
+      this.stateEl.textContent = live && STATE_LABEL[state] ? `, ${STATE_LABEL[state]}` : "";
+      this.wrapEl.title = live ? "Credit balance, live" : "Not connected: this is the last known balance";
+    }
+    this.countEl.hidden = this.unread === 0;
+    this.countEl.textContent = String(this.unread);
+    this.bellButton.setAttribute("aria-label", this.unread ? `Notifications, ${this.unread} unread` : "Notifications");
+  }
+
+  async toggle(open = this.panelEl.hidden) {
+    this.panelEl.hidden = !open;
+    this.bellButton.setAttribute("aria-expanded", String(open));
+    if (open) {
+      try {
+        this.notifications = (await this.client.request(NOTIFICATIONS)).notifications.nodes;
+      } catch {
+        this.notifications = [];
+      }
+      this.unread = this.notifications.filter((n) => !n.read).length;
+      this.renderList();
+      this.render();
+    }
+  }
+
+  renderList() {
+    this.listEl.replaceChildren();
+    if (!this.notifications.length) {
+      this.listEl.append(el("li", { class: "empty" }, "No notifications. You are told here when the balance falls below zero or below the alert threshold."));
+      return;
+    }
+    for (const note of this.notifications) {
+      const item = el(
+        "li",
+        { class: note.read ? "read" : "unread" },
+        el("span", { class: "message" }, note.message),
+        note.read ? null : el("button", { type: "button", class: "link", onclick: () => this.markRead([note.id]) }, "Mark read"),
+      );
+      this.listEl.append(item);
+    }
+  }
+
+  async markRead(ids) {
+    try {
+      await this.client.request(MARK, { ids });
+    } catch {
+      return;
+    }
+    for (const note of this.notifications) if (!ids || ids.includes(note.id)) note.read = true;
+    this.unread = ids ? Math.max(0, this.unread - ids.length) : 0;
+    this.renderList();
+    this.render();
+  }
+}

@@ -1,0 +1,150 @@
+// The customer administrator's dashboard: balance and alert state, the alert threshold, balance
+// history, recent transactions, the customer's service requests and its users.
+import { h, replace, field } from "./dom.js";
+import { watchBalance } from "./live.js";
+import { ledgerPanel } from "./ledger.js";
+import { bindMutation } from "./forms.js";
+import { balanceState, normalize } from "./money.js";
+import { requestsTable } from "./services.js";
+
+const SET_ALERT = `mutation SetAlert($input: SetCreditAlertInput!) {
+  setCreditAlert(input: $input) { customer { id alertThreshold } userErrors { code field message } }
+}`;
+const CREATE_USER = `mutation CreateUser($input: CreateUserInput!) {
+  createUser(input: $input) { user { id email name role active } userErrors { code field message } }
+}`;
+const SET_ACTIVE = `mutation SetActive($id: ID!, $active: Boolean!) {
+  setUserActive(id: $id, active: $active) { user { id email name role active } userErrors { code field message } }
+}`;
+
+const STATE_TEXT = {
+  negative: "Below zero: new requests still go through, and the balance stays negative until credits are added.",
+  low: "Below your alert threshold.",
+  ok: "Healthy.",
+  unknown: "",
+};
+
+/** The balance summary card, kept live from `watch`. */
+export function balanceCard(watch, title = "Balance") {
+  const amount = h("p", { class: "big-number" }, "…");
+  const state = h("p", { class: "state-text" });
+  const card = h("section", { class: "card balance-card" }, h("h2", {}, title), amount, state);
+  const draw = () => {
+    const current = balanceState(watch.balance, watch.threshold);
+    amount.textContent = watch.balance ?? "…";
+    amount.dataset.state = current;
+    const threshold = watch.threshold ? ` Alert threshold: ${watch.threshold}.` : " No alert threshold set.";
+    state.textContent = (STATE_TEXT[current] || "") + threshold;
+  };
+  watch.addEventListener("change", draw);
+  watch.addEventListener("ready", draw);
+  draw();
+  return { element: card, draw, stop: () => watch.removeEventListener("change", draw) };
+}
+
+/** "Alert when credits fall below" check box + value, as the seed has it. */
+export function thresholdForm(client, watch, onSaved) {
+  const enabled = h("input", { type: "checkbox", id: "alert-enabled", name: "enabled" });
+  const value = field("Alert threshold (credits)", { name: "threshold", inputmode: "decimal", autocomplete: "off", placeholder: "e.g. 20.00" });
+  const sync = () => {
+    enabled.checked = watch.threshold != null;
+    value.input.value = watch.threshold ?? "";
+    value.input.disabled = !enabled.checked;
+  };
+  enabled.addEventListener("change", () => {
+    value.input.disabled = !enabled.checked;
+    if (enabled.checked) value.input.focus();
+  });
+  const form = h(
+    "form",
+    { class: "stack", novalidate: true },
+    h("div", { class: "check" }, enabled, h("label", { for: "alert-enabled" }, "Alert when credits fall below")),
+    value.wrap,
+    h("button", { type: "submit", class: "button" }, "Save alert"),
+  );
+  const saved = h("p", { class: "success", role: "status", hidden: true });
+  form.append(saved);
+  bindMutation(form, {
+    fields: { threshold: value },
+    run: async () => {
+      saved.hidden = true;
+      let threshold = null;
+      if (enabled.checked) {
+        threshold = normalize(value.input.value);
+        if (threshold === null) {
+          return { userErrors: [{ field: ["input", "threshold"], message: "Enter an amount such as 20 or 20.50." }] };
+        }
+      }
+      return (await client.request(SET_ALERT, { input: { customerId: watch.customerId, threshold } })).setCreditAlert;
+    },
+    done: async (payload) => {
+      watch.threshold = payload.customer.alertThreshold;
+      watch.dispatchEvent(new Event("threshold"));
+      sync();
+      saved.textContent = watch.threshold ? `Saved: you are alerted below ${watch.threshold}.` : "Saved: threshold alerts are off.";
+      saved.hidden = false;
+      onSaved?.();
+    },
+  });
+  watch.ready.then(sync, () => {});
+  return h("section", { class: "card" }, h("h2", {}, "Alerts"), h("p", { class: "muted" }, "Customer administrators are alerted in the app and by email when the balance falls below zero and, if set, below this threshold."), form);
+}
+
+function usersCard(client, viewer, known) {
+  const users = new Map(known.map((u) => [u.id, u]));
+  const list = h("tbody");
+  const draw = () => {
+    replace(list);
+    if (!users.size) list.append(h("tr", {}, h("td", { colspan: 4, class: "empty" }, "Users you create here are listed with a button to deactivate them.")));
+    for (const user of users.values()) {
+      const toggle = h("button", { type: "button", class: "button small", disabled: user.id === viewer.id }, user.active ? "Deactivate" : "Activate");
+      toggle.addEventListener("click", async () => {
+        const payload = (await client.request(SET_ACTIVE, { id: user.id, active: !user.active })).setUserActive;
+        if (payload.user) users.set(user.id, payload.user);
+        draw();
+      });
+      list.append(h("tr", {}, h("td", {}, user.name, h("br"), h("span", { class: "muted small" }, user.email)), h("td", {}, user.role === "CUSTOMER_ADMIN" ? "Administrator" : "End user"), h("td", {}, user.active ? "Active" : "Deactivated"), h("td", { class: "actions" }, toggle)));
+    }
+  };
+  const name = field("Name", { name: "name", autocomplete: "off", required: true });
+  const email = field("Email", { name: "email", type: "email", autocomplete: "off", required: true });
+  const password = field("Password", { name: "password", type: "password", autocomplete: "new-password", required: true });
+  const role = h("select", { id: "new-user-role", name: "role" }, h("option", { value: "END_USER" }, "End user"), h("option", { value: "CUSTOMER_ADMIN" }, "Customer administrator"));
+  const form = h("form", { class: "grid-form", novalidate: true }, name.wrap, email.wrap, password.wrap, h("div", { class: "field" }, h("label", { for: "new-user-role" }, "Role"), role), h("div", { class: "field end" }, h("button", { type: "submit", class: "button primary" }, "Create user")));
+  bindMutation(form, {
+    fields: { name, email, password },
+    run: async () => (await client.request(CREATE_USER, { input: { name: name.input.value.trim(), email: email.input.value.trim(), password: password.input.value, role: role.value } })).createUser,
+    done: async (payload) => {
+      users.set(payload.user.id, payload.user);
+      form.reset();
+      draw();
+    },
+  });
+  draw();
+  return h("section", { class: "card" }, h("h2", {}, "Users"), h("div", { class: "table-wrap" }, h("table", { class: "table", "aria-label": "Users" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "User"), h("th", { scope: "col" }, "Role"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))), list)), h("h3", {}, "Add a user"), form);
+}
+
+export async function dashboard(main, { client, live, viewer }) {
+  document.title = "Dashboard · Credits";
+  const watch = watchBalance(live, client, null);
+  const summary = balanceCard(watch);
+  const ledger = ledgerPanel(client, null, watch);
+  const requests = requestsTable(client, { customerId: null, canCancel: true, title: "Service requests" });
+  replace(
+    main,
+    h("div", { class: "page-head" }, h("h1", {}, "Dashboard"), h("p", { class: "muted" }, viewer.customer?.name || "")),
+    h("div", { class: "grid two" }, summary.element, thresholdForm(client, watch, summary.draw)),
+    ledger.element,
+    requests.element,
+    usersCard(client, viewer, []),
+  );
+  const onChange = () => requests.refresh();
+  watch.addEventListener("change", onChange);
+  return () => {
+    summary.stop();
+    ledger.stop();
+    watch.removeEventListener("change", onChange);
+    watch.release();
+  };
+}
+

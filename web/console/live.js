@@ -1,0 +1,172 @@
+// One websocket per tab and endpoint (graphql-transport-ws, through the vendored graphql-ws client).
+// It reconnects with backoff; `balanceChanged` resumes with afterSequence, so a badge never misses
+// or double-applies a change; a 4403 close means the token is no longer valid.
+import { createClient } from "../vendor/graphql-ws@6.4.2/client.js";
+
+const FORBIDDEN = 4403;
+const sockets = new Map();
+
+function backoff(retries) {
+  const base = Math.min(250 * 2 ** retries, 8000);
+  const jitter = Math.floor(Math.random() * 250);
+  return new Promise((resolve) => setTimeout(resolve, base + jitter));
+}
+
+/** The live connection: `state` is "connecting", "live" or "offline"; events "state", "forbidden". */
+export class Live extends EventTarget {
+  constructor(url, getToken) {
+    super();
+    this.url = url;
+    this.state = "connecting";
+    this.watches = new Map();
+    this.client = createClient({
+      url,
+      lazy: true,
+      lazyCloseTimeout: 1000,
+      keepAlive: 10000,
+      retryAttempts: Infinity,
+      retryWait: backoff,
+      shouldRetry: (event) => !(event && event.code === FORBIDDEN),
+      connectionParams: async () => ({ Authorization: `Bearer ${(await getToken()) || ""}` }),
+      on: {
+        connecting: () => this.setState(this.state === "live" ? "offline" : "connecting"),
+        connected: () => this.setState("live"),
+        closed: (event) => {
+          this.setState("offline");
+          if (event && event.code === FORBIDDEN) this.dispatchEvent(new Event("forbidden"));
+        },
+      },
+    });
+    this.onOffline = () => this.client.terminate();
+    window.addEventListener("offline", this.onOffline);
+  }
+
+  setState(state) {
+    if (state === this.state) return;
+    this.state = state;
+    this.dispatchEvent(new Event("state"));
+  }
+
+  /**
+   * Run a subscription; `payload` is the object graphql-ws sends again after every reconnect, so
+   * changing its variables in `next` (e.g. afterSequence) changes what a resubscription asks for.
+   */
+  subscribe(query, variables, next, error = () => {}) {
+    const payload = { query, variables: { ...variables } };
+    return this.client.subscribe(payload, {
+      next: (result) => (result.data ? next(result.data, payload) : error(result.errors)),
+      error: (reason) => error(reason),
+      complete: () => {},
+    });
+  }
+
+  close() {
+    window.removeEventListener("offline", this.onOffline);
+    this.client.dispose();
+    for (const watch of this.watches.values()) watch.stop();
+    this.watches.clear();
+  }
+}
+
+/** The tab's live connection to `url` (created on first use). */
+export function liveFor(url, getToken) {
+  let live = sockets.get(url);
+  if (!live) {
+    live = new Live(url, getToken);
+    sockets.set(url, live);
+  }
+  return live;
+}
+
+/** Close every live connection (logout). */
+export function closeAll() {
+  for (const live of sockets.values()) live.close();
+  sockets.clear();
+}
+
+const BALANCE = `subscription Balance($customerId: ID, $afterSequence: Int) {
+  balanceChanged(customerId: $customerId, afterSequence: $afterSequence) {
+    customerId balance sequence
+    transaction { id sequence kind amount balanceAfter createdAt note }
+  }
+}`;
+
+const ANCHOR = `query Anchor($id: ID) {
+  customer(id: $id) { id name balance alertThreshold transactions(first: 1) { nodes { sequence balanceAfter } } }
+}`;
+
+/**
+ * One customer's balance, kept live: `balance`, `sequence`, `threshold`; a "change" event per applied
+ * ledger entry (detail: the BalanceEvent). Shared by every view of the tab that shows that customer.
+ */
+export class BalanceWatch extends EventTarget {
+  constructor(live, client, customerId) {
+    super();
+    this.live = live;
+    this.client = client;
+    this.customerId = customerId;
+    this.balance = null;
+    this.sequence = null;
+    this.threshold = null;
+    this.ready = this.start();
+    this.ready.catch(() => {});
+  }
+
+  async start() {
+    const data = await this.client.request(ANCHOR, { id: this.customerId });
+    const customer = data.customer;
+    if (!customer) throw new Error("customer not found");
+    this.customerId = customer.id;
+    this.name = customer.name;
+    this.threshold = customer.alertThreshold;
+    const last = customer.transactions.nodes[0];
+    // End users see no ledger: they start from the customer's balance and replay from the start,
+    // which ends at the same number (every entry carries the balance after it).
+    this.balance = last ? last.balanceAfter : customer.balance;
+    this.sequence = last ? last.sequence : 0;
+    this.dispose = this.live.subscribe(
+      BALANCE,
+      { customerId: this.customerId, afterSequence: this.sequence },
+      (data, payload) => this.apply(data.balanceChanged, payload),
+    );
+    this.dispatchEvent(new Event("ready"));
+    return this;
+  }
+
+  apply(event, payload) {
+    if (event.sequence <= this.sequence) return; // already applied (a replay after a reconnect)
+    this.sequence = event.sequence;
+    this.balance = event.balance;
+    payload.variables.afterSequence = event.sequence;
+    this.dispatchEvent(new CustomEvent("change", { detail: event }));
+  }
+
+  stop() {
+    this.dispose?.();
+  }
+
+  /** Give back a watchBalance(): the last holder's release ends the subscription. */
+  release() {
+    this.refs -= 1;
+    if (this.refs > 0 || this.live.watches.get(this.key) !== this) return;
+    this.live.watches.delete(this.key);
+    this.stop();
+  }
+}
+
+/**
+ * The tab's shared watch of one customer's balance (null id: the viewer's own customer). Each caller
+ * calls `release()` when done: a socket runs a bounded number of subscriptions.
+ */
+export function watchBalance(live, client, customerId = null) {
+  const key = customerId || "own";
+  let watch = live.watches.get(key);
+  if (!watch) {
+    watch = new BalanceWatch(live, client, customerId);
+    watch.key = key;
+    watch.refs = 0;
+    live.watches.set(key, watch);
+  }
+  watch.refs += 1;
+  return watch;
+}
