@@ -16,48 +16,24 @@ from models.user import Role
 from settings import Settings
 from tests.client import GraphQLClient
 from tests.client import user_errors as errors
+from tests.documents import (
+    CUSTOMER_LEDGER_AND_REQUESTS,
+    GRANT_CREDITS,
+    REQUEST_SERVICE,
+    SET_SERVICE_PRICE,
+    WITHDRAW_CREDITS,
+)
 from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_service, make_user
 
-GRANT = """
-mutation ($input: BalanceChangeInput!) {
-  grantCredits(input: $input) {
-    transaction { id sequence kind amount balanceAfter note }
-    customer { id balance }
-    userErrors { code field message }
-  }
-}"""
-WITHDRAW = """
-mutation ($input: BalanceChangeInput!) {
-  withdrawCredits(input: $input) {
-    transaction { id sequence kind amount balanceAfter note }
-    customer { id balance }
-    userErrors { code field message }
-  }
-}"""
-REQUEST = """
-mutation ($input: RequestServiceInput!) {
-  requestService(input: $input) {
-    serviceRequest { id quantity amount status service { id creditPrice } customer { id balance } }
-    userErrors { code field message }
-  }
-}"""
 CANCEL = """
 mutation ($id: ID!) { cancelServiceRequest(id: $id) { serviceRequest { status } userErrors { code } } }
 """
-SET_PRICE = """
-mutation ($serviceId: ID!, $price: Decimal) {
-  setServicePrice(serviceId: $serviceId, creditPrice: $price) { service { creditPrice } userErrors { code } }
-}"""
-LEDGER = """
-query ($id: ID!) {
-  customer(id: $id) {
-    balance
-    transactions(first: 100) { nodes { id sequence kind amount balanceAfter note } }
-    serviceRequests(first: 100) { nodes { id status amount } }
-  }
-}"""
 
-DOCUMENTS = {"grantCredits": GRANT, "withdrawCredits": WITHDRAW, "requestService": REQUEST}
+DOCUMENTS = {
+    "grantCredits": GRANT_CREDITS,
+    "withdrawCredits": WITHDRAW_CREDITS,
+    "requestService": REQUEST_SERVICE,
+}
 
 
 @dataclass
@@ -93,7 +69,7 @@ async def call(gql: GraphQLClient, operation: str, caller: Login, **input: Any) 
 
 async def ledger(gql: GraphQLClient, world: World) -> dict[str, Any]:
     """Balance, ledger and requests as the catalog administrator reads them."""
-    return (await gql(LEDGER, {"id": world.cid}, token=world.admin.token))["customer"]
+    return (await gql(CUSTOMER_LEDGER_AND_REQUESTS, {"id": world.cid}, token=world.admin.token))["customer"]
 
 
 @pytest.mark.parametrize(("operation", "balance"), [("grantCredits", "125.00"), ("withdrawCredits", "75.00")])
@@ -211,7 +187,9 @@ async def test_other_arguments_are_an_idempotency_conflict(gql, world, operation
     args = {"customerId": world.cid, "amount": "10", "note": "first", "idempotencyKey": "k"}
     assert (await call(gql, operation, world.admin, **args))["userErrors"] == []
     before = await ledger(gql, world)
-    other_before = (await gql(LEDGER, {"id": str(other.id)}, token=world.admin.token))["customer"]
+    other_before = (await gql(CUSTOMER_LEDGER_AND_REQUESTS, {"id": str(other.id)}, token=world.admin.token))[
+        "customer"
+    ]
 
     # when: the key is used with one argument changed
     repeat = {**args, **changed}
@@ -224,7 +202,9 @@ async def test_other_arguments_are_an_idempotency_conflict(gql, world, operation
     assert errors(payload) == [("IDEMPOTENCY_CONFLICT", ["input", "idempotencyKey"])]
     assert payload["userErrors"][0]["message"]
     assert await ledger(gql, world) == before
-    assert (await gql(LEDGER, {"id": str(other.id)}, token=world.admin.token))["customer"] == other_before
+    assert (await gql(CUSTOMER_LEDGER_AND_REQUESTS, {"id": str(other.id)}, token=world.admin.token))[
+        "customer"
+    ] == other_before
 
 
 async def test_request_service_other_arguments_conflict(gql, world):
@@ -470,7 +450,7 @@ async def test_request_replay_reads_status_price_and_balance_as_they_are_now(gql
     first = (await call(gql, "requestService", world.customer_admin, **args))["serviceRequest"]
     cancelled = await gql(CANCEL, {"id": first["id"]}, token=world.customer_admin.token)
     assert cancelled["cancelServiceRequest"]["serviceRequest"] == {"status": "CANCELLED"}
-    await gql(SET_PRICE, {"serviceId": world.service_id, "price": "99"}, token=world.admin.token)
+    await gql(SET_SERVICE_PRICE, {"serviceId": world.service_id, "price": "99"}, token=world.admin.token)
     before = await ledger(gql, world)
 
     # when: the request is replayed

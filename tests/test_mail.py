@@ -20,22 +20,10 @@ from models.user import Role
 from notifications.mail import MailDispatcher
 from settings import Settings
 from tests.client import GraphQLClient
+from tests.documents import GRANT_CREDITS, WITHDRAW_CREDITS
 from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_user
 from tests.processes import ServerProcess, free_port
 from tests.smtp import SmtpServer
-
-WITHDRAW = """
-mutation ($customerId: ID!, $amount: Decimal!) {
-  withdrawCredits(input: {customerId: $customerId, amount: $amount}) {
-    customer { balance } userErrors { code field }
-  }
-}"""
-GRANT = """
-mutation ($customerId: ID!, $amount: Decimal!) {
-  grantCredits(input: {customerId: $customerId, amount: $amount}) {
-    customer { balance } userErrors { code field }
-  }
-}"""
 
 BACKOFF = 0.2
 
@@ -117,12 +105,11 @@ async def make_tenant(admins: int = 2, name: str = "Acme") -> Tenant:
 async def cross_zero(gql: GraphQLClient, tenant: Tenant, refill: bool = False) -> None:
     """Withdraw 25.00 from 10.00 (BELOW_ZERO at -15.00); with `refill`, grant it back first."""
     if refill:
-        payload = await gql(
-            GRANT, {"customerId": tenant.customer_id, "amount": "25"}, token=tenant.admin.token
-        )
+        variables = {"input": {"customerId": tenant.customer_id, "amount": "25"}}
+        payload = await gql(GRANT_CREDITS, variables, token=tenant.admin.token)
         assert payload["grantCredits"]["customer"]["balance"] == "10.00"
-    variables = {"customerId": tenant.customer_id, "amount": "25"}
-    payload = (await gql(WITHDRAW, variables, token=tenant.admin.token))["withdrawCredits"]
+    variables = {"input": {"customerId": tenant.customer_id, "amount": "25"}}
+    payload = (await gql(WITHDRAW_CREDITS, variables, token=tenant.admin.token))["withdrawCredits"]
     assert payload["customer"]["balance"] == "-15.00"
 
 

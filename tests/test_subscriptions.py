@@ -23,6 +23,17 @@ from resolvers.context import Context
 from resolvers.root import schema
 from settings import Settings
 from tests.client import GraphQLClient
+from tests.documents import (
+    BALANCE_CHANGED,
+    BALANCE_SEQUENCES,
+    CREATE_API_TOKEN,
+    CREDIT_ALERTS,
+    CUSTOMER_BALANCE,
+    GRANT_CREDITS,
+    REQUEST_SERVICE,
+    REVOKE_API_TOKEN,
+    SET_USER_ACTIVE,
+)
 from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_service, make_user
 from tests.processes import ServerProcess
 from tests.ws_client import (
@@ -38,44 +49,8 @@ from tests.ws_client import (
     ws_url,
 )
 
-BALANCE_CHANGED = """
-subscription ($customerId: ID, $afterSequence: Int) {
-  balanceChanged(customerId: $customerId, afterSequence: $afterSequence) {
-    customerId balance sequence
-    transaction { id sequence kind amount balanceAfter note }
-  }
-}"""
-BALANCE_SEQUENCES = """
-subscription ($customerId: ID, $afterSequence: Int) {
-  balanceChanged(customerId: $customerId, afterSequence: $afterSequence) { customerId sequence balance }
-}"""
-CREDIT_ALERTS = """
-subscription ($customerId: ID) {
-  creditAlerts(customerId: $customerId) { id kind customerId balance threshold }
-}"""
 NOTIFICATION_ADDED = """
 subscription { notificationAdded { id kind balance threshold read customer { id } } }
-"""
-GRANT = """
-mutation ($input: BalanceChangeInput!) {
-  grantCredits(input: $input) {
-    transaction { id sequence kind amount balanceAfter note }
-    customer { balance }
-    userErrors { code field }
-  }
-}"""
-REQUEST_SERVICE = """
-mutation ($input: RequestServiceInput!) {
-  requestService(input: $input) { serviceRequest { id amount } userErrors { code field } }
-}"""
-CREATE_API_TOKEN = """
-mutation { createApiToken(name: "dashboard") { token apiToken { id } userErrors { code } } }
-"""
-REVOKE_API_TOKEN = """
-mutation ($id: ID!) { revokeApiToken(id: $id) { apiToken { revokedAt } userErrors { code } } }
-"""
-SET_USER_ACTIVE = """
-mutation ($id: ID!, $active: Boolean!) { setUserActive(id: $id, active: $active) { userErrors { code } } }
 """
 # 40 aliases of a 1000-character note: ~40 KB per event, so a socket that never reads fills every
 # buffer between the server and it (kernel send buffer up to 4 MB) after a hundred events or so.
@@ -84,7 +59,6 @@ FAT_BALANCE_CHANGED = (
     " balanceChanged(customerId: $customerId, afterSequence: $afterSequence) {"
     " customerId balance sequence transaction { " + " ".join(f"n{i}: note" for i in range(40)) + " } } }"
 )
-BALANCE = "query ($id: ID!) { customer(id: $id) { balance } }"
 
 # The server registers a subscription asynchronously after `subscribe`; nothing on the wire says
 # when it is listening. Tests that do not replay with afterSequence give it this long first.
@@ -126,7 +100,7 @@ async def registered() -> None:
 async def grant(api: GraphQLClient, admin: Login, customer: Customer, amount: str, note: str | None = None):
     """grantCredits through the real server; the committed transaction."""
     input = {"customerId": str(customer.id), "amount": amount, "note": note}
-    payload = (await api(GRANT, {"input": input}, token=admin.token))["grantCredits"]
+    payload = (await api(GRANT_CREDITS, {"input": input}, token=admin.token))["grantCredits"]
     assert payload["userErrors"] == []
     return payload["transaction"]
 
@@ -171,7 +145,7 @@ async def request_service(api: GraphQLClient, user: Login, service_id: object) -
 
 async def balance(api: GraphQLClient, admin: Login, customer: Customer) -> str:
     """The customer's balance as the API reports it."""
-    return (await api(BALANCE, {"id": str(customer.id)}, token=admin.token))["customer"]["balance"]
+    return (await api(CUSTOMER_BALANCE, {"id": str(customer.id)}, token=admin.token))["customer"]["balance"]
 
 
 async def events_of(sub: Subscription, customer_ids: set[str], count: int, timeout: float = 10) -> list[Any]:
@@ -553,7 +527,7 @@ async def test_revoking_the_api_token_closes_the_socket(api, url, protocol):
     # given
     admin = await make_catalog_admin()
     customer = await make_customer(balance=1)
-    created = (await api(CREATE_API_TOKEN, token=admin.token))["createApiToken"]
+    created = (await api(CREATE_API_TOKEN, {"name": "dashboard"}, token=admin.token))["createApiToken"]
     async with GraphQLSocket(url, protocol, created["token"]) as ws:
         sub = await ws.subscribe(BALANCE_SEQUENCES, {"customerId": str(customer.id), "afterSequence": 0})
         assert sequences([await sub.next()]) == [1]
@@ -733,9 +707,8 @@ async def test_in_process_subscription_receives_a_grant(runtime, gql):
         pending = await _first_result(stream, runtime.bus, runtime.bus.subscriber_count())
 
         # when
-        committed = (
-            await gql(GRANT, {"input": {"customerId": str(customer.id), "amount": "3"}}, token=admin.token)
-        )["grantCredits"]["transaction"]
+        variables = {"input": {"customerId": str(customer.id), "amount": "3"}}
+        committed = (await gql(GRANT_CREDITS, variables, token=admin.token))["grantCredits"]["transaction"]
 
         # then
         result = await asyncio.wait_for(pending, 5)
