@@ -18,7 +18,7 @@ VIEWER = "query { viewer { id role } }"
 CREATE_USER = """
 mutation ($input: CreateUserInput!) {
   createUser(input: $input) {
-    user { id email name role active customer { id } } userErrors { code field message }
+    user { email name role active customer { id } } userErrors { code field message }
   }
 }"""
 SET_USER_ACTIVE = """

@@ -41,6 +41,7 @@ from models.platform import credit_management_enabled
 from models.service import Service, ServiceRequest
 from models.user import ApiToken, Role, User
 from tests.client import GraphQLClient, error_codes
+from tests.documents import CREDIT_SETTINGS, VIEWER
 from tests.factories import (
     PASSWORD,
     Login,
@@ -60,7 +61,6 @@ OK, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, NULL, EMPTY = (
 
 # --- documents -------------------------------------------------------------------------------
 
-VIEWER = "query { viewer { id role } }"
 CUSTOMER = "query ($id: ID) { customer(id: $id) { id name balance } }"
 CUSTOMERS = "query { customers { nodes { name } } }"
 SERVICES = "query { services { id creditPrice } }"
@@ -68,7 +68,6 @@ SERVICE_REQUEST = """
 query ($id: ID!) { serviceRequest(id: $id) { id status customer { id } requestedBy { id } } }"""
 NOTIFICATIONS = "query { notifications { nodes { id read } } }"
 API_TOKENS = "query { apiTokens { id } }"
-CREDIT_SETTINGS = "query { creditSettings { creditManagementEnabled } }"
 CUSTOMER_LEDGER = """
 query ($id: ID) {
   customer(id: $id) { transactions { nodes { sequence amount note actor { id } } edges { cursor } } }

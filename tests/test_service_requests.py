@@ -25,6 +25,7 @@ from models.user import Role
 from tests.client import GraphQLClient
 from tests.client import user_errors as errors
 from tests.conftest import requires_postgres
+from tests.documents import SET_CREDIT_MANAGEMENT, SET_SERVICE_PRICE
 from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_service, make_user
 
 REQUEST_FIELDS = """
@@ -64,16 +65,6 @@ mutation ($id: ID!, $reason: String) {{
     serviceRequest {{ {REQUEST_FIELDS} }} userErrors {{ code field message }}
   }}
 }}"""
-SET_PRICE = """
-mutation ($serviceId: ID!, $price: Decimal) {
-  setServicePrice(serviceId: $serviceId, creditPrice: $price) {
-    service { creditPrice } userErrors { code field }
-  }
-}"""
-SET_CREDIT_MANAGEMENT = """
-mutation ($enabled: Boolean!) {
-  setCreditManagement(enabled: $enabled) { creditSettings { creditManagementEnabled } userErrors { code } }
-}"""
 SERVICE_REQUEST = f"""
 query ($id: ID!) {{ serviceRequest(id: $id) {{ {REQUEST_FIELDS} createdAt updatedAt }} }}
 """
@@ -340,7 +331,9 @@ async def test_refund_is_the_amount_charged_not_the_new_price(gql, world, transi
     # given: a request charged 2 × 40.00 = 80.00, then the price changed
     service = await make_service("40.00")
     made = (await request(gql, world.end_user, service.id, quantity=2))["serviceRequest"]
-    priced = await gql(SET_PRICE, {"serviceId": str(service.id), "price": new_price}, token=world.admin.token)
+    priced = await gql(
+        SET_SERVICE_PRICE, {"serviceId": str(service.id), "price": new_price}, token=world.admin.token
+    )
     assert priced["setServicePrice"] == {"service": {"creditPrice": new_price}, "userErrors": []}
 
     # when: the request is cancelled, failed or rejected

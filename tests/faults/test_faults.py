@@ -22,12 +22,10 @@ from typing import Any
 import asyncpg
 import pytest
 
+from tests.documents import BALANCE_CHANGED, GRANT_CREDITS, SET_CREDIT_ALERT, WITHDRAW_CREDITS
 from tests.faults.conftest import PrivatePostgres, PrivateRedis
 from tests.faults.load import (
-    GRANT,
     REQUEST_TIMEOUT,
-    SET_ALERT,
-    WITHDRAW,
     Load,
     ReadinessProbe,
     assert_books_balance,
@@ -42,13 +40,6 @@ from tests.ws_client import TRANSPORT_WS, GraphQLSocket, OperationCompleted, Ope
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 StartServer = Callable[..., Awaitable[ServerProcess]]
-
-BALANCE_CHANGED = """
-subscription ($customerId: ID, $afterSequence: Int) {
-  balanceChanged(customerId: $customerId, afterSequence: $afterSequence) {
-    customerId balance sequence transaction { id sequence balanceAfter }
-  }
-}"""
 
 
 def ok_after(load: Load, moment: float, op: str = "requestService") -> int:
@@ -281,8 +272,8 @@ async def test_alert_emails_queued_while_smtp_is_down_arrive_exactly_once(
     alerted, *loaded = world.customers
     await make_customer_admin(world, alerted, "first@acme.test")
     await make_customer_admin(world, alerted, "second@acme.test")
-    threshold = {"input": {"customerId": alerted, "threshold": "5.00"}}
-    await call(server.base_url, SET_ALERT, threshold, world.token)
+    threshold = {"customerId": alerted, "threshold": "5.00"}
+    await call(server.base_url, SET_CREDIT_ALERT, threshold, world.token)
     world.customers = loaded  # the load works on the others
     smtp.stop()
 
@@ -291,8 +282,8 @@ async def test_alert_emails_queued_while_smtp_is_down_arrive_exactly_once(
         for n in range(3):
             down = {"input": {"customerId": alerted, "amount": "25", "idempotencyKey": f"down-{n}"}}
             up = {"input": {"customerId": alerted, "amount": "25", "idempotencyKey": f"up-{n}"}}
-            await call(server.base_url, WITHDRAW, down, world.token)
-            await call(server.base_url, GRANT, up, world.token)
+            await call(server.base_url, WITHDRAW_CREDITS, down, world.token)
+            await call(server.base_url, GRANT_CREDITS, up, world.token)
         await _eventually(lambda: _outbox_tried(database_url, 12), "every email tried while SMTP is down")
         await load.run_for(1)
         smtp.start()
