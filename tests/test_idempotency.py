@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from models import idempotency
-from models.customer import Customer
 from models.idempotency import IdempotencyRecord
 from models.user import Role
 from settings import Settings
@@ -23,7 +21,16 @@ from tests.documents import (
     SET_SERVICE_PRICE,
     WITHDRAW_CREDITS,
 )
-from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_service, make_user
+from tests.factories import (
+    Login,
+    World,
+    enable_credits,
+    make_catalog_admin,
+    make_customer,
+    make_service,
+    make_user,
+    make_world,
+)
 
 CANCEL = """
 mutation ($id: ID!) { cancelServiceRequest(id: $id) { serviceRequest { status } userErrors { code } } }
@@ -36,30 +43,10 @@ DOCUMENTS = {
 }
 
 
-@dataclass
-class World:
-    """A catalog administrator, a customer at 100.00, its administrator and a 40.00 service."""
-
-    admin: Login
-    customer: Customer
-    customer_admin: Login
-    service_id: str
-
-    @property
-    def cid(self) -> str:
-        """The customer's id as the API spells it."""
-        return str(self.customer.id)
-
-
 @pytest.fixture
 async def world() -> World:
-    """Credit management on and the cast of World."""
-    await enable_credits()
-    admin = await make_catalog_admin()
-    customer = await make_customer("Acme", balance=100, by=admin)
-    customer_admin = await make_user(Role.CUSTOMER_ADMIN, customer)
-    service = await make_service("40.00")
-    return World(admin, customer, customer_admin, str(service.id))
+    """Credit management on, Acme at 100.00 with its administrator, a 40.00 service."""
+    return await make_world("Acme", balance=100, end_users=0)
 
 
 async def call(gql: GraphQLClient, operation: str, caller: Login, **input: Any) -> dict[str, Any]:

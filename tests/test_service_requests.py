@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import uuid
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -26,7 +25,7 @@ from tests.client import GraphQLClient
 from tests.client import user_errors as errors
 from tests.conftest import requires_postgres
 from tests.documents import SET_CREDIT_MANAGEMENT, SET_SERVICE_PRICE
-from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_service, make_user
+from tests.factories import Login, World, make_customer, make_service, make_user, make_world
 
 REQUEST_FIELDS = """
     id quantity amount status reason
@@ -91,27 +90,10 @@ TRANSITIONS = {
 REFUNDING = ("cancel", "fail", "reject")
 
 
-@dataclass
-class World:
-    """A catalog administrator, a customer with 100 credits and one of its end users."""
-
-    admin: Login
-    customer: Customer
-    end_user: Login
-
-    @property
-    def cid(self) -> str:
-        """The customer's id as the API spells it."""
-        return str(self.customer.id)
-
-
 @pytest.fixture
 async def world() -> World:
     """Credit management on, a customer at 100.00 and an end user of it."""
-    await enable_credits()
-    admin = await make_catalog_admin()
-    customer = await make_customer("Acme", balance=100, by=admin)
-    return World(admin, customer, await make_user(Role.END_USER, customer))
+    return await make_world("Acme", balance=100, admins=0)
 
 
 async def ledger(gql: GraphQLClient, world: World) -> dict[str, Any]:
