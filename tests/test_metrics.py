@@ -38,15 +38,12 @@ from tests.documents import (
 )
 from tests.factories import enable_credits, make_catalog_admin, make_customer, make_service, make_user
 from tests.smtp import SmtpServer
-from tests.ws_client import TRANSPORT_WS, GraphQLSocket
+from tests.ws_client import TRANSPORT_WS, GraphQLSocket, until_subscribed
 
 NAMED_VIEWER = "query ClientChoseThisName { viewer { id } }"
 SYNTAX_ERROR = "query { viewer { id }"
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-# The server registers a subscription asynchronously after `subscribe` (see test_subscriptions).
-REGISTRATION_GRACE = 0.5
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -434,7 +431,8 @@ async def test_a_real_server_serves_metrics_with_socket_and_subscription_gauges(
         async with GraphQLSocket(live_server, TRANSPORT_WS, admin.token) as ws:
             balance = await ws.subscribe(BALANCE_SEQUENCES, {"customerId": str(customer.id)})
             await ws.subscribe(CREDIT_ALERTS, {"customerId": str(customer.id)})
-            await asyncio.sleep(REGISTRATION_GRACE)
+            await until_subscribed(live_server, "balanceChanged")
+            await until_subscribed(live_server, "creditAlerts")
 
             # when
             opened = await scrape(http)

@@ -46,6 +46,7 @@ from tests.ws_client import (
     auth_params,
     init_message,
     start_message,
+    until_subscribed,
     ws_url,
 )
 
@@ -60,9 +61,6 @@ FAT_BALANCE_CHANGED = (
     " customerId balance sequence transaction { " + " ".join(f"n{i}: note" for i in range(40)) + " } } }"
 )
 
-# The server registers a subscription asynchronously after `subscribe`; nothing on the wire says
-# when it is listening. Tests that do not replay with afterSequence give it this long first.
-REGISTRATION_GRACE = 0.5
 FORBIDDEN_CLOSE = 4403
 TOO_SLOW_CLOSE = 1013
 
@@ -92,9 +90,9 @@ def url(server: ServerProcess) -> str:
     return ws_url(server.base_url)
 
 
-async def registered() -> None:
-    """Give the server time to register a subscription that does not replay."""
-    await asyncio.sleep(REGISTRATION_GRACE)
+async def registered(url: str, field: str = "balanceChanged", count: int = 1) -> None:
+    """Wait until the server has registered the subscription(s): nothing on the wire says so."""
+    await until_subscribed(url, field, count)
 
 
 async def grant(api: GraphQLClient, admin: Login, customer: Customer, amount: str, note: str | None = None):
@@ -189,7 +187,7 @@ async def test_grant_produces_balance_event_with_transaction(api, url, protocol)
     customer = await make_customer(balance=10)
     async with GraphQLSocket(url, protocol, admin.token) as ws:
         sub = await ws.subscribe(BALANCE_CHANGED, {"customerId": str(customer.id)})
-        await registered()
+        await registered(url)
 
         # when
         committed = await grant(api, admin, customer, "25.50", note="top-up")
@@ -318,7 +316,7 @@ async def test_end_user_gets_own_customer_events_without_transaction(api, url, p
     user = await make_user(Role.END_USER, customer)
     async with GraphQLSocket(url, protocol, user.token) as ws:
         sub = await ws.subscribe(BALANCE_CHANGED)
-        await registered()
+        await registered(url)
 
         # when
         await grant(api, admin, other, "1.00")
@@ -345,7 +343,7 @@ async def test_customer_admin_without_customer_id_gets_own_customer(api, url, pr
     customer_admin = await make_user(Role.CUSTOMER_ADMIN, customer)
     async with GraphQLSocket(url, protocol, customer_admin.token) as ws:
         sub = await ws.subscribe(BALANCE_CHANGED)
-        await registered()
+        await registered(url)
 
         # when
         await grant(api, admin, other, "3.00")
@@ -366,7 +364,7 @@ async def test_catalog_admin_without_customer_id_receives_every_customer(api, ur
     first, second = await make_customer(balance=1), await make_customer(balance=2)
     async with GraphQLSocket(url, protocol, admin.token) as ws:
         sub = await ws.subscribe(BALANCE_SEQUENCES)
-        await registered()
+        await registered(url)
 
         # when
         await grant(api, admin, first, "1.00")
@@ -474,7 +472,7 @@ async def test_charge_crossing_zero_gives_one_below_zero_alert(api, url, protoco
     user = await make_user(Role.END_USER, customer)
     async with GraphQLSocket(url, protocol, customer_admin.token) as ws:
         sub = await ws.subscribe(CREDIT_ALERTS)
-        await registered()
+        await registered(url, "creditAlerts")
 
         # when
         await request_service(api, user, service.id)
@@ -501,7 +499,7 @@ async def test_customer_admin_receives_its_notification_live(api, url, protocol)
     user = await make_user(Role.END_USER, customer)
     async with GraphQLSocket(url, protocol, customer_admin.token) as ws:
         sub = await ws.subscribe(NOTIFICATION_ADDED)
-        await registered()
+        await registered(url, "notificationAdded")
 
         # when
         await request_service(api, user, service.id)
