@@ -19,6 +19,7 @@ from models.notification import Notification
 from models.outbox import EmailOutbox, EmailStatus
 from models.service import ServiceRequest
 from models.user import Role
+from tests import factories
 from tests.client import GraphQLClient, error_codes
 from tests.conftest import requires_postgres
 from tests.documents import (
@@ -29,7 +30,7 @@ from tests.documents import (
     SET_USER_ACTIVE,
     WITHDRAW_CREDITS,
 )
-from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_service, make_user
+from tests.factories import Login, enable_credits, make_catalog_admin, make_service, make_user
 
 ALERTS = """
 query ($id: ID!) {
@@ -69,10 +70,8 @@ async def make_tenant(name: str = "Acme", balance: int = 0, admin: Login | None 
     """Credits on; a customer with `balance` credits, two customer administrators and an end user."""
     await enable_credits()
     admin = admin or await make_catalog_admin()
-    customer = await make_customer(name, balance=balance, by=admin)
-    customer_admins = [await make_user(Role.CUSTOMER_ADMIN, customer) for _ in range(2)]
-    end_user = await make_user(Role.END_USER, customer)
-    return Tenant(customer, admin, customer_admins, end_user)
+    people = await factories.make_tenant(name, balance=balance, admins=2, by=admin)
+    return Tenant(people.customer, admin, people.admins, people.end_user)
 
 
 async def grant(gql: GraphQLClient, tenant: Tenant, amount: str) -> str:

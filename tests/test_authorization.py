@@ -148,39 +148,28 @@ mutation ($ids: [ID!]) { markNotificationsRead(ids: $ids) { count userErrors { c
 
 
 @dataclass
-class World:
+class World(factories.World):
     """Alpha ("own") and Beta ("other"): an admin, two end users with a request each, 80.00 left."""
 
-    base: factories.World
     requests: dict[str, list[ServiceRequest]] = field(default_factory=dict)
     tokens: dict[uuid.UUID, ApiToken] = field(default_factory=dict)
     notifications: dict[uuid.UUID, Notification] = field(default_factory=dict)
     alerts: dict[str, CreditAlert] = field(default_factory=dict)
 
     @property
-    def admin(self) -> Login:
-        """The catalog administrator."""
-        return self.base.admin
-
-    @property
-    def service(self) -> Service:
-        """The 10.00 service every end user requested once."""
-        return self.base.service
-
-    @property
     def customers(self) -> dict[str, Customer]:
         """Alpha ("own") and Beta ("other")."""
-        return {key: tenant.customer for key, tenant in self.base.tenants.items()}
+        return {key: tenant.customer for key, tenant in self.tenants.items()}
 
     @property
     def customer_admins(self) -> dict[str, Login]:
         """Each customer's administrator."""
-        return {key: tenant.admin for key, tenant in self.base.tenants.items()}
+        return {key: tenant.admin for key, tenant in self.tenants.items()}
 
     @property
     def end_users(self) -> dict[str, list[Login]]:
         """Each customer's two end users."""
-        return {key: tenant.end_users for key, tenant in self.base.tenants.items()}
+        return {key: tenant.end_users for key, tenant in self.tenants.items()}
 
     def caller(self, role: str) -> Login | None:
         """The login acting as `role`; customer roles belong to the "own" customer."""
@@ -209,9 +198,10 @@ class World:
 
 async def build_world() -> World:
     """Two customers with users, a priced service, credits on and a request per end user."""
-    world = World(await factories.make_world(price="10.00", service_name="Analysis"))
+    base = await factories.make_world(price="10.00", service_name="Analysis")
+    world = World(base.admin, base.service)
     for key, name in (("own", "Alpha"), ("other", "Beta")):
-        tenant = await world.base.add(key, name, balance=100, end_users=2, note="opening balance")
+        tenant = await world.add(key, name, balance=100, end_users=2, note="opening balance")
         customer, customer_admin = tenant.customer, tenant.admin
         world.requests[key] = [
             await service_requests.request_service(u.actor, customer.id, world.service.id, 1, None)

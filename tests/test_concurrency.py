@@ -30,7 +30,15 @@ from tests.documents import (
     REJECT_REQUEST,
     REQUEST_SERVICE,
 )
-from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_service, make_user
+from tests.factories import (
+    Login,
+    enable_credits,
+    make_catalog_admin,
+    make_customer,
+    make_service,
+    make_user,
+    make_world,
+)
 
 LEDGER_PAGE = """
 query ($id: ID!, $after: String) {
@@ -144,12 +152,8 @@ async def refunds_of(request_id: str) -> list[CreditTransaction]:
 
 async def setup_customer(balance: int, price: str) -> tuple[Customer, Login, Login, str]:
     """Credits on, a customer with `balance` credits, its end user, a catalog admin, a service id."""
-    await enable_credits()
-    admin = await make_catalog_admin()
-    customer = await make_customer("Racer", balance=balance, by=admin)
-    end_user = await make_user(Role.END_USER, customer)
-    service = await make_service(price)
-    return customer, end_user, admin, str(service.id)
+    world = await make_world("Racer", balance=balance, price=price, admins=0)
+    return world.customer, world.end_user, world.admin, world.service_id
 
 
 # --- live server, PostgreSQL -------------------------------------------------------------------

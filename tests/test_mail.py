@@ -16,12 +16,12 @@ import httpx
 import pytest
 
 from models.outbox import EmailOutbox, EmailStatus
-from models.user import Role
 from notifications.mail import MailDispatcher
 from settings import Settings
+from tests import factories
 from tests.client import GraphQLClient
 from tests.documents import GRANT_CREDITS, WITHDRAW_CREDITS
-from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_user
+from tests.factories import Login, enable_credits, make_catalog_admin
 from tests.processes import ServerProcess, free_port
 from tests.smtp import SmtpServer
 
@@ -97,9 +97,8 @@ async def make_tenant(admins: int = 2, name: str = "Acme") -> Tenant:
     """Credits on; a customer with 10 credits and `admins` customer administrators."""
     await enable_credits()
     admin = await make_catalog_admin()
-    customer = await make_customer(name, balance=10, by=admin)
-    customer_admins = [await make_user(Role.CUSTOMER_ADMIN, customer) for _ in range(admins)]
-    return Tenant(str(customer.id), admin, customer_admins)
+    people = await factories.make_tenant(name, balance=10, admins=admins, end_users=0, by=admin)
+    return Tenant(people.id, admin, people.admins)
 
 
 async def cross_zero(gql: GraphQLClient, tenant: Tenant, refill: bool = False) -> None:
