@@ -65,11 +65,13 @@ mutation ($input: BalanceChangeInput!) {
   %s(input: $input) {
     transaction { id sequence kind amount balanceAfter note }
     customer { id balance }
-    userErrors { code field message }
+    userErrors { %s }
   }
 }"""
-GRANT_CREDITS = _BALANCE_CHANGE % "grantCredits"
-WITHDRAW_CREDITS = _BALANCE_CHANGE % "withdrawCredits"
+GRANT_CREDITS = _BALANCE_CHANGE % ("grantCredits", "code field message")
+WITHDRAW_CREDITS = _BALANCE_CHANGE % ("withdrawCredits", "code field message")
+# Without the message: for tests that compare userErrors whole.
+GRANT_CREDITS_CODES = _BALANCE_CHANGE % ("grantCredits", "code field")
 SET_CREDIT_ALERT = """
 mutation ($customerId: ID!, $threshold: Decimal) {
   setCreditAlert(input: {customerId: $customerId, threshold: $threshold}) {

@@ -27,6 +27,7 @@ from tests.documents import (
     COMPLETE_REQUEST,
     FAIL_REQUEST,
     GRANT_CREDITS,
+    GRANT_CREDITS_CODES,
     REJECT_REQUEST,
     REQUEST_SERVICE,
 )
@@ -329,7 +330,7 @@ async def test_racing_repeats_with_different_amounts_conflict(live: GraphQLClien
     # when: amounts 1…10 race under one key
     results = await asyncio.gather(
         *(
-            live(GRANT_CREDITS, {"input": grant_input(customer.id, str(n), "k")}, token=admin.token)
+            live(GRANT_CREDITS_CODES, {"input": grant_input(customer.id, str(n), "k")}, token=admin.token)
             for n in range(1, 11)
         )
     )
