@@ -20,36 +20,11 @@ from argon2 import PasswordHasher
 from models import accounts
 from models.user import ApiToken, Role, User
 from tests.client import GraphQLClient, error_codes
+from tests.documents import CREATE_API_TOKEN, CREATE_USER, LOGIN, REVOKE_API_TOKEN, SET_USER_ACTIVE
 from tests.factories import PASSWORD, make_catalog_admin, make_customer, make_user
 
-LOGIN = """
-mutation ($email: String!, $password: String!) {
-  login(email: $email, password: $password) {
-    token expiresAt user { id email role } userErrors { code field message }
-  }
-}"""
 VIEWER = "query { viewer { id email role active } }"
-SET_USER_ACTIVE = """
-mutation ($id: ID!, $active: Boolean!) {
-  setUserActive(id: $id, active: $active) { user { id active } userErrors { code field message } }
-}"""
-CREATE_API_TOKEN = """
-mutation ($name: String!) {
-  createApiToken(name: $name) {
-    token apiToken { id name createdAt lastUsedAt revokedAt } userErrors { code field message }
-  }
-}"""
 API_TOKENS = "query { apiTokens { id name createdAt lastUsedAt revokedAt } }"
-REVOKE_API_TOKEN = """
-mutation ($id: ID!) {
-  revokeApiToken(id: $id) { apiToken { id revokedAt } userErrors { code field message } }
-}"""
-CREATE_USER = """
-mutation ($input: CreateUserInput!) {
-  createUser(input: $input) {
-    user { email name role active customer { id } } userErrors { code field message }
-  }
-}"""
 
 UNAUTHENTICATED_MESSAGE = "Authentication required: send a valid bearer token."
 INVALID_CREDENTIALS = {"code": "INVALID_CREDENTIALS", "field": None, "message": "invalid email or password"}

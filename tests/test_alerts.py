@@ -19,42 +19,19 @@ from models.notification import Notification
 from models.outbox import EmailOutbox, EmailStatus
 from models.service import ServiceRequest
 from models.user import Role
+from tests import factories
 from tests.client import GraphQLClient, error_codes
 from tests.conftest import requires_postgres
-from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_service, make_user
+from tests.documents import (
+    CANCEL_REQUEST,
+    GRANT_CREDITS,
+    REQUEST_SERVICE,
+    SET_CREDIT_ALERT,
+    SET_USER_ACTIVE,
+    WITHDRAW_CREDITS,
+)
+from tests.factories import Login, enable_credits, make_catalog_admin, make_service, make_user
 
-GRANT = """
-mutation ($customerId: ID!, $amount: Decimal!) {
-  grantCredits(input: {customerId: $customerId, amount: $amount}) {
-    customer { balance } userErrors { code field }
-  }
-}"""
-WITHDRAW = """
-mutation ($customerId: ID!, $amount: Decimal!) {
-  withdrawCredits(input: {customerId: $customerId, amount: $amount}) {
-    customer { balance } userErrors { code field }
-  }
-}"""
-REQUEST = """
-mutation ($serviceId: ID!) {
-  requestService(input: {serviceId: $serviceId}) {
-    serviceRequest { id amount status } userErrors { code field }
-  }
-}"""
-CANCEL = """
-mutation ($id: ID!) {
-  cancelServiceRequest(id: $id) { serviceRequest { id status } userErrors { code field } }
-}"""
-SET_ALERT = """
-mutation ($customerId: ID!, $threshold: Decimal) {
-  setCreditAlert(input: {customerId: $customerId, threshold: $threshold}) {
-    customer { id balance alertThreshold } userErrors { code field }
-  }
-}"""
-SET_USER_ACTIVE = """
-mutation ($id: ID!, $active: Boolean!) {
-  setUserActive(id: $id, active: $active) { user { id active } userErrors { code field } }
-}"""
 ALERTS = """
 query ($id: ID!) {
   customer(id: $id) {
@@ -93,33 +70,30 @@ async def make_tenant(name: str = "Acme", balance: int = 0, admin: Login | None 
     """Credits on; a customer with `balance` credits, two customer administrators and an end user."""
     await enable_credits()
     admin = admin or await make_catalog_admin()
-    customer = await make_customer(name, balance=balance, by=admin)
-    customer_admins = [await make_user(Role.CUSTOMER_ADMIN, customer) for _ in range(2)]
-    end_user = await make_user(Role.END_USER, customer)
-    return Tenant(customer, admin, customer_admins, end_user)
+    people = await factories.make_tenant(name, balance=balance, admins=2, by=admin)
+    return Tenant(people.customer, admin, people.admins, people.end_user)
 
 
 async def grant(gql: GraphQLClient, tenant: Tenant, amount: str) -> str:
     """Grant credits as the catalog administrator; returns the new balance."""
-    payload = (await gql(GRANT, {"customerId": tenant.id, "amount": amount}, token=tenant.admin.token))[
-        "grantCredits"
-    ]
+    variables = {"input": {"customerId": tenant.id, "amount": amount}}
+    payload = (await gql(GRANT_CREDITS, variables, token=tenant.admin.token))["grantCredits"]
     assert payload["userErrors"] == []
     return payload["customer"]["balance"]
 
 
 async def withdraw(gql: GraphQLClient, tenant: Tenant, amount: str) -> str:
     """Withdraw credits as the catalog administrator; returns the new balance."""
-    payload = (await gql(WITHDRAW, {"customerId": tenant.id, "amount": amount}, token=tenant.admin.token))[
-        "withdrawCredits"
-    ]
+    variables = {"input": {"customerId": tenant.id, "amount": amount}}
+    payload = (await gql(WITHDRAW_CREDITS, variables, token=tenant.admin.token))["withdrawCredits"]
     assert payload["userErrors"] == []
     return payload["customer"]["balance"]
 
 
 async def request(gql: GraphQLClient, tenant: Tenant, service_id: str) -> dict[str, Any]:
     """Request a service as the end user; returns the request."""
-    payload = (await gql(REQUEST, {"serviceId": service_id}, token=tenant.end_user.token))["requestService"]
+    variables = {"input": {"serviceId": service_id}}
+    payload = (await gql(REQUEST_SERVICE, variables, token=tenant.end_user.token))["requestService"]
     assert payload["userErrors"] == []
     return payload["serviceRequest"]
 
@@ -127,7 +101,7 @@ async def request(gql: GraphQLClient, tenant: Tenant, service_id: str) -> dict[s
 async def set_alert(gql: GraphQLClient, tenant: Tenant, threshold: Any, token: str | None = None) -> dict:
     """Set the customer's threshold (by default as the catalog administrator); returns the customer."""
     variables = {"customerId": tenant.id, "threshold": threshold}
-    payload = (await gql(SET_ALERT, variables, token=token or tenant.admin.token))["setCreditAlert"]
+    payload = (await gql(SET_CREDIT_ALERT, variables, token=token or tenant.admin.token))["setCreditAlert"]
     assert payload["userErrors"] == []
     return payload["customer"]
 
@@ -236,7 +210,9 @@ async def test_a_refund_rearms_and_the_next_request_fires_again(gql):
     first = await request(gql, tenant, service_id)
 
     # when: it is cancelled (refund back to 30.00) and requested again
-    cancelled = (await gql(CANCEL, {"id": first["id"]}, token=tenant.end_user.token))["cancelServiceRequest"]
+    cancelled = (await gql(CANCEL_REQUEST, {"id": first["id"]}, token=tenant.end_user.token))[
+        "cancelServiceRequest"
+    ]
     assert cancelled["userErrors"] == []
     await request(gql, tenant, service_id)
 
@@ -538,7 +514,7 @@ async def test_a_failing_request_leaves_no_alert(gql, monkeypatch):
     monkeypatch.setattr(EmailOutbox, "create", broken_create)
 
     # when: the end user requests the service
-    body = await gql.raw(REQUEST, {"serviceId": service_id}, token=tenant.end_user.token)
+    body = await gql.raw(REQUEST_SERVICE, {"input": {"serviceId": service_id}}, token=tenant.end_user.token)
 
     # then: the request failed as a masked error, and nothing of it stayed
     assert body["data"] is None
@@ -574,7 +550,10 @@ async def live(live_server: str) -> AsyncIterator[GraphQLClient]:
 async def race_requests(live: GraphQLClient, tenant: Tenant, service_id: str, count: int) -> None:
     """`count` concurrent requestService calls by the end user, all succeeding."""
     results = await asyncio.gather(
-        *(live(REQUEST, {"serviceId": service_id}, token=tenant.end_user.token) for _ in range(count))
+        *(
+            live(REQUEST_SERVICE, {"input": {"serviceId": service_id}}, token=tenant.end_user.token)
+            for _ in range(count)
+        )
     )
     assert all(r["requestService"]["userErrors"] == [] for r in results)
 

@@ -9,18 +9,9 @@ import httpx
 from models.ledger import CreditTransaction
 from settings import Settings
 from tests.client import GraphQLClient
+from tests.documents import CREATE_API_TOKEN, GRANT_CREDITS, LOGIN
 from tests.factories import enable_credits, make_catalog_admin, make_customer
 from tests.processes import ServerProcess
-
-GRANT = """
-mutation ($c: ID!) {
-  grantCredits(input: {customerId: $c, amount: "5"}) { transaction { id } userErrors { code } }
-}
-"""
-CREATE_TOKEN = 'mutation { createApiToken(name: "ci") { token userErrors { code } } }'
-LOGIN = """
-mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token userErrors { code } } }
-"""
 
 
 async def test_ledger_entries_record_actor_token_and_request_id(
@@ -30,12 +21,15 @@ async def test_ledger_entries_record_actor_token_and_request_id(
     admin = await make_catalog_admin()
     await enable_credits()
     customer = await make_customer()
-    token = (await gql(CREATE_TOKEN, token=admin.token))["createApiToken"]["token"]
+    token = (await gql(CREATE_API_TOKEN, {"name": "ci"}, token=admin.token))["createApiToken"]["token"]
 
     # when: a grant is sent with the client's own request id
     response = await http.post(
         "/graphql",
-        json={"query": GRANT, "variables": {"c": str(customer.id)}},
+        json={
+            "query": GRANT_CREDITS,
+            "variables": {"input": {"customerId": str(customer.id), "amount": "5"}},
+        },
         headers={"Authorization": f"Bearer {token}", "X-Request-ID": "req-42.abc"},
     )
 
@@ -66,11 +60,16 @@ async def test_production_logs_are_json_lines_without_secrets(
             # when: a login (a password), a token creation (a secret) and a GET carrying variables
             login = await http.post(
                 "/graphql",
-                json={"query": LOGIN, "variables": {"e": settings.admin_email, "p": settings.admin_password}},
+                json={
+                    "query": LOGIN,
+                    "variables": {"email": settings.admin_email, "password": settings.admin_password},
+                },
             )
             jwt = login.json()["data"]["login"]["token"]
             created = await http.post(
-                "/graphql", json={"query": CREATE_TOKEN}, headers={"Authorization": f"Bearer {jwt}"}
+                "/graphql",
+                json={"query": CREATE_API_TOKEN, "variables": {"name": "ci"}},
+                headers={"Authorization": f"Bearer {jwt}"},
             )
             secret = created.json()["data"]["createApiToken"]["token"]
             await http.get(
@@ -78,7 +77,9 @@ async def test_production_logs_are_json_lines_without_secrets(
                 params={"query": "{ viewer { email } }", "variables": '{"p": "hunter22"}'},
                 headers={"Authorization": f"Bearer {secret}"},
             )
-            await http.post("/graphql", json={"query": LOGIN, "variables": {"e": "x@y.z", "p": "wrong-pass"}})
+            await http.post(
+                "/graphql", json={"query": LOGIN, "variables": {"email": "x@y.z", "password": "wrong-pass"}}
+            )
     log = server.log_path.read_text()
 
     # then: every line is a JSON object with a request id where one applies, and no secret appears

@@ -31,24 +31,20 @@ import pytest
 from models import accounts
 from models import requests as service_requests
 from models.alerts import CreditAlert
-from models.credits import change_balance
 from models.customer import Customer
 from models.idempotency import IdempotencyRecord
-from models.ledger import CreditTransaction, TransactionKind
+from models.ledger import CreditTransaction
 from models.notification import AlertKind, Notification
 from models.outbox import EmailOutbox
 from models.platform import credit_management_enabled
 from models.service import Service, ServiceRequest
-from models.user import ApiToken, Role, User
+from models.user import ApiToken, User
+from tests import factories
 from tests.client import GraphQLClient, error_codes
+from tests.documents import CREDIT_SETTINGS, VIEWER
 from tests.factories import (
     PASSWORD,
     Login,
-    enable_credits,
-    make_catalog_admin,
-    make_customer,
-    make_service,
-    make_user,
 )
 
 # Callers.
@@ -60,7 +56,6 @@ OK, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, NULL, EMPTY = (
 
 # --- documents -------------------------------------------------------------------------------
 
-VIEWER = "query { viewer { id role } }"
 CUSTOMER = "query ($id: ID) { customer(id: $id) { id name balance } }"
 CUSTOMERS = "query { customers { nodes { name } } }"
 SERVICES = "query { services { id creditPrice } }"
@@ -68,7 +63,6 @@ SERVICE_REQUEST = """
 query ($id: ID!) { serviceRequest(id: $id) { id status customer { id } requestedBy { id } } }"""
 NOTIFICATIONS = "query { notifications { nodes { id read } } }"
 API_TOKENS = "query { apiTokens { id } }"
-CREDIT_SETTINGS = "query { creditSettings { creditManagementEnabled } }"
 CUSTOMER_LEDGER = """
 query ($id: ID) {
   customer(id: $id) { transactions { nodes { sequence amount note actor { id } } edges { cursor } } }
@@ -154,18 +148,28 @@ mutation ($ids: [ID!]) { markNotificationsRead(ids: $ids) { count userErrors { c
 
 
 @dataclass
-class World:
+class World(factories.World):
     """Alpha ("own") and Beta ("other"): an admin, two end users with a request each, 80.00 left."""
 
-    admin: Login
-    service: Service
-    customers: dict[str, Customer] = field(default_factory=dict)
-    customer_admins: dict[str, Login] = field(default_factory=dict)
-    end_users: dict[str, list[Login]] = field(default_factory=dict)
     requests: dict[str, list[ServiceRequest]] = field(default_factory=dict)
     tokens: dict[uuid.UUID, ApiToken] = field(default_factory=dict)
     notifications: dict[uuid.UUID, Notification] = field(default_factory=dict)
     alerts: dict[str, CreditAlert] = field(default_factory=dict)
+
+    @property
+    def customers(self) -> dict[str, Customer]:
+        """Alpha ("own") and Beta ("other")."""
+        return {key: tenant.customer for key, tenant in self.tenants.items()}
+
+    @property
+    def customer_admins(self) -> dict[str, Login]:
+        """Each customer's administrator."""
+        return {key: tenant.admin for key, tenant in self.tenants.items()}
+
+    @property
+    def end_users(self) -> dict[str, list[Login]]:
+        """Each customer's two end users."""
+        return {key: tenant.end_users for key, tenant in self.tenants.items()}
 
     def caller(self, role: str) -> Login | None:
         """The login acting as `role`; customer roles belong to the "own" customer."""
@@ -194,17 +198,14 @@ class World:
 
 async def build_world() -> World:
     """Two customers with users, a priced service, credits on and a request per end user."""
-    await enable_credits()
-    admin = await make_catalog_admin()
-    world = World(admin=admin, service=await make_service("10.00", name="Analysis"))
+    base = await factories.make_world(price="10.00", service_name="Analysis")
+    world = World(base.admin, base.service)
     for key, name in (("own", "Alpha"), ("other", "Beta")):
-        customer = await make_customer(name)
-        await change_balance(admin.actor, TransactionKind.GRANT, customer.id, 10_000, "opening balance", None)
-        customer_admin = await make_user(Role.CUSTOMER_ADMIN, customer)
-        end_users = [await make_user(Role.END_USER, customer) for _ in range(2)]
+        tenant = await world.add(key, name, balance=100, end_users=2, note="opening balance")
+        customer, customer_admin = tenant.customer, tenant.admin
         world.requests[key] = [
             await service_requests.request_service(u.actor, customer.id, world.service.id, 1, None)
-            for u in end_users
+            for u in tenant.end_users
         ]
         world.alerts[key] = await CreditAlert.create(
             customer_id=customer.id, kind=AlertKind.BELOW_THRESHOLD, balance=9_000, threshold=9_500
@@ -218,10 +219,12 @@ async def build_world() -> World:
             message="Balance below threshold",
         )
         await customer.refresh_from_db()
-        world.customers[key] = customer
-        world.customer_admins[key] = customer_admin
-        world.end_users[key] = end_users
-    for login in [admin, *world.customer_admins.values(), *world.end_users["own"], *world.end_users["other"]]:
+    for login in [
+        world.admin,
+        *world.customer_admins.values(),
+        *world.end_users["own"],
+        *world.end_users["other"],
+    ]:
         _, world.tokens[login.user.id] = await accounts.create_api_token(login.actor, "laptop")
     return world
 

@@ -22,45 +22,25 @@ from models.service import RequestStatus, ServiceRequest
 from models.user import Role
 from tests.client import GraphQLClient
 from tests.conftest import requires_postgres
-from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_service, make_user
+from tests.documents import (
+    CANCEL_REQUEST,
+    COMPLETE_REQUEST,
+    FAIL_REQUEST,
+    GRANT_CREDITS,
+    GRANT_CREDITS_CODES,
+    REJECT_REQUEST,
+    REQUEST_SERVICE,
+)
+from tests.factories import (
+    Login,
+    enable_credits,
+    make_catalog_admin,
+    make_customer,
+    make_service,
+    make_user,
+    make_world,
+)
 
-REQUEST = """
-mutation ($serviceId: ID!, $customerId: ID, $key: String) {
-  requestService(input: {serviceId: $serviceId, customerId: $customerId, idempotencyKey: $key}) {
-    serviceRequest { id amount status }
-    userErrors { code field }
-  }
-}"""
-GRANT = """
-mutation ($customerId: ID!, $amount: Decimal!, $key: String) {
-  grantCredits(input: {customerId: $customerId, amount: $amount, idempotencyKey: $key}) {
-    transaction { id sequence kind amount balanceAfter }
-    customer { balance }
-    userErrors { code field }
-  }
-}"""
-CANCEL = """
-mutation ($id: ID!) {
-  cancelServiceRequest(id: $id) { serviceRequest { id status } userErrors { code field } }
-}"""
-FAIL = """
-mutation ($id: ID!) {
-  failServiceRequest(id: $id, reason: "backend down") {
-    serviceRequest { id status }
-    userErrors { code field }
-  }
-}"""
-REJECT = """
-mutation ($id: ID!) {
-  rejectServiceRequest(id: $id, reason: "not allowed") {
-    serviceRequest { id status }
-    userErrors { code field }
-  }
-}"""
-COMPLETE = """
-mutation ($id: ID!) {
-  completeServiceRequest(id: $id) { serviceRequest { id status } userErrors { code field } }
-}"""
 LEDGER_PAGE = """
 query ($id: ID!, $after: String) {
   customer(id: $id) {
@@ -73,12 +53,17 @@ query ($id: ID!, $after: String) {
 }"""
 
 # (mutation field, document, the status it sets)
-CANCEL_OP = ("cancelServiceRequest", CANCEL, "CANCELLED")
-FAIL_OP = ("failServiceRequest", FAIL, "FAILED")
-REJECT_OP = ("rejectServiceRequest", REJECT, "REJECTED")
-COMPLETE_OP = ("completeServiceRequest", COMPLETE, "COMPLETED")
+CANCEL_OP = ("cancelServiceRequest", CANCEL_REQUEST, "CANCELLED")
+FAIL_OP = ("failServiceRequest", FAIL_REQUEST, "FAILED")
+REJECT_OP = ("rejectServiceRequest", REJECT_REQUEST, "REJECTED")
+COMPLETE_OP = ("completeServiceRequest", COMPLETE_REQUEST, "COMPLETED")
 
 Gql = Callable[..., Awaitable[dict[str, Any]]]
+
+
+def grant_input(customer_id: object, amount: Any, key: str) -> dict[str, Any]:
+    """grantCredits' input: `amount` (spelt as given) under idempotency key `key`."""
+    return {"customerId": str(customer_id), "amount": amount, "idempotencyKey": key}
 
 
 @pytest.fixture
@@ -168,12 +153,8 @@ async def refunds_of(request_id: str) -> list[CreditTransaction]:
 
 async def setup_customer(balance: int, price: str) -> tuple[Customer, Login, Login, str]:
     """Credits on, a customer with `balance` credits, its end user, a catalog admin, a service id."""
-    await enable_credits()
-    admin = await make_catalog_admin()
-    customer = await make_customer("Racer", balance=balance, by=admin)
-    end_user = await make_user(Role.END_USER, customer)
-    service = await make_service(price)
-    return customer, end_user, admin, str(service.id)
+    world = await make_world("Racer", balance=balance, price=price, admins=0)
+    return world.customer, world.end_user, world.admin, world.service_id
 
 
 # --- live server, PostgreSQL -------------------------------------------------------------------
@@ -189,7 +170,10 @@ async def test_200_concurrent_requests_debit_exactly_once_each(live: GraphQLClie
     # when: the end user fires 200 requests at once
     started = time.perf_counter()
     results = await asyncio.gather(
-        *(live(REQUEST, {"serviceId": service_id}, token=end_user.token) for _ in range(200))
+        *(
+            live(REQUEST_SERVICE, {"input": {"serviceId": service_id}}, token=end_user.token)
+            for _ in range(200)
+        )
     )
     elapsed = time.perf_counter() - started
     print(f"\n200 concurrent requestService calls against the live server took {elapsed:.2f}s")
@@ -221,7 +205,9 @@ async def test_racing_refunding_transitions_refund_once(live: GraphQLClient) -> 
     """20 racing cancel/fail/reject calls on one request: one wins, one refund, 19 INVALID_STATE."""
     # given: 100 credits and one request that debited 40.00
     customer, end_user, admin, service_id = await setup_customer(100, "40.00")
-    made = (await live(REQUEST, {"serviceId": service_id}, token=end_user.token))["requestService"]
+    made = (await live(REQUEST_SERVICE, {"input": {"serviceId": service_id}}, token=end_user.token))[
+        "requestService"
+    ]
     request_id = made["serviceRequest"]["id"]
     ops = [CANCEL_OP, FAIL_OP, REJECT_OP] * 6 + [CANCEL_OP, FAIL_OP]
 
@@ -245,9 +231,9 @@ async def test_racing_transitions_with_complete_refund_only_when_complete_loses(
     # given: 100 credits and five requests of 10.00 each (balance 50.00)
     customer, end_user, admin, service_id = await setup_customer(100, "10.00")
     request_ids = [
-        (await live(REQUEST, {"serviceId": service_id}, token=end_user.token))["requestService"][
-            "serviceRequest"
-        ]["id"]
+        (await live(REQUEST_SERVICE, {"input": {"serviceId": service_id}}, token=end_user.token))[
+            "requestService"
+        ]["serviceRequest"]["id"]
         for _ in range(5)
     ]
     ops = [COMPLETE_OP, CANCEL_OP, FAIL_OP, REJECT_OP] * 5
@@ -281,7 +267,7 @@ async def test_racing_grant_repeats_change_the_balance_once(live: GraphQLClient)
     # when: the same grant is fired 10 times at once under one key
     results = await asyncio.gather(
         *(
-            live(GRANT, {"customerId": str(customer.id), "amount": a, "key": "grant-1"}, token=admin.token)
+            live(GRANT_CREDITS, {"input": grant_input(customer.id, a, "grant-1")}, token=admin.token)
             for a in spellings
         )
     )
@@ -309,8 +295,14 @@ async def test_racing_request_repeats_charge_once(live: GraphQLClient) -> None:
     results = await asyncio.gather(
         *(
             live(
-                REQUEST,
-                {"serviceId": service_id, "customerId": str(customer.id) if i % 2 else None, "key": "req-1"},
+                REQUEST_SERVICE,
+                {
+                    "input": {
+                        "serviceId": service_id,
+                        "customerId": str(customer.id) if i % 2 else None,
+                        "idempotencyKey": "req-1",
+                    }
+                },
                 token=end_user.token,
             )
             for i in range(10)
@@ -338,7 +330,7 @@ async def test_racing_repeats_with_different_amounts_conflict(live: GraphQLClien
     # when: amounts 1…10 race under one key
     results = await asyncio.gather(
         *(
-            live(GRANT, {"customerId": str(customer.id), "amount": str(n), "key": "k"}, token=admin.token)
+            live(GRANT_CREDITS_CODES, {"input": grant_input(customer.id, str(n), "k")}, token=admin.token)
             for n in range(1, 11)
         )
     )
@@ -372,7 +364,10 @@ async def test_concurrent_charges_across_customers_keep_each_ledger(live: GraphQ
 
     # when: 200 requests race, 40 per customer, interleaved
     results = await asyncio.gather(
-        *(live(REQUEST, {"serviceId": service_id}, token=users[i % 5].token) for i in range(200))
+        *(
+            live(REQUEST_SERVICE, {"input": {"serviceId": service_id}}, token=users[i % 5].token)
+            for i in range(200)
+        )
     )
 
     # then: all succeeded, and each customer is at 100 − 40 × 1.25 = 50.00 with 41 entries
@@ -392,7 +387,7 @@ async def test_in_process_concurrent_requests_serialise(gql: GraphQLClient) -> N
 
     # when: 30 requests race
     results = await asyncio.gather(
-        *(gql(REQUEST, {"serviceId": service_id}, token=end_user.token) for _ in range(30))
+        *(gql(REQUEST_SERVICE, {"input": {"serviceId": service_id}}, token=end_user.token) for _ in range(30))
     )
 
     # then: every one was charged once
@@ -406,7 +401,9 @@ async def test_in_process_racing_transitions_refund_once(gql: GraphQLClient) -> 
     """10 racing in-process transitions (complete included) on one request: one winner, right balance."""
     # given: 100 credits and one request of 40.00
     customer, end_user, admin, service_id = await setup_customer(100, "40.00")
-    made = (await gql(REQUEST, {"serviceId": service_id}, token=end_user.token))["requestService"]
+    made = (await gql(REQUEST_SERVICE, {"input": {"serviceId": service_id}}, token=end_user.token))[
+        "requestService"
+    ]
     request_id = made["serviceRequest"]["id"]
     ops = [CANCEL_OP, FAIL_OP, REJECT_OP, COMPLETE_OP] * 2 + [CANCEL_OP, FAIL_OP]
 
@@ -426,13 +423,16 @@ async def test_in_process_racing_idempotent_repeats(gql: GraphQLClient) -> None:
     """10 racing in-process grants under one key: one entry; different amounts conflict."""
     # given: a customer with nothing yet
     customer, _, admin, _ = await setup_customer(0, "1.00")
-    same = {"customerId": str(customer.id), "amount": "25", "key": "same"}
+    same = grant_input(customer.id, "25", "same")
 
     # when: the same grant races 10 times, and 5 different amounts race under another key
     repeats, conflicting = await asyncio.gather(
-        asyncio.gather(*(gql(GRANT, same, token=admin.token) for _ in range(10))),
+        asyncio.gather(*(gql(GRANT_CREDITS, {"input": same}, token=admin.token) for _ in range(10))),
         asyncio.gather(
-            *(gql(GRANT, {**same, "amount": str(n), "key": "other"}, token=admin.token) for n in range(1, 6))
+            *(
+                gql(GRANT_CREDITS, {"input": grant_input(customer.id, str(n), "other")}, token=admin.token)
+                for n in range(1, 6)
+            )
         ),
     )
 

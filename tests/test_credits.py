@@ -9,6 +9,7 @@ import pytest
 
 from models.user import Role
 from tests.client import GraphQLClient, error_codes
+from tests.documents import CUSTOMER_LEDGER
 from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_user
 
 TRANSACTION_FIELDS = """
@@ -44,13 +45,6 @@ mutation ($customerId: ID!) {
     transaction { id } customer { balance } userErrors { code field message }
   }
 }"""
-LEDGER = """
-query ($id: ID!) {
-  customer(id: $id) {
-    balance
-    transactions(first: 100) { nodes { id sequence kind amount balanceAfter note } }
-  }
-}"""
 
 MUTATIONS = {"grantCredits": GRANT, "withdrawCredits": WITHDRAW}
 BAD_AMOUNTS = [
@@ -73,7 +67,7 @@ BAD_AMOUNTS = [
 
 async def ledger(gql: GraphQLClient, admin: Login, customer_id: object) -> dict[str, Any]:
     """The customer's balance and full ledger as the catalog administrator reads them."""
-    return (await gql(LEDGER, {"id": str(customer_id)}, token=admin.token))["customer"]
+    return (await gql(CUSTOMER_LEDGER, {"id": str(customer_id)}, token=admin.token))["customer"]
 
 
 async def change(gql: GraphQLClient, operation: str, admin: Login, input: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from resolvers.context import Context
 from resolvers.feeds import TOO_SLOW, Feeds, _Member, feed_key, shared_shape
 from resolvers.root import schema
 from tests.client import GraphQLClient
+from tests.documents import GRANT_CREDITS
 from tests.factories import Login, make_catalog_admin, make_customer, make_user
 from tests.ws_client import TRANSPORT_WS, GraphQLSocket, ws_url
 
@@ -28,9 +29,6 @@ subscription ($customerId: ID, $afterSequence: Int) {
     customerId balance sequence transaction { amount }
   }
 }"""
-GRANT = """
-mutation ($input: BalanceChangeInput!) { grantCredits(input: $input) { userErrors { code } } }
-"""
 BALANCE = "subscription { balanceChanged { sequence } }"
 BALANCED = ("balanceChanged", None)
 
@@ -196,7 +194,7 @@ async def until_feeds(base_url: str, count: int) -> None:
 
 async def grant(api: GraphQLClient, admin: Login, customer: Customer, amount: str) -> None:
     input = {"customerId": str(customer.id), "amount": amount}
-    assert (await api(GRANT, {"input": input}, token=admin.token))["grantCredits"]["userErrors"] == []
+    assert (await api(GRANT_CREDITS, {"input": input}, token=admin.token))["grantCredits"]["userErrors"] == []
 
 
 @pytest.mark.slow

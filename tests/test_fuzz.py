@@ -59,11 +59,9 @@ from settings import Settings, get_settings
 from tests.factories import (
     PASSWORD,
     Login,
-    enable_credits,
-    make_catalog_admin,
-    make_customer,
     make_service,
     make_user,
+    make_world,
 )
 
 EXAMPLES = int(os.environ.get("CREDITS_HYPOTHESIS_EXAMPLES", "40"))
@@ -887,16 +885,15 @@ def caller_of(world: World, who: str) -> Login | None:
 @pytest.fixture
 async def world() -> World:
     """Credit management on, customers A (100, threshold 150: a notification) and B (50), requests."""
-    await enable_credits()
-    admin = await make_catalog_admin()
-    a = await make_customer("Acme Ünïcode 50% off_co", balance=100, by=admin)
-    b = await make_customer("Beta Ελληνικά", balance=50, by=admin)
-    await make_customer("Gamma 100% Ltd")
-    await make_customer("delta_ops")
+    base = await make_world(price="10.00", service_name="Priced")
+    admin, priced = base.admin, base.service
+    a = (await base.add("a", "Acme Ünïcode 50% off_co", balance=100, admins=0, end_users=0)).customer
+    b = (await base.add("b", "Beta Ελληνικά", balance=50, admins=0)).customer
+    b_user = base.tenants["b"].end_user
+    await base.add("gamma", "Gamma 100% Ltd", admins=0, end_users=0)
+    await base.add("delta", "delta_ops", admins=0, end_users=0)
     a_admin = await make_user(Role.CUSTOMER_ADMIN, a, email="Ops.Admin@Example.com")
     a_user = await make_user(Role.END_USER, a, email="straße@example.com")
-    b_user = await make_user(Role.END_USER, b)
-    priced = await make_service("10.00", "Priced")
     free = await make_service("0.00", "Free")
     unpriced = await make_service(None, "Unpriced")
     for service in (priced, priced, free, unpriced):

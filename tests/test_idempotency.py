@@ -3,87 +3,50 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from models import idempotency
-from models.customer import Customer
 from models.idempotency import IdempotencyRecord
 from models.user import Role
 from settings import Settings
 from tests.client import GraphQLClient
 from tests.client import user_errors as errors
-from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_service, make_user
+from tests.documents import (
+    CUSTOMER_LEDGER_AND_REQUESTS,
+    GRANT_CREDITS,
+    REQUEST_SERVICE,
+    SET_SERVICE_PRICE,
+    WITHDRAW_CREDITS,
+)
+from tests.factories import (
+    Login,
+    World,
+    enable_credits,
+    make_catalog_admin,
+    make_customer,
+    make_service,
+    make_user,
+    make_world,
+)
 
-GRANT = """
-mutation ($input: BalanceChangeInput!) {
-  grantCredits(input: $input) {
-    transaction { id sequence kind amount balanceAfter note }
-    customer { id balance }
-    userErrors { code field message }
-  }
-}"""
-WITHDRAW = """
-mutation ($input: BalanceChangeInput!) {
-  withdrawCredits(input: $input) {
-    transaction { id sequence kind amount balanceAfter note }
-    customer { id balance }
-    userErrors { code field message }
-  }
-}"""
-REQUEST = """
-mutation ($input: RequestServiceInput!) {
-  requestService(input: $input) {
-    serviceRequest { id quantity amount status service { id creditPrice } customer { id balance } }
-    userErrors { code field message }
-  }
-}"""
 CANCEL = """
 mutation ($id: ID!) { cancelServiceRequest(id: $id) { serviceRequest { status } userErrors { code } } }
 """
-SET_PRICE = """
-mutation ($serviceId: ID!, $price: Decimal) {
-  setServicePrice(serviceId: $serviceId, creditPrice: $price) { service { creditPrice } userErrors { code } }
-}"""
-LEDGER = """
-query ($id: ID!) {
-  customer(id: $id) {
-    balance
-    transactions(first: 100) { nodes { id sequence kind amount balanceAfter note } }
-    serviceRequests(first: 100) { nodes { id status amount } }
-  }
-}"""
 
-DOCUMENTS = {"grantCredits": GRANT, "withdrawCredits": WITHDRAW, "requestService": REQUEST}
-
-
-@dataclass
-class World:
-    """A catalog administrator, a customer at 100.00, its administrator and a 40.00 service."""
-
-    admin: Login
-    customer: Customer
-    customer_admin: Login
-    service_id: str
-
-    @property
-    def cid(self) -> str:
-        """The customer's id as the API spells it."""
-        return str(self.customer.id)
+DOCUMENTS = {
+    "grantCredits": GRANT_CREDITS,
+    "withdrawCredits": WITHDRAW_CREDITS,
+    "requestService": REQUEST_SERVICE,
+}
 
 
 @pytest.fixture
 async def world() -> World:
-    """Credit management on and the cast of World."""
-    await enable_credits()
-    admin = await make_catalog_admin()
-    customer = await make_customer("Acme", balance=100, by=admin)
-    customer_admin = await make_user(Role.CUSTOMER_ADMIN, customer)
-    service = await make_service("40.00")
-    return World(admin, customer, customer_admin, str(service.id))
+    """Credit management on, Acme at 100.00 with its administrator, a 40.00 service."""
+    return await make_world("Acme", balance=100, end_users=0)
 
 
 async def call(gql: GraphQLClient, operation: str, caller: Login, **input: Any) -> dict[str, Any]:
@@ -93,7 +56,7 @@ async def call(gql: GraphQLClient, operation: str, caller: Login, **input: Any) 
 
 async def ledger(gql: GraphQLClient, world: World) -> dict[str, Any]:
     """Balance, ledger and requests as the catalog administrator reads them."""
-    return (await gql(LEDGER, {"id": world.cid}, token=world.admin.token))["customer"]
+    return (await gql(CUSTOMER_LEDGER_AND_REQUESTS, {"id": world.cid}, token=world.admin.token))["customer"]
 
 
 @pytest.mark.parametrize(("operation", "balance"), [("grantCredits", "125.00"), ("withdrawCredits", "75.00")])
@@ -211,7 +174,9 @@ async def test_other_arguments_are_an_idempotency_conflict(gql, world, operation
     args = {"customerId": world.cid, "amount": "10", "note": "first", "idempotencyKey": "k"}
     assert (await call(gql, operation, world.admin, **args))["userErrors"] == []
     before = await ledger(gql, world)
-    other_before = (await gql(LEDGER, {"id": str(other.id)}, token=world.admin.token))["customer"]
+    other_before = (await gql(CUSTOMER_LEDGER_AND_REQUESTS, {"id": str(other.id)}, token=world.admin.token))[
+        "customer"
+    ]
 
     # when: the key is used with one argument changed
     repeat = {**args, **changed}
@@ -224,7 +189,9 @@ async def test_other_arguments_are_an_idempotency_conflict(gql, world, operation
     assert errors(payload) == [("IDEMPOTENCY_CONFLICT", ["input", "idempotencyKey"])]
     assert payload["userErrors"][0]["message"]
     assert await ledger(gql, world) == before
-    assert (await gql(LEDGER, {"id": str(other.id)}, token=world.admin.token))["customer"] == other_before
+    assert (await gql(CUSTOMER_LEDGER_AND_REQUESTS, {"id": str(other.id)}, token=world.admin.token))[
+        "customer"
+    ] == other_before
 
 
 async def test_request_service_other_arguments_conflict(gql, world):
@@ -470,7 +437,7 @@ async def test_request_replay_reads_status_price_and_balance_as_they_are_now(gql
     first = (await call(gql, "requestService", world.customer_admin, **args))["serviceRequest"]
     cancelled = await gql(CANCEL, {"id": first["id"]}, token=world.customer_admin.token)
     assert cancelled["cancelServiceRequest"]["serviceRequest"] == {"status": "CANCELLED"}
-    await gql(SET_PRICE, {"serviceId": world.service_id, "price": "99"}, token=world.admin.token)
+    await gql(SET_SERVICE_PRICE, {"serviceId": world.service_id, "price": "99"}, token=world.admin.token)
     before = await ledger(gql, world)
 
     # when: the request is replayed

@@ -31,77 +31,31 @@ from hypothesis.stateful import (
 )
 
 from tests.conftest import TEST_ENV
+from tests.documents import (
+    CANCEL_REQUEST,
+    COMPLETE_REQUEST,
+    CREATE_CUSTOMER,
+    CREATE_SERVICE,
+    CREATE_USER,
+    FAIL_REQUEST,
+    GRANT_CREDITS,
+    LOGIN,
+    REJECT_REQUEST,
+    REQUEST_SERVICE,
+    SET_CREDIT_ALERT,
+    SET_CREDIT_MANAGEMENT,
+    SET_SERVICE_PRICE,
+    WITHDRAW_CREDITS,
+)
 
 EXAMPLES = int(os.environ.get("CREDITS_HYPOTHESIS_EXAMPLES", "25"))
 STEPS = int(os.environ.get("CREDITS_HYPOTHESIS_STEPS", "30"))
 
-LOGIN = """
-mutation ($email: String!, $password: String!) {
-  login(email: $email, password: $password) { token userErrors { code field } }
-}"""
-SET_CREDIT_MANAGEMENT = """
-mutation ($enabled: Boolean!) {
-  setCreditManagement(enabled: $enabled) { creditSettings { creditManagementEnabled } userErrors { code } }
-}"""
-CREATE_CUSTOMER = """
-mutation ($name: String!) {
-  createCustomer(input: {name: $name}) { customer { id balance } userErrors { code field } }
-}"""
-CREATE_USER = """
-mutation ($email: String!, $role: Role!, $customerId: ID, $password: String!) {
-  createUser(input: {email: $email, name: "Model Tester", role: $role, customerId: $customerId,
-                     password: $password}) {
-    user { id } userErrors { code field }
-  }
-}"""
-CREATE_SERVICE = """
-mutation ($name: String!, $price: Decimal) {
-  createService(input: {name: $name, creditPrice: $price}) { service { id creditPrice } userErrors { code } }
-}"""
-SET_PRICE = """
-mutation ($serviceId: ID!, $price: Decimal) {
-  setServicePrice(serviceId: $serviceId, creditPrice: $price) {
-    service { id creditPrice } userErrors { code field }
-  }
-}"""
-_TRANSACTION = "transaction { id sequence kind amount balanceAfter note serviceRequest { id } }"
-GRANT = f"""
-mutation ($customerId: ID!, $amount: Decimal!, $note: String, $idempotencyKey: String) {{
-  grantCredits(input: {{customerId: $customerId, amount: $amount, note: $note,
-                       idempotencyKey: $idempotencyKey}}) {{
-    {_TRANSACTION} customer {{ id balance }} userErrors {{ code field }}
-  }}
-}}"""
-WITHDRAW = f"""
-mutation ($customerId: ID!, $amount: Decimal!, $note: String, $idempotencyKey: String) {{
-  withdrawCredits(input: {{customerId: $customerId, amount: $amount, note: $note,
-                          idempotencyKey: $idempotencyKey}}) {{
-    {_TRANSACTION} customer {{ id balance }} userErrors {{ code field }}
-  }}
-}}"""
-SET_ALERT = """
-mutation ($customerId: ID!, $threshold: Decimal) {
-  setCreditAlert(input: {customerId: $customerId, threshold: $threshold}) {
-    customer { id balance alertThreshold } userErrors { code field }
-  }
-}"""
-REQUEST = """
-mutation ($serviceId: ID!, $quantity: Int, $customerId: ID, $idempotencyKey: String) {
-  requestService(input: {serviceId: $serviceId, quantity: $quantity, customerId: $customerId,
-                         idempotencyKey: $idempotencyKey}) {
-    serviceRequest { id amount status quantity customer { id } service { id } }
-    userErrors { code field }
-  }
-}"""
-_TRANSITION = """
-mutation ($id: ID!%s) {
-  %s(id: $id%s) { serviceRequest { id status amount } userErrors { code field } }
-}"""
 TRANSITIONS = {
-    "CANCELLED": _TRANSITION % ("", "cancelServiceRequest", ""),
-    "COMPLETED": _TRANSITION % ("", "completeServiceRequest", ""),
-    "FAILED": _TRANSITION % (", $reason: String", "failServiceRequest", ", reason: $reason"),
-    "REJECTED": _TRANSITION % (", $reason: String", "rejectServiceRequest", ", reason: $reason"),
+    "CANCELLED": CANCEL_REQUEST,
+    "COMPLETED": COMPLETE_REQUEST,
+    "FAILED": FAIL_REQUEST,
+    "REJECTED": REJECT_REQUEST,
 }
 MUTATION_NAMES = {
     "CANCELLED": "cancelServiceRequest",
@@ -288,7 +242,15 @@ class LedgerMachine(RuleBasedStateMachine):
         tokens = []
         for role in ("CUSTOMER_ADMIN", "END_USER"):
             email = f"{role.lower()}-{index}-{self.nonce}@example.com"
-            variables = {"email": email, "role": role, "customerId": customer["id"], "password": PASSWORD}
+            variables = {
+                "input": {
+                    "email": email,
+                    "name": "Model Tester",
+                    "role": role,
+                    "customerId": customer["id"],
+                    "password": PASSWORD,
+                }
+            }
             created = self.api.data(CREATE_USER, variables, self.root)["createUser"]
             assert created["userErrors"] == [], created
             tokens.append(self.api.login(email, PASSWORD))
@@ -346,14 +308,14 @@ class LedgerMachine(RuleBasedStateMachine):
             self.keyed_calls.append((operation, (c, amount, note, key)))
         tenant = self.tenants[c]
         cents, text = amount
-        doc = GRANT if operation == "grantCredits" else WITHDRAW
+        doc = GRANT_CREDITS if operation == "grantCredits" else WITHDRAW_CREDITS
         variables = {
             "customerId": tenant.id,
             "amount": text,
             "note": note,
             "idempotencyKey": None if key is None else f"{self.nonce}-{key}",
         }
-        payload = self.api.data(doc, variables, self.root)[operation]
+        payload = self.api.data(doc, {"input": variables}, self.root)[operation]
         record = ("root", operation, key)
         if key is not None and self._replay(record, (c, cents, note), payload, "transaction"):
             return
@@ -392,7 +354,7 @@ class LedgerMachine(RuleBasedStateMachine):
             "user": tenant.user_token,
         }[by]
         value = None if threshold is None else threshold[1]
-        body = self.api.raw(SET_ALERT, {"customerId": tenant.id, "threshold": value}, token)
+        body = self.api.raw(SET_CREDIT_ALERT, {"customerId": tenant.id, "threshold": value}, token)
         if by == "user":
             assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"], body
             return
@@ -455,7 +417,7 @@ class LedgerMachine(RuleBasedStateMachine):
             "customerId": self.tenants[c].id if explicit else None,
             "idempotencyKey": None if key is None else f"{self.nonce}-{key}",
         }
-        payload = self.api.data(REQUEST, variables, self._token(actor))["requestService"]
+        payload = self.api.data(REQUEST_SERVICE, {"input": variables}, self._token(actor))["requestService"]
         if role != "root" and target != own:
             assert user_errors(payload) == [("NOT_FOUND", ["input", "customerId"])], payload
             assert payload["serviceRequest"] is None
@@ -565,7 +527,7 @@ class LedgerMachine(RuleBasedStateMachine):
         """Change a price; requests already made keep (and refund) what they were charged."""
         value = None if price is None else price[1]
         payload = self.api.data(
-            SET_PRICE, {"serviceId": self.service_ids[service], "price": value}, self.root
+            SET_SERVICE_PRICE, {"serviceId": self.service_ids[service], "price": value}, self.root
         )
         assert user_errors(payload["setServicePrice"]) == []
         self.prices[service] = None if price is None else price[0]

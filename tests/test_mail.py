@@ -17,26 +17,14 @@ import httpx
 import pytest
 
 from models.outbox import EmailOutbox, EmailStatus
-from models.user import Role
 from notifications.mail import MailDispatcher
 from settings import Settings
+from tests import factories
 from tests.client import GraphQLClient
-from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_user
+from tests.documents import GRANT_CREDITS, WITHDRAW_CREDITS
+from tests.factories import Login, enable_credits, make_catalog_admin
 from tests.processes import ServerProcess, free_port
 from tests.smtp import SmtpServer
-
-WITHDRAW = """
-mutation ($customerId: ID!, $amount: Decimal!) {
-  withdrawCredits(input: {customerId: $customerId, amount: $amount}) {
-    customer { balance } userErrors { code field }
-  }
-}"""
-GRANT = """
-mutation ($customerId: ID!, $amount: Decimal!) {
-  grantCredits(input: {customerId: $customerId, amount: $amount}) {
-    customer { balance } userErrors { code field }
-  }
-}"""
 
 BACKOFF = 0.2
 
@@ -110,20 +98,18 @@ async def make_tenant(admins: int = 2, name: str = "Acme") -> Tenant:
     """Credits on; a customer with 10 credits and `admins` customer administrators."""
     await enable_credits()
     admin = await make_catalog_admin()
-    customer = await make_customer(name, balance=10, by=admin)
-    customer_admins = [await make_user(Role.CUSTOMER_ADMIN, customer) for _ in range(admins)]
-    return Tenant(str(customer.id), admin, customer_admins)
+    people = await factories.make_tenant(name, balance=10, admins=admins, end_users=0, by=admin)
+    return Tenant(people.id, admin, people.admins)
 
 
 async def cross_zero(gql: GraphQLClient, tenant: Tenant, refill: bool = False) -> None:
     """Withdraw 25.00 from 10.00 (BELOW_ZERO at -15.00); with `refill`, grant it back first."""
     if refill:
-        payload = await gql(
-            GRANT, {"customerId": tenant.customer_id, "amount": "25"}, token=tenant.admin.token
-        )
+        variables = {"input": {"customerId": tenant.customer_id, "amount": "25"}}
+        payload = await gql(GRANT_CREDITS, variables, token=tenant.admin.token)
         assert payload["grantCredits"]["customer"]["balance"] == "10.00"
-    variables = {"customerId": tenant.customer_id, "amount": "25"}
-    payload = (await gql(WITHDRAW, variables, token=tenant.admin.token))["withdrawCredits"]
+    variables = {"input": {"customerId": tenant.customer_id, "amount": "25"}}
+    payload = (await gql(WITHDRAW_CREDITS, variables, token=tenant.admin.token))["withdrawCredits"]
     assert payload["customer"]["balance"] == "-15.00"
 
 

@@ -28,34 +28,22 @@ from resolvers.request_metrics import operation_label, root_field_names
 from resolvers.root import schema
 from settings import Settings
 from tests.client import GraphQLClient
+from tests.documents import (
+    BALANCE_SEQUENCES,
+    CREDIT_ALERTS,
+    CUSTOMER_BALANCE,
+    GRANT_CREDITS,
+    REQUEST_SERVICE,
+    WITHDRAW_CREDITS,
+)
 from tests.factories import enable_credits, make_catalog_admin, make_customer, make_service, make_user
 from tests.smtp import SmtpServer
-from tests.ws_client import TRANSPORT_WS, GraphQLSocket
+from tests.ws_client import TRANSPORT_WS, GraphQLSocket, until_subscribed
 
-GRANT = """
-mutation ($input: BalanceChangeInput!) {
-  grantCredits(input: $input) { customer { balance } userErrors { code field } }
-}"""
-WITHDRAW = """
-mutation ($input: BalanceChangeInput!) {
-  withdrawCredits(input: $input) { customer { balance } userErrors { code field } }
-}"""
-REQUEST_SERVICE = """
-mutation ($input: RequestServiceInput!) {
-  requestService(input: $input) { serviceRequest { id status } userErrors { code field } }
-}"""
-CUSTOMER = "query ($id: ID!) { customer(id: $id) { balance } }"
 NAMED_VIEWER = "query ClientChoseThisName { viewer { id } }"
 SYNTAX_ERROR = "query { viewer { id }"
-BALANCE_CHANGED = """
-subscription ($customerId: ID) { balanceChanged(customerId: $customerId) { customerId sequence balance } }
-"""
-CREDIT_ALERTS = "subscription ($customerId: ID) { creditAlerts(customerId: $customerId) { id } }"
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-# The server registers a subscription asynchronously after `subscribe` (see test_subscriptions).
-REGISTRATION_GRACE = 0.5
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -170,7 +158,7 @@ async def test_a_grant_and_a_service_request_count_requests_and_ledger_operation
 
     # when
     grant = {"customerId": str(customer.id), "amount": "10.00"}
-    assert (await gql(GRANT, {"input": grant}, token=admin.token))["grantCredits"]["userErrors"] == []
+    assert (await gql(GRANT_CREDITS, {"input": grant}, token=admin.token))["grantCredits"]["userErrors"] == []
     request = {"serviceId": str(service.id)}
     assert (await gql(REQUEST_SERVICE, {"input": request}, token=user.token))["requestService"][
         "userErrors"
@@ -200,7 +188,9 @@ async def test_pruned_idempotency_records_are_counted(
     customer = await make_customer()
     for key in ("a", "b"):
         grant = {"customerId": str(customer.id), "amount": "1.00", "idempotencyKey": key}
-        assert (await gql(GRANT, {"input": grant}, token=admin.token))["grantCredits"]["userErrors"] == []
+        assert (await gql(GRANT_CREDITS, {"input": grant}, token=admin.token))["grantCredits"][
+            "userErrors"
+        ] == []
     await IdempotencyRecord.all().update(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=3))
     before = await scrape(http)
 
@@ -222,7 +212,7 @@ async def test_user_errors_count_as_user_error(http: httpx.AsyncClient, gql: Gra
 
     # when
     grant = {"customerId": str(customer.id), "amount": "1.234"}
-    payload = await gql(GRANT, {"input": grant}, token=admin.token)
+    payload = await gql(GRANT_CREDITS, {"input": grant}, token=admin.token)
 
     # then
     assert [e["code"] for e in payload["grantCredits"]["userErrors"]] == ["INVALID_AMOUNT"]
@@ -241,7 +231,7 @@ async def test_top_level_errors_count_as_error_under_schema_field_names_only(
     before = await scrape(http)
 
     # when
-    unauthenticated = await gql.raw(CUSTOMER, {"id": str(customer.id)})
+    unauthenticated = await gql.raw(CUSTOMER_BALANCE, {"id": str(customer.id)})
     syntax = await gql.raw(SYNTAX_ERROR)
     named = await gql.raw(NAMED_VIEWER)
 
@@ -304,7 +294,9 @@ async def test_a_balance_event_is_published_once_and_delivered_to_each_subscribe
         before = await scrape(http)
 
         # when
-        await gql(GRANT, {"input": {"customerId": str(customer.id), "amount": "3.00"}}, token=admin.token)
+        await gql(
+            GRANT_CREDITS, {"input": {"customerId": str(customer.id), "amount": "3.00"}}, token=admin.token
+        )
         received = [await asyncio.wait_for(s.get(), 5) for s in (first, second)]
 
         # then
@@ -344,7 +336,7 @@ async def test_outbox_backlog_counts_pending_emails(http: httpx.AsyncClient, gql
 
     # when
     variables = {"input": {"customerId": str(customer.id), "amount": "25.00"}}
-    payload = (await gql(WITHDRAW, variables, token=admin.token))["withdrawCredits"]
+    payload = (await gql(WITHDRAW_CREDITS, variables, token=admin.token))["withdrawCredits"]
 
     # then
     assert payload["customer"]["balance"] == "-15.00"
@@ -385,7 +377,7 @@ async def test_sent_and_failed_emails_are_counted(
     for _ in range(2):
         await make_user(Role.CUSTOMER_ADMIN, customer)
     variables = {"input": {"customerId": str(customer.id), "amount": "25.00"}}
-    await gql(WITHDRAW, variables, token=admin.token)
+    await gql(WITHDRAW_CREDITS, variables, token=admin.token)
     mail = settings.model_copy(
         update={
             "smtp_host": "127.0.0.1",
@@ -405,8 +397,10 @@ async def test_sent_and_failed_emails_are_counted(
     assert value(after_sending, "credits_outbox_backlog") == 0
 
     # when: one more alert (refill, cross again) and the server down
-    await gql(GRANT, {"input": {"customerId": str(customer.id), "amount": "25.00"}}, token=admin.token)
-    await gql(WITHDRAW, variables, token=admin.token)
+    await gql(
+        GRANT_CREDITS, {"input": {"customerId": str(customer.id), "amount": "25.00"}}, token=admin.token
+    )
+    await gql(WITHDRAW_CREDITS, variables, token=admin.token)
     smtp.stop()
     assert await MailDispatcher(mail).dispatch_once() == 2
 
@@ -435,14 +429,19 @@ async def test_a_real_server_serves_metrics_with_socket_and_subscription_gauges(
         assert value(before, "credits_websocket_connections") == 0
 
         async with GraphQLSocket(live_server, TRANSPORT_WS, admin.token) as ws:
-            balance = await ws.subscribe(BALANCE_CHANGED, {"customerId": str(customer.id)})
+            balance = await ws.subscribe(BALANCE_SEQUENCES, {"customerId": str(customer.id)})
             await ws.subscribe(CREDIT_ALERTS, {"customerId": str(customer.id)})
-            await asyncio.sleep(REGISTRATION_GRACE)
+            await until_subscribed(live_server, "balanceChanged")
+            await until_subscribed(live_server, "creditAlerts")
 
             # when
             opened = await scrape(http)
             api = GraphQLClient(http)
-            await api(GRANT, {"input": {"customerId": str(customer.id), "amount": "4.00"}}, token=admin.token)
+            await api(
+                GRANT_CREDITS,
+                {"input": {"customerId": str(customer.id), "amount": "4.00"}},
+                token=admin.token,
+            )
             event = (await balance.next())["balanceChanged"]
 
             # then

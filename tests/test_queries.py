@@ -19,6 +19,7 @@ from models.requests import request_service
 from models.service import ServiceRequest
 from models.user import Role
 from tests.client import GraphQLClient, error_codes
+from tests.documents import CREDIT_SETTINGS, SET_CREDIT_MANAGEMENT
 from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_service, make_user
 
 PAGE_INFO = "pageInfo { hasNextPage endCursor hasPreviousPage startCursor }"
@@ -56,11 +57,6 @@ query ($first: Int, $after: String, $unreadOnly: Boolean) {{
   }}
 }}"""
 SERVICES = "query { services { id name creditPrice } }"
-CREDIT_SETTINGS = "query { creditSettings { creditManagementEnabled } }"
-SET_CREDIT_MANAGEMENT = """
-mutation ($enabled: Boolean!) {
-  setCreditManagement(enabled: $enabled) { creditSettings { creditManagementEnabled } userErrors { code } }
-}"""
 UNREAD_COUNT = "query { viewer { id unreadNotificationCount } }"
 REQUESTED_BY = """
 query ($id: ID!) { serviceRequest(id: $id) { requestedBy { id unreadNotificationCount } } }

@@ -22,6 +22,7 @@ from models.money import to_decimal
 from models.user import Role
 from tests.client import GraphQLClient
 from tests.conftest import IS_POSTGRES, IS_REDIS
+from tests.documents import CUSTOMER_BALANCE
 from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_user
 from tests.processes import ServerProcess, free_port
 from tests.test_bus import HAS_REDIS_SERVER, RedisServer
@@ -49,7 +50,6 @@ mutation ($input: BalanceChangeInput!) {
     userErrors { code field }
   }
 }"""
-BALANCE = "query ($id: ID!) { customer(id: $id) { balance } }"
 
 HEARTBEAT_SECONDS = "0.3"
 LIVENESS_SECONDS = "1.0"
@@ -366,7 +366,9 @@ async def test_redis_restart_mid_stream_loses_and_duplicates_nothing(servers, ap
     assert {t["id"] for t in committed} <= {str(entry.id) for entry in ledger}
     # then: the balance equals the ledger sum and the last event's balance; no server restarted
     ledger_sum = sum(entry.amount for entry in ledger)
-    balance = (await api_a(BALANCE, {"id": str(customer.id)}, token=admin.token))["customer"]["balance"]
+    balance = (await api_a(CUSTOMER_BALANCE, {"id": str(customer.id)}, token=admin.token))["customer"][
+        "balance"
+    ]
     assert balance == reader.events[-1]["balance"] == str(to_decimal(ledger_sum))
     assert (a.proc.pid, b.proc.pid) == pids
     assert a.proc.poll() is None and b.proc.poll() is None

@@ -14,11 +14,11 @@ from models import db
 from models.user import ApiToken, Role
 from settings import Settings
 from tests.client import GraphQLClient, error_codes
+from tests.documents import CREDIT_SETTINGS, VIEWER
 from tests.factories import make_catalog_admin, make_customer, make_user
 
-VIEWER = "query { viewer { id role } }"
-CREDIT_SETTINGS = "query { creditSettings { creditManagementEnabled } }"
-CREATE_API_TOKEN = 'mutation { createApiToken(name: "ci") { token apiToken { id } userErrors { code } } }'
+# One line: the masked-error test asserts the error's location in this very text.
+CREATE_CI_TOKEN = 'mutation { createApiToken(name: "ci") { token apiToken { id } userErrors { code } } }'
 
 
 def _production_settings(settings: Settings) -> Settings:
@@ -168,7 +168,7 @@ async def test_a_mutation_over_get_is_refused(http: httpx.AsyncClient) -> None:
     # when
     response = await http.get(
         "/graphql",
-        params={"query": CREATE_API_TOKEN},
+        params={"query": CREATE_CI_TOKEN},
         headers={"Accept": "application/json", "Authorization": f"Bearer {admin.token}"},
     )
 
@@ -342,7 +342,7 @@ async def test_an_unexpected_exception_in_a_mutation_is_masked_and_logged(
 
     # when
     with caplog.at_level(logging.ERROR):
-        body = await gql.raw(CREATE_API_TOKEN, token=admin.token)
+        body = await gql.raw(CREATE_CI_TOKEN, token=admin.token)
 
     # then
     assert body == {

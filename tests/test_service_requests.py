@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import uuid
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -25,7 +24,8 @@ from models.user import Role
 from tests.client import GraphQLClient
 from tests.client import user_errors as errors
 from tests.conftest import requires_postgres
-from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_service, make_user
+from tests.documents import SET_CREDIT_MANAGEMENT, SET_SERVICE_PRICE
+from tests.factories import Login, World, make_customer, make_service, make_user, make_world
 
 REQUEST_FIELDS = """
     id quantity amount status reason
@@ -64,16 +64,6 @@ mutation ($id: ID!, $reason: String) {{
     serviceRequest {{ {REQUEST_FIELDS} }} userErrors {{ code field message }}
   }}
 }}"""
-SET_PRICE = """
-mutation ($serviceId: ID!, $price: Decimal) {
-  setServicePrice(serviceId: $serviceId, creditPrice: $price) {
-    service { creditPrice } userErrors { code field }
-  }
-}"""
-SET_CREDIT_MANAGEMENT = """
-mutation ($enabled: Boolean!) {
-  setCreditManagement(enabled: $enabled) { creditSettings { creditManagementEnabled } userErrors { code } }
-}"""
 SERVICE_REQUEST = f"""
 query ($id: ID!) {{ serviceRequest(id: $id) {{ {REQUEST_FIELDS} createdAt updatedAt }} }}
 """
@@ -100,27 +90,10 @@ TRANSITIONS = {
 REFUNDING = ("cancel", "fail", "reject")
 
 
-@dataclass
-class World:
-    """A catalog administrator, a customer with 100 credits and one of its end users."""
-
-    admin: Login
-    customer: Customer
-    end_user: Login
-
-    @property
-    def cid(self) -> str:
-        """The customer's id as the API spells it."""
-        return str(self.customer.id)
-
-
 @pytest.fixture
 async def world() -> World:
     """Credit management on, a customer at 100.00 and an end user of it."""
-    await enable_credits()
-    admin = await make_catalog_admin()
-    customer = await make_customer("Acme", balance=100, by=admin)
-    return World(admin, customer, await make_user(Role.END_USER, customer))
+    return await make_world("Acme", balance=100, admins=0)
 
 
 async def ledger(gql: GraphQLClient, world: World) -> dict[str, Any]:
@@ -340,7 +313,9 @@ async def test_refund_is_the_amount_charged_not_the_new_price(gql, world, transi
     # given: a request charged 2 × 40.00 = 80.00, then the price changed
     service = await make_service("40.00")
     made = (await request(gql, world.end_user, service.id, quantity=2))["serviceRequest"]
-    priced = await gql(SET_PRICE, {"serviceId": str(service.id), "price": new_price}, token=world.admin.token)
+    priced = await gql(
+        SET_SERVICE_PRICE, {"serviceId": str(service.id), "price": new_price}, token=world.admin.token
+    )
     assert priced["setServicePrice"] == {"service": {"creditPrice": new_price}, "userErrors": []}
 
     # when: the request is cancelled, failed or rejected

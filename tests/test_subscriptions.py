@@ -23,6 +23,17 @@ from resolvers.context import Context
 from resolvers.root import schema
 from settings import Settings
 from tests.client import GraphQLClient
+from tests.documents import (
+    BALANCE_CHANGED,
+    BALANCE_SEQUENCES,
+    CREATE_API_TOKEN,
+    CREDIT_ALERTS,
+    CUSTOMER_BALANCE,
+    GRANT_CREDITS,
+    REQUEST_SERVICE,
+    REVOKE_API_TOKEN,
+    SET_USER_ACTIVE,
+)
 from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_service, make_user
 from tests.processes import ServerProcess
 from tests.ws_client import (
@@ -35,47 +46,12 @@ from tests.ws_client import (
     auth_params,
     init_message,
     start_message,
+    until_subscribed,
     ws_url,
 )
 
-BALANCE_CHANGED = """
-subscription ($customerId: ID, $afterSequence: Int) {
-  balanceChanged(customerId: $customerId, afterSequence: $afterSequence) {
-    customerId balance sequence
-    transaction { id sequence kind amount balanceAfter note }
-  }
-}"""
-BALANCE_SEQUENCES = """
-subscription ($customerId: ID, $afterSequence: Int) {
-  balanceChanged(customerId: $customerId, afterSequence: $afterSequence) { customerId sequence balance }
-}"""
-CREDIT_ALERTS = """
-subscription ($customerId: ID) {
-  creditAlerts(customerId: $customerId) { id kind customerId balance threshold }
-}"""
 NOTIFICATION_ADDED = """
 subscription { notificationAdded { id kind balance threshold read customer { id } } }
-"""
-GRANT = """
-mutation ($input: BalanceChangeInput!) {
-  grantCredits(input: $input) {
-    transaction { id sequence kind amount balanceAfter note }
-    customer { balance }
-    userErrors { code field }
-  }
-}"""
-REQUEST_SERVICE = """
-mutation ($input: RequestServiceInput!) {
-  requestService(input: $input) { serviceRequest { id amount } userErrors { code field } }
-}"""
-CREATE_API_TOKEN = """
-mutation { createApiToken(name: "dashboard") { token apiToken { id } userErrors { code } } }
-"""
-REVOKE_API_TOKEN = """
-mutation ($id: ID!) { revokeApiToken(id: $id) { apiToken { revokedAt } userErrors { code } } }
-"""
-SET_USER_ACTIVE = """
-mutation ($id: ID!, $active: Boolean!) { setUserActive(id: $id, active: $active) { userErrors { code } } }
 """
 # 40 aliases of a 1000-character note: ~40 KB per event, so a socket that never reads fills every
 # buffer between the server and it (kernel send buffer up to 4 MB) after a hundred events or so.
@@ -84,11 +60,7 @@ FAT_BALANCE_CHANGED = (
     " balanceChanged(customerId: $customerId, afterSequence: $afterSequence) {"
     " customerId balance sequence transaction { " + " ".join(f"n{i}: note" for i in range(40)) + " } } }"
 )
-BALANCE = "query ($id: ID!) { customer(id: $id) { balance } }"
 
-# The server registers a subscription asynchronously after `subscribe`; nothing on the wire says
-# when it is listening. Tests that do not replay with afterSequence give it this long first.
-REGISTRATION_GRACE = 0.5
 FORBIDDEN_CLOSE = 4403
 TOO_SLOW_CLOSE = 1013
 
@@ -118,15 +90,15 @@ def url(server: ServerProcess) -> str:
     return ws_url(server.base_url)
 
 
-async def registered() -> None:
-    """Give the server time to register a subscription that does not replay."""
-    await asyncio.sleep(REGISTRATION_GRACE)
+async def registered(url: str, field: str = "balanceChanged", count: int = 1) -> None:
+    """Wait until the server has registered the subscription(s): nothing on the wire says so."""
+    await until_subscribed(url, field, count)
 
 
 async def grant(api: GraphQLClient, admin: Login, customer: Customer, amount: str, note: str | None = None):
     """grantCredits through the real server; the committed transaction."""
     input = {"customerId": str(customer.id), "amount": amount, "note": note}
-    payload = (await api(GRANT, {"input": input}, token=admin.token))["grantCredits"]
+    payload = (await api(GRANT_CREDITS, {"input": input}, token=admin.token))["grantCredits"]
     assert payload["userErrors"] == []
     return payload["transaction"]
 
@@ -171,7 +143,7 @@ async def request_service(api: GraphQLClient, user: Login, service_id: object) -
 
 async def balance(api: GraphQLClient, admin: Login, customer: Customer) -> str:
     """The customer's balance as the API reports it."""
-    return (await api(BALANCE, {"id": str(customer.id)}, token=admin.token))["customer"]["balance"]
+    return (await api(CUSTOMER_BALANCE, {"id": str(customer.id)}, token=admin.token))["customer"]["balance"]
 
 
 async def events_of(sub: Subscription, customer_ids: set[str], count: int, timeout: float = 10) -> list[Any]:
@@ -215,7 +187,7 @@ async def test_grant_produces_balance_event_with_transaction(api, url, protocol)
     customer = await make_customer(balance=10)
     async with GraphQLSocket(url, protocol, admin.token) as ws:
         sub = await ws.subscribe(BALANCE_CHANGED, {"customerId": str(customer.id)})
-        await registered()
+        await registered(url)
 
         # when
         committed = await grant(api, admin, customer, "25.50", note="top-up")
@@ -369,7 +341,7 @@ async def test_end_user_gets_own_customer_events_without_transaction(api, url, p
     user = await make_user(Role.END_USER, customer)
     async with GraphQLSocket(url, protocol, user.token) as ws:
         sub = await ws.subscribe(BALANCE_CHANGED)
-        await registered()
+        await registered(url)
 
         # when
         await grant(api, admin, other, "1.00")
@@ -396,7 +368,7 @@ async def test_customer_admin_without_customer_id_gets_own_customer(api, url, pr
     customer_admin = await make_user(Role.CUSTOMER_ADMIN, customer)
     async with GraphQLSocket(url, protocol, customer_admin.token) as ws:
         sub = await ws.subscribe(BALANCE_CHANGED)
-        await registered()
+        await registered(url)
 
         # when
         await grant(api, admin, other, "3.00")
@@ -417,7 +389,7 @@ async def test_catalog_admin_without_customer_id_receives_every_customer(api, ur
     first, second = await make_customer(balance=1), await make_customer(balance=2)
     async with GraphQLSocket(url, protocol, admin.token) as ws:
         sub = await ws.subscribe(BALANCE_SEQUENCES)
-        await registered()
+        await registered(url)
 
         # when
         await grant(api, admin, first, "1.00")
@@ -525,7 +497,7 @@ async def test_charge_crossing_zero_gives_one_below_zero_alert(api, url, protoco
     user = await make_user(Role.END_USER, customer)
     async with GraphQLSocket(url, protocol, customer_admin.token) as ws:
         sub = await ws.subscribe(CREDIT_ALERTS)
-        await registered()
+        await registered(url, "creditAlerts")
 
         # when
         await request_service(api, user, service.id)
@@ -552,7 +524,7 @@ async def test_customer_admin_receives_its_notification_live(api, url, protocol)
     user = await make_user(Role.END_USER, customer)
     async with GraphQLSocket(url, protocol, customer_admin.token) as ws:
         sub = await ws.subscribe(NOTIFICATION_ADDED)
-        await registered()
+        await registered(url, "notificationAdded")
 
         # when
         await request_service(api, user, service.id)
@@ -578,7 +550,7 @@ async def test_revoking_the_api_token_closes_the_socket(api, url, protocol):
     # given
     admin = await make_catalog_admin()
     customer = await make_customer(balance=1)
-    created = (await api(CREATE_API_TOKEN, token=admin.token))["createApiToken"]
+    created = (await api(CREATE_API_TOKEN, {"name": "dashboard"}, token=admin.token))["createApiToken"]
     async with GraphQLSocket(url, protocol, created["token"]) as ws:
         sub = await ws.subscribe(BALANCE_SEQUENCES, {"customerId": str(customer.id), "afterSequence": 0})
         assert sequences([await sub.next()]) == [1]
@@ -758,9 +730,8 @@ async def test_in_process_subscription_receives_a_grant(runtime, gql):
         pending = await _first_result(stream, runtime.bus, runtime.bus.subscriber_count())
 
         # when
-        committed = (
-            await gql(GRANT, {"input": {"customerId": str(customer.id), "amount": "3"}}, token=admin.token)
-        )["grantCredits"]["transaction"]
+        variables = {"input": {"customerId": str(customer.id), "amount": "3"}}
+        committed = (await gql(GRANT_CREDITS, variables, token=admin.token))["grantCredits"]["transaction"]
 
         # then
         result = await asyncio.wait_for(pending, 5)

@@ -11,12 +11,10 @@ import pytest
 from models.throttle import LoginFailure
 from settings import Settings, get_settings
 from tests.client import GraphQLClient
+from tests.documents import LOGIN
 from tests.factories import PASSWORD, make_catalog_admin
 from tests.processes import ServerProcess
 
-LOGIN = """
-mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token userErrors { code message } } }
-"""
 STRANGER, OWNER = "203.0.113.66", "198.51.100.7"
 
 
@@ -43,12 +41,12 @@ async def test_too_many_failures_for_an_email_from_one_address_are_rate_limited(
     # given: a user whose email has failed the maximum number of times from one address
     admin = await make_catalog_admin()
     for _ in range(settings.login_max_failures_per_email_and_address):
-        assert _codes(await gql(LOGIN, {"e": admin.user.email, "p": "wrong password"})) == [
+        assert _codes(await gql(LOGIN, {"email": admin.user.email, "password": "wrong password"})) == [
             "INVALID_CREDENTIALS"
         ]
 
     # when: even the right password is tried next, from that address
-    data = await gql(LOGIN, {"e": admin.user.email.upper(), "p": PASSWORD})
+    data = await gql(LOGIN, {"email": admin.user.email.upper(), "password": PASSWORD})
 
     # then: the email is throttled there
     assert _codes(data) == ["RATE_LIMITED"]
@@ -62,11 +60,11 @@ async def test_a_stranger_cannot_lock_the_owner_out_from_another_address(
     admin = await make_catalog_admin()
     async with client_at(STRANGER) as stranger, client_at(OWNER) as owner:
         for _ in range(10):
-            await stranger(LOGIN, {"e": admin.user.email, "p": "wrong password"})
+            await stranger(LOGIN, {"email": admin.user.email, "password": "wrong password"})
 
         # when: the stranger tries once more, and the owner logs in from its own address
-        again = await stranger(LOGIN, {"e": admin.user.email, "p": PASSWORD})
-        own = await owner(LOGIN, {"e": admin.user.email, "p": PASSWORD})
+        again = await stranger(LOGIN, {"email": admin.user.email, "password": PASSWORD})
+        own = await owner(LOGIN, {"email": admin.user.email, "password": PASSWORD})
 
     # then: only the stranger is throttled
     assert _codes(again) == ["RATE_LIMITED"]
@@ -82,11 +80,11 @@ async def test_guessing_one_email_from_many_addresses_meets_the_per_email_ceilin
     admin = await make_catalog_admin()
     for n in range(4):
         async with client_at(f"192.0.2.{n + 1}") as guesser:
-            await guesser(LOGIN, {"e": admin.user.email, "p": "wrong password"})
+            await guesser(LOGIN, {"email": admin.user.email, "password": "wrong password"})
 
     # when: the right password comes from an address that has failed nothing
     async with client_at(OWNER) as owner:
-        data = await owner(LOGIN, {"e": admin.user.email, "p": PASSWORD})
+        data = await owner(LOGIN, {"email": admin.user.email, "password": PASSWORD})
 
     # then: the email as a whole is throttled for the window
     assert _codes(data) == ["RATE_LIMITED"]
@@ -96,12 +94,12 @@ async def test_a_success_clears_its_email_failures(gql: GraphQLClient, settings:
     # given: failures just below the limit
     admin = await make_catalog_admin()
     for _ in range(settings.login_max_failures_per_email_and_address - 1):
-        await gql(LOGIN, {"e": admin.user.email, "p": "wrong password"})
+        await gql(LOGIN, {"email": admin.user.email, "password": "wrong password"})
 
     # when: the right password is given, then two more wrong ones
-    assert _codes(await gql(LOGIN, {"e": admin.user.email, "p": PASSWORD})) == []
+    assert _codes(await gql(LOGIN, {"email": admin.user.email, "password": PASSWORD})) == []
     for _ in range(2):
-        after = await gql(LOGIN, {"e": admin.user.email, "p": "wrong password"})
+        after = await gql(LOGIN, {"email": admin.user.email, "password": "wrong password"})
 
     # then: the counters had started again
     assert _codes(after) == ["INVALID_CREDENTIALS"]
@@ -113,11 +111,11 @@ async def test_one_address_spraying_many_emails_is_rate_limited(
     # given: a small per-address limit, and one client trying many unknown emails
     monkeypatch.setattr(get_settings(), "login_max_failures_per_address", 3)
     for i in range(3):
-        await gql(LOGIN, {"e": f"nobody{i}@example.com", "p": "guess-guess"})
+        await gql(LOGIN, {"email": f"nobody{i}@example.com", "password": "guess-guess"})
 
     # when: it tries a real account next
     admin = await make_catalog_admin()
-    data = await gql(LOGIN, {"e": admin.user.email, "p": PASSWORD})
+    data = await gql(LOGIN, {"email": admin.user.email, "password": PASSWORD})
 
     # then: its address is throttled
     assert _codes(data) == ["RATE_LIMITED"]
@@ -138,7 +136,7 @@ async def _login_via(server: ServerProcess, forwarded_for: str, email: str, pass
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
         response = await http.post(
             "/graphql",
-            json={"query": LOGIN, "variables": {"e": email, "p": password}},
+            json={"query": LOGIN, "variables": {"email": email, "password": password}},
             headers={"X-Forwarded-For": forwarded_for},
         )
     assert response.status_code == 200, response.text

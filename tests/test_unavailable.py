@@ -21,13 +21,8 @@ from models.customer import Customer
 from models.ledger import CreditTransaction
 from resolvers.errors import is_unavailable
 from settings import Settings
+from tests.documents import CREDIT_SETTINGS, GRANT_CREDITS
 from tests.factories import enable_credits, make_catalog_admin, make_customer
-
-CREDIT_SETTINGS = "query { creditSettings { creditManagementEnabled } }"
-GRANT = """
-mutation ($input: BalanceChangeInput!) {
-  grantCredits(input: $input) { customer { balance } userErrors { code field } }
-}"""
 
 MESSAGE = (
     "The service is temporarily unavailable. Retry shortly; send the same idempotencyKey to "
@@ -202,7 +197,10 @@ async def test_a_lost_connection_in_a_mutation_answers_503_and_writes_nothing(
     # when
     response = await http.post(
         "/graphql",
-        json={"query": GRANT, "variables": {"input": {"customerId": str(customer.id), "amount": "40"}}},
+        json={
+            "query": GRANT_CREDITS,
+            "variables": {"input": {"customerId": str(customer.id), "amount": "40"}},
+        },
         headers={"Authorization": f"Bearer {admin.token}"},
     )
 

@@ -7,20 +7,9 @@ import pytest
 
 from models.user import Role
 from tests.client import GraphQLClient
+from tests.documents import CANCEL_REQUEST, CREATE_CUSTOMER, LOGIN, REQUEST_SERVICE, SET_CREDIT_MANAGEMENT
 from tests.factories import make_service, make_user
 
-LOGIN = """
-mutation ($email: String!, $password: String!) {
-  login(email: $email, password: $password) { token expiresAt user { role } userErrors { code } }
-}"""
-SET_CREDIT_MANAGEMENT = """
-mutation {
-  setCreditManagement(enabled: true) { creditSettings { creditManagementEnabled } userErrors { code } }
-}"""
-CREATE_CUSTOMER = """
-mutation ($name: String!) {
-  createCustomer(input: {name: $name}) { customer { id balance } userErrors { code } }
-}"""
 GRANT = """
 mutation ($customerId: ID!, $amount: Decimal!) {
   grantCredits(input: {customerId: $customerId, amount: $amount, note: "opening balance"}) {
@@ -28,17 +17,6 @@ mutation ($customerId: ID!, $amount: Decimal!) {
     customer { balance }
     userErrors { code field message }
   }
-}"""
-REQUEST = """
-mutation ($serviceId: ID!) {
-  requestService(input: {serviceId: $serviceId}) {
-    serviceRequest { id amount status customer { balance } }
-    userErrors { code field message }
-  }
-}"""
-CANCEL = """
-mutation ($id: ID!) {
-  cancelServiceRequest(id: $id) { serviceRequest { status amount customer { balance } } userErrors { code } }
 }"""
 LEDGER = """
 query { customer { balance transactions(first: 10) { nodes { sequence kind amount balanceAfter } } } }
@@ -51,7 +29,7 @@ async def walk_through(gql: GraphQLClient, admin_email: str, admin_password: str
     login = (await gql(LOGIN, {"email": admin_email, "password": admin_password}))["login"]
     assert login["userErrors"] == [] and login["user"]["role"] == "CATALOG_ADMIN"
     root = login["token"]
-    await gql(SET_CREDIT_MANAGEMENT, token=root)
+    await gql(SET_CREDIT_MANAGEMENT, {"enabled": True}, token=root)
     customer = (await gql(CREATE_CUSTOMER, {"name": "Acme"}, token=root))["createCustomer"]["customer"]
     assert customer["balance"] == "0.00"
     services = [await make_service(p) for p in ("40", "60", "15")]
@@ -76,7 +54,8 @@ async def walk_through(gql: GraphQLClient, admin_email: str, admin_password: str
     end_user = await make_user(Role.END_USER, await Customer.get(id=customer["id"]))
     balances, requests = [], []
     for service in services:
-        made = (await gql(REQUEST, {"serviceId": str(service.id)}, token=end_user.token))["requestService"]
+        variables = {"input": {"serviceId": str(service.id)}}
+        made = (await gql(REQUEST_SERVICE, variables, token=end_user.token))["requestService"]
         assert made["userErrors"] == []
         requests.append(made["serviceRequest"])
         balances.append(made["serviceRequest"]["customer"]["balance"])
@@ -85,12 +64,13 @@ async def walk_through(gql: GraphQLClient, admin_email: str, admin_password: str
     assert balances == ["60.00", "0.00", "-15.00"]
 
     # when: the last request is cancelled
-    cancelled = (await gql(CANCEL, {"id": requests[-1]["id"]}, token=end_user.token))["cancelServiceRequest"]
+    last = {"id": requests[-1]["id"]}
+    cancelled = (await gql(CANCEL_REQUEST, last, token=end_user.token))["cancelServiceRequest"]
 
     # then: exactly its 15 credits come back, once
     assert cancelled["serviceRequest"]["status"] == "CANCELLED"
     assert cancelled["serviceRequest"]["customer"]["balance"] == "0.00"
-    again = (await gql(CANCEL, {"id": requests[-1]["id"]}, token=end_user.token))["cancelServiceRequest"]
+    again = (await gql(CANCEL_REQUEST, last, token=end_user.token))["cancelServiceRequest"]
     assert [e["code"] for e in again["userErrors"]] == ["INVALID_STATE"]
 
     customer_admin = await make_user(Role.CUSTOMER_ADMIN, await Customer.get(id=customer["id"]))

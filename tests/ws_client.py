@@ -19,6 +19,7 @@ import uuid
 from types import TracebackType
 from typing import Any
 
+import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -65,6 +66,35 @@ class OperationCompleted(Exception):
 def ws_url(base_url: str) -> str:
     """The /graphql websocket URL of a server's http(s) base URL."""
     return base_url.replace("http", "ws", 1).rstrip("/") + "/graphql"
+
+
+def http_url(url: str) -> str:
+    """The http(s) base URL of a server from its base or /graphql websocket URL."""
+    return url.replace("ws", "http", 1).removesuffix("/graphql") if url.startswith("ws") else url
+
+
+async def running_subscriptions(url: str, field: str) -> float:
+    """The server's `credits_subscriptions_active` gauge of `field`, read from its /metrics."""
+    async with httpx.AsyncClient(base_url=http_url(url), timeout=10) as http:
+        response = await http.get("/metrics")
+    response.raise_for_status()
+    prefix = f'credits_subscriptions_active{{field="{field}"}} '
+    for line in response.text.splitlines():
+        if line.startswith(prefix):
+            return float(line.removeprefix(prefix))
+    return 0.0
+
+
+async def until_subscribed(url: str, field: str, count: int = 1, timeout: float = 10) -> None:
+    """Wait until the server runs exactly `count` subscriptions of `field` (earlier sockets gone).
+
+    The server raises the gauge as a subscription registers on its event bus (a shared feed's
+    member: as it joins the feed), so an event committed after this returns reaches it: a signal,
+    where a fixed sleep could be too short on a loaded machine.
+    """
+    async with asyncio.timeout(timeout):
+        while await running_subscriptions(url, field) != count:
+            await asyncio.sleep(0.02)
 
 
 def auth_params(token: str | None, key: str = "Authorization") -> dict[str, str]:

@@ -21,41 +21,21 @@ from typing import Any
 import asyncpg
 import httpx
 
+from tests.documents import (
+    CANCEL_REQUEST,
+    CREATE_CUSTOMER,
+    CREATE_SERVICE,
+    CREATE_USER,
+    GRANT_CREDITS,
+    LOGIN,
+    REQUEST_SERVICE,
+    SET_CREDIT_MANAGEMENT,
+)
+
 REQUEST_TIMEOUT = 10.0
 UNAVAILABLE = "SERVICE_UNAVAILABLE"
 PRICE = "1.00"
 
-LOGIN = """
-mutation ($email: String!, $password: String!) {
-  login(email: $email, password: $password) { token userErrors { code } }
-}"""
-ENABLE_CREDITS = "mutation { setCreditManagement(enabled: true) { userErrors { code } } }"
-CREATE_CUSTOMER = """
-mutation ($name: String!) { createCustomer(input: {name: $name}) { customer { id } userErrors { code } } }"""
-CREATE_SERVICE = """
-mutation ($price: Decimal) {
-  createService(input: {name: "Scan", creditPrice: $price}) { service { id } userErrors { code } }
-}"""
-CREATE_USER = """
-mutation ($input: CreateUserInput!) { createUser(input: $input) { user { id } userErrors { code } } }"""
-REQUEST_SERVICE = """
-mutation ($input: RequestServiceInput!) {
-  requestService(input: $input) { serviceRequest { id status amount } userErrors { code field } }
-}"""
-CANCEL = """
-mutation ($id: ID!) {
-  cancelServiceRequest(id: $id) { serviceRequest { id status } userErrors { code field } }
-}"""
-GRANT = """
-mutation ($input: BalanceChangeInput!) {
-  grantCredits(input: $input) { transaction { id sequence } userErrors { code field } }
-}"""
-WITHDRAW = """
-mutation ($input: BalanceChangeInput!) {
-  withdrawCredits(input: $input) { transaction { id sequence } userErrors { code field } }
-}"""
-SET_ALERT = """
-mutation ($input: SetCreditAlertInput!) { setCreditAlert(input: $input) { userErrors { code } } }"""
 
 ROOT_EMAIL = "root@example.com"
 ROOT_PASSWORD = "root-password"
@@ -98,16 +78,16 @@ async def login(base_url: str, email: str = ROOT_EMAIL, password: str = ROOT_PAS
 async def make_world(base_url: str, customers: int = 2, grant: str = "100.00") -> World:
     """Credits on, `customers` customers with `grant` credits each, a service priced 1.00."""
     token = await login(base_url)
-    await call(base_url, ENABLE_CREDITS, token=token)
+    await call(base_url, SET_CREDIT_MANAGEMENT, {"enabled": True}, token)
     ids = []
     for n in range(customers):
         data = await call(base_url, CREATE_CUSTOMER, {"name": f"Customer {n}"}, token)
         ids.append(data["createCustomer"]["customer"]["id"])
         variables = {"input": {"customerId": ids[-1], "amount": grant}}
-        await call(base_url, GRANT, variables, token)
-    service = (await call(base_url, CREATE_SERVICE, {"price": PRICE}, token))["createService"]["service"][
-        "id"
-    ]
+        await call(base_url, GRANT_CREDITS, variables, token)
+    service = (await call(base_url, CREATE_SERVICE, {"name": "Scan", "price": PRICE}, token))[
+        "createService"
+    ]["service"]["id"]
     return World(base_url, token, ids, service, setup_grants=len(ids))
 
 
@@ -202,15 +182,17 @@ class Load:
                         self.requested[request_id] = customer
                         if kind == 1:
                             await self._until_answered(
-                                http, "cancelServiceRequest", CANCEL, {"id": request_id}
+                                http, "cancelServiceRequest", CANCEL_REQUEST, {"id": request_id}
                             )
                 elif kind == 2:
                     variables = {"customerId": customer, "amount": "0.50"}
-                    await self._until_answered(http, "grantCredits", GRANT, variables)
+                    await self._until_answered(http, "grantCredits", GRANT_CREDITS, variables)
                 else:
                     cancelled = random.choice(list(self.requested)) if self.requested else None
                     if cancelled is not None:  # a repeat cancel of some request: INVALID_STATE or a refund
-                        await self._until_answered(http, "cancelServiceRequest", CANCEL, {"id": cancelled})
+                        await self._until_answered(
+                            http, "cancelServiceRequest", CANCEL_REQUEST, {"id": cancelled}
+                        )
                 await asyncio.sleep(self.pause)
 
     async def _until_answered(

@@ -26,12 +26,10 @@ import asyncpg
 import pytest
 
 from tests.conftest import TEST_ENV
+from tests.documents import BALANCE_CHANGED, GRANT_CREDITS, SET_CREDIT_ALERT, WITHDRAW_CREDITS
 from tests.faults.conftest import PrivatePostgres, PrivateRedis
 from tests.faults.load import (
-    GRANT,
     REQUEST_TIMEOUT,
-    SET_ALERT,
-    WITHDRAW,
     Load,
     ReadinessProbe,
     assert_books_balance,
@@ -46,13 +44,6 @@ from tests.ws_client import TRANSPORT_WS, GraphQLSocket, OperationCompleted, Ope
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 StartServer = Callable[..., Awaitable[ServerProcess]]
-
-BALANCE_CHANGED = """
-subscription ($customerId: ID, $afterSequence: Int) {
-  balanceChanged(customerId: $customerId, afterSequence: $afterSequence) {
-    customerId balance sequence transaction { id sequence balanceAfter }
-  }
-}"""
 
 
 def ok_after(load: Load, moment: float, op: str = "requestService") -> int:
@@ -285,8 +276,8 @@ async def test_alert_emails_queued_while_smtp_is_down_arrive_exactly_once(
     alerted, *loaded = world.customers
     await make_customer_admin(world, alerted, "first@acme.test")
     await make_customer_admin(world, alerted, "second@acme.test")
-    threshold = {"input": {"customerId": alerted, "threshold": "5.00"}}
-    await call(server.base_url, SET_ALERT, threshold, world.token)
+    threshold = {"customerId": alerted, "threshold": "5.00"}
+    await call(server.base_url, SET_CREDIT_ALERT, threshold, world.token)
     world.customers = loaded  # the load works on the others
     smtp.stop()
 
@@ -295,8 +286,8 @@ async def test_alert_emails_queued_while_smtp_is_down_arrive_exactly_once(
         for n in range(3):
             down = {"input": {"customerId": alerted, "amount": "25", "idempotencyKey": f"down-{n}"}}
             up = {"input": {"customerId": alerted, "amount": "25", "idempotencyKey": f"up-{n}"}}
-            await call(server.base_url, WITHDRAW, down, world.token)
-            await call(server.base_url, GRANT, up, world.token)
+            await call(server.base_url, WITHDRAW_CREDITS, down, world.token)
+            await call(server.base_url, GRANT_CREDITS, up, world.token)
         await _eventually(lambda: _outbox_tried(database_url, 12), "every email tried while SMTP is down")
         await load.run_for(1)
         smtp.start()
@@ -382,7 +373,7 @@ async def test_mail_of_a_server_killed_mid_send_arrives_seconds_after_restart(
 
     # when: a withdrawal crosses zero and the server is killed (mid-send, or right after answering)
     variables = {"input": {"customerId": world.customers[0], "amount": "25", "idempotencyKey": "cross"}}
-    await call(server.base_url, WITHDRAW, variables, world.token)
+    await call(server.base_url, WITHDRAW_CREDITS, variables, world.token)
     try:
         if smtp_down == "hung":
             await _eventually(lambda: _accepted(black_hole, clients), "the dispatcher's SMTP connection")
