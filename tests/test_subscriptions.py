@@ -298,7 +298,7 @@ async def test_end_users_may_not_subscribe_to_credit_alerts(api, url, protocol):
         GraphQLSocket(url, protocol, user.token) as ws,
     ):
         watching = await watcher.subscribe(CREDIT_ALERTS)
-        await registered()
+        await registered(url, "creditAlerts")
         for variables in ({}, {"customerId": str(customer.id)}):
             # when
             sub = await ws.subscribe(CREDIT_ALERTS, variables)
