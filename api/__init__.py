@@ -1,1 +1,1 @@
-"""HTTP surfaces beside the GraphQL endpoint: the web console and its static files."""
+"""Transport: the ASGI app, HTTP and websocket handling, context, schema assembly, limits, metrics, the web console."""

@@ -14,7 +14,7 @@ from strawberry.extensions import SchemaExtension
 from models.accounts import AuthenticationError, authenticate
 from models.actor import Actor
 from notifications.bus import EventBus
-from resolvers.loaders import begin_execution
+from schema.loaders import begin_execution
 
 
 @dataclass(slots=True)
@@ -29,7 +29,7 @@ class Context:
     actor: Actor | None = None
     bus: EventBus | None = None
     connection_params: dict[str, Any] | None = None
-    shared: bool = False  # a feed's operation, serving several sockets (resolvers/feeds.py)
+    shared: bool = False  # a feed's operation, serving several sockets (api/feeds.py)
     on_too_slow: Callable[[], None] | None = None  # a feed's: its bus queue overflowed
 
 

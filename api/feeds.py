@@ -42,11 +42,11 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 
 import metrics
+from api.context import Context
+from api.ws_protocol import close_malformed, malformed
 from models.actor import Actor
+from models.permissions import can_see_ledger
 from models.user import Role, User
-from resolvers.context import Context
-from resolvers.permissions import can_see_ledger
-from resolvers.ws_protocol import close_malformed, malformed
 from settings import get_settings
 
 log = logging.getLogger("credits.feeds")

@@ -8,13 +8,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import time
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from models.audit import current_request_id, new_request_id, set_request_id
+from infra.request_id import current_request_id, new_request_id, set_request_id
+from settings import Settings
 
 access_log = logging.getLogger("credits.access")
 
@@ -60,6 +62,14 @@ def configure(level: str, fmt: str) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
+
+def configure_from(settings: Settings) -> None:
+    """`configure` with CREDITS_LOG_LEVEL and the format of these settings (text in development)."""
+    configure(
+        os.environ.get("CREDITS_LOG_LEVEL", "INFO"),
+        settings.log_format or ("text" if settings.is_development else "json"),
+    )
 
 
 def begin_request(scope: Scope) -> str:

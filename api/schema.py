@@ -19,16 +19,16 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from api.context import FreshLoaders
+from api.document_cache import CachedDocuments, DocumentCache
+from api.query_cost import create_cost_rule
+from api.request_metrics import OperationLabels, RequestMetrics, root_field_names
+from api.unavailable import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE, is_unavailable, unavailable_error
 from resolvers.accounts import AccountMutations
 from resolvers.catalog import CatalogMutations
-from resolvers.context import FreshLoaders
 from resolvers.credits import CreditMutations
-from resolvers.document_cache import CachedDocuments, DocumentCache
-from resolvers.errors import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE, is_unavailable, unavailable_error
 from resolvers.notifications import NotificationMutations
 from resolvers.queries import Query
-from resolvers.query_cost import create_cost_rule
-from resolvers.request_metrics import OperationLabels, RequestMetrics, root_field_names
 from resolvers.service_requests import ServiceRequestMutations
 from resolvers.subscriptions import Subscription
 from schema.scalars import SCALAR_MAP

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 import jwt
 from starlette.websockets import WebSocket, WebSocketState
 
-from models import sql
+from infra import sql
+from infra.tasks import cancel_and_wait
 from models.actor import Actor
 from models.user import ApiToken, User
 from notifications import wire
 from notifications.bus import EventBus, Resync, SubscriberTooSlow
-from notifications.tasks import cancel_and_wait
 
 log = logging.getLogger("credits.websocket")
 

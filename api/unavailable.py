@@ -1,21 +1,14 @@
-"""The one mapping of errors to answers: domain errors to userErrors, an unreachable database or
-event bus to a top-level SERVICE_UNAVAILABLE error."""
+"""An unreachable database or event bus: recognised, and answered as a top-level SERVICE_UNAVAILABLE error."""
 
 from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 from graphql import GraphQLError
 from tortoise.exceptions import DBConnectionError
-
-from models.errors import DomainError
-from schema.payloads import Payload, UserError
-
-P = TypeVar("P", bound=Payload)
 
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 UNAVAILABLE_MESSAGE = (
@@ -90,11 +83,3 @@ def unavailable_error(error: GraphQLError | None = None) -> GraphQLError:
 def unavailable_body() -> dict[str, Any]:
     """A whole GraphQL response for a request that failed before execution (e.g. authentication)."""
     return {"data": None, "errors": [unavailable_error().formatted]}
-
-
-async def guarded(payload: type[P], work: Callable[[], Awaitable[P]]) -> P:
-    """Run a mutation's work; a domain error becomes `userErrors` with the object null."""
-    try:
-        return await work()
-    except DomainError as error:
-        return payload(user_errors=[UserError.from_domain(error)])

@@ -23,9 +23,9 @@ from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
-from notifications.tasks import cancel_and_wait
-from resolvers.context import Context
-from resolvers.socket_limits import TICKET, SocketTicket
+from api.context import Context
+from api.socket_limits import TICKET, SocketTicket
+from infra.tasks import cancel_and_wait
 
 log = logging.getLogger("credits.websocket")
 

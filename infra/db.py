@@ -71,7 +71,7 @@ def _connection(url: str, extra: dict[str, Any]) -> str | dict[str, Any]:
 
 
 def __getattr__(name: str) -> Any:
-    """`TORTOISE_ORM` for Tortoise's CLI (`tortoise -c models.db.TORTOISE_ORM makemigrations`)."""
+    """`TORTOISE_ORM` for Tortoise's CLI (`tortoise -c infra.db.TORTOISE_ORM makemigrations`)."""
     if name == "TORTOISE_ORM":
         return tortoise_config(get_settings())
     raise AttributeError(name)

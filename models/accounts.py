@@ -20,11 +20,13 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from models import sql, throttle
+from infra import sql
+from infra.batching import Combiner, Ticket
+from models import throttle
 from models.actor import Actor
-from models.batching import Combiner, Ticket
 from models.customer import Customer
 from models.errors import DomainError, ErrorCode, invalid_input, not_found
+from models.input_text import bounded, require_storable, storable
 from models.passwords import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
@@ -32,7 +34,6 @@ from models.passwords import (
     hash_password,
     verify_password,
 )
-from models.text import bounded, require_storable, storable
 from models.unit_of_work import unit_of_work
 from models.user import ApiToken, Role, User
 from settings import get_settings

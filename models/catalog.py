@@ -7,9 +7,9 @@ import uuid
 from models import alerts
 from models.customer import Customer
 from models.errors import not_found
+from models.input_text import bounded
 from models.notification import AlertKind
 from models.service import Service
-from models.text import bounded
 from models.unit_of_work import UnitOfWork, run_in_transaction
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from models import platform, sql
+from infra import sql
+from models import platform
 from models.actor import Actor
 from models.customer import Customer
 from models.errors import DomainError, ErrorCode, not_found
 from models.idempotency import fingerprint, run_once
+from models.input_text import bounded
 from models.ledger import CreditTransaction, TransactionKind, post
-from models.text import bounded
 from models.unit_of_work import UnitOfWork
 
 MAX_NOTE_LENGTH = 1000

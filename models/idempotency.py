@@ -13,10 +13,10 @@ from tortoise import fields
 from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 
-from models import sql
+from infra import sql
 from models.actor import Actor
 from models.errors import DomainError, ErrorCode
-from models.text import bounded
+from models.input_text import bounded
 from models.unit_of_work import UnitOfWork, run_in_transaction
 
 MAX_KEY_LENGTH = 255

@@ -17,7 +17,7 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from models.errors import invalid_input
-from models.text import storable
+from models.input_text import storable
 
 T = TypeVar("T", bound=Model)
 MAX_PAGE_SIZE = 100

@@ -1,45 +1,13 @@
-"""Who may do what: the one place the roles and tenant rules of API.md live."""
+"""Who may do what: the roles and tenant rules of API.md, decided from an Actor alone."""
 
 from __future__ import annotations
 
 import uuid
 
-from graphql import GraphQLError
-from strawberry.types import Info
-
 from models.actor import Actor
 from models.errors import invalid_input, not_found
 from models.service import ServiceRequest
 from models.user import Role, User
-
-
-def unauthenticated() -> GraphQLError:
-    """Missing, malformed, expired or revoked token."""
-    return GraphQLError(
-        "Authentication required: send a valid bearer token.",
-        extensions={"code": "UNAUTHENTICATED"},
-    )
-
-
-def forbidden() -> GraphQLError:
-    """The caller's role may never do this."""
-    return GraphQLError("Your role may not perform this operation.", extensions={"code": "FORBIDDEN"})
-
-
-def current_actor(info: Info) -> Actor:
-    """The authenticated caller, or a top-level UNAUTHENTICATED error."""
-    actor = info.context.actor
-    if actor is None:
-        raise unauthenticated()
-    return actor
-
-
-def require_role(info: Info, *roles: Role) -> Actor:
-    """The caller, if its role is among `roles`; FORBIDDEN otherwise."""
-    actor = current_actor(info)
-    if actor.role not in roles:
-        raise forbidden()
-    return actor
 
 
 def can_access_customer(actor: Actor, customer_id: uuid.UUID) -> bool:

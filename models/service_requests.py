@@ -6,17 +6,18 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from models import platform, sql
+from infra import sql
+from infra.batching import Combiner, Ticket
+from infra.request_id import current_request_id
+from models import platform
 from models.actor import Actor
-from models.audit import current_request_id
-from models.batching import Combiner, Ticket
 from models.customer import Customer
 from models.errors import DomainError, ErrorCode, invalid_input, not_found
 from models.idempotency import claim, fingerprint, prior_result
+from models.input_text import bounded
 from models.ledger import Movement, Posting, TransactionKind, post, post_batch
 from models.money import LIMIT_CENTS
 from models.service import REFUNDING_STATUSES, RequestStatus, Service, ServiceRequest
-from models.text import bounded
 from models.unit_of_work import UnitOfWork, run_in_transaction
 
 MAX_REASON_LENGTH = 1000

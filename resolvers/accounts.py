@@ -8,16 +8,11 @@ from strawberry.types import Info
 from models import accounts
 from models.errors import not_found
 from models.ids import parse_id, parse_optional_id
+from models.permissions import can_manage_user, target_customer
 from models.user import Role
 from models.user import User as UserModel
 from resolvers.errors import guarded
-from resolvers.permissions import (
-    can_manage_user,
-    current_actor,
-    forbidden,
-    require_role,
-    target_customer,
-)
+from schema.access import current_actor, forbidden, require_role
 from schema.inputs import CreateUserInput
 from schema.payloads import (
     CreateApiTokenPayload,

@@ -10,10 +10,11 @@ from strawberry.types import Info
 from models import catalog
 from models.ids import parse_id
 from models.money import parse_price, parse_threshold
+from models.permissions import target_customer
 from models.platform import set_credit_management
 from models.user import Role
 from resolvers.errors import guarded
-from resolvers.permissions import require_role, target_customer
+from schema.access import require_role
 from schema.inputs import CreateCustomerInput, CreateServiceInput, SetCreditAlertInput
 from schema.payloads import CreditSettingsPayload, CustomerPayload, ServicePayload
 from schema.types import CreditSettings, Customer, Service

@@ -12,9 +12,9 @@ from models.ledger import TransactionKind
 from models.money import parse_positive
 from models.user import Role
 from resolvers.errors import guarded
-from resolvers.loaders import loaders
-from resolvers.permissions import require_role
+from schema.access import require_role
 from schema.inputs import BalanceChangeInput
+from schema.loaders import loaders
 from schema.payloads import BalanceChangePayload
 from schema.types import CreditTransaction, Customer
 

@@ -1,7 +1,7 @@
 """DataLoaders for the rows nested fields read: one query per kind of row, however long the page.
 
 A set lives for one execution: an HTTP request, one operation on a socket, one event of a
-subscription (`begin_execution`, from the schema extension in `resolvers/context.py`). Each root
+subscription (`begin_execution`, from the schema extension in `api/context.py`). Each root
 field of a mutation gets a set of its own, so a field never sees rows cached before an earlier
 field of the same document changed them. The set is found through a ContextVar, not the
 context: Strawberry builds one context per websocket, shared by all of its operations.

@@ -28,8 +28,7 @@ from typing import Any
 
 import pytest
 
-from models import accounts
-from models import requests as service_requests
+from models import accounts, service_requests
 from models.alerts import CreditAlert
 from models.customer import Customer
 from models.idempotency import IdempotencyRecord

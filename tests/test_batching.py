@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Hashable
 from typing import Any
 
-from models.batching import Combiner, Ticket
+from infra.batching import Combiner, Ticket
 
 
 class Runner:

@@ -92,7 +92,7 @@ async def test_graphiql_is_served_from_vendored_files(http: httpx.AsyncClient) -
 
 async def test_the_console_can_be_turned_off(settings: Settings) -> None:
     # given CREDITS_CONSOLE_ENABLED=false
-    from server import create_app
+    from api.app import create_app
 
     app = create_app(settings.model_copy(update={"console_enabled": False}))
     async with httpx.AsyncClient(

@@ -24,8 +24,8 @@ import models.ledger
 from models import catalog, unit_of_work
 from models.customer import Customer
 from models.ledger import BalanceChanged, CreditTransaction, TransactionKind
-from models.requests import request_service
 from models.service import REFUNDING_STATUSES, RequestStatus, ServiceRequest
+from models.service_requests import request_service
 from models.user import Role
 from tests.client import GraphQLClient, error_codes
 from tests.conftest import requires_postgres

@@ -12,12 +12,12 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.context import Context
+from api.feeds import TOO_SLOW, Feeds, _Member, feed_key, shared_shape
+from api.schema import schema
 from models.customer import Customer
 from models.user import Role
 from notifications.bus import EventBus
-from resolvers.context import Context
-from resolvers.feeds import TOO_SLOW, Feeds, _Member, feed_key, shared_shape
-from resolvers.root import schema
 from tests.client import GraphQLClient
 from tests.documents import GRANT_CREDITS
 from tests.factories import Login, make_catalog_admin, make_customer, make_user

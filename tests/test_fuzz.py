@@ -44,8 +44,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from models import accounts, catalog
-from models import requests as service_requests
+from models import accounts, catalog, service_requests
 from models.alerts import CreditAlert
 from models.customer import Customer
 from models.idempotency import IdempotencyRecord

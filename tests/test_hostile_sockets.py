@@ -16,8 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from api.socket_limits import default_max_websockets
 from models.user import Role
-from resolvers.socket_limits import default_max_websockets
 from tests.client import GraphQLClient
 from tests.conftest import IS_REDIS, PROJECT_DIR
 from tests.factories import make_catalog_admin, make_customer, make_service, make_user
@@ -397,7 +397,7 @@ def test_the_soft_descriptor_limit_is_raised_to_the_hard_one():
         "import resource\n"
         "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
-        "from resolvers.socket_limits import raise_descriptor_limit\n"
+        "from api.socket_limits import raise_descriptor_limit\n"
         "print(raise_descriptor_limit(), resource.getrlimit(resource.RLIMIT_NOFILE)[0], hard)\n"
     )
 

@@ -12,12 +12,12 @@ import httpx
 import pytest
 from graphql import OperationDefinitionNode, TypeInfo, ValidationContext, parse
 
+from api.document_cache import CachedDocument, DocumentCache
+from api.feeds import feed_key, shared_shape
+from api.graphql_app import SUBSCRIPTION_NEEDS_A_STREAM
+from api.query_cost import operation_cost
+from api.schema import build_schema, schema
 from models.user import Role
-from resolvers.document_cache import CachedDocument, DocumentCache
-from resolvers.feeds import feed_key, shared_shape
-from resolvers.query_cost import operation_cost
-from resolvers.root import build_schema, schema
-from server import SUBSCRIPTION_NEEDS_A_STREAM
 from settings import Settings
 from tests.client import GraphQLClient
 from tests.factories import make_catalog_admin, make_customer, make_user
@@ -376,7 +376,7 @@ async def test_development_schema_allows_introspection(gql: GraphQLClient) -> No
 )
 async def test_cors_allows_only_configured_origins(settings: Settings, origin: str, allowed: bool) -> None:
     # given: an app configured for one browser origin
-    from server import create_app
+    from api.app import create_app
 
     app = create_app(settings.model_copy(update={"cors_origins": ["https://app.example.com"]}))
     transport = httpx.ASGITransport(app=app)

@@ -9,17 +9,17 @@ from typing import Any
 
 import pytest
 
+from api.context import Context
+from api.schema import schema
 from models.credits import change_balance
 from models.customer import Customer
 from models.ledger import TransactionKind
 from models.notification import AlertKind, Notification
-from models.requests import request_service, transition
 from models.service import RequestStatus
+from models.service_requests import request_service, transition
 from models.unit_of_work import unit_of_work
 from models.user import Role
-from resolvers.context import Context
-from resolvers.loaders import InsideTransactionError, Loaders
-from resolvers.root import schema
+from schema.loaders import InsideTransactionError, Loaders
 from tests.client import GraphQLClient
 from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_service, make_user
 from tests.query_counter import QueryCounter

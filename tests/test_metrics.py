@@ -17,15 +17,15 @@ from graphql import parse
 from prometheus_client.parser import text_string_to_metric_families
 
 import metrics
-import server
+from api import app as server_app
+from api.request_metrics import operation_label, root_field_names
+from api.schema import schema
 from models.idempotency import IdempotencyRecord
 from models.ledger import TransactionKind
 from models.user import Role
 from notifications import wire
 from notifications.bus import Subscription
 from notifications.mail import MailDispatcher
-from resolvers.request_metrics import operation_label, root_field_names
-from resolvers.root import schema
 from settings import Settings
 from tests.client import GraphQLClient
 from tests.documents import (
@@ -128,7 +128,7 @@ async def test_metrics_are_not_served_when_disabled(
     # given
     monkeypatch.setenv("CREDITS_METRICS_ENABLED", "false")
     disabled = Settings()
-    app = server.create_app(settings.model_copy(update={"metrics_enabled": disabled.metrics_enabled}))
+    app = server_app.create_app(settings.model_copy(update={"metrics_enabled": disabled.metrics_enabled}))
 
     # when
     async with httpx.AsyncClient(
@@ -353,7 +353,7 @@ async def test_a_scrape_answers_without_the_backlog_when_the_database_hangs(
         await asyncio.sleep(60)
         return 0
 
-    monkeypatch.setattr(server, "outbox_backlog", hanging)
+    monkeypatch.setattr(server_app, "outbox_backlog", hanging)
     monkeypatch.setattr(metrics, "BACKLOG_TIMEOUT_SECONDS", 0.2)
 
     # when

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tortoise import Tortoise
 from tortoise.migrations.autodetector import MigrationAutodetector
 
-from models.db import APP, migrate, tortoise_config
+from infra.db import APP, migrate, tortoise_config
 from models.ledger import CreditTransaction
 from settings import Settings
 

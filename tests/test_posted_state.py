@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from models.ledger import CreditTransaction
-from models.requests import request_service
+from models.service_requests import request_service
 from models.user import Role
 from tests.client import GraphQLClient
 from tests.factories import enable_credits, make_catalog_admin, make_customer, make_service, make_user

@@ -15,8 +15,8 @@ from models.credits import change_balance
 from models.customer import Customer
 from models.ledger import TransactionKind
 from models.notification import AlertKind, Notification
-from models.requests import request_service
 from models.service import ServiceRequest
+from models.service_requests import request_service
 from models.user import Role
 from tests.client import GraphQLClient, error_codes
 from tests.documents import CREDIT_SETTINGS, SET_CREDIT_MANAGEMENT

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from resolvers.root import schema
+from api.schema import schema
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CONTRACT_CHECK = PROJECT_DIR.parent / "shared" / "check_contract.py"
@@ -47,8 +47,8 @@ async def test_a_repeated_document_is_validated_once(monkeypatch: pytest.MonkeyP
     import graphql
     import strawberry.schema.schema
 
-    import resolvers.document_cache
-    from resolvers.root import build_schema
+    import api.document_cache
+    from api.schema import build_schema
     from settings import Settings
 
     validations: list[object] = []
@@ -57,7 +57,7 @@ async def test_a_repeated_document_is_validated_once(monkeypatch: pytest.MonkeyP
         validations.append(args[1])
         return graphql.validate(*args, **kwargs)
 
-    monkeypatch.setattr(resolvers.document_cache, "validate", counted)
+    monkeypatch.setattr(api.document_cache, "validate", counted)
     monkeypatch.setattr(strawberry.schema.schema, "validate", counted)
     production = build_schema(Settings(env="production", jwt_secret="x" * 32))
     document = "query Repeated { __typename }"

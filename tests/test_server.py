@@ -10,7 +10,7 @@ import pytest
 
 import resolvers.accounts
 import resolvers.queries
-from models import db
+from infra import db
 from models.user import ApiToken, Role
 from settings import Settings
 from tests.client import GraphQLClient, error_codes
@@ -107,7 +107,7 @@ async def test_graphiql_is_served_to_a_browser_in_development(http: httpx.AsyncC
 async def test_graphiql_is_not_served_in_production(settings: Settings) -> None:
     """Production has no IDE page."""
     # given
-    from server import create_app
+    from api.app import create_app
 
     app = create_app(_production_settings(settings))
 

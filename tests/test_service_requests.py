@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from models import requests as requests_module
+from infra.request_id import current_request_id, set_request_id
+from models import service_requests as requests_module
 from models.alerts import CreditAlert
-from models.audit import current_request_id, set_request_id
 from models.catalog import set_alert_threshold
 from models.customer import Customer
 from models.errors import DomainError, ErrorCode
 from models.ledger import CreditTransaction, TransactionKind
 from models.notification import AlertKind, Notification
-from models.requests import request_service
 from models.service import RequestStatus, ServiceRequest
+from models.service_requests import request_service
 from models.user import Role
 from tests.client import GraphQLClient
 from tests.client import user_errors as errors
@@ -529,7 +529,7 @@ async def test_service_requests_filter_by_status(gql, world):
     assert sorted(await _statuses(gql, world, None)) == sorted((i, s) for s, i in ids.items())
 
 
-# Concurrent requestService calls are charged in batches (models/batching.py), of one customer or
+# Concurrent requestService calls are charged in batches (infra/batching.py), of one customer or
 # several: the first call of a lane runs alone while the calls arriving meanwhile queue up and are
 # charged together. These tests gather in-process calls; what they assert holds however the calls
 # were batched, except `_batched`, which checks that batching did happen (post_batch stamps one

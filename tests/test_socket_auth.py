@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 from starlette.websockets import WebSocketState
 
+from api.socket_auth import FORBIDDEN_CLOSE, SocketGuard
 from models import accounts
 from models.accounts import issue_jwt, set_user_active
 from models.user import Role
-from resolvers.socket_auth import FORBIDDEN_CLOSE, SocketGuard
 from tests.factories import make_catalog_admin, make_customer, make_user
 
 

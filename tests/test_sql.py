@@ -6,7 +6,7 @@ import uuid
 
 from tortoise import connections
 
-from models import sql
+from infra import sql
 from tests.factories import make_customer
 
 

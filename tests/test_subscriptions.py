@@ -17,10 +17,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from api.context import Context
+from api.schema import schema
 from models.customer import Customer
 from models.user import Role
-from resolvers.context import Context
-from resolvers.root import schema
 from settings import Settings
 from tests.client import GraphQLClient
 from tests.documents import (

@@ -13,13 +13,13 @@ import pytest
 import redis.exceptions
 from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError
 
+import api.context
 import models.ledger
-import resolvers.context
 import resolvers.queries
-from models import db
+from api.unavailable import is_unavailable
+from infra import db
 from models.customer import Customer
 from models.ledger import CreditTransaction
-from resolvers.errors import is_unavailable
 from settings import Settings
 from tests.documents import CREDIT_SETTINGS, GRANT_CREDITS
 from tests.factories import enable_credits, make_catalog_admin, make_customer
@@ -222,7 +222,7 @@ async def test_the_database_failing_during_authentication_answers_503_not_unauth
     async def unreachable(_token: str) -> object:
         raise ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
 
-    monkeypatch.setattr(resolvers.context, "authenticate", unreachable)
+    monkeypatch.setattr(api.context, "authenticate", unreachable)
 
     # when
     response = await http.post(
