@@ -8,7 +8,6 @@ field, on every backend, before anything is written or looked up.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 from models.errors import invalid_input
 
@@ -20,18 +19,16 @@ def storable(text: str) -> bool:
     return _UNSTORABLE.search(text) is None
 
 
-def require_storable(text: str, what: str, field: Sequence[str] | None) -> str:
-    """`text` itself, or INVALID_INPUT on `field`."""
+def require_storable(text: str, what: str, argument: str | None) -> str:
+    """`text` itself, or INVALID_INPUT on `argument`."""
     if not storable(text):
-        raise invalid_input(f"{what} must not contain NUL characters or unpaired surrogates", field)
+        raise invalid_input(f"{what} must not contain NUL characters or unpaired surrogates", argument)
     return text
 
 
-def bounded(
-    text: str, what: str, field: Sequence[str] | None, *, max_length: int, min_length: int = 0
-) -> str:
-    """`text` if its length is within bounds and a database can hold it; INVALID_INPUT on `field`."""
+def bounded(text: str, what: str, argument: str | None, *, max_length: int, min_length: int = 0) -> str:
+    """`text` if its length is within bounds and a database can hold it; INVALID_INPUT on `argument`."""
     if not min_length <= len(text) <= max_length:
         bounds = f"{min_length} to {max_length}" if min_length else f"at most {max_length}"
-        raise invalid_input(f"{what} must be {bounds} characters", field)
-    return require_storable(text, what, field)
+        raise invalid_input(f"{what} must be {bounds} characters", argument)
+    return require_storable(text, what, argument)

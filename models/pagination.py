@@ -80,7 +80,7 @@ def _decode(cursor: str, keys: Sequence[SortKey], model: type[Model]) -> list[ob
             raise ValueError
         return [_parse(key, value, model) for key, value in zip(keys, raw, strict=True)]
     except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error, ValidationError):
-        raise invalid_input("after is not a valid cursor", ["after"]) from None
+        raise invalid_input("after is not a valid cursor", "after") from None
 
 
 def _after(keys: Sequence[SortKey], values: Sequence[object]) -> Q:
@@ -96,7 +96,7 @@ def _after(keys: Sequence[SortKey], values: Sequence[object]) -> Q:
 def validate_first(first: int) -> int:
     """Page sizes are 1 to 100."""
     if not 1 <= first <= MAX_PAGE_SIZE:
-        raise invalid_input(f"first must be between 1 and {MAX_PAGE_SIZE}", ["first"])
+        raise invalid_input(f"first must be between 1 and {MAX_PAGE_SIZE}", "first")
     return first
 
 

@@ -38,12 +38,12 @@ def can_manage_user(actor: Actor, user: User) -> bool:
     )
 
 
-def target_customer(actor: Actor, customer_id: uuid.UUID | None, field: list[str]) -> uuid.UUID:
+def target_customer(actor: Actor, customer_id: uuid.UUID | None, argument: str) -> uuid.UUID:
     """The customer an operation acts on: the caller's own when left out; others are NOT_FOUND."""
     if customer_id is None:
         if actor.customer_id is None:
-            raise invalid_input("customerId is required", field)
+            raise invalid_input("customerId is required", argument)
         return actor.customer_id
     if not can_access_customer(actor, customer_id):
-        raise not_found("customer", field)
+        raise not_found("customer", argument)
     return customer_id

@@ -98,7 +98,7 @@ async def make_request(
 ) -> RequestMade:
     """`request_service`, with the service and the customer as its charge left it."""
     if quantity < 1:
-        raise invalid_input("quantity must be at least 1", ["input", "quantity"])
+        raise invalid_input("quantity must be at least 1", "quantity")
     digest = fingerprint(str(customer_id), str(service_id), quantity)
     charge = _Charge(actor, customer_id, service_id, quantity, idempotency_key, digest, current_request_id())
     return await _charges.submit(customer_id.int % CHARGE_LANES, charge)
@@ -198,12 +198,12 @@ async def _record(uow: UnitOfWork, charge: _Charge, facts: _Facts) -> ServiceReq
         if first is not None:
             return first
     if charge.service_id not in facts.prices:
-        raise not_found("service", ["input", "serviceId"])
+        raise not_found("service", "serviceId")
     if charge.customer_id not in facts.customers:
-        raise not_found("customer", ["input", "customerId"])
+        raise not_found("customer", "customerId")
     price = facts.prices[charge.service_id] or 0
     if price * charge.quantity >= LIMIT_CENTS:
-        raise invalid_input("price × quantity must be below 10^12", ["input", "quantity"])
+        raise invalid_input("price × quantity must be below 10^12", "quantity")
     request = ServiceRequest(
         id=uuid.uuid4(),
         service_id=charge.service_id,
@@ -250,7 +250,7 @@ async def finish(
 ) -> RequestMade:
     """`transition`, with the customer as its refund left it (None when nothing was refunded)."""
     if reason is not None:
-        bounded(reason, "reason", ["reason"], max_length=MAX_REASON_LENGTH)
+        bounded(reason, "reason", "reason", max_length=MAX_REASON_LENGTH)
 
     async def work(uow: UnitOfWork) -> RequestMade:
         # The conditional update is the race's referee: exactly one caller sees a row change.
@@ -260,9 +260,9 @@ async def finish(
         if not rows:
             current = await ServiceRequest.get_or_none(id=request_id, using_db=uow.conn)
             if current is None:
-                raise not_found("service request", ["id"])
+                raise not_found("service request", "id")
             raise DomainError(
-                ErrorCode.INVALID_STATE, f"the request is {current.status}, not REQUESTED", ["id"]
+                ErrorCode.INVALID_STATE, f"the request is {current.status}, not REQUESTED", "id"
             )
         request = ServiceRequest._init_from_db(**rows[0])
         if status in REFUNDING_STATUSES and request.amount > 0:

@@ -66,7 +66,7 @@ class Query:
         if search:
             # Longer than any name can never match (and SQLite refuses LIKE patterns of 50 000).
             try:
-                bounded(search, "search", ["search"], max_length=MAX_SEARCH_LENGTH)
+                bounded(search, "search", "search", max_length=MAX_SEARCH_LENGTH)
             except DomainError as exc:
                 raise query_error(exc) from None
             query = query.filter(name__icontains=search)

@@ -16,7 +16,7 @@ from models.money import (
     to_decimal,
 )
 
-FIELD = ["input", "amount"]
+FIELD = "amount"
 
 ACCEPTED = [
     ("100", 10000),
@@ -112,21 +112,21 @@ def test_parse_amount_rejects_anything_else(value):
     # given: a value that is not a contract amount
     # when: it is parsed
     error = _rejected(parse_amount, value)
-    # then: INVALID_AMOUNT names the field it came from
+    # then: INVALID_AMOUNT names the argument it came from
     assert error.code == ErrorCode.INVALID_AMOUNT
-    assert error.field == FIELD
+    assert error.argument == FIELD
     assert error.message
 
 
 def test_the_error_names_the_given_field():
-    """The field path is whatever the caller passed, copied."""
-    # given: a nested field path
-    path = ["input", "creditPrice"]
+    """The argument named is whatever the caller passed (the resolver makes it a path)."""
+    # given: an argument name
+    argument = "creditPrice"
     # when: a bad amount is parsed for it
     with pytest.raises(DomainError) as caught:
-        parse_amount("abc", path)
-    # then: the error carries that path
-    assert caught.value.field == ["input", "creditPrice"]
+        parse_amount("abc", argument)
+    # then: the error names that argument
+    assert caught.value.argument == "creditPrice"
     assert caught.value.code == "INVALID_AMOUNT"
 
 
@@ -147,7 +147,7 @@ def test_parse_positive_rejects_zero_negative_and_bad_amounts(value):
     # given / when: a non-positive or malformed amount is parsed
     error = _rejected(parse_positive, value)
     # then: INVALID_AMOUNT on the field
-    assert (error.code, error.field) == (ErrorCode.INVALID_AMOUNT, FIELD)
+    assert (error.code, error.argument) == (ErrorCode.INVALID_AMOUNT, FIELD)
 
 
 @pytest.mark.parametrize(
@@ -167,7 +167,7 @@ def test_parse_price_rejects_negative_and_bad_amounts(value):
     # given / when: a bad price is parsed
     error = _rejected(parse_price, value)
     # then: INVALID_AMOUNT on the field
-    assert (error.code, error.field) == (ErrorCode.INVALID_AMOUNT, FIELD)
+    assert (error.code, error.argument) == (ErrorCode.INVALID_AMOUNT, FIELD)
 
 
 @pytest.mark.parametrize(
@@ -187,7 +187,7 @@ def test_parse_threshold_rejects_bad_amounts(value):
     # given / when: a bad threshold is parsed
     error = _rejected(parse_threshold, value)
     # then: INVALID_AMOUNT on the field
-    assert (error.code, error.field) == (ErrorCode.INVALID_AMOUNT, FIELD)
+    assert (error.code, error.argument) == (ErrorCode.INVALID_AMOUNT, FIELD)
 
 
 @pytest.mark.parametrize(

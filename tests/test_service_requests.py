@@ -550,12 +550,12 @@ def _batched(entries: list[CreditTransaction]) -> bool:
     return max(Counter(e.created_at for e in entries).values(), default=0) > 1
 
 
-async def _outcome(call: Any) -> ServiceRequest | tuple[ErrorCode, list[str] | None]:
-    """A request, or the (code, field) of the domain error it raised."""
+async def _outcome(call: Any) -> ServiceRequest | tuple[ErrorCode, str | None]:
+    """A request, or the (code, argument) of the domain error it raised."""
     try:
         return await call
     except DomainError as exc:
-        return exc.code, exc.field
+        return exc.code, exc.argument
 
 
 async def test_concurrent_requests_of_one_customer_each_get_one_charge(world):
@@ -615,8 +615,8 @@ async def test_each_request_of_a_mixed_batch_gets_its_own_outcome(world):
     good_one, good_two, unknown, reused, twin_a, twin_b, pair_a, pair_b, fresh = outcomes
 
     # then: errors only for the unknown service and the reused key
-    assert unknown == (ErrorCode.NOT_FOUND, ["input", "serviceId"])
-    assert reused == (ErrorCode.IDEMPOTENCY_CONFLICT, ["input", "idempotencyKey"])
+    assert unknown == (ErrorCode.NOT_FOUND, "serviceId")
+    assert reused == (ErrorCode.IDEMPOTENCY_CONFLICT, "idempotencyKey")
     for made, quantity in ((good_one, 1), (good_two, 2), (twin_a, 3), (fresh, 1)):
         assert isinstance(made, ServiceRequest)
         assert made.status == RequestStatus.REQUESTED
@@ -627,7 +627,7 @@ async def test_each_request_of_a_mixed_batch_gets_its_own_outcome(world):
     pair = [o for o in (pair_a, pair_b) if isinstance(o, ServiceRequest)]
     assert len(pair) == 1
     assert [o for o in (pair_a, pair_b) if not isinstance(o, ServiceRequest)] == [
-        (ErrorCode.IDEMPOTENCY_CONFLICT, ["input", "idempotencyKey"])
+        (ErrorCode.IDEMPOTENCY_CONFLICT, "idempotencyKey")
     ]
     # and: one charge per request made, none for the failures; the used key charged only once
     made_ids = [used.id, good_one.id, good_two.id, twin_a.id, pair[0].id, fresh.id]  # type: ignore[union-attr]
@@ -740,7 +740,7 @@ async def test_requests_of_many_customers_share_a_batch_and_an_unknown_customer_
     )
 
     # then: the unknown customers' requests are NOT_FOUND and nothing of theirs is stored
-    assert outcomes[16:] == [(ErrorCode.NOT_FOUND, ["input", "customerId"])] * 4
+    assert outcomes[16:] == [(ErrorCode.NOT_FOUND, "customerId")] * 4
     assert await ServiceRequest.filter(customer_id__in=unknown).count() == 0
     # and: every other request charged its own customer once
     made = outcomes[:16]
