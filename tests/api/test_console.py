@@ -10,7 +10,7 @@ import httpx
 from api import console
 from settings import Settings
 
-WEB = Path(__file__).resolve().parent.parent / "web"
+WEB = Path(__file__).resolve().parents[2] / "web"
 
 
 def static_urls(html: str) -> list[str]:

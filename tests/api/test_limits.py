@@ -34,7 +34,7 @@ NESTED_PAGES = """
 { customer { serviceRequests(first:100){ nodes{ customer{ serviceRequests(first:100){ nodes{ customer{
   serviceRequests(first:100){ nodes{ customer{ id } } } } } } } } } } }
 """
-# The heaviest query of the test suite (tests/test_idempotency.py): cost 906.
+# The heaviest query of the test suite (tests/resolvers/test_idempotency.py): cost 906.
 LEDGER_AND_REQUESTS = """
 query ($id: ID!) { customer(id: $id) {
   balance

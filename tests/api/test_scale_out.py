@@ -24,8 +24,8 @@ from tests.client import GraphQLClient
 from tests.conftest import IS_POSTGRES, IS_REDIS
 from tests.documents import CUSTOMER_BALANCE
 from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_user
+from tests.notifications.test_bus import HAS_REDIS_SERVER, RedisServer
 from tests.processes import ServerProcess, free_port
-from tests.test_bus import HAS_REDIS_SERVER, RedisServer
 from tests.ws_client import TRANSPORT_WS, GraphQLSocket, SocketClosed
 
 pytestmark = [

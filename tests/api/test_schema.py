@@ -11,7 +11,7 @@ import pytest
 
 from api.schema import schema
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 CONTRACT_CHECK = PROJECT_DIR.parent / "shared" / "check_contract.py"
 
 
