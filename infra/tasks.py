@@ -1,4 +1,4 @@
-"""Background tasks of the side-effect services (bus supervisor, mail dispatcher)."""
+"""Cancel a background task and wait for it to unwind (bus, mail dispatcher, sockets, housekeeping)."""
 
 from __future__ import annotations
 

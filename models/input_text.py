@@ -1,8 +1,8 @@
-"""Text from clients that a database can hold.
+"""Input text checks: length bounds, and text a database can hold.
 
 JSON carries strings no column can store: NUL (PostgreSQL refuses it in text) and unpaired
 surrogates (`"\\ud800"`: not Unicode, no driver can encode them). Both are INVALID_INPUT on the
-field, on every backend, before anything is written or looked up.
+argument, on every backend, before anything is written or looked up.
 """
 
 from __future__ import annotations
