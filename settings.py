@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     # A frame before `connection_ack` carries a token or one subscribe: 64 KB is plenty. After it,
     # a frame may be as large as a request body (uvicorn's ws_max_size is set to max_body_bytes).
     ws_max_message_bytes: int = Field(65_536, ge=1024)
-    # None: derived from the descriptor limit (see resolvers.socket_limits.default_max_websockets).
+    # None: derived from the descriptor limit (see api.socket_limits.default_max_websockets).
     max_websockets: int | None = Field(None, ge=1)
     max_unauthenticated_websockets_per_address: int = Field(50, ge=1)
     cors_origins: list[str] = Field(default_factory=list)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from models import db
+from infra import db
 from models.accounts import create_user, ensure_first_admin, issue_jwt, normalise_email
 from models.actor import Actor
 from models.catalog import create_customer, create_service

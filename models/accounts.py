@@ -20,11 +20,13 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from models import sql, throttle
+from infra import sql
+from infra.batching import Combiner, Ticket
+from models import throttle
 from models.actor import Actor
-from models.batching import Combiner, Ticket
 from models.customer import Customer
 from models.errors import DomainError, ErrorCode, invalid_input, not_found
+from models.input_text import bounded, require_storable, storable
 from models.passwords import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
@@ -32,7 +34,6 @@ from models.passwords import (
     hash_password,
     verify_password,
 )
-from models.text import bounded, require_storable, storable
 from models.unit_of_work import unit_of_work
 from models.user import ApiToken, Role, User
 from settings import get_settings
@@ -190,7 +191,7 @@ async def _authenticate_api_token(token: str) -> Actor:
 
 async def create_api_token(actor: Actor, name: str) -> tuple[str, ApiToken]:
     """Create a token acting as the caller; the secret is returned once and stored hashed."""
-    name = bounded(name.strip(), "name", ["name"], min_length=1, max_length=200)
+    name = bounded(name.strip(), "name", "name", min_length=1, max_length=200)
     secret = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = await ApiToken.create(user_id=actor.user_id, name=name, token_hash=_token_hash(secret))
     return secret, row
@@ -200,7 +201,7 @@ async def revoke_api_token(actor: Actor, token_id: uuid.UUID) -> ApiToken:
     """Revoke a token; its owner or a catalog administrator may."""
     row = await ApiToken.get_or_none(id=token_id)
     if row is None or (actor.role != Role.CATALOG_ADMIN and row.user_id != actor.user_id):
-        raise not_found("API token", ["id"])
+        raise not_found("API token", "id")
     if row.revoked_at is None:
         async with unit_of_work() as uow:
             row.revoked_at = _now()
@@ -221,26 +222,22 @@ async def create_user(
     email = email.strip()
     email_key = normalise_email(email)
     if not _EMAIL.fullmatch(email) or len(email) > MAX_EMAIL_LENGTH or len(email_key) > MAX_EMAIL_LENGTH:
-        raise invalid_input("email is not a valid address", ["input", "email"])
-    require_storable(email, "email", ["input", "email"])
-    name = bounded(name.strip(), "name", ["input", "name"], min_length=1, max_length=200)
+        raise invalid_input("email is not a valid address", "email")
+    require_storable(email, "email", "email")
+    name = bounded(name.strip(), "name", "name", min_length=1, max_length=200)
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise invalid_input(
-            f"password must be at least {MIN_PASSWORD_LENGTH} characters", ["input", "password"]
-        )
+        raise invalid_input(f"password must be at least {MIN_PASSWORD_LENGTH} characters", "password")
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise invalid_input(
-            f"password must be at most {MAX_PASSWORD_LENGTH} characters", ["input", "password"]
-        )
-    require_storable(password, "password", ["input", "password"])
+        raise invalid_input(f"password must be at most {MAX_PASSWORD_LENGTH} characters", "password")
+    require_storable(password, "password", "password")
     if role == Role.CATALOG_ADMIN:
         if customer_id is not None:
-            raise invalid_input("a catalog administrator has no customer", ["input", "customerId"])
+            raise invalid_input("a catalog administrator has no customer", "customerId")
     else:
         if customer_id is None:
-            raise invalid_input("customerId is required for this role", ["input", "customerId"])
+            raise invalid_input("customerId is required for this role", "customerId")
         if not await Customer.exists(id=customer_id):
-            raise not_found("customer", ["input", "customerId"])
+            raise not_found("customer", "customerId")
     password_hash = await hash_password(password)
     try:
         async with in_transaction():
@@ -253,7 +250,7 @@ async def create_user(
                 password_hash=password_hash,
             )
     except IntegrityError:
-        raise invalid_input("a user with this email exists", ["input", "email"]) from None
+        raise invalid_input("a user with this email exists", "email") from None
 
 
 async def set_user_active(actor: Actor, user: User, active: bool) -> User:
@@ -263,7 +260,7 @@ async def set_user_active(actor: Actor, user: User, active: bool) -> User:
     after a reactivation) and revokes its API tokens.
     """
     if user.id == actor.user_id and not active:
-        raise invalid_input("you cannot deactivate yourself", ["active"])
+        raise invalid_input("you cannot deactivate yourself", "active")
     if user.active == active:
         return user
     if active:

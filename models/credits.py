@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from models import platform, sql
+from infra import sql
+from models import platform
 from models.actor import Actor
 from models.customer import Customer
 from models.errors import DomainError, ErrorCode, not_found
 from models.idempotency import fingerprint, run_once
+from models.input_text import bounded
 from models.ledger import CreditTransaction, TransactionKind, post
-from models.text import bounded
 from models.unit_of_work import UnitOfWork
 
 MAX_NOTE_LENGTH = 1000
@@ -61,14 +62,14 @@ async def post_change(
     A repeat of an idempotency key returns the first entry and no customer (read it as it is now).
     """
     if note is not None:
-        bounded(note, "note", ["input", "note"], max_length=MAX_NOTE_LENGTH)
+        bounded(note, "note", "note", max_length=MAX_NOTE_LENGTH)
 
     async def action(uow: UnitOfWork) -> BalanceChange:
         [facts] = await sql.fetch(uow.conn, _FACTS, customer_id)
         if not facts["charging"]:
             raise DomainError(ErrorCode.CREDIT_MANAGEMENT_DISABLED, "credit management is turned off")
         if not facts["customer_exists"]:
-            raise not_found("customer", ["input", "customerId"])
+            raise not_found("customer", "customerId")
         posting = await post(uow, customer_id, amount, kind, actor=actor, note=note)
         return BalanceChange(posting.transaction, posting.customer_as_posted())
 

@@ -7,7 +7,7 @@ import uuid
 from tortoise import connections, fields
 from tortoise.models import Model
 
-from models import sql
+from infra import sql
 
 
 class Customer(Model):

@@ -1,8 +1,11 @@
-"""Domain errors: exceptions with a contract code that one mapping turns into userErrors."""
+"""Domain errors: exceptions with a contract code, naming the argument they concern.
+
+The domain knows argument names, not GraphQL paths: the resolver layer (`resolvers/errors.py`)
+puts the name under the mutation's input object, or leaves it top-level.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from enum import StrEnum
 
 
@@ -22,18 +25,18 @@ class ErrorCode(StrEnum):
 class DomainError(Exception):
     """An expected failure of a domain operation; nothing it touched was committed."""
 
-    def __init__(self, code: ErrorCode, message: str, field: Sequence[str] | None = None) -> None:
+    def __init__(self, code: ErrorCode, message: str, argument: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
-        self.field = list(field) if field is not None else None
+        self.argument = argument  # what was wrong: "customerId", "quantity", "id", "first"…
 
 
-def not_found(what: str, field: Sequence[str] | None) -> DomainError:
+def not_found(what: str, argument: str | None) -> DomainError:
     """The same answer for another tenant's object and a missing one."""
-    return DomainError(ErrorCode.NOT_FOUND, f"{what} not found", field)
+    return DomainError(ErrorCode.NOT_FOUND, f"{what} not found", argument)
 
 
-def invalid_input(message: str, field: Sequence[str] | None) -> DomainError:
+def invalid_input(message: str, argument: str | None) -> DomainError:
     """A well-typed argument whose value breaks a rule."""
-    return DomainError(ErrorCode.INVALID_INPUT, message, field)
+    return DomainError(ErrorCode.INVALID_INPUT, message, argument)

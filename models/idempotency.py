@@ -6,17 +6,17 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 from tortoise import fields
 from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 
-from models import sql
+from infra import sql
 from models.actor import Actor
 from models.errors import DomainError, ErrorCode
-from models.text import bounded
+from models.input_text import bounded
 from models.unit_of_work import UnitOfWork, run_in_transaction
 
 MAX_KEY_LENGTH = 255
@@ -56,12 +56,12 @@ def fingerprint(*arguments: object) -> str:
     return hashlib.sha256(json.dumps(arguments, default=str).encode()).hexdigest()
 
 
-def validate_key(key: str | None, field: Sequence[str]) -> str | None:
+def validate_key(key: str | None, argument: str) -> str | None:
     """Keys are 1 to 255 characters."""
     return (
         None
         if key is None
-        else bounded(key, "idempotencyKey", field, min_length=1, max_length=MAX_KEY_LENGTH)
+        else bounded(key, "idempotencyKey", argument, min_length=1, max_length=MAX_KEY_LENGTH)
     )
 
 
@@ -162,6 +162,6 @@ def _replay(prior: IdempotencyRecord, digest: str) -> uuid.UUID:
         raise DomainError(
             ErrorCode.IDEMPOTENCY_CONFLICT,
             "this idempotencyKey was used with other arguments",
-            ["input", "idempotencyKey"],
+            "idempotencyKey",
         )
     return prior.result_id

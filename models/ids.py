@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 
 from models.errors import not_found
 
 
-def parse_id(value: object, what: str, field: Sequence[str] | None) -> uuid.UUID:
+def parse_id(value: object, what: str, argument: str | None) -> uuid.UUID:
     """A client-supplied id; malformed ids are as unknown as missing ones."""
     parsed = try_parse_id(value)
     if parsed is None:
-        raise not_found(what, field)
+        raise not_found(what, argument)
     return parsed
 
 
@@ -24,6 +23,6 @@ def try_parse_id(value: object) -> uuid.UUID | None:
         return None
 
 
-def parse_optional_id(value: object | None, what: str, field: Sequence[str]) -> uuid.UUID | None:
+def parse_optional_id(value: object | None, what: str, argument: str) -> uuid.UUID | None:
     """Like `parse_id`, but a left-out id stays None."""
-    return None if value is None else parse_id(value, what, field)
+    return None if value is None else parse_id(value, what, argument)

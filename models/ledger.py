@@ -14,9 +14,10 @@ from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
-from models import alerts, sql
+from infra import sql
+from infra.request_id import current_request_id
+from models import alerts
 from models.actor import Actor
-from models.audit import current_request_id
 from models.customer import Customer
 from models.errors import not_found
 from models.unit_of_work import UnitOfWork

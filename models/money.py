@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from decimal import Decimal
 
 from models.errors import DomainError, ErrorCode
@@ -15,11 +14,11 @@ _AMOUNT = re.compile(r"-?[0-9]+(\.[0-9]{1,2})?")
 _TWO_PLACES = Decimal("0.01")
 
 
-def _invalid(message: str, field: Sequence[str]) -> DomainError:
-    return DomainError(ErrorCode.INVALID_AMOUNT, message, field)
+def _invalid(message: str, argument: str) -> DomainError:
+    return DomainError(ErrorCode.INVALID_AMOUNT, message, argument)
 
 
-def parse_amount(value: object, field: Sequence[str]) -> int:
+def parse_amount(value: object, argument: str) -> int:
     """Turn a JSON amount (string or integer) into hundredths, or raise INVALID_AMOUNT."""
     if isinstance(value, bool):
         cents = None
@@ -30,33 +29,33 @@ def parse_amount(value: object, field: Sequence[str]) -> int:
     else:
         cents = None
     if cents is None:
-        raise _invalid("amount must be a number with at most two decimals", field)
+        raise _invalid("amount must be a number with at most two decimals", argument)
     if abs(cents) >= LIMIT_CENTS:
-        raise _invalid("amount must be below 10^12 in absolute value", field)
+        raise _invalid("amount must be below 10^12 in absolute value", argument)
     return cents
 
 
-def parse_positive(value: object, field: Sequence[str]) -> int:
+def parse_positive(value: object, argument: str) -> int:
     """An amount that must be greater than zero (grants and withdrawals)."""
-    cents = parse_amount(value, field)
+    cents = parse_amount(value, argument)
     if cents <= 0:
-        raise _invalid("amount must be greater than zero", field)
+        raise _invalid("amount must be greater than zero", argument)
     return cents
 
 
-def parse_price(value: object, field: Sequence[str]) -> int | None:
+def parse_price(value: object, argument: str) -> int | None:
     """A credit price: null (not chargeable) or at least zero."""
     if value is None:
         return None
-    cents = parse_amount(value, field)
+    cents = parse_amount(value, argument)
     if cents < 0:
-        raise _invalid("price must not be negative", field)
+        raise _invalid("price must not be negative", argument)
     return cents
 
 
-def parse_threshold(value: object, field: Sequence[str]) -> int | None:
+def parse_threshold(value: object, argument: str) -> int | None:
     """An alert threshold: any amount, negative included, or null for none."""
-    return None if value is None else parse_amount(value, field)
+    return None if value is None else parse_amount(value, argument)
 
 
 def to_decimal(cents: int) -> Decimal:

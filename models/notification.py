@@ -9,7 +9,7 @@ from enum import StrEnum
 from tortoise import connections, fields
 from tortoise.models import Model
 
-from models import sql
+from infra import sql
 
 
 class AlertKind(StrEnum):

@@ -17,7 +17,7 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from models.errors import invalid_input
-from models.text import storable
+from models.input_text import storable
 
 T = TypeVar("T", bound=Model)
 MAX_PAGE_SIZE = 100
@@ -80,7 +80,7 @@ def _decode(cursor: str, keys: Sequence[SortKey], model: type[Model]) -> list[ob
             raise ValueError
         return [_parse(key, value, model) for key, value in zip(keys, raw, strict=True)]
     except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error, ValidationError):
-        raise invalid_input("after is not a valid cursor", ["after"]) from None
+        raise invalid_input("after is not a valid cursor", "after") from None
 
 
 def _after(keys: Sequence[SortKey], values: Sequence[object]) -> Q:
@@ -96,7 +96,7 @@ def _after(keys: Sequence[SortKey], values: Sequence[object]) -> Q:
 def validate_first(first: int) -> int:
     """Page sizes are 1 to 100."""
     if not 1 <= first <= MAX_PAGE_SIZE:
-        raise invalid_input(f"first must be between 1 and {MAX_PAGE_SIZE}", ["first"])
+        raise invalid_input(f"first must be between 1 and {MAX_PAGE_SIZE}", "first")
     return first
 
 

@@ -27,7 +27,7 @@ from broadcaster import Broadcast
 from broadcaster._backends.redis import RedisBackend
 
 import metrics
-from notifications.tasks import cancel_and_wait
+from infra.tasks import cancel_and_wait
 
 log = logging.getLogger("credits.bus")
 

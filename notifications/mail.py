@@ -24,8 +24,8 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 import metrics
+from infra.tasks import cancel_and_wait
 from models.outbox import EmailOutbox, EmailStatus
-from notifications.tasks import cancel_and_wait
 from settings import Settings
 
 log = logging.getLogger("credits.mail")

@@ -1,1 +1,1 @@
-"""Resolvers: thin — authorise, call the domain, map domain errors to userErrors."""
+"""Resolvers: field resolvers only, thin — authorise, call the domain, map domain errors to userErrors."""

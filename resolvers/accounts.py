@@ -8,16 +8,11 @@ from strawberry.types import Info
 from models import accounts
 from models.errors import not_found
 from models.ids import parse_id, parse_optional_id
+from models.permissions import can_manage_user, target_customer
 from models.user import Role
 from models.user import User as UserModel
-from resolvers.errors import guarded
-from resolvers.permissions import (
-    can_manage_user,
-    current_actor,
-    forbidden,
-    require_role,
-    target_customer,
-)
+from resolvers.errors import INPUT, guarded
+from schema.access import current_actor, forbidden, require_role
 from schema.inputs import CreateUserInput
 from schema.payloads import (
     CreateApiTokenPayload,
@@ -63,7 +58,7 @@ class AccountMutations:
         actor = current_actor(info)
 
         async def work() -> RevokeApiTokenPayload:
-            row = await accounts.revoke_api_token(actor, parse_id(id, "API token", ["id"]))
+            row = await accounts.revoke_api_token(actor, parse_id(id, "API token", "id"))
             return RevokeApiTokenPayload(api_token=ApiToken.from_model(row))
 
         return await guarded(RevokeApiTokenPayload, work)
@@ -77,10 +72,9 @@ class AccountMutations:
             raise forbidden()
 
         async def work() -> UserPayload:
-            field = ["input", "customerId"]
-            customer_id = parse_optional_id(input.customer_id, "customer", field)
+            customer_id = parse_optional_id(input.customer_id, "customer", "customerId")
             if actor.role == Role.CUSTOMER_ADMIN:
-                customer_id = target_customer(actor, customer_id, field)
+                customer_id = target_customer(actor, customer_id, "customerId")
             created = await accounts.create_user(
                 email=input.email,
                 name=input.name,
@@ -90,7 +84,7 @@ class AccountMutations:
             )
             return UserPayload(user=User.from_model(created))
 
-        return await guarded(UserPayload, work)
+        return await guarded(UserPayload, work, under=INPUT)
 
     @strawberry.mutation
     async def set_user_active(self, info: Info, id: strawberry.ID, active: bool) -> UserPayload:
@@ -98,9 +92,9 @@ class AccountMutations:
         actor = require_role(info, Role.CATALOG_ADMIN, Role.CUSTOMER_ADMIN)
 
         async def work() -> UserPayload:
-            target = await UserModel.get_or_none(id=parse_id(id, "user", ["id"]))
+            target = await UserModel.get_or_none(id=parse_id(id, "user", "id"))
             if target is None or not can_manage_user(actor, target):
-                raise not_found("user", ["id"])
+                raise not_found("user", "id")
             return UserPayload(user=User.from_model(await accounts.set_user_active(actor, target, active)))
 
         return await guarded(UserPayload, work)

@@ -10,10 +10,11 @@ from strawberry.types import Info
 from models import catalog
 from models.ids import parse_id
 from models.money import parse_price, parse_threshold
+from models.permissions import target_customer
 from models.platform import set_credit_management
 from models.user import Role
-from resolvers.errors import guarded
-from resolvers.permissions import require_role, target_customer
+from resolvers.errors import INPUT, guarded
+from schema.access import require_role
 from schema.inputs import CreateCustomerInput, CreateServiceInput, SetCreditAlertInput
 from schema.payloads import CreditSettingsPayload, CustomerPayload, ServicePayload
 from schema.types import CreditSettings, Customer, Service
@@ -38,7 +39,7 @@ class CatalogMutations:
         async def work() -> CustomerPayload:
             return CustomerPayload(customer=Customer.from_model(await catalog.create_customer(input.name)))
 
-        return await guarded(CustomerPayload, work)
+        return await guarded(CustomerPayload, work, under=INPUT)
 
     @strawberry.mutation
     async def create_service(self, info: Info, input: CreateServiceInput) -> ServicePayload:
@@ -46,10 +47,10 @@ class CatalogMutations:
         require_role(info, Role.CATALOG_ADMIN)
 
         async def work() -> ServicePayload:
-            price = parse_price(input.credit_price, ["input", "creditPrice"])
+            price = parse_price(input.credit_price, "creditPrice")
             return ServicePayload(service=Service.from_model(await catalog.create_service(input.name, price)))
 
-        return await guarded(ServicePayload, work)
+        return await guarded(ServicePayload, work, under=INPUT)
 
     @strawberry.mutation
     async def set_service_price(
@@ -59,8 +60,8 @@ class CatalogMutations:
         require_role(info, Role.CATALOG_ADMIN)
 
         async def work() -> ServicePayload:
-            price = parse_price(credit_price, ["creditPrice"])
-            changed = await catalog.set_service_price(parse_id(service_id, "service", ["serviceId"]), price)
+            price = parse_price(credit_price, "creditPrice")
+            changed = await catalog.set_service_price(parse_id(service_id, "service", "serviceId"), price)
             return ServicePayload(service=Service.from_model(changed))
 
         return await guarded(ServicePayload, work)
@@ -71,10 +72,11 @@ class CatalogMutations:
         actor = require_role(info, Role.CATALOG_ADMIN, Role.CUSTOMER_ADMIN)
 
         async def work() -> CustomerPayload:
-            field = ["input", "customerId"]
-            customer_id = target_customer(actor, parse_id(input.customer_id, "customer", field), field)
-            threshold = parse_threshold(input.threshold, ["input", "threshold"])
+            customer_id = target_customer(
+                actor, parse_id(input.customer_id, "customer", "customerId"), "customerId"
+            )
+            threshold = parse_threshold(input.threshold, "threshold")
             changed = await catalog.set_alert_threshold(customer_id, threshold)
             return CustomerPayload(customer=Customer.from_model(changed))
 
-        return await guarded(CustomerPayload, work)
+        return await guarded(CustomerPayload, work, under=INPUT)

@@ -11,10 +11,10 @@ from models.ids import parse_id
 from models.ledger import TransactionKind
 from models.money import parse_positive
 from models.user import Role
-from resolvers.errors import guarded
-from resolvers.loaders import loaders
-from resolvers.permissions import require_role
+from resolvers.errors import INPUT, guarded
+from schema.access import require_role
 from schema.inputs import BalanceChangeInput
+from schema.loaders import loaders
 from schema.payloads import BalanceChangePayload
 from schema.types import CreditTransaction, Customer
 
@@ -23,9 +23,9 @@ async def _change(info: Info, kind: TransactionKind, input: BalanceChangeInput) 
     actor = require_role(info, Role.CATALOG_ADMIN)
 
     async def work() -> BalanceChangePayload:
-        customer_id = parse_id(input.customer_id, "customer", ["input", "customerId"])
-        amount = parse_positive(input.amount, ["input", "amount"])
-        key = validate_key(input.idempotency_key, ["input", "idempotencyKey"])
+        customer_id = parse_id(input.customer_id, "customer", "customerId")
+        amount = parse_positive(input.amount, "amount")
+        key = validate_key(input.idempotency_key, "idempotencyKey")
         change = await post_change(actor, kind, customer_id, amount, input.note, key)
         entry = change.transaction
         # As posted, so `customer.balance` is `transaction.balanceAfter`; a replay's is as it is now.
@@ -34,7 +34,7 @@ async def _change(info: Info, kind: TransactionKind, input: BalanceChangeInput) 
             transaction=CreditTransaction.from_model(entry), customer=Customer.from_model(customer)
         )
 
-    return await guarded(BalanceChangePayload, work)
+    return await guarded(BalanceChangePayload, work, under=INPUT)
 
 
 @strawberry.type

@@ -7,7 +7,7 @@ from strawberry.types import Info
 
 from models.ids import try_parse_id
 from models.notification import mark_read
-from resolvers.permissions import current_actor
+from schema.access import current_actor
 from schema.payloads import MarkNotificationsReadPayload
 
 

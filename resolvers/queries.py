@@ -11,15 +11,16 @@ from models.customer import Customer as CustomerRow
 from models.customer import find_customer
 from models.errors import DomainError
 from models.ids import try_parse_id
+from models.input_text import bounded
 from models.notification import Notification as NotificationRow
 from models.pagination import SortKey
+from models.permissions import can_access_customer, can_see_request
 from models.platform import credit_management_enabled
 from models.service import Service as ServiceRow
 from models.service import ServiceRequest as RequestRow
-from models.text import bounded
 from models.user import ApiToken as ApiTokenRow
 from models.user import Role
-from resolvers.permissions import can_access_customer, can_see_request, current_actor, require_role
+from schema.access import current_actor, require_role
 from schema.pagination import Connection, connection, query_error
 from schema.types import (
     NEWEST_FIRST,
@@ -65,7 +66,7 @@ class Query:
         if search:
             # Longer than any name can never match (and SQLite refuses LIKE patterns of 50 000).
             try:
-                bounded(search, "search", ["search"], max_length=MAX_SEARCH_LENGTH)
+                bounded(search, "search", "search", max_length=MAX_SEARCH_LENGTH)
             except DomainError as exc:
                 raise query_error(exc) from None
             query = query.filter(name__icontains=search)

@@ -5,17 +5,18 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from models import requests
+from models import service_requests
 from models.errors import not_found
 from models.idempotency import validate_key
 from models.ids import parse_id, parse_optional_id
+from models.permissions import can_see_request, target_customer
 from models.service import RequestStatus
 from models.service import ServiceRequest as RequestModel
 from models.user import Role
-from resolvers.errors import guarded
-from resolvers.loaders import loaders
-from resolvers.permissions import can_see_request, current_actor, require_role, target_customer
+from resolvers.errors import INPUT, guarded
+from schema.access import current_actor, require_role
 from schema.inputs import RequestServiceInput
+from schema.loaders import loaders
 from schema.payloads import ServiceRequestPayload
 from schema.types import ServiceRequest
 
@@ -26,10 +27,10 @@ async def _transition(
     actor = require_role(info, *roles)
 
     async def work() -> ServiceRequestPayload:
-        request = await RequestModel.get_or_none(id=parse_id(id, "service request", ["id"]))
+        request = await RequestModel.get_or_none(id=parse_id(id, "service request", "id"))
         if request is None or not can_see_request(actor, request):
-            raise not_found("service request", ["id"])
-        changed = await requests.finish(actor, request.id, status, reason)
+            raise not_found("service request", "id")
+        changed = await service_requests.finish(actor, request.id, status, reason)
         if changed.customer is not None:  # as the refund left it
             loaders(info).customers.prime(changed.customer)
         return ServiceRequestPayload(service_request=ServiceRequest.from_model(changed.request))
@@ -50,13 +51,12 @@ class ServiceRequestMutations:
         actor = current_actor(info)
 
         async def work() -> ServiceRequestPayload:
-            field = ["input", "customerId"]
-            explicit = parse_optional_id(input.customer_id, "customer", field)
-            customer_id = target_customer(actor, explicit, field)
-            service_id = parse_id(input.service_id, "service", ["input", "serviceId"])
-            key = validate_key(input.idempotency_key, ["input", "idempotencyKey"])
+            explicit = parse_optional_id(input.customer_id, "customer", "customerId")
+            customer_id = target_customer(actor, explicit, "customerId")
+            service_id = parse_id(input.service_id, "service", "serviceId")
+            key = validate_key(input.idempotency_key, "idempotencyKey")
             quantity = 1 if input.quantity is None else input.quantity
-            made = await requests.make_request(actor, customer_id, service_id, quantity, key)
+            made = await service_requests.make_request(actor, customer_id, service_id, quantity, key)
             # What the charge read and posted serves the nested fields without a query.
             found = loaders(info)
             if made.customer is not None:
@@ -65,7 +65,7 @@ class ServiceRequestMutations:
                 found.services.prime(made.service)
             return ServiceRequestPayload(service_request=ServiceRequest.from_model(made.request))
 
-        return await guarded(ServiceRequestPayload, work)
+        return await guarded(ServiceRequestPayload, work, under=INPUT)
 
     @strawberry.mutation
     async def cancel_service_request(self, info: Info, id: strawberry.ID) -> ServiceRequestPayload:

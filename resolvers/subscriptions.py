@@ -19,11 +19,12 @@ from models.errors import invalid_input
 from models.ids import try_parse_id
 from models.money import to_decimal
 from models.notification import Notification as NotificationRow
+from models.permissions import can_access_customer, can_see_ledger
 from models.user import Role
 from notifications.bus import EventBus, SubscriberTooSlow
 from notifications.streams import alert_events, balance_events, notification_events
 from notifications.wire import alert_from_message, transaction_from_message
-from resolvers.permissions import can_access_customer, can_see_ledger, current_actor, forbidden
+from schema.access import current_actor, forbidden
 from schema.pagination import query_error
 from schema.types import BalanceEvent, CreditAlert, CreditTransaction, Notification
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import strawberry
 
@@ -34,9 +35,10 @@ class UserError:
     message: str
 
     @classmethod
-    def from_domain(cls, error: DomainError) -> UserError:
-        """The one mapping from domain errors to userErrors."""
-        return cls(code=error.code, field=error.field, message=error.message)
+    def from_domain(cls, error: DomainError, under: Sequence[str] = ()) -> UserError:
+        """A domain error as a userError; its argument is a path under `under` (e.g. the input object)."""
+        field = None if error.argument is None else [*under, error.argument]
+        return cls(code=error.code, field=field, message=error.message)
 
 
 @strawberry.type

@@ -16,13 +16,14 @@ from models.money import to_decimal
 from models.notification import Notification as NotificationRow
 from models.notification import unread_count
 from models.pagination import SortKey
+from models.permissions import can_access_customer, can_see_ledger
 from models.service import Service as ServiceRow
 from models.service import ServiceRequest as RequestRow
 from models.user import ApiToken as ApiTokenRow
 from models.user import User as UserRow
-from resolvers.loaders import loaders
-from resolvers.permissions import can_access_customer, can_see_ledger, current_actor
+from schema.access import current_actor
 from schema.enums import AlertKind, Role, ServiceRequestStatus, TransactionKind
+from schema.loaders import loaders
 from schema.pagination import Connection, connection
 
 TRANSACTION_ORDER = (SortKey("sequence", int),)

@@ -47,7 +47,7 @@ TEST_ENV = {
 }
 os.environ.update(TEST_ENV)
 
-from models import db  # noqa: E402
+from infra import db  # noqa: E402
 from models.customer import Customer  # noqa: E402
 from models.ledger import CreditTransaction  # noqa: E402
 from settings import Settings, get_settings  # noqa: E402
@@ -105,7 +105,7 @@ def settings() -> Settings:
 @pytest.fixture(scope="session")
 def app(settings: Settings):
     """The ASGI app; its runtime (database, bus) is started by the `runtime` fixture."""
-    from server import create_app
+    from api.app import create_app
 
     return create_app(settings)
 

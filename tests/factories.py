@@ -66,7 +66,7 @@ async def make_customer(
 
 async def make_service(price: str | None = "10.00", name: str | None = None) -> Service:
     """A service priced in credits (a decimal string), or unpriced with None."""
-    cents = parse_price(price, ["price"])
+    cents = parse_price(price, "price")
     return await catalog.create_service(name or f"Service {uuid.uuid4().hex[:6]}", cents)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from playwright.async_api import expect
 
 from models.ledger import CreditTransaction
-from models.requests import ServiceRequest
+from models.service_requests import ServiceRequest
 from models.user import Role
 from tests.browser.conftest import Api, badge, log_in, screenshot
 from tests.factories import (

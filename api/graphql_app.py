@@ -1,0 +1,164 @@
+"""The GraphQL endpoint: HTTP requests and websockets (authentication on connect, 503 before execution)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from typing import Any
+
+from cross_web import HTTPException
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
+from strawberry.types.unset import UNSET, UnsetType
+
+import metrics
+from api import console
+from api.context import Context, bearer_token, build_context
+from api.feeds import SharedFeedHandler
+from api.runtime import Runtime
+from api.schema import build_schema
+from api.socket_limits import TICKET, SocketTicket
+from api.unavailable import RETRY_AFTER_SECONDS, is_unavailable, unavailable_body
+from api.ws_protocol import BoundedWebSocketAdapter, LegacyHandler
+from models.accounts import AuthenticationError, authenticate
+
+log = logging.getLogger("credits.server")
+
+GRAPHQL_PATH = "/graphql"
+SUBSCRIPTION_NEEDS_A_STREAM = (
+    "subscriptions need a websocket: open /graphql with graphql-transport-ws (or graphql-ws)"
+)
+
+
+class GraphQLApp(GraphQL):
+    """Strawberry's ASGI app with our per-request context and websocket authentication."""
+
+    graphql_transport_ws_handler_class = SharedFeedHandler
+    graphql_ws_handler_class = LegacyHandler
+    websocket_adapter_class = BoundedWebSocketAdapter
+
+    def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
+        settings = runtime.settings
+        super().__init__(
+            build_schema(settings),
+            graphql_ide="graphiql" if settings.is_development else None,
+            max_subscriptions_per_connection=settings.max_subscriptions_per_socket,
+            connection_init_wait_timeout=dt.timedelta(seconds=settings.ws_init_timeout_seconds),
+            # The CORS origins may open websockets too (an embedded <credit-balance>); others get 403.
+            allowed_origins=settings.cors_origins,
+            **kwargs,
+        )
+        self.runtime = runtime
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL from the service's own vendored files, so it works without internet."""
+        return console.graphiql_page()
+
+    def decode_json(self, data: str | bytes) -> object:
+        """JSON Python cannot read is malformed (400 over HTTP), not a crash.
+
+        `json.loads` raises plain ValueError for integers beyond 4300 digits and invalid UTF-8,
+        and RecursionError for deep nesting; Strawberry answers 400 only for JSONDecodeError.
+        """
+        try:
+            return json.loads(data)
+        except json.JSONDecodeError:
+            raise
+        except (ValueError, RecursionError) as exc:
+            raise json.JSONDecodeError(f"unreadable JSON: {type(exc).__name__}", "", 0) from None
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """An HTTP body (or GET parameter) that is JSON but no object (or batch list) is 400 too.
+
+        Strawberry would call `.get` on `null`, `42` or `"query"` and answer 500.
+        """
+        value = super().parse_json(data)
+        if not isinstance(value, dict | list):
+            raise json.JSONDecodeError("expected a JSON object", "", 0)
+        return value
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Response,
+        context: Any,
+        root_value: Any,
+        request_data: Any,
+    ) -> ExecutionResult:
+        """One operation of a plain HTTP request; a subscription is answered 400, not run.
+
+        The schema refuses to execute a subscription as a single result (streams go through
+        `schema.stream`); Strawberry would answer that in plain text, this answers a GraphQL error.
+        """
+        try:
+            return await super().execute_single(
+                request=request,
+                request_adapter=request_adapter,
+                sub_response=sub_response,
+                context=context,
+                root_value=root_value,
+                request_data=request_data,
+            )
+        except HTTPException as exc:
+            refused = exc.__cause__
+            if not isinstance(refused, InvalidOperationTypeError):
+                raise
+            if refused.operation_type is not OperationType.SUBSCRIPTION:
+                raise
+        sub_response.status_code = 400
+        return ExecutionResult(data=None, errors=[GraphQLError(SUBSCRIPTION_NEEDS_A_STREAM)])
+
+    async def run(self, request: Request | WebSocket, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        """Answer 503 SERVICE_UNAVAILABLE when the database fails before execution (authentication).
+
+        A websocket counts as open (metrics) and is watched for as long as its handler runs.
+        """
+        if isinstance(request, WebSocket):
+            metrics.WEBSOCKETS.inc()
+            try:
+                return await super().run(request, context, root_value)
+            finally:
+                metrics.WEBSOCKETS.dec()
+                self.runtime.sockets.forget(request)
+        try:
+            return await super().run(request, context, root_value)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            log.warning("service unavailable before execution: %s: %s", type(exc).__name__, exc)
+            return JSONResponse(
+                unavailable_body(), status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+            )
+
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+        """Authenticate the HTTP caller from its Authorization header (websockets: on connect)."""
+        header = request.headers.get("authorization") if isinstance(request, Request) else None
+        return await build_context(request, response, header, self.runtime.bus)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType:
+        """Authenticate `connection_init`'s token; refuse the socket (4403) without a valid one."""
+        params = context.connection_params or {}
+        header = params.get("Authorization") or params.get("authorization")
+        token = bearer_token(header) if isinstance(header, str) else None
+        if not token:
+            raise ConnectionRejectionError({"message": "a valid bearer token is required"})
+        try:
+            context.actor = await authenticate(token)
+        except AuthenticationError:
+            raise ConnectionRejectionError({"message": "invalid token"}) from None
+        if isinstance(context.request, WebSocket):
+            self.runtime.sockets.watch(context.request, context.actor, token)
+            ticket = context.request.scope.get(TICKET)
+            if isinstance(ticket, SocketTicket):
+                self.runtime.socket_limits.authenticated(ticket)
+        context.connection_params = None  # the token is kept by the socket guard only
+        return UNSET

@@ -1,0 +1,109 @@
+"""What runs beside the requests: database, event bus, mail dispatcher, socket guard, housekeeping,
+and `publish`, the post-commit hand-off of the domain's events to notifications/."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import resource
+from collections.abc import Sequence
+
+import metrics
+from api.socket_auth import SocketGuard
+from api.socket_limits import SocketLimits, default_max_websockets
+from infra import db
+from infra.tasks import cancel_and_wait
+from models import idempotency
+from models.accounts import ensure_first_admin
+from models.alerts import EmailQueued
+from models.ledger import BalanceChanged
+from models.unit_of_work import add_event_sink, remove_event_sink
+from notifications import wire
+from notifications.bus import EventBus
+from notifications.mail import MailDispatcher
+from settings import Settings
+
+log = logging.getLogger("credits.server")
+
+
+class Runtime:
+    """What runs beside the requests: database, event bus, mail dispatcher."""
+
+    def __init__(self, settings: Settings, *, demo: bool = False) -> None:
+        self.settings = settings
+        self.demo = demo
+        self.bus = EventBus(
+            settings.broadcast_url,
+            queue_size=settings.subscriber_queue_size,
+            heartbeat_seconds=settings.bus_heartbeat_seconds,
+            liveness_seconds=settings.bus_liveness_seconds,
+            channel=settings.bus_channel,
+        )
+        self.mailer = MailDispatcher(settings)
+        self.sockets = SocketGuard(settings.ws_auth_recheck_seconds, self.bus)
+        descriptors = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        self.socket_limits = SocketLimits(
+            settings.max_websockets or default_max_websockets(descriptors, settings.db_pool_max),
+            settings.max_unauthenticated_websockets_per_address,
+        )
+        self.housekeeping: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Open the database, migrate, ensure a catalog administrator, then start the side effects."""
+        await db.init_db(self.settings)
+        await db.migrate(self.settings)
+        await ensure_first_admin(
+            self.settings.admin_email, self.settings.admin_password, development=self.settings.is_development
+        )
+        if self.demo:
+            from models.demo import load_demo
+
+            await load_demo()
+        await self.bus.start()
+        add_event_sink(self.publish)
+        self.sockets.start()
+        self.mailer.start()
+        self.housekeeping = asyncio.create_task(self._keep_house(), name="housekeeping")
+
+    async def stop(self) -> None:
+        """Stop in reverse order; pending mail stays in the outbox for the next start."""
+        await cancel_and_wait(self.housekeeping)
+        self.housekeeping = None
+        remove_event_sink(self.publish)
+        await self.sockets.stop()
+        await self.mailer.stop()
+        await self.bus.stop()
+        await db.close_db()
+
+    async def keep_house(self) -> int:
+        """Prune idempotency records past their retention; returns how many went."""
+        retention = dt.timedelta(hours=self.settings.idempotency_retention_hours)
+        pruned = await idempotency.prune(dt.datetime.now(dt.UTC) - retention)
+        metrics.IDEMPOTENCY_PRUNED.inc(pruned)
+        if pruned:
+            log.info("pruned %d idempotency records older than %s", pruned, retention)
+        return pruned
+
+    async def _keep_house(self) -> None:
+        """`keep_house` at start and every CREDITS_HOUSEKEEPING_SECONDS; a failure waits for the next."""
+        while True:
+            try:
+                await self.keep_house()
+            except Exception:
+                log.exception("housekeeping failed; retrying at the next interval")
+            await asyncio.sleep(self.settings.housekeeping_seconds)
+
+    async def publish(self, events: Sequence[object]) -> None:
+        """After commit: the events to the bus in one publish; new mail wakes the dispatcher."""
+        messages = []
+        for event in events:
+            if isinstance(event, EmailQueued):
+                self.mailer.wake()
+                continue
+            if isinstance(event, BalanceChanged):
+                metrics.ledger_operation(event.transaction.kind)
+            if (message := wire.encode(event)) is not None:
+                metrics.event_published(message["t"])
+                messages.append(message)
+        await self.bus.publish_many(messages)

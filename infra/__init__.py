@@ -1,0 +1,1 @@
+"""Infrastructure the domain stands on: database and migrations, plain SQL, batching, request ids, tasks."""

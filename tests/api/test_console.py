@@ -1,0 +1,138 @@
+"""The console's HTTP surface: pages, versioned assets, caching, CSP, GraphiQL offline, vendoring."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+
+from api import console
+from settings import Settings
+
+WEB = Path(__file__).resolve().parents[2] / "web"
+
+
+def static_urls(html: str) -> list[str]:
+    """Every /static/… URL an HTML page names."""
+    return re.findall(r'(?:src|href)="(/static/[^"]+)"', html)
+
+
+async def test_the_console_page_is_strict_and_revalidated(http: httpx.AsyncClient) -> None:
+    # when the browser opens /
+    response = await http.get("/")
+
+    # then it gets the console's HTML, revalidated on every load, under a strict policy
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    policy = dict(
+        part.strip().split(" ", 1) for part in response.headers["content-security-policy"].split(";")
+    )
+    assert policy["script-src"] == "'self'"
+    assert policy["connect-src"] == "'self'"
+    assert policy["default-src"] == "'none'"
+    assert "unsafe" not in response.headers["content-security-policy"]
+    assert "<script>" not in response.text and " style=" not in response.text  # nothing inline
+
+    # and a second load with its ETag is a 304
+    again = await http.get("/", headers={"If-None-Match": response.headers["etag"]})
+    assert again.status_code == 304
+
+
+async def test_client_routes_serve_the_same_page_and_unknown_paths_do_not(http: httpx.AsyncClient) -> None:
+    home = (await http.get("/")).text
+    for path in ("/login", "/dashboard", "/customers/abc/credit-management", "/catalog", "/tokens"):
+        response = await http.get(path)
+        assert response.status_code == 200, path
+        assert response.text == home
+    assert (await http.get("/nothing-here")).status_code == 404
+
+
+async def test_assets_have_versioned_immutable_urls(http: httpx.AsyncClient) -> None:
+    # given the URLs the page names
+    urls = static_urls((await http.get("/")).text)
+    version = console.assets().version
+    assert urls and all(url.startswith(f"/static/{version}/") for url in urls)
+
+    # then each is served for a year, immutable, with its own type
+    for url in urls:
+        response = await http.get(url)
+        assert response.status_code == 200, url
+        assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        if url.endswith(".js"):
+            assert response.headers["content-type"].startswith("text/javascript")
+        if url.endswith(".css"):
+            assert response.headers["content-type"].startswith("text/css")
+
+    # and another version's URL is answered but not cached; unknown files and escapes are 404
+    stale = await http.get("/static/0000000000000000/console/app.js")
+    assert stale.status_code == 200 and stale.headers["cache-control"] == "no-cache"
+    assert (await http.get(f"/static/{version}/console/nope.js")).status_code == 404
+    assert (await http.get(f"/static/{version}/console/%2e%2e/%2e%2e/settings.py")).status_code == 404
+    assert (await http.get(f"/static/{version}/vendor/refresh.sh")).status_code == 404
+
+
+async def test_graphiql_is_served_from_vendored_files(http: httpx.AsyncClient) -> None:
+    # when a browser opens /graphql (development)
+    response = await http.get("/graphql", headers={"Accept": "text/html"})
+
+    # then GraphiQL's page names only this service's files: it works without internet
+    assert response.status_code == 200
+    assert "unpkg" not in response.text and "https://" not in response.text
+    urls = static_urls(response.text)
+    assert any("graphiql@3.8.3/graphiql.min.js" in url for url in urls)
+    assert any("react@18.2.0" in url for url in urls) and any("react-dom@18.2.0" in url for url in urls)
+    for url in urls:
+        assert (await http.get(url)).status_code == 200, url
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+
+
+async def test_the_console_can_be_turned_off(settings: Settings) -> None:
+    # given CREDITS_CONSOLE_ENABLED=false
+    from api.app import create_app
+
+    app = create_app(settings.model_copy(update={"console_enabled": False}))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as http:
+        # then / and the client routes are not served
+        assert (await http.get("/")).status_code == 404
+        assert (await http.get("/dashboard")).status_code == 404
+        assert (await http.get("/embed/credit-balance.js")).status_code == 404
+
+
+async def test_the_embeddable_element_has_a_stable_url(http: httpx.AsyncClient) -> None:
+    response = await http.get("/embed/credit-balance.js")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/javascript")
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["access-control-allow-origin"] == "*"
+    base = console.assets().base
+    assert f'"{base}/console/credit-balance.js"' in response.text
+    assert f'"{base}/console/credit-balance-define.js"' in response.text
+
+
+def test_every_vendored_package_has_its_license_and_a_manifest_row() -> None:
+    manifest = (WEB / "vendor" / "README.md").read_text()
+    packages = [p for p in (WEB / "vendor").iterdir() if p.is_dir()]
+    assert {p.name for p in packages} >= {
+        "graphql-ws@6.4.2",
+        "axe-core@4.14.1",
+        "react@18.2.0",
+        "react-dom@18.2.0",
+        "graphiql@3.8.3",
+    }
+    for package in packages:
+        assert any(f.name.startswith("LICENSE") for f in package.iterdir()), package.name
+        name, version = package.name.rsplit("@", 1)
+        assert f"| {name} | {version} |" in manifest, package.name
+
+
+def test_the_console_keeps_tokens_out_of_local_storage_and_amounts_out_of_floats() -> None:
+    for path in (WEB / "console").glob("*.js"):
+        source = path.read_text()
+        assert "localStorage" not in source, path.name
+        assert "parseFloat" not in source and "toFixed" not in source, path.name

@@ -1,0 +1,1 @@
+"""Tests of infra/: migrations, the SQL helper, the Combiner."""

@@ -1,0 +1,1 @@
+"""Tests of models/: the ledger, money, alerts, throttling and lock order."""

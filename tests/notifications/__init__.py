@@ -1,0 +1,1 @@
+"""Tests of notifications/: the event bus, alert mail, live streams."""
