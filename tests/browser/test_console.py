@@ -329,3 +329,36 @@ async def test_the_element_works_embedded_in_a_host_page_of_another_origin(
             assert errors == []
         finally:
             await context.close()
+
+
+async def test_graphiql_runs_a_subscription_with_the_token_of_its_headers_tab(open_tab: Any) -> None:
+    # given GraphiQL with a subscription in its editor and a catalog administrator's token in Headers
+    customer = await make_customer("Phi Ltd", balance=2)
+    catalog = await make_catalog_admin()
+    tab = await open_tab()
+    page = tab.page
+    await page.goto("/graphql")
+    await page.locator(".graphiql-query-editor .CodeMirror").wait_for()
+    query = (
+        f'subscription {{ balanceChanged(customerId: "{customer.id}", afterSequence: 0) '
+        "{ balance sequence } }"
+    )
+    await page.evaluate(
+        "q => document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue(q)", query
+    )
+    await page.get_by_role("button", name="Headers").click()
+    headers = json.dumps({"Authorization": f"Bearer {catalog.token}"})
+    await page.evaluate(
+        "h => [...document.querySelectorAll('.graphiql-editor-tool .CodeMirror')].at(-1)"
+        ".CodeMirror.setValue(h)",
+        headers,
+    )
+
+    # when it runs the subscription
+    await page.get_by_role("button", name="Execute query").click()
+
+    # then the socket accepted the token: the replayed ledger entry arrives in the response pane
+    response = page.locator(".graphiql-response")
+    await expect(response).to_contain_text('"balance": "2.00"')
+    await expect(response).to_contain_text('"sequence": 1')
+    assert tab.errors == []

@@ -296,3 +296,61 @@ async def test_browsing_many_customers_keeps_the_socket_within_its_subscription_
     await api(catalog.token).grant(str(customers[-1].id), "2")
     await expect(page.locator(".big-number")).to_have_text("3.00")
     assert tab.errors == []
+
+
+async def test_a_customer_administrator_creates_and_deactivates_a_user(open_tab: Any) -> None:
+    # given a customer administrator on its dashboard
+    customer = await make_customer("Tau Pty", balance=1)
+    owner = await make_user(Role.CUSTOMER_ADMIN, customer)
+    tab = await open_tab()
+    await log_in(tab, owner.user.email, PASSWORD)
+    page = tab.page
+
+    # when it adds an end user
+    await page.get_by_label("Name", exact=True).fill("New Person")
+    await page.get_by_label("Email", exact=True).fill("new.person@example.com")
+    await page.get_by_label("Password", exact=True).fill("a long enough password")
+    await page.get_by_role("button", name="Create user").click()
+
+    # then the user is listed, and can be deactivated (it can no longer log in)
+    users = page.get_by_role("table", name="Users")
+    row = users.get_by_role("row").filter(has_text="new.person@example.com")
+    await expect(row).to_contain_text("Active")
+    await row.get_by_role("button", name="Deactivate").click()
+    await expect(row).to_contain_text("Deactivated")
+    other = await open_tab()
+    await other.page.goto("/")
+    await other.page.get_by_label("Email").fill("new.person@example.com")
+    await other.page.get_by_label("Password").fill("a long enough password")
+    await other.page.get_by_role("button", name="Log in").click()
+    await expect(other.page.get_by_role("alert")).to_be_visible()
+    await expect(other.page.get_by_role("button", name="Log out")).to_have_count(0)
+
+
+async def test_the_catalog_screen_sets_the_switch_services_and_prices(open_tab: Any) -> None:
+    # given the catalog administrator on Catalog, credit management off
+    catalog = await make_catalog_admin()
+    customer = await make_customer("Upsilon NV")
+    tab = await open_tab()
+    await log_in(tab, catalog.user.email, PASSWORD)
+    page = tab.page
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name="Catalog").click()
+    switch = page.get_by_role("switch", name="Credit management")
+    await expect(switch).not_to_be_checked()
+
+    # when it creates a service with a price, changes the price, and turns credit management on
+    await page.get_by_label("Service name").fill("Audit")
+    await page.get_by_label("Credit price").fill("12.5")
+    await page.get_by_role("button", name="Create service").click()
+    row = page.get_by_role("table", name="Services").get_by_role("row").filter(has_text="Audit")
+    await expect(row.get_by_role("cell").first).to_have_text("12.50")
+    await row.get_by_label("Price of Audit").fill("7")
+    await row.get_by_role("button", name="Set price").click()
+    await expect(row.get_by_role("cell").first).to_have_text("7.00")
+    await switch.check()
+    await expect(page.get_by_text("On: grants, withdrawals and service charges are applied.")).to_be_visible()
+
+    # then Credit Management accepts grants (no "credit management is off" notice)
+    await page.goto(f"/customers/{customer.id}/credit-management")
+    await expect(page.get_by_role("heading", name="Current balance")).to_be_visible()
+    await expect(page.get_by_text("Credit management is off")).to_have_count(0)

@@ -50,8 +50,12 @@ function live() {
 export function navigate(path, { replaceState = false } = {}) {
   if (replaceState) history.replaceState(null, "", path);
   else history.pushState(null, "", path);
+  moved = true;
   render();
 }
+
+// After the user moves to another screen, focus goes to its content (screen readers announce it).
+let moved = false;
 
 function logout(message = null) {
   sessionStorage.removeItem(STORE);
@@ -203,8 +207,13 @@ async function render() {
   const view = h("div", { class: "view" });
   replace(main, view);
   const done = await screens[name](view, context, ...match.slice(1).map(decodeURIComponent));
-  if (mine !== generation) done?.();
-  else cleanup = done || null;
+  if (mine !== generation) return done?.();
+  cleanup = done || null;
+  if (moved && !main.contains(document.activeElement)) {
+    window.scrollTo(0, 0);
+    main.focus({ preventScroll: true });
+  }
+  moved = false;
 }
 
 render();

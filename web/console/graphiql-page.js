@@ -1,5 +1,7 @@
 // GraphiQL on this service's /graphql, from vendored files. Headers (a bearer token) are kept in
-// this tab's memory only: shouldPersistHeaders is off, and nothing goes into the URL.
+// this tab's memory only: shouldPersistHeaders is off, and nothing goes into the URL. GraphiQL's
+// fetcher sends the headers tab as the websocket's connection_init payload, so subscriptions are
+// authenticated with the same Authorization header.
 (function () {
   "use strict";
   var url = new URL("/graphql", window.location.href);

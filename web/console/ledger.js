@@ -57,7 +57,10 @@ export function ledgerPanel(client, customerId, watch) {
       );
     }
     const recent = sorted.slice(0, 50).reverse();
-    replace(chartBox, recent.length ? balanceChart(recent, `Balance after each of the last ${recent.length} transactions`) : h("p", { class: "muted" }, "The chart appears after the first transaction."));
+    // From the very first entry, the line starts at the opening balance of zero.
+    if (recent[0]?.sequence === 1) recent.unshift({ sequence: 0, balanceAfter: "0.00" });
+    const label = `Balance over the last ${sorted.slice(0, 50).length} transactions, from ${recent[0]?.balanceAfter} to ${sorted[0]?.balanceAfter}`;
+    replace(chartBox, recent.length ? balanceChart(recent, label) : h("p", { class: "muted" }, "The chart appears after the first transaction."));
     more.hidden = !hasMore;
   }
 
