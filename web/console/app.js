@@ -23,7 +23,7 @@ const LOGIN = `mutation Login($email: String!, $password: String!) {
 const ROLE_NAMES = { CATALOG_ADMIN: "Catalog administrator", CUSTOMER_ADMIN: "Customer administrator", END_USER: "End user" };
 const HOME = { CATALOG_ADMIN: "/customers", CUSTOMER_ADMIN: "/dashboard", END_USER: "/services" };
 const NAV = {
-  CATALOG_ADMIN: [["/customers", "Customers"], ["/catalog", "Catalog"], ["/tokens", "API tokens"]],
+  CATALOG_ADMIN: [["/customers", "Customers"], ["/requests", "Requests"], ["/catalog", "Catalog"], ["/tokens", "API tokens"]],
   CUSTOMER_ADMIN: [["/dashboard", "Dashboard"], ["/services", "Services"], ["/tokens", "API tokens"]],
   END_USER: [["/services", "Services"], ["/tokens", "API tokens"]],
 };
@@ -36,6 +36,7 @@ const ROUTES = [
   [/^\/customers\/([^/]+)$/, ["CATALOG_ADMIN"], "./catalog.js", "customerDetail"],
   [/^\/customers\/([^/]+)\/credit-management$/, ["CATALOG_ADMIN"], "./catalog.js", "creditManagement"],
   [/^\/catalog$/, ["CATALOG_ADMIN"], "./catalog.js", "catalog"],
+  [/^\/requests$/, ["CATALOG_ADMIN"], "./requests.js", "requests"],
   [/^\/tokens$/, ["CATALOG_ADMIN", "CUSTOMER_ADMIN", "END_USER"], "./tokens.js", "tokens"],
 ];
 
