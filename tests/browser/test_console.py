@@ -185,6 +185,7 @@ async def test_axe_finds_no_serious_or_critical_violation_on_any_screen(
                 "/customers",
                 f"/customers/{customer.id}",
                 f"/customers/{customer.id}/credit-management",
+                "/requests",
                 "/catalog",
                 "/tokens",
             ],

@@ -114,9 +114,8 @@ async def test_the_catalog_administrator_decides_requests_of_every_customer_on_o
     catalog = await make_catalog_admin()
     for customer in (nu, xi):
         login = await make_user(Role.END_USER, customer)
-        data = await api(login.token)(
-            REQUEST, {"input": {"serviceId": str(service.id), "quantity": 1, "idempotencyKey": uuid.uuid4().hex}}
-        )
+        made = {"serviceId": str(service.id), "quantity": 1, "idempotencyKey": uuid.uuid4().hex}
+        data = await api(login.token)(REQUEST, {"input": made})
         assert not data["requestService"]["userErrors"]
 
     # when the catalog administrator opens Requests
@@ -142,8 +141,8 @@ async def test_the_catalog_administrator_decides_requests_of_every_customer_on_o
     await page.get_by_label("Status").select_option(label="All statuses")
     await expect(table.get_by_role("row").filter(has_text="Xi SpA")).to_contain_text("duplicate order")
     await expect(table.get_by_role("row").filter(has_text="Nu SA")).to_contain_text("Completed")
-    xi_balance = await api(catalog.token)("query($id: ID) { customer(id: $id) { balance } }", {"id": str(xi.id)})
-    assert xi_balance == {"customer": {"balance": "50.00"}}
+    balance = "query($id: ID) { customer(id: $id) { balance } }"
+    assert await api(catalog.token)(balance, {"id": str(xi.id)}) == {"customer": {"balance": "50.00"}}
     assert tab.errors == []
 
 
