@@ -40,10 +40,12 @@ from models.accounts import AuthenticationError, authenticate, ensure_first_admi
 from models.alerts import EmailQueued
 from models.ledger import BalanceChanged
 from models.unit_of_work import add_event_sink, remove_event_sink
+from models.webhooks import WebhooksQueued
 from notifications import wire
 from notifications.bus import EventBus
 from notifications.mail import MailDispatcher, outbox_backlog
 from notifications.tasks import cancel_and_wait
+from notifications.webhooks import WebhookDispatcher
 from resolvers.context import Context, bearer_token, build_context
 from resolvers.errors import RETRY_AFTER_SECONDS, is_unavailable, unavailable_body
 from resolvers.feeds import SharedFeedHandler
@@ -83,6 +85,7 @@ class Runtime:
             channel=settings.bus_channel,
         )
         self.mailer = MailDispatcher(settings)
+        self.webhooks = WebhookDispatcher(settings)
         self.sockets = SocketGuard(settings.ws_auth_recheck_seconds, self.bus)
         descriptors = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         self.socket_limits = SocketLimits(
@@ -106,6 +109,7 @@ class Runtime:
         add_event_sink(self.publish)
         self.sockets.start()
         self.mailer.start()
+        self.webhooks.start()
         self.housekeeping = asyncio.create_task(self._keep_house(), name="housekeeping")
 
     async def stop(self) -> None:
@@ -115,6 +119,7 @@ class Runtime:
         remove_event_sink(self.publish)
         await self.sockets.stop()
         await self.mailer.stop()
+        await self.webhooks.stop()
         await self.bus.stop()
         await db.close_db()
 
@@ -142,6 +147,9 @@ class Runtime:
         for event in events:
             if isinstance(event, EmailQueued):
                 self.mailer.wake()
+                continue
+            if isinstance(event, WebhooksQueued):
+                self.webhooks.wake()
                 continue
             if isinstance(event, BalanceChanged):
                 metrics.ledger_operation(event.transaction.kind)

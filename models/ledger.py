@@ -14,7 +14,7 @@ from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
-from models import alerts, sql
+from models import alerts, sql, webhooks
 from models.actor import Actor
 from models.audit import current_request_id
 from models.customer import Customer
@@ -161,6 +161,7 @@ async def post_batch(
             alert_state.update(await alerts.evaluate(uow, customer))
             postings.append(Posting(customer, entry, entry.balance_after - entry.amount, entry.balance_after))
             uow.events.append(BalanceChanged(entry))
+            webhooks.record(uow, webhooks.transaction_created(entry))
         if alert_state:
             await customer.save(using_db=uow.conn, update_fields=sorted(alert_state))
         results.append(postings)

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from models import platform, sql
+from models import platform, sql, webhooks
 from models.actor import Actor
 from models.audit import current_request_id
 from models.batching import Combiner, Ticket
@@ -134,6 +134,8 @@ async def _charge_batch(tickets: list[Ticket[_Charge, RequestMade]]) -> None:
         if made:
             # One INSERT for the batch's requests (their keys, if any, are claimed above).
             await ServiceRequest.bulk_create([request for _, request in made], using_db=uow.conn)
+            for _, request in made:
+                webhooks.record(uow, webhooks.request_updated(request))
         charges: dict[uuid.UUID, list[Movement]] = {}
         for ticket, request in made:
             if request.amount > 0:
@@ -264,6 +266,7 @@ async def finish(
                 ErrorCode.INVALID_STATE, f"the request is {current.status}, not REQUESTED", ["id"]
             )
         request = ServiceRequest._init_from_db(**rows[0])
+        webhooks.record(uow, webhooks.request_updated(request))
         if status in REFUNDING_STATUSES and request.amount > 0:
             posting = await post(
                 uow,

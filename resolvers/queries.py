@@ -20,6 +20,7 @@ from models.text import bounded
 from models.user import ApiToken as ApiTokenRow
 from models.user import Role
 from resolvers.permissions import can_access_customer, can_see_request, current_actor, require_role
+from resolvers.webhooks import WebhookQueries
 from schema.pagination import Connection, connection, query_error
 from schema.types import (
     NEWEST_FIRST,
@@ -37,7 +38,7 @@ CUSTOMER_ORDER = (SortKey("name", str, descending=False), SortKey("id", uuid.UUI
 
 
 @strawberry.type
-class Query:
+class Query(WebhookQueries):
     """Everything a dashboard, a top-menu badge or an integrator reads."""
 
     @strawberry.field
