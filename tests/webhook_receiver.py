@@ -47,7 +47,9 @@ class WebhookReceiver:
             await self._server.wait_closed()
             self._server = None
 
-    async def wait_for(self, predicate: Callable[[list[Received]], bool], timeout: float = 30) -> list[Received]:
+    async def wait_for(
+        self, predicate: Callable[[list[Received]], bool], timeout: float = 30
+    ) -> list[Received]:
         """Wait until the received requests satisfy `predicate`; returns them."""
         async with asyncio.timeout(timeout), self._arrived:
             await self._arrived.wait_for(lambda: predicate(self.requests))
