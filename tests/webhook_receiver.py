@@ -25,6 +25,8 @@ class WebhookReceiver:
 
     statuses: list[int] = field(default_factory=list)
     default_status: int = 200
+    # When set, requests are recorded but never answered (a receiver that hangs mid-request).
+    hang: bool = False
     requests: list[Received] = field(default_factory=list)
     port: int = 0
     _server: asyncio.Server | None = None
@@ -71,10 +73,13 @@ class WebhookReceiver:
                     name, _, value = header.decode().partition(":")
                     headers[name.strip().lower()] = value.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
-                status = self.statuses.pop(0) if self.statuses else self.default_status
                 async with self._arrived:
                     self.requests.append(Received(path, headers, body))
                     self._arrived.notify_all()
+                if self.hang:
+                    await reader.read()  # until the sender goes away
+                    return
+                status = self.statuses.pop(0) if self.statuses else self.default_status
                 writer.write(f"HTTP/1.1 {status} X\r\ncontent-length: 2\r\n\r\nok".encode())
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
