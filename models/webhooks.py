@@ -230,14 +230,29 @@ class _Outgoing:
                 if n not in bodies:
                     bodies[n] = event.body()
                 rows.append(_delivery(sql.as_uuid(endpoint["id"]), event.type, bodies[n], now))
-        if rows:
+        if not rows:
+            return
+        if conn.capabilities.dialect == "postgres":
+            # One statement without Tortoise's per-object work: this runs inside a charge batch.
+            columns = ([r.id for r in rows], [r.endpoint_id for r in rows], [r.event_type for r in rows])
+            await sql.fetch(conn, _INSERT, *columns, [r.payload for r in rows], now)
+        else:
             await WebhookDelivery.bulk_create(rows, using_db=conn)
-            self.uow.events.append(WebhooksQueued(len(rows)))
+        self.uow.events.append(WebhooksQueued(len(rows)))
 
 
 _ENDPOINTS = (
     'SELECT "id", "customer_id", "event_types" FROM "webhook_endpoint" '
     'WHERE "enabled" AND ("customer_id" IS NULL OR "customer_id" {customers})'
+)
+
+
+_INSERT = (
+    'INSERT INTO "webhook_delivery" ("id", "endpoint_id", "event_type", "payload", "status", "attempts", '
+    '"schedule_start", "next_attempt_at", "created_at") '
+    "SELECT x.id, x.endpoint_id, x.event_type, x.payload, 'PENDING', 0, 0, {4}, {4} "
+    "FROM unnest({0}::uuid[], {1}::uuid[], {2}::text[], {3}::text[]) "
+    "AS x(id, endpoint_id, event_type, payload)"
 )
 
 

@@ -18,7 +18,6 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass
 
-import httpx
 from tortoise.expressions import F, Q, Subquery
 from tortoise.queryset import QuerySet
 
@@ -26,7 +25,7 @@ from models import webhook_secrets
 from models.errors import DomainError
 from models.unit_of_work import UnitOfWork, unit_of_work
 from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint, disable_endpoint
-from notifications import destinations
+from notifications import destinations, webhook_http
 from notifications.tasks import cancel_and_wait
 from settings import Settings
 
@@ -38,6 +37,15 @@ SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
 DISABLE_AFTER = dt.timedelta(days=5)
 BODY_LIMIT = 4096
 _LOCK_MARGIN_SECONDS = 10.0
+_OUTCOME_FIELDS = (
+    "status",
+    "attempts",
+    "last_status_code",
+    "last_error",
+    "next_attempt_at",
+    "lease_until",
+    "delivered_at",
+)
 USER_AGENT = "credits-webhooks/1"
 
 
@@ -58,19 +66,13 @@ class Outcome:
         return self.error is None
 
 
+# An endpoint ready for a batch's attempts: its checked destination and its signing secrets.
+Ready = tuple[destinations.Destination, list[str]]
+
+
 def signature_header(secrets: list[str], message_id: str, timestamp: int, body: str) -> str:
     """`webhook-signature`: one `v1,…` per secret, space-separated."""
     return " ".join(webhook_secrets.sign(s, message_id, timestamp, body) for s in secrets)
-
-
-async def read_limited(response: httpx.Response, limit: int = BODY_LIMIT) -> str:
-    """At most `limit` bytes of an answer, as text."""
-    data = b""
-    async for chunk in response.aiter_raw():
-        data += chunk
-        if len(data) >= limit:
-            break
-    return data[:limit].decode("utf-8", "replace")
 
 
 class WebhookDispatcher:
@@ -80,25 +82,15 @@ class WebhookDispatcher:
         self.settings = settings
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._client: httpx.AsyncClient | None = None
 
     def start(self) -> None:
         """Start sending in the background."""
-        self._client = httpx.AsyncClient(
-            follow_redirects=False,
-            timeout=httpx.Timeout(self.settings.webhook_timeout_seconds),
-            limits=httpx.Limits(max_connections=self.settings.webhook_batch_size),
-            trust_env=False,
-        )
         self._task = asyncio.create_task(self._run(), name="webhook-dispatcher")
 
     async def stop(self) -> None:
         """Stop; a delivery mid-send is released (PostgreSQL) or taken back at the next start."""
         await cancel_and_wait(self._task)
         self._task = None
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
 
     def wake(self) -> None:
         """New deliveries were committed: send now instead of at the next poll."""
@@ -192,10 +184,14 @@ class WebhookDispatcher:
         return [(r, endpoints[r.endpoint_id]) for r in rows]
 
     async def _send_all(self, claimed: list[tuple[WebhookDelivery, WebhookEndpoint]]) -> list[Outcome]:
-        return list(await asyncio.gather(*(self.attempt(d, e) for d, e in claimed)))
+        """Send a claimed batch concurrently; each endpoint's destination checked and secrets opened once."""
+        endpoints = {e.id: e for _, e in claimed}
+        prepared = await asyncio.gather(*map(self._prepare, endpoints.values()))
+        ready = dict(zip(endpoints, prepared, strict=True))
+        return list(await asyncio.gather(*(self._attempt(d, ready[e.id]) for d, e in claimed)))
 
-    async def attempt(self, delivery: WebhookDelivery, endpoint: WebhookEndpoint) -> Outcome:
-        """Check the destination, sign, and POST once to an address the check accepted."""
+    async def _prepare(self, endpoint: WebhookEndpoint) -> Ready | Outcome:
+        """The endpoint's checked destination and signing secrets, or why nothing can be sent now."""
         s = self.settings
         try:
             destination = await destinations.check(
@@ -205,53 +201,52 @@ class WebhookDispatcher:
             )
         except DomainError as error:
             return Outcome(None, destinations.refusal(error))
-        timestamp = int(time.time())
-        message_id = str(delivery.id)
         try:
-            secrets = endpoint.signing_secrets(_now())
+            return destination, endpoint.signing_secrets(_now())
         except Exception:  # a changed CREDITS_WEBHOOK_SECRET_KEY: say so, never the secret
             log.error("cannot open the signing secret of webhook endpoint %s", endpoint.id)
             return Outcome(
                 None, "the signing secret cannot be opened (was CREDITS_WEBHOOK_SECRET_KEY changed?)"
             )
+
+    async def attempt(self, delivery: WebhookDelivery, endpoint: WebhookEndpoint) -> Outcome:
+        """Check the destination, sign, and POST once to an address the check accepted."""
+        return await self._attempt(delivery, await self._prepare(endpoint))
+
+    async def _attempt(self, delivery: WebhookDelivery, ready: Ready | Outcome) -> Outcome:
+        if isinstance(ready, Outcome):
+            return ready
+        destination, secrets = ready
+        timestamp = int(time.time())
+        message_id = str(delivery.id)
         headers = {
             "content-type": "application/json",
             "user-agent": USER_AGENT,
             "webhook-id": message_id,
             "webhook-timestamp": str(timestamp),
             "webhook-signature": signature_header(secrets, message_id, timestamp, delivery.payload),
-            "host": destination.url.netloc,
         }
-        address = destination.addresses[0]
-        url = httpx.URL(endpoint.url).copy_with(host=str(address))
-        extensions = {"sni_hostname": destination.host} if destination.url.scheme == "https" else {}
-        assert self._client is not None
         try:
-            async with asyncio.timeout(s.webhook_timeout_seconds):
-                request = self._client.build_request(
-                    "POST", url, content=delivery.payload.encode(), headers=headers, extensions=extensions
-                )
-                response = await self._client.send(request, stream=True)
-                try:
-                    body = await read_limited(response)
-                finally:
-                    await response.aclose()
-        except (httpx.HTTPError, OSError, TimeoutError) as error:
+            async with asyncio.timeout(self.settings.webhook_timeout_seconds):
+                answer = await webhook_http.post(destination, headers, delivery.payload.encode(), BODY_LIMIT)
+        except (OSError, TimeoutError, ValueError, webhook_http.ProtocolError) as error:
             return Outcome(None, f"{type(error).__name__}: {error}"[:BODY_LIMIT])
-        if 200 <= response.status_code < 300:
-            return Outcome(response.status_code, None)
-        return Outcome(response.status_code, f"HTTP {response.status_code}: {body}"[:BODY_LIMIT])
+        if 200 <= answer.status < 300:
+            return Outcome(answer.status, None)
+        return Outcome(answer.status, f"HTTP {answer.status}: {answer.body}"[:BODY_LIMIT])
 
     async def _record_all(
         self, uow: UnitOfWork, claimed: list[tuple[WebhookDelivery, WebhookEndpoint]], outcomes: list[Outcome]
     ) -> None:
+        """Apply each outcome, then save the batch's deliveries in one statement."""
         for (delivery, endpoint), outcome in zip(claimed, outcomes, strict=True):
             await self._record(uow, delivery, endpoint, outcome)
+        await WebhookDelivery.bulk_update([d for d, _ in claimed], fields=_OUTCOME_FIELDS, using_db=uow.conn)
 
     async def _record(
         self, uow: UnitOfWork, delivery: WebhookDelivery, endpoint: WebhookEndpoint, outcome: Outcome
     ) -> None:
-        """Save one attempt: DELIVERED, a retry at the next step of the schedule, or FAILED."""
+        """One attempt's outcome on the delivery (saved by the caller): DELIVERED, a retry, or FAILED."""
         now = _now()
         scale = self.settings.webhook_backoff_scale
         delivery.last_status_code = outcome.status_code
@@ -280,18 +275,6 @@ class WebhookDispatcher:
                 outcome.error,
             )
             await self._endpoint_failed(uow, endpoint, outcome, now)
-        await delivery.save(
-            using_db=uow.conn,
-            update_fields=[
-                "status",
-                "attempts",
-                "last_status_code",
-                "last_error",
-                "next_attempt_at",
-                "lease_until",
-                "delivered_at",
-            ],
-        )
 
     async def _endpoint_failed(
         self, uow: UnitOfWork, endpoint: WebhookEndpoint, outcome: Outcome, now: dt.datetime
