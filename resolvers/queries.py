@@ -20,6 +20,7 @@ from models.service import Service as ServiceRow
 from models.service import ServiceRequest as RequestRow
 from models.user import ApiToken as ApiTokenRow
 from models.user import Role
+from resolvers.webhooks import WebhookQueries
 from schema.access import current_actor, require_role
 from schema.enums import ServiceRequestStatus
 from schema.pagination import Connection, connection, query_error
@@ -39,7 +40,7 @@ CUSTOMER_ORDER = (SortKey("name", str, descending=False), SortKey("id", uuid.UUI
 
 
 @strawberry.type
-class Query:
+class Query(WebhookQueries):
     """Everything a dashboard, a top-menu badge or an integrator reads."""
 
     @strawberry.field
