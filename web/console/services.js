@@ -68,7 +68,7 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
       const reasonId = `reason-${request.id}`;
       const reason = h("input", { id: reasonId, class: "small-input", placeholder: "Reason", autocomplete: "off" });
       cell.append(
-        h("label", { for: reasonId, class: "visually-hidden" }, `Reason for ${request.service.name}`),
+        h("label", { for: reasonId, class: "visually-hidden" }, `Reason for ${request.service.name}${request.customer ? ` of ${request.customer.name}` : ""}`),
         reason,
         h("button", { type: "button", class: "button small", onclick: () => act("fail", request, reason.value || null) }, "Fail"),
         h("button", { type: "button", class: "button small danger", onclick: () => act("reject", request, reason.value || null) }, "Reject"),
