@@ -110,6 +110,7 @@ export async function webhooks(main, { client, viewer }) {
   const description = field("Description", { name: "description", autocomplete: "off", placeholder: "e.g. billing sync (optional)" });
   const events = eventChoices();
   let customer = null;
+  let customersCut = false;
   const customerField = { input: null, error: h("p", { class: "field-error", id: "webhook-customer-error", hidden: true }) };
   if (catalog) {
     const page = (await client.request(CUSTOMERS)).customers;
@@ -120,13 +121,14 @@ export async function webhooks(main, { client, viewer }) {
       page.nodes.map((c) => h("option", { value: c.id }, c.name)),
     );
     customerField.input = customer;
+    customersCut = page.pageInfo.hasNextPage;
   }
   const form = h(
     "form",
     { class: "stack", novalidate: true },
     url.wrap,
     description.wrap,
-    catalog ? h("div", { class: "field" }, h("label", { for: "webhook-customer" }, "Customer"), customer, h("p", { class: "hint" }, "Every customer: one endpoint receives the events of all of them."), customerField.error) : null,
+    catalog ? h("div", { class: "field" }, h("label", { for: "webhook-customer" }, "Customer"), customer, h("p", { class: "hint" }, "Every customer: one endpoint receives the events of all of them.", customersCut ? " Only the first 100 customers by name are listed here; for another, use the API (createWebhookEndpoint with its customerId)." : ""), customerField.error) : null,
     events.fieldset,
     h("div", {}, h("button", { type: "submit", class: "button primary" }, "Create endpoint")),
   );
