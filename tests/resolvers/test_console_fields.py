@@ -49,6 +49,21 @@ async def test_last_sequence_is_zero_before_the_first_entry_and_follows_the_ledg
     assert (await gql(OWN_POSITION, token=reader))["customer"] == {"balance": "7.50", "lastSequence": 2}
 
 
+async def test_another_customers_last_sequence_is_not_there(gql: GraphQLClient) -> None:
+    # given two customers, one with a ledger entry
+    world = await make_world("Acme", balance=10)
+    other = await world.add("Other")
+    position = "query ($id: ID) { customer(id: $id) { lastSequence } }"
+
+    # when the other customer's administrator asks for Acme's position
+    data = await gql(position, {"id": world.cid}, token=other.admin.token)
+
+    # then Acme is not there for it, while the catalog administrator reads it
+    assert data["customer"] is None
+    seen = await gql(position, {"id": world.cid}, token=world.admin.token)
+    assert seen["customer"] == {"lastSequence": 1}
+
+
 # --- Customer.users --------------------------------------------------------------------------
 
 
