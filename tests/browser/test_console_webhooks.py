@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -96,7 +97,7 @@ async def test_an_endpoint_gets_its_secret_once_and_a_test_event_is_delivered_si
 async def test_an_endpoint_is_disabled_its_secret_rotated_and_it_is_deleted(
     open_tab: Any, receiver: WebhookReceiver
 ) -> None:
-    # given a customer administrator with an endpoint of its own
+    # given a customer administrator with an endpoint of its own (a bad URL is refused beside its field)
     customer = await make_customer("Sigma AS")
     owner = await make_user(Role.CUSTOMER_ADMIN, customer)
     tab = await open_tab()
@@ -104,7 +105,12 @@ async def test_an_endpoint_is_disabled_its_secret_rotated_and_it_is_deleted(
     page = tab.page
     endpoints = await open_webhooks(tab)
     await expect(page.get_by_label("Customer", exact=True)).to_have_count(0)
-    await page.get_by_label("Endpoint URL").fill(receiver.url)
+    url = page.get_by_label("Endpoint URL")
+    await url.fill("ftp://example.com/hooks")
+    await page.get_by_role("button", name="Create endpoint").click()
+    await expect(url).to_have_attribute("aria-invalid", "true")
+    await expect(url).to_have_accessible_description(re.compile("url must be an absolute"))
+    await url.fill(receiver.url)
     await page.get_by_label("credit_alert.fired").check()
     await page.get_by_role("button", name="Create endpoint").click()
     first = await page.get_by_label("Signing secret").input_value()
