@@ -61,6 +61,18 @@ class Settings(BaseSettings):
     mail_backoff_max_seconds: float = Field(600.0, gt=0)
     mail_timeout_seconds: float = Field(15.0, gt=0)
 
+    # Webhooks: secrets at rest are sealed (AES-GCM) with a key derived from this, else from the JWT secret.
+    webhook_secret_key: str | None = None
+    # Destinations on loopback, private, link-local … addresses; None: allowed in development only.
+    webhook_allow_private_networks: bool | None = None
+    webhook_timeout_seconds: float = Field(15.0, gt=0)
+    webhook_batch_size: int = Field(20, ge=1, le=500)
+    webhook_poll_seconds: float = Field(2.0, gt=0)
+    # SQLite's claim on a delivery being sent; PostgreSQL holds a row lock for the send instead.
+    webhook_lease_seconds: float = Field(120.0, gt=0)
+    # Multiplies the retry schedule (5 s … 10 h) and the five days of failures that disable an endpoint.
+    webhook_backoff_scale: float = Field(1.0, gt=0)
+
     # Deployments that share one Redis keep apart by channel (staging must not see production's events).
     bus_channel: str = Field("credits.events", min_length=1, max_length=200)
     subscriber_queue_size: int = Field(1000, ge=1)
@@ -160,6 +172,13 @@ class Settings(BaseSettings):
     def emails_enabled(self) -> bool:
         """Mail leaves the outbox only when an SMTP host is configured."""
         return bool(self.smtp_host)
+
+    @property
+    def webhooks_may_reach_private_networks(self) -> bool:
+        """Whether webhook destinations may resolve to internal addresses (default: development only)."""
+        if self.webhook_allow_private_networks is None:
+            return self.is_development
+        return self.webhook_allow_private_networks
 
     def resolved_jwt_secret(self) -> str:
         """The signing secret; in development one is generated once and kept on disk."""

@@ -19,9 +19,11 @@ from models.accounts import ensure_first_admin
 from models.alerts import EmailQueued
 from models.ledger import BalanceChanged
 from models.unit_of_work import add_event_sink, remove_event_sink
+from models.webhooks import WebhooksQueued
 from notifications import wire
 from notifications.bus import EventBus
 from notifications.mail import MailDispatcher
+from notifications.webhooks import WebhookDispatcher
 from settings import Settings
 
 log = logging.getLogger("credits.server")
@@ -41,6 +43,7 @@ class Runtime:
             channel=settings.bus_channel,
         )
         self.mailer = MailDispatcher(settings)
+        self.webhooks = WebhookDispatcher(settings)
         self.sockets = SocketGuard(settings.ws_auth_recheck_seconds, self.bus)
         descriptors = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         self.socket_limits = SocketLimits(
@@ -64,6 +67,7 @@ class Runtime:
         add_event_sink(self.publish)
         self.sockets.start()
         self.mailer.start()
+        self.webhooks.start()
         self.housekeeping = asyncio.create_task(self._keep_house(), name="housekeeping")
 
     async def stop(self) -> None:
@@ -73,6 +77,7 @@ class Runtime:
         remove_event_sink(self.publish)
         await self.sockets.stop()
         await self.mailer.stop()
+        await self.webhooks.stop()
         await self.bus.stop()
         await db.close_db()
 
@@ -100,6 +105,9 @@ class Runtime:
         for event in events:
             if isinstance(event, EmailQueued):
                 self.mailer.wake()
+                continue
+            if isinstance(event, WebhooksQueued):
+                self.webhooks.wake()
                 continue
             if isinstance(event, BalanceChanged):
                 metrics.ledger_operation(event.transaction.kind)

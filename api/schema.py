@@ -31,6 +31,7 @@ from resolvers.notifications import NotificationMutations
 from resolvers.queries import Query
 from resolvers.service_requests import ServiceRequestMutations
 from resolvers.subscriptions import Subscription
+from resolvers.webhooks import WebhookMutations
 from schema.scalars import SCALAR_MAP
 from settings import Settings, get_settings
 
@@ -38,7 +39,14 @@ log = logging.getLogger("credits.graphql")
 
 Mutation = merge_types(
     "Mutation",
-    (AccountMutations, CatalogMutations, CreditMutations, ServiceRequestMutations, NotificationMutations),
+    (
+        AccountMutations,
+        CatalogMutations,
+        CreditMutations,
+        ServiceRequestMutations,
+        NotificationMutations,
+        WebhookMutations,
+    ),
 )
 
 

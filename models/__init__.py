@@ -10,6 +10,7 @@ from models.platform import PlatformSettings
 from models.service import RequestStatus, Service, ServiceRequest
 from models.throttle import LoginFailure
 from models.user import ApiToken, Role, User
+from models.webhooks import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "AlertKind",
@@ -28,4 +29,6 @@ __all__ = [
     "ServiceRequest",
     "TransactionKind",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

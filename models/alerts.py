@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from tortoise import fields
 from tortoise.models import Model
 
+from models import webhooks
 from models.customer import Customer
 from models.money import format_amount
 from models.notification import AlertKind, Notification
@@ -78,6 +79,7 @@ async def evaluate(uow: UnitOfWork, customer: Customer, only: AlertKind | None =
         elif fired and customer.balance >= limit:
             setattr(customer, state, False)
             changed.append(state)
+            webhooks.record(uow, webhooks.alert_resolved(customer.id, kind.value, customer.balance, limit))
     return changed
 
 
@@ -100,6 +102,7 @@ async def _raise(uow: UnitOfWork, customer: Customer, kind: AlertKind) -> None:
         threshold=threshold,
     )
     uow.events.append(AlertRaised(alert))
+    webhooks.record(uow, webhooks.alert_fired(alert))
     message = _message(customer, kind)
     admins = await User.filter(customer_id=customer.id, role=Role.CUSTOMER_ADMIN, active=True).using_db(
         uow.conn

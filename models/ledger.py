@@ -16,7 +16,7 @@ from tortoise.models import Model
 
 from infra import sql
 from infra.request_id import current_request_id
-from models import alerts
+from models import alerts, webhooks
 from models.actor import Actor
 from models.customer import Customer
 from models.errors import not_found
@@ -162,6 +162,7 @@ async def post_batch(
             alert_state.update(await alerts.evaluate(uow, customer))
             postings.append(Posting(customer, entry, entry.balance_after - entry.amount, entry.balance_after))
             uow.events.append(BalanceChanged(entry))
+            webhooks.record(uow, webhooks.transaction_created(entry))
         if alert_state:
             await customer.save(using_db=uow.conn, update_fields=sorted(alert_state))
         results.append(postings)

@@ -13,10 +13,11 @@ from infra import sql
 
 
 class AlertKind(StrEnum):
-    """Which limit a balance crossed."""
+    """Which limit a balance crossed (or, for notifications only, that a webhook endpoint was disabled)."""
 
     BELOW_ZERO = "BELOW_ZERO"
     BELOW_THRESHOLD = "BELOW_THRESHOLD"
+    WEBHOOK_DISABLED = "WEBHOOK_DISABLED"
 
 
 class Notification(Model):

@@ -20,6 +20,11 @@ def can_see_ledger(actor: Actor) -> bool:
     return actor.role != Role.END_USER
 
 
+def can_list_users(actor: Actor, customer_id: uuid.UUID) -> bool:
+    """A customer's users are listed to catalog administrators and that customer's administrators."""
+    return can_see_ledger(actor) and can_access_customer(actor, customer_id)
+
+
 def can_see_request(actor: Actor, request: ServiceRequest) -> bool:
     """End users see the requests they made; administrators those of their customers."""
     if actor.role == Role.END_USER:

@@ -44,6 +44,8 @@ class UnitOfWork:
 
     conn: BaseDBAsyncClient
     events: list[object] = field(default_factory=list)
+    # Run in the transaction just before it commits (e.g. the webhook deliveries of its changes).
+    before_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 @asynccontextmanager
@@ -52,6 +54,8 @@ async def unit_of_work() -> AsyncIterator[UnitOfWork]:
     async with in_transaction() as conn:
         uow = UnitOfWork(conn)
         yield uow
+        for hook in uow.before_commit:
+            await hook()
     if uow.events:
         for sink in list(_sinks):
             try:

@@ -20,7 +20,9 @@ from models.service import Service as ServiceRow
 from models.service import ServiceRequest as RequestRow
 from models.user import ApiToken as ApiTokenRow
 from models.user import Role
+from resolvers.webhooks import WebhookQueries
 from schema.access import current_actor, require_role
+from schema.enums import ServiceRequestStatus
 from schema.pagination import Connection, connection, query_error
 from schema.types import (
     NEWEST_FIRST,
@@ -38,7 +40,7 @@ CUSTOMER_ORDER = (SortKey("name", str, descending=False), SortKey("id", uuid.UUI
 
 
 @strawberry.type
-class Query:
+class Query(WebhookQueries):
     """Everything a dashboard, a top-menu badge or an integrator reads."""
 
     @strawberry.field
@@ -87,6 +89,27 @@ class Query:
         if model is None or not can_see_request(actor, model):
             return None
         return ServiceRequest.from_model(model)
+
+    @strawberry.field
+    async def service_requests(
+        self,
+        info: Info,
+        status: ServiceRequestStatus | None = None,
+        customer_id: strawberry.ID | None = None,
+        first: int | None = 50,
+        after: str | None = None,
+    ) -> Connection[ServiceRequest]:
+        """Every customer's requests, newest first (catalog administrators); `customerId` narrows to one."""
+        require_role(info, Role.CATALOG_ADMIN)
+        query = RequestRow.all()
+        if customer_id is not None:
+            parsed = try_parse_id(customer_id)
+            if parsed is None:
+                return Connection.empty()
+            query = query.filter(customer_id=parsed)
+        if status is not None:
+            query = query.filter(status=status)
+        return await connection(query, NEWEST_FIRST, first, after, ServiceRequest.from_model)
 
     @strawberry.field
     async def notifications(

@@ -16,7 +16,7 @@ from models.money import to_decimal
 from models.notification import Notification as NotificationRow
 from models.notification import unread_count
 from models.pagination import SortKey
-from models.permissions import can_access_customer, can_see_ledger
+from models.permissions import can_access_customer, can_list_users, can_see_ledger
 from models.service import Service as ServiceRow
 from models.service import ServiceRequest as RequestRow
 from models.user import ApiToken as ApiTokenRow
@@ -28,6 +28,7 @@ from schema.pagination import Connection, connection
 
 TRANSACTION_ORDER = (SortKey("sequence", int),)
 NEWEST_FIRST = (SortKey("created_at", dt.datetime), SortKey("id", uuid.UUID))
+USER_ORDER = (SortKey("email_key", str, descending=False), SortKey("id", uuid.UUID, descending=False))
 
 
 def _optional_amount(cents: int | None) -> Decimal | None:
@@ -207,6 +208,10 @@ class Customer:
     id: strawberry.ID
     name: str
     balance: Decimal
+    last_sequence: int = strawberry.field(
+        description="Sequence of the newest ledger entry (0 before the first), read with `balance`: "
+        "subscribe to balanceChanged with afterSequence: lastSequence to miss nothing."
+    )
     alert_threshold: Decimal | None
     model: strawberry.Private[CustomerRow]
 
@@ -217,8 +222,18 @@ class Customer:
             id=strawberry.ID(str(m.id)),
             name=m.name,
             balance=to_decimal(m.balance),
+            last_sequence=m.last_sequence,
             alert_threshold=_optional_amount(m.alert_threshold),
             model=m,
+        )
+
+    @strawberry.field
+    async def users(self, info: Info, first: int | None = 50, after: str | None = None) -> Connection[User]:
+        """The customer's users by email, for its and the catalog's administrators; empty otherwise."""
+        if not can_list_users(current_actor(info), self.model.id):
+            return Connection.empty()
+        return await connection(
+            UserRow.filter(customer_id=self.model.id), USER_ORDER, first, after, User.from_model
         )
 
     @strawberry.field

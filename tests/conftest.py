@@ -61,6 +61,8 @@ requires_postgres = pytest.mark.skipif(not IS_POSTGRES, reason="needs CREDITS_TE
 
 # Children first, so SQLite's foreign keys never object.
 _TABLES = (
+    "webhook_delivery",
+    "webhook_endpoint",
     "login_failure",
     "email_outbox",
     "credit_alert",

@@ -43,7 +43,8 @@ async def test_the_console_page_is_strict_and_revalidated(http: httpx.AsyncClien
 
 async def test_client_routes_serve_the_same_page_and_unknown_paths_do_not(http: httpx.AsyncClient) -> None:
     home = (await http.get("/")).text
-    for path in ("/login", "/dashboard", "/customers/abc/credit-management", "/catalog", "/tokens"):
+    pages = ("/catalog", "/tokens", "/requests", "/webhooks/abc")
+    for path in ("/login", "/dashboard", "/customers/abc/credit-management", *pages):
         response = await http.get(path)
         assert response.status_code == 200, path
         assert response.text == home

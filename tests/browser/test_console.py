@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from playwright.async_api import expect
 
 from models.user import Role
+from models.webhooks import create_endpoint
 from tests.browser.conftest import Api, badge, log_in, screenshot
 from tests.factories import (
     PASSWORD,
@@ -177,6 +178,7 @@ async def test_axe_finds_no_serious_or_critical_violation_on_any_screen(
     owner = await make_user(Role.CUSTOMER_ADMIN, customer)
     user = await make_user(Role.END_USER, customer)
     catalog = await make_catalog_admin()
+    hook = (await create_endpoint("http://127.0.0.1:9/hooks", customer.id, None, "axe")).endpoint
     screens = [
         (None, ["/login"]),
         (
@@ -185,11 +187,14 @@ async def test_axe_finds_no_serious_or_critical_violation_on_any_screen(
                 "/customers",
                 f"/customers/{customer.id}",
                 f"/customers/{customer.id}/credit-management",
+                "/requests",
                 "/catalog",
+                "/webhooks",
+                f"/webhooks/{hook.id}",
                 "/tokens",
             ],
         ),
-        (owner, ["/dashboard", "/services", "/tokens"]),
+        (owner, ["/dashboard", "/services", "/webhooks", f"/webhooks/{hook.id}", "/tokens"]),
         (user, ["/services", "/tokens"]),
     ]
     axe = AXE.read_text()

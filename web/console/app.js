@@ -23,8 +23,8 @@ const LOGIN = `mutation Login($email: String!, $password: String!) {
 const ROLE_NAMES = { CATALOG_ADMIN: "Catalog administrator", CUSTOMER_ADMIN: "Customer administrator", END_USER: "End user" };
 const HOME = { CATALOG_ADMIN: "/customers", CUSTOMER_ADMIN: "/dashboard", END_USER: "/services" };
 const NAV = {
-  CATALOG_ADMIN: [["/customers", "Customers"], ["/catalog", "Catalog"], ["/tokens", "API tokens"]],
-  CUSTOMER_ADMIN: [["/dashboard", "Dashboard"], ["/services", "Services"], ["/tokens", "API tokens"]],
+  CATALOG_ADMIN: [["/customers", "Customers"], ["/requests", "Requests"], ["/catalog", "Catalog"], ["/webhooks", "Webhooks"], ["/tokens", "API tokens"]],
+  CUSTOMER_ADMIN: [["/dashboard", "Dashboard"], ["/services", "Services"], ["/webhooks", "Webhooks"], ["/tokens", "API tokens"]],
   END_USER: [["/services", "Services"], ["/tokens", "API tokens"]],
 };
 
@@ -36,6 +36,9 @@ const ROUTES = [
   [/^\/customers\/([^/]+)$/, ["CATALOG_ADMIN"], "./catalog.js", "customerDetail"],
   [/^\/customers\/([^/]+)\/credit-management$/, ["CATALOG_ADMIN"], "./catalog.js", "creditManagement"],
   [/^\/catalog$/, ["CATALOG_ADMIN"], "./catalog.js", "catalog"],
+  [/^\/requests$/, ["CATALOG_ADMIN"], "./requests.js", "requests"],
+  [/^\/webhooks$/, ["CATALOG_ADMIN", "CUSTOMER_ADMIN"], "./webhooks.js", "webhooks"],
+  [/^\/webhooks\/([^/]+)$/, ["CATALOG_ADMIN", "CUSTOMER_ADMIN"], "./webhooks.js", "webhookEndpoint"],
   [/^\/tokens$/, ["CATALOG_ADMIN", "CUSTOMER_ADMIN", "END_USER"], "./tokens.js", "tokens"],
 ];
 

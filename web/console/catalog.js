@@ -9,7 +9,7 @@ import { requestsTable } from "./services.js";
 import { balanceState, normalize, signed } from "./money.js";
 
 const CUSTOMERS = `query Customers($search: String, $after: String) {
-  customers(first: 50, search: $search, after: $after) { nodes { id name balance alertThreshold } pageInfo { hasNextPage endCursor } }
+  customers(first: 50, search: $search, after: $after) { nodes { id name balance lastSequence alertThreshold } pageInfo { hasNextPage endCursor } }
 }`;
 const CREATE_CUSTOMER = `mutation CreateCustomer($input: CreateCustomerInput!) {
   createCustomer(input: $input) { customer { id name } userErrors { code field message } }
@@ -60,7 +60,7 @@ export async function customers(main, { client, live }) {
     const page = (await client.request(CUSTOMERS, { search: search.value.trim() || null, after: cursor })).customers;
     for (const customer of page.nodes) {
       const cell = balanceCell(customer);
-      rows.set(customer.id, { customer, sequence: 0, cell });
+      rows.set(customer.id, { customer, sequence: customer.lastSequence, cell });
       body.append(h("tr", {}, h("th", { scope: "row" }, h("a", { href: `/customers/${customer.id}` }, customer.name)), h("td", { class: "num" }, customer.alertThreshold ?? "—"), cell));
     }
     if (!rows.size) body.append(h("tr", {}, h("td", { colspan: 3, class: "empty" }, search.value ? "No customer matches. Clear the search or create one below." : "No customers yet. Create the first one below.")));

@@ -185,6 +185,8 @@ export class CreditBalanceElement extends HTMLElement {
       const dispose = this.live.subscribe(ADDED, {}, (data) => {
         this.unread += 1;
         this.notifications.unshift(data.notificationAdded);
+        // An alert may come from a threshold set elsewhere: show the threshold as it now is.
+        this.watch?.refreshThreshold();
         this.renderList();
         this.render();
       });

@@ -3,7 +3,7 @@
 import { h, replace, field } from "./dom.js";
 import { watchBalance } from "./live.js";
 import { ledgerPanel } from "./ledger.js";
-import { bindMutation } from "./forms.js";
+import { bindMutation, messageFor } from "./forms.js";
 import { balanceState, normalize } from "./money.js";
 import { requestsTable } from "./services.js";
 
@@ -38,8 +38,14 @@ export function balanceCard(watch, title = "Balance") {
   };
   watch.addEventListener("change", draw);
   watch.addEventListener("ready", draw);
+  watch.addEventListener("threshold", draw);
   draw();
-  return { element: card, draw, stop: () => watch.removeEventListener("change", draw) };
+  const stop = () => {
+    watch.removeEventListener("change", draw);
+    watch.removeEventListener("ready", draw);
+    watch.removeEventListener("threshold", draw);
+  };
+  return { element: card, draw, stop };
 }
 
 /** "Alert when credits fall below" check box + value, as the seed has it. */
@@ -87,25 +93,56 @@ export function thresholdForm(client, watch, onSaved) {
     },
   });
   watch.ready.then(sync, () => {});
+  // Set elsewhere meanwhile: show it, unless the user is editing it here.
+  watch.addEventListener("threshold", () => form.contains(document.activeElement) || sync());
   return h("section", { class: "card" }, h("h2", {}, "Alerts"), h("p", { class: "muted" }, "Customer administrators are alerted in the app and by email when the balance falls below zero and, if set, below this threshold."), form);
 }
 
-function usersCard(client, viewer, known) {
-  const users = new Map(known.map((u) => [u.id, u]));
+const USERS = `query Users($after: String) {
+  customer { id users(first: 50, after: $after) { nodes { id email name role active } pageInfo { hasNextPage endCursor } } }
+}`;
+
+/** The customer's users (paged, by email) with Deactivate / Reactivate, and a form to add one. */
+function usersCard(client, viewer) {
+  const users = new Map();
   const list = h("tbody");
+  const message = h("p", { class: "form-status", role: "alert", hidden: true });
+  const more = h("button", { type: "button", class: "button", hidden: true }, "Show more users");
+  let cursor = null;
   const draw = () => {
     replace(list);
-    if (!users.size) list.append(h("tr", {}, h("td", { colspan: 4, class: "empty" }, "Users you create here are listed with a button to deactivate them.")));
+    if (!users.size) list.append(h("tr", {}, h("td", { colspan: 4, class: "empty" }, "No users yet. Add the people of your organisation below.")));
     for (const user of users.values()) {
-      const toggle = h("button", { type: "button", class: "button small", disabled: user.id === viewer.id }, user.active ? "Deactivate" : "Activate");
+      const toggle = h("button", { type: "button", class: "button small", disabled: user.id === viewer.id, "aria-label": `${user.active ? "Deactivate" : "Reactivate"} ${user.email}` }, user.active ? "Deactivate" : "Reactivate");
       toggle.addEventListener("click", async () => {
-        const payload = (await client.request(SET_ACTIVE, { id: user.id, active: !user.active })).setUserActive;
-        if (payload.user) users.set(user.id, payload.user);
+        message.hidden = true;
+        try {
+          const payload = (await client.request(SET_ACTIVE, { id: user.id, active: !user.active })).setUserActive;
+          if (payload.user) users.set(user.id, payload.user);
+          else throw new Error(payload.userErrors.map((e) => e.message).join(" "));
+        } catch (error) {
+          message.textContent = messageFor(error);
+          message.hidden = false;
+        }
         draw();
+        list.querySelector(`tr[data-user="${user.id}"] button`)?.focus();
       });
-      list.append(h("tr", {}, h("td", {}, user.name, h("br"), h("span", { class: "muted small" }, user.email)), h("td", {}, user.role === "CUSTOMER_ADMIN" ? "Administrator" : "End user"), h("td", {}, user.active ? "Active" : "Deactivated"), h("td", { class: "actions" }, toggle)));
+      list.append(h("tr", { "data-user": user.id }, h("td", {}, user.name, h("br"), h("span", { class: "muted small" }, user.email)), h("td", {}, user.role === "CUSTOMER_ADMIN" ? "Administrator" : "End user"), h("td", {}, user.active ? "Active" : "Deactivated"), h("td", { class: "actions" }, toggle)));
     }
+    more.hidden = !cursor;
   };
+  async function load() {
+    try {
+      const page = (await client.request(USERS, { after: cursor })).customer.users;
+      for (const user of page.nodes) users.set(user.id, user);
+      cursor = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
+    } catch (error) {
+      message.textContent = messageFor(error);
+      message.hidden = false;
+    }
+    draw();
+  }
+  more.addEventListener("click", load);
   const name = field("Name", { name: "name", autocomplete: "off", required: true });
   const email = field("Email", { name: "email", type: "email", autocomplete: "off", required: true });
   const password = field("Password", { name: "password", type: "password", autocomplete: "new-password", required: true });
@@ -121,7 +158,8 @@ function usersCard(client, viewer, known) {
     },
   });
   draw();
-  return h("section", { class: "card" }, h("h2", {}, "Users"), h("div", { class: "table-wrap" }, h("table", { class: "table", "aria-label": "Users" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "User"), h("th", { scope: "col" }, "Role"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))), list)), h("h3", {}, "Add a user"), form);
+  load();
+  return h("section", { class: "card" }, h("h2", {}, "Users"), message, h("div", { class: "table-wrap" }, h("table", { class: "table", "aria-label": "Users" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "User"), h("th", { scope: "col" }, "Role"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))), list)), more, h("h3", {}, "Add a user"), form);
 }
 
 export async function dashboard(main, { client, live, viewer }) {
@@ -136,7 +174,7 @@ export async function dashboard(main, { client, live, viewer }) {
     h("div", { class: "grid two" }, summary.element, thresholdForm(client, watch, summary.draw)),
     ledger.element,
     requests.element,
-    usersCard(client, viewer, []),
+    usersCard(client, viewer),
   );
   const onChange = () => requests.refresh();
   watch.addEventListener("change", onChange);

@@ -91,9 +91,10 @@ const BALANCE = `subscription Balance($customerId: ID, $afterSequence: Int) {
   }
 }`;
 
-const ANCHOR = `query Anchor($id: ID) {
-  customer(id: $id) { id name balance alertThreshold transactions(first: 1) { nodes { sequence balanceAfter } } }
-}`;
+// balance and lastSequence come from one row: subscribing after lastSequence misses nothing and
+// replays nothing, whatever commits between this query and the subscription.
+const ANCHOR = `query Anchor($id: ID) { customer(id: $id) { id name balance lastSequence alertThreshold } }`;
+const THRESHOLD = `query Threshold($id: ID) { customer(id: $id) { id alertThreshold } }`;
 
 /**
  * One customer's balance, kept live: `balance`, `sequence`, `threshold`; a "change" event per applied
@@ -119,11 +120,12 @@ export class BalanceWatch extends EventTarget {
     this.customerId = customer.id;
     this.name = customer.name;
     this.threshold = customer.alertThreshold;
-    const last = customer.transactions.nodes[0];
-    // End users see no ledger: they start from the customer's balance and replay from the start,
-    // which ends at the same number (every entry carries the balance after it).
-    this.balance = last ? last.balanceAfter : customer.balance;
-    this.sequence = last ? last.sequence : 0;
+    this.balance = customer.balance;
+    this.sequence = customer.lastSequence;
+    // A threshold set elsewhere (another tab, the catalog administrator) shows when this tab is
+    // looked at again; the badge also asks after each notification.
+    this.onVisible = () => document.visibilityState === "visible" && this.refreshThreshold();
+    document.addEventListener("visibilitychange", this.onVisible);
     this.dispose = this.live.subscribe(
       BALANCE,
       { customerId: this.customerId, afterSequence: this.sequence },
@@ -141,8 +143,22 @@ export class BalanceWatch extends EventTarget {
     this.dispatchEvent(new CustomEvent("change", { detail: event }));
   }
 
+  /** Read the alert threshold again; a "threshold" event when it changed. */
+  async refreshThreshold() {
+    let customer = null;
+    try {
+      customer = (await this.client.request(THRESHOLD, { id: this.customerId })).customer;
+    } catch {
+      return;
+    }
+    if (!customer || customer.alertThreshold === this.threshold) return;
+    this.threshold = customer.alertThreshold;
+    this.dispatchEvent(new Event("threshold"));
+  }
+
   stop() {
     this.dispose?.();
+    if (this.onVisible) document.removeEventListener("visibilitychange", this.onVisible);
   }
 
   /** Give back a watchBalance(): the last holder's release ends the subscription. */

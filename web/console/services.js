@@ -11,6 +11,12 @@ const REQUESTS = `query Requests($id: ID) {
     serviceRequests(first: 50) { nodes { id quantity amount status reason createdAt service { name } requestedBy { name email } } }
   }
 }`;
+const ALL_REQUESTS = `query AllRequests($status: ServiceRequestStatus, $after: String) {
+  serviceRequests(status: $status, first: 50, after: $after) {
+    nodes { id quantity amount status reason createdAt service { name } requestedBy { name email } customer { id name } }
+    pageInfo { hasNextPage endCursor }
+  }
+}`;
 const REQUEST = `mutation Request($input: RequestServiceInput!) {
   requestService(input: $input) { serviceRequest { id amount status } userErrors { code field message } }
 }`;
@@ -26,10 +32,16 @@ const STATUS = { REQUESTED: "Requested", COMPLETED: "Completed", CANCELLED: "Can
  * A customer's service requests with their actions: Cancel for customer roles, Complete, Fail and
  * Reject (with a reason) for the catalog administrator.
  */
-export function requestsTable(client, { customerId, canCancel = false, canDecide = false, title = "Requests" }) {
+export function requestsTable(client, { customerId, canCancel = false, canDecide = false, title = "Requests", across = false, status = null }) {
   const body = h("tbody");
   const message = h("p", { class: "form-status", role: "alert", hidden: true });
-  const columns = 7;
+  const columns = across ? 8 : 7;
+  const more = h("button", { type: "button", class: "button", hidden: true }, "Show more requests");
+  let shown = 50;
+  more.addEventListener("click", () => {
+    shown += 50;
+    refresh();
+  });
 
   async function act(kind, request, reason = null) {
     const [, mutation, name] = TRANSITIONS[kind];
@@ -56,7 +68,7 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
       const reasonId = `reason-${request.id}`;
       const reason = h("input", { id: reasonId, class: "small-input", placeholder: "Reason", autocomplete: "off" });
       cell.append(
-        h("label", { for: reasonId, class: "visually-hidden" }, `Reason for ${request.service.name}`),
+        h("label", { for: reasonId, class: "visually-hidden" }, `Reason for ${request.service.name}${request.customer ? ` of ${request.customer.name}` : ""}`),
         reason,
         h("button", { type: "button", class: "button small", onclick: () => act("fail", request, reason.value || null) }, "Fail"),
         h("button", { type: "button", class: "button small danger", onclick: () => act("reject", request, reason.value || null) }, "Reject"),
@@ -83,22 +95,40 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
     return running;
   }
 
+  // Across customers: the first `shown` requests of the status, read again page by page.
+  async function readAcross() {
+    const nodes = [];
+    let after = null;
+    let hasMore = true;
+    while (hasMore && nodes.length < shown) {
+      const page = (await client.request(ALL_REQUESTS, { status: table.status, after })).serviceRequests;
+      nodes.push(...page.nodes);
+      after = page.pageInfo.endCursor;
+      hasMore = page.pageInfo.hasNextPage;
+    }
+    more.hidden = !hasMore;
+    return nodes;
+  }
+
   async function load() {
     let nodes = [];
     try {
-      nodes = (await client.request(REQUESTS, { id: customerId })).customer?.serviceRequests.nodes || [];
+      if (across) nodes = await readAcross();
+      else nodes = (await client.request(REQUESTS, { id: customerId })).customer?.serviceRequests.nodes || [];
     } catch (error) {
       message.textContent = messageFor(error);
       message.hidden = false;
     }
     replace(body);
-    if (!nodes.length) body.append(h("tr", {}, h("td", { colspan: columns, class: "empty" }, "No service requests yet. Requests made from Services appear here.")));
+    const none = across && table.status === "REQUESTED" ? "No request is waiting for a decision." : "No service requests yet. Requests made from Services appear here.";
+    if (!nodes.length) body.append(h("tr", {}, h("td", { colspan: columns, class: "empty" }, none)));
     for (const request of nodes) {
       body.append(
         h(
           "tr",
-          {},
+          { "data-request": request.id },
           h("td", {}, when(request.createdAt)),
+          across ? h("td", {}, h("a", { href: `/customers/${request.customer.id}` }, request.customer.name)) : null,
           h("td", {}, request.service.name),
           h("td", {}, request.requestedBy?.name || ""),
           h("td", { class: "num" }, String(request.quantity)),
@@ -121,13 +151,15 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
       h(
         "table",
         { class: "table", "aria-label": title },
-        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Date"), h("th", { scope: "col" }, "Service"), h("th", { scope: "col" }, "By"), h("th", { scope: "col", class: "num" }, "Qty"), h("th", { scope: "col", class: "num" }, "Credits"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))),
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Date"), across ? h("th", { scope: "col" }, "Customer") : null, h("th", { scope: "col" }, "Service"), h("th", { scope: "col" }, "By"), h("th", { scope: "col", class: "num" }, "Qty"), h("th", { scope: "col", class: "num" }, "Credits"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))),
         body,
       ),
     ),
+    more,
   );
+  const table = { element, refresh, status };
   refresh();
-  return { element, refresh };
+  return table;
 }
 
 function serviceRow(client, service, onRequested) {

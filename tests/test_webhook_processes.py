@@ -1,0 +1,113 @@
+"""Webhooks across real server processes: a server killed mid-send, racing charges across zero."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from models.credits import change_balance
+from models.ledger import TransactionKind
+from models.service_requests import request_service
+from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEventType, create_endpoint
+from tests.factories import enable_credits, make_catalog_admin, make_customer, make_service
+from tests.processes import ServerProcess
+from tests.webhook_receiver import WebhookReceiver
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20, what: str = "") -> None:
+    """Wait until `check()` is true, polling."""
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or check}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[WebhookReceiver]:
+    """A running receiver that answers 200 unless told otherwise."""
+    server = WebhookReceiver()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def only_spawned_servers_send(runtime) -> AsyncIterator[None]:
+    """The test process's own dispatcher is stopped, so only the spawned servers send."""
+    await runtime.webhooks.stop()
+    yield
+    runtime.webhooks.start()
+
+
+@pytest.mark.slow
+async def test_deliveries_claimed_by_a_killed_server_arrive_after_restart(
+    receiver, server_env, only_spawned_servers_send, settings
+) -> None:
+    """Killed mid-send with a long lease and timeout: the restart sends every delivery within seconds.
+
+    PostgreSQL: the claim was a row lock of the dead connection's transaction, gone with it.
+    SQLite (one process): the start takes back the leases of the run before.
+    """
+    # given: five deliveries recorded with their ledger entries, and a receiver that hangs
+    admin = await make_catalog_admin()
+    await create_endpoint(receiver.url, None, None, None)
+    customer = await make_customer(by=admin)
+    await enable_credits()
+    for _ in range(5):
+        await change_balance(admin.actor, TransactionKind.GRANT, customer.id, 100, None, None)
+    assert await WebhookDelivery.filter(status=DeliveryStatus.PENDING).count() == 5
+    receiver.hang = True
+    env = {
+        **server_env,
+        "CREDITS_WEBHOOK_LEASE_SECONDS": "600",
+        "CREDITS_WEBHOOK_TIMEOUT_SECONDS": "120",
+        "CREDITS_WEBHOOK_POLL_SECONDS": "0.2",
+    }
+
+    # when: a server claims them, starts sending, and is killed
+    crashed = ServerProcess(env)
+    crashed.start()
+    try:
+        await receiver.wait_count(5, timeout=20)
+    finally:
+        crashed.stop(signal.SIGKILL)
+    assert crashed.proc is not None and crashed.proc.returncode == -signal.SIGKILL
+    assert await WebhookDelivery.filter(status=DeliveryStatus.DELIVERED).count() == 0
+    receiver.hang = False
+
+    # when: a server starts again (same long lease)
+    with ServerProcess(env):
+
+        async def delivered() -> bool:
+            return await WebhookDelivery.filter(status=DeliveryStatus.DELIVERED).count() == 5
+
+        # then: all five arrive and are DELIVERED, long before the lease would have run out
+        await eventually(delivered, within=20, what="five deliveries DELIVERED")
+    ids = {str(d.id) for d in await WebhookDelivery.all()}
+    answered = {r.headers["webhook-id"] for r in receiver.requests[5:]}
+    assert answered == ids
+
+
+async def test_fifty_racing_charges_across_zero_fire_one_alert_per_endpoint(gql, receiver) -> None:
+    # given: a customer with 5.00 credits, a service at 1.00, and three endpoints for alerts
+    admin = await make_catalog_admin()
+    for _ in range(3):
+        await create_endpoint(receiver.url, None, [WebhookEventType.CREDIT_ALERT_FIRED], None)
+    customer = await make_customer(balance=5, by=admin)
+    service = await make_service("1.00")
+
+    # when: fifty charges race (concurrent transactions on PostgreSQL)
+    await asyncio.gather(*(request_service(admin.actor, customer.id, service.id, 1, None) for _ in range(50)))
+
+    # then: the balance crossed zero once: one credit_alert.fired per endpoint
+    per_endpoint = Counter(d.endpoint_id for d in await WebhookDelivery.all())
+    assert sorted(per_endpoint.values()) == [1, 1, 1]
+    got = await receiver.wait_count(3)
+    assert {json.loads(r.body)["type"] for r in got} == {"credit_alert.fired"}

@@ -1,0 +1,89 @@
+"""A real HTTP receiver for webhook tests: records every request, answers a programmable status sequence."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tests.processes import free_port
+
+
+@dataclass(frozen=True)
+class Received:
+    """One request as it arrived."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class WebhookReceiver:
+    """An asyncio HTTP/1.1 server on 127.0.0.1: `statuses` are answered in turn, then `default_status`."""
+
+    statuses: list[int] = field(default_factory=list)
+    default_status: int = 200
+    # When set, requests are recorded but never answered (a receiver that hangs mid-request).
+    hang: bool = False
+    requests: list[Received] = field(default_factory=list)
+    port: int = 0
+    _server: asyncio.Server | None = None
+    _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    @property
+    def url(self) -> str:
+        """Where to send webhooks."""
+        return f"http://127.0.0.1:{self.port}/hooks"
+
+    async def start(self) -> None:
+        """Listen on a free port (or the one it had: a restart after `stop`)."""
+        self.port = self.port or free_port()
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    async def stop(self) -> None:
+        """Stop listening (the receiver is down)."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def wait_for(
+        self, predicate: Callable[[list[Received]], bool], timeout: float = 30
+    ) -> list[Received]:
+        """Wait until the received requests satisfy `predicate`; returns them."""
+        async with asyncio.timeout(timeout), self._arrived:
+            await self._arrived.wait_for(lambda: predicate(self.requests))
+        return list(self.requests)
+
+    async def wait_count(self, n: int, timeout: float = 30) -> list[Received]:
+        """Wait for at least `n` requests."""
+        return await self.wait_for(lambda got: len(got) >= n, timeout)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    return
+                _, path, _ = line.decode().split(" ", 2)
+                headers: dict[str, str] = {}
+                while (header := await reader.readline()) not in (b"\r\n", b"\n", b""):
+                    name, _, value = header.decode().partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                async with self._arrived:
+                    self.requests.append(Received(path, headers, body))
+                    self._arrived.notify_all()
+                if self.hang:
+                    await reader.read()  # until the sender goes away
+                    return
+                status = self.statuses.pop(0) if self.statuses else self.default_status
+                writer.write(f"HTTP/1.1 {status} X\r\ncontent-length: 2\r\n\r\nok".encode())
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
