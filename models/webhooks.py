@@ -188,19 +188,27 @@ def alert_resolved(customer_id: uuid.UUID, kind: str, balance: int, threshold: i
 
 
 def request_updated(request: Any) -> Event:
-    """service_request.updated for a request made or moved to a final status."""
+    """service_request.updated for a request made or moved to a final status (rendered only if needed).
+
+    The request object is not changed after this: a charge batch's rows are final once inserted,
+    a transition's row is read back from its UPDATE.
+    """
     now = dt.datetime.now(dt.UTC)
-    data = {
-        "id": str(request.id),
-        "customerId": str(request.customer_id),
-        "serviceId": str(request.service_id),
-        "quantity": request.quantity,
-        "amount": format_amount(request.amount),
-        "status": str(request.status),
-        "reason": request.reason,
-        "updatedAt": _iso(request.updated_at or now),
-    }
-    return Event(WebhookEventType.SERVICE_REQUEST_UPDATED, request.customer_id, now, lambda: data)
+    return Event(
+        WebhookEventType.SERVICE_REQUEST_UPDATED,
+        request.customer_id,
+        now,
+        lambda: {
+            "id": str(request.id),
+            "customerId": str(request.customer_id),
+            "serviceId": str(request.service_id),
+            "quantity": request.quantity,
+            "amount": format_amount(request.amount),
+            "status": str(request.status),
+            "reason": request.reason,
+            "updatedAt": _iso(request.updated_at or now),
+        },
+    )
 
 
 @dataclass
