@@ -614,3 +614,67 @@ async def test_unknown_ids_are_not_found(gql) -> None:
     # then
     assert errors(rotate) == [("NOT_FOUND", ["id"])]
     assert errors(again) == [("NOT_FOUND", ["deliveryId"])]
+
+
+async def _first_attempt(endpoint_id: str) -> WebhookDelivery:
+    """The endpoint's only delivery once its first attempt is recorded."""
+    async with asyncio.timeout(10):
+        while True:
+            delivery = await WebhookDelivery.get(endpoint_id=endpoint_id)
+            if delivery.attempts >= 1 and (delivery.last_error or delivery.status != DeliveryStatus.PENDING):
+                return delivery
+            await asyncio.sleep(0.02)
+
+
+async def test_redirects_are_not_followed(gql, receiver) -> None:
+    # given: a receiver that answers 302 with a Location on an internal address
+    admin = await make_catalog_admin()
+    created = await create_endpoint(gql, admin, receiver.url)
+    endpoint_id = created["webhookEndpoint"]["id"]
+    receiver.statuses = [302]
+    receiver.default_status = 500
+
+    # when: a webhook is sent
+    await gql(SEND_TEST, {"id": endpoint_id}, token=admin.token)
+    delivery = await _first_attempt(endpoint_id)
+
+    # then: the 302 is a failed attempt, and nothing followed it
+    assert delivery.last_status_code in (302, 500) and delivery.status == DeliveryStatus.PENDING
+    assert all(r.path == "/hooks" for r in receiver.requests)
+    first = await WebhookDelivery.get(endpoint_id=endpoint_id)
+    assert first.delivered_at is None
+
+
+async def test_at_most_4_kb_of_an_answer_is_read(gql, receiver) -> None:
+    # given: a receiver that fails with a 1 MB body
+    admin = await make_catalog_admin()
+    created = await create_endpoint(gql, admin, receiver.url)
+    endpoint_id = created["webhookEndpoint"]["id"]
+    receiver.default_status = 500
+    receiver.answer_body = b"x" * 1_000_000
+
+    # when: a webhook is sent
+    await gql(SEND_TEST, {"id": endpoint_id}, token=admin.token)
+    delivery = await _first_attempt(endpoint_id)
+
+    # then: lastError holds the start of it, no more than 4 KB
+    assert delivery.last_status_code == 500
+    assert delivery.last_error is not None and delivery.last_error.startswith("HTTP 500: xxx")
+    assert len(delivery.last_error) <= 4096
+
+
+async def test_an_attempt_is_bounded_by_the_timeout(gql, receiver, monkeypatch, settings) -> None:
+    # given: a receiver that never answers, and a short timeout
+    monkeypatch.setattr(settings, "webhook_timeout_seconds", 0.3)
+    admin = await make_catalog_admin()
+    created = await create_endpoint(gql, admin, receiver.url)
+    endpoint_id = created["webhookEndpoint"]["id"]
+    receiver.hang = True
+
+    # when: a webhook is sent
+    await gql(SEND_TEST, {"id": endpoint_id}, token=admin.token)
+    delivery = await _first_attempt(endpoint_id)
+
+    # then: the attempt ended as a timeout and another is scheduled
+    assert delivery.last_error is not None and "Timeout" in delivery.last_error
+    assert delivery.status == DeliveryStatus.PENDING and delivery.next_attempt_at is not None
