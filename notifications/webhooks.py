@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from tortoise.expressions import F, Q, Subquery
 from tortoise.queryset import QuerySet
 
+import metrics
 from models import webhook_secrets
 from models.errors import DomainError
 from models.unit_of_work import UnitOfWork, unit_of_work
@@ -253,6 +254,7 @@ class WebhookDispatcher:
         delivery.last_error = outcome.error
         delivery.lease_until = None
         if outcome.delivered:
+            metrics.WEBHOOK_ATTEMPTS.labels("delivered").inc()
             delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
                 DeliveryStatus.DELIVERED,
                 now,
@@ -265,7 +267,9 @@ class WebhookDispatcher:
             step = delivery.attempts - delivery.schedule_start
             if outcome.status_code == 410 or step > len(SCHEDULE):
                 delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
+                metrics.WEBHOOK_ATTEMPTS.labels("failed").inc()
             else:
+                metrics.WEBHOOK_ATTEMPTS.labels("retry").inc()
                 delivery.next_attempt_at = now + dt.timedelta(seconds=SCHEDULE[step - 1] * scale)
             log.warning(
                 "webhook %s to endpoint %s not delivered (attempt %d): %s",

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from standardwebhooks import Webhook
 
 from models import webhooks as webhooks_module
@@ -186,6 +187,7 @@ async def test_a_receiver_failing_twice_gets_three_attempts_with_one_webhook_id(
     admin = await make_catalog_admin()
     created = await create_endpoint(gql, admin, receiver.url)
     receiver.statuses = [500, 500]
+    before = {outcome: _attempts_metric(outcome) for outcome in ("retry", "delivered")}
 
     # when: a test webhook is sent
     await gql(SEND_TEST, {"id": created["webhookEndpoint"]["id"]}, token=admin.token)
@@ -200,6 +202,12 @@ async def test_a_receiver_failing_twice_gets_three_attempts_with_one_webhook_id(
         200,
     )
     assert [verified(created["secret"], r)["type"] for r in got] == ["webhook.test"] * 3
+    assert _attempts_metric("retry") - before["retry"] == 2
+    assert _attempts_metric("delivered") - before["delivered"] == 1
+
+
+def _attempts_metric(outcome: str) -> float:
+    return REGISTRY.get_sample_value("credits_webhook_attempts_total", {"outcome": outcome}) or 0.0
 
 
 async def _settled(delivery_id: str, timeout: float = 10) -> WebhookDelivery:
