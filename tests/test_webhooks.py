@@ -682,3 +682,25 @@ async def test_an_attempt_is_bounded_by_the_timeout(gql, receiver, monkeypatch, 
     # then: the attempt ended as a timeout and another is scheduled
     assert delivery.last_error is not None and "Timeout" in delivery.last_error
     assert delivery.status == DeliveryStatus.PENDING and delivery.next_attempt_at is not None
+
+
+async def test_an_unknown_customer_or_a_bad_url_changes_nothing(gql, receiver, monkeypatch, settings) -> None:
+    # given: a catalog administrator's endpoint
+    admin = await make_catalog_admin()
+    created = await create_endpoint(gql, admin, receiver.url)
+    endpoint_id = created["webhookEndpoint"]["id"]
+    monkeypatch.setattr(settings, "webhook_allow_private_networks", False)
+
+    # when: it names a customer that does not exist, and moves the endpoint to an internal address
+    creating = await gql(
+        CREATE,
+        {"input": {"url": "https://93.184.215.14/x", "customerId": str(uuid.uuid4())}},
+        token=admin.token,
+    )
+    moving = await gql(UPDATE, {"id": endpoint_id, "input": {"url": "http://10.0.0.1/x"}}, token=admin.token)
+
+    # then
+    assert errors(creating["createWebhookEndpoint"]) == [("NOT_FOUND", ["input", "customerId"])]
+    assert errors(moving["updateWebhookEndpoint"]) == [("INVALID_INPUT", ["input", "url"])]
+    assert (await WebhookEndpoint.get(id=endpoint_id)).url == receiver.url
+    assert await WebhookEndpoint.all().count() == 1
