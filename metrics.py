@@ -84,6 +84,11 @@ EMAILS_SENT = Counter("credits_emails_sent", "Alert emails the SMTP server accep
 EMAIL_SEND_FAILURES = Counter(
     "credits_email_send_failures", "Failed attempts to send an alert email (retried or given up)."
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "credits_webhook_attempts",
+    "Webhook attempts by outcome: delivered (2xx), retry (scheduled again), failed (given up or 410).",
+    ["outcome"],
+)
 LEDGER_OPERATIONS = Counter("credits_ledger_operations", "Committed ledger entries by kind.", ["kind"])
 IDEMPOTENCY_PRUNED = Counter(
     "credits_idempotency_records_pruned",

@@ -8,7 +8,18 @@ from pathlib import Path
 from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
-SCENARIOS = ("ceilings", "request", "grant", "cancel", "topmenu", "nested", "fanout", "scaleout", "sqlite")
+SCENARIOS = (
+    "ceilings",
+    "request",
+    "grant",
+    "cancel",
+    "topmenu",
+    "nested",
+    "fanout",
+    "scaleout",
+    "webhooks",
+    "sqlite",
+)
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/credits_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 

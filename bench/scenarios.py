@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
@@ -18,6 +19,7 @@ from bench.ceilings import SqlSpec, run_asyncpg, run_pgbench
 from bench.config import Config
 from bench.load import LoadGenerator, LoadResult, Mode, graphql_request, percentile
 from bench.processes import MachineCpu, ServerProcess
+from bench.receiver import Receiver
 from bench.report import Row
 from bench.world import Seat, World, add_pgbench_map, recreate_database, seed, vacuum
 from models.passwords import reset_hasher
@@ -108,7 +110,13 @@ class Suite:
         )
 
     def start_server(
-        self, database_url: str, broadcast_url: str, label: str, *, workers: int = 1
+        self,
+        database_url: str,
+        broadcast_url: str,
+        label: str,
+        *,
+        workers: int = 1,
+        extra_env: dict[str, str] | None = None,
     ) -> ServerProcess:
         """`python server.py --port P [--workers N]` as a user would start it; logs in bench/results/logs."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("CREDITS_")}
@@ -122,6 +130,7 @@ class Suite:
             CREDITS_DATA_DIR=str(self.workdir / f"data-{label}"),
             CREDITS_DB_POOL_MAX=str(self.config.db_pool_max),
         )
+        env.update(extra_env or {})
         args = ("--workers", str(workers)) if workers > 1 else ()
         server = ServerProcess(env, self.config.logs / f"server-{label}.log", args=args)
         self.servers.append(server)
@@ -546,7 +555,52 @@ class Suite:
             workers.stop()
             self.servers.remove(workers)
 
-    # -- 7. the embedded default ------------------------------------------------------------------------
+    # -- 7. webhooks -------------------------------------------------------------------------------------
+
+    async def scenario_webhooks(self) -> None:
+        """requestService with no webhook endpoint, then three subscribed; deliveries/s to a local receiver.
+
+        The receiver is on 127.0.0.1 over http, which production refuses: this scenario's server
+        runs with CREDITS_ENV=development and private networks allowed (the others are stopped, so
+        no production dispatcher refuses the deliveries meanwhile).
+        """
+        world, db, config = self._pg()
+        for server in list(self.servers):
+            server.stop()
+            self.servers.remove(server)
+        self.server = None
+        receiver = Receiver()
+        await receiver.start()
+        env = {"CREDITS_ENV": "development", "CREDITS_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true"}
+        server = self.start_server(config.database_url, config.redis_url, "webhooks", extra_env=env)
+        try:
+            await db.conn.execute("DELETE FROM webhook_delivery; DELETE FROM webhook_endpoint")
+            none = await self._request_run(
+                "requestService webhooks", "distinct, no endpoint", [server], world.seats, db
+            )
+            for n in range(3):  # what integrators mostly want: alerts, which a charge rarely fires
+                await _create_endpoint(
+                    server.address, world.admin_token, receiver.url, n, ["CREDIT_ALERT_FIRED"]
+                )
+            alerts = await self._request_run(
+                "requestService webhooks", "distinct, 3 endpoints (alerts)", [server], world.seats, db
+            )
+            await db.conn.execute("DELETE FROM webhook_delivery; DELETE FROM webhook_endpoint")
+            for n in range(3):  # every event: two deliveries per charge and endpoint, sent by this process
+                await _create_endpoint(server.address, world.admin_token, receiver.url, n, None)
+            started = time.perf_counter()
+            every = await self._request_run(
+                "requestService webhooks", "distinct, 3 endpoints (every event)", [server], world.seats, db
+            )
+            for row in (alerts, every):
+                _compare(row, none, strict=not config.smoke)
+            self.add(await _deliveries_row(db, receiver, started, config.seconds * 6 + 30))
+        finally:
+            await receiver.stop()
+            server.stop()
+            self.servers.remove(server)
+
+    # -- 8. the embedded default ------------------------------------------------------------------------
 
     async def scenario_sqlite(self) -> None:
         """requestService on the embedded default: SQLite file, in-process bus (for the record)."""
@@ -569,6 +623,69 @@ class Suite:
     def _pg(self) -> tuple[World, checks.Postgres, Config]:
         assert self.world is not None and self.db is not None, "PostgreSQL world not set up"
         return self.world, self.db, self.config
+
+
+def _compare(row: Row, baseline: Row, *, strict: bool) -> None:
+    """The row's throughput as a share of `baseline`'s; below 90% is a problem (outside a smoke run)."""
+    if not (row.ops_per_s and baseline.ops_per_s):
+        return
+    ratio = row.ops_per_s / baseline.ops_per_s
+    row.figures["vs_no_endpoint"] = round(ratio, 3)
+    row.notes += f", {ratio:.0%} of no endpoint"
+    if ratio < 0.9 and strict:
+        row.ok = False
+        row.problems.append(f"{ratio:.0%} of requestService without endpoints (want ≥ 90%)")
+
+
+async def _create_endpoint(
+    address: tuple[str, int], token: str, url: str, n: int, event_types: list[str] | None
+) -> None:
+    """An endpoint for every customer's events, through the API (its checks included)."""
+    import httpx
+
+    document = (
+        "mutation ($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) "
+        "{ webhookEndpoint { id } userErrors { code message } } }"
+    )
+    async with httpx.AsyncClient(base_url=f"http://{address[0]}:{address[1]}", timeout=30) as client:
+        response = await client.post(
+            "/graphql",
+            json={
+                "query": document,
+                "variables": {"i": {"url": url, "description": f"bench {n}", "eventTypes": event_types}},
+            },
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    payload = response.json()["data"]["createWebhookEndpoint"]
+    if payload["userErrors"]:
+        raise RuntimeError(f"createWebhookEndpoint: {payload['userErrors']}")
+
+
+async def _deliveries_row(db: checks.Postgres, receiver: Receiver, started: float, within: float) -> Row:
+    """Deliveries per second: from the start of the 3-endpoint run until none is pending."""
+    deadline = time.perf_counter() + within
+    while True:
+        ((pending, delivered, failed),) = await db.rows(
+            "SELECT count(*) FILTER (WHERE status = 'PENDING'), "
+            "count(*) FILTER (WHERE status = 'DELIVERED'), "
+            "count(*) FILTER (WHERE status = 'FAILED') FROM webhook_delivery"
+        )
+        if pending == 0 or time.perf_counter() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    seconds = max((receiver.last or time.perf_counter()) - started, 1e-6)
+    row = Row(
+        "webhooks",
+        "deliveries to a local receiver",
+        ops=delivered,
+        ops_per_s=round(receiver.count / seconds, 1),
+        figures={"delivered": delivered, "pending": pending, "failed": failed, "received": receiver.count},
+    )
+    row.notes = f"received {receiver.count} (at least once) in {seconds:.1f}s, {pending} still pending"
+    if pending or failed:
+        row.ok = False
+        row.problems.append(f"{pending} pending and {failed} failed deliveries after {within:.0f}s")
+    return row
 
 
 def _row(scenario: str, shape: str, clients: int, result: LoadResult) -> Row:

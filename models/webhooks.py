@@ -189,19 +189,27 @@ def alert_resolved(customer_id: uuid.UUID, kind: str, balance: int, threshold: i
 
 
 def request_updated(request: Any) -> Event:
-    """service_request.updated for a request made or moved to a final status."""
+    """service_request.updated for a request made or moved to a final status (rendered only if needed).
+
+    The request object is not changed after this: a charge batch's rows are final once inserted,
+    a transition's row is read back from its UPDATE.
+    """
     now = dt.datetime.now(dt.UTC)
-    data = {
-        "id": str(request.id),
-        "customerId": str(request.customer_id),
-        "serviceId": str(request.service_id),
-        "quantity": request.quantity,
-        "amount": format_amount(request.amount),
-        "status": str(request.status),
-        "reason": request.reason,
-        "updatedAt": _iso(request.updated_at or now),
-    }
-    return Event(WebhookEventType.SERVICE_REQUEST_UPDATED, request.customer_id, now, lambda: data)
+    return Event(
+        WebhookEventType.SERVICE_REQUEST_UPDATED,
+        request.customer_id,
+        now,
+        lambda: {
+            "id": str(request.id),
+            "customerId": str(request.customer_id),
+            "serviceId": str(request.service_id),
+            "quantity": request.quantity,
+            "amount": format_amount(request.amount),
+            "status": str(request.status),
+            "reason": request.reason,
+            "updatedAt": _iso(request.updated_at or now),
+        },
+    )
 
 
 @dataclass
@@ -222,24 +230,44 @@ class _Outgoing:
         if not endpoints:
             return
         now = dt.datetime.now(dt.UTC)
-        bodies: dict[int, str] = {}
-        rows: list[WebhookDelivery] = []
-        for n, event in enumerate(self.events):
-            for endpoint in endpoints:
-                if not _matches(endpoint, event):
-                    continue
-                if n not in bodies:
-                    bodies[n] = event.body()
-                rows.append(_delivery(sql.as_uuid(endpoint["id"]), event.type, bodies[n], now))
+        targets = [_Target.of(row) for row in endpoints]
+        rows: list[tuple[uuid.UUID, uuid.UUID, str, str]] = []  # id, endpoint, type, body
+        for event in self.events:
+            wanted = [t.endpoint_id for t in targets if t.wants(event)]
+            if wanted:
+                body = event.body()
+                rows += [(uuid.uuid4(), endpoint_id, event.type.value, body) for endpoint_id in wanted]
         if not rows:
             return
         if conn.capabilities.dialect == "postgres":
-            # One statement without Tortoise's per-object work: this runs inside a charge batch.
-            columns = ([r.id for r in rows], [r.endpoint_id for r in rows], [r.event_type for r in rows])
-            await sql.fetch(conn, _INSERT, *columns, [r.payload for r in rows], now)
+            # Plain columns into one statement, no model objects: this runs inside a charge batch.
+            await sql.fetch(conn, _INSERT, *map(list, zip(*rows, strict=True)), now)
         else:
-            await WebhookDelivery.bulk_create(rows, using_db=conn)
+            deliveries = [_delivery(e, WebhookEventType(t), body, now, i) for i, e, t, body in rows]
+            await WebhookDelivery.bulk_create(deliveries, using_db=conn)
         self.uow.events.append(WebhooksQueued(len(rows)))
+
+
+@dataclass(frozen=True)
+class _Target:
+    """An enabled endpoint as the lookup found it: whose events, which types (empty: all)."""
+
+    endpoint_id: uuid.UUID
+    customer_id: uuid.UUID | None
+    types: frozenset[str]
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> _Target:
+        """From a row of `_ENDPOINTS`."""
+        owner = row["customer_id"]
+        types = frozenset(t for t in (row["event_types"] or "").split(",") if t)
+        return cls(sql.as_uuid(row["id"]), None if owner is None else sql.as_uuid(owner), types)
+
+    def wants(self, event: Event) -> bool:
+        """Whether the event is this endpoint's customer's (or it has none) and of a type it takes."""
+        if self.customer_id is not None and self.customer_id != event.customer_id:
+            return False
+        return not self.types or event.type.value in self.types
 
 
 _ENDPOINTS = (
@@ -257,19 +285,15 @@ _INSERT = (
 )
 
 
-def _matches(endpoint: dict[str, Any], event: Event) -> bool:
-    owner = endpoint["customer_id"]
-    if owner is not None and (event.customer_id is None or sql.as_uuid(owner) != event.customer_id):
-        return False
-    types = endpoint["event_types"]
-    return not types or event.type.value in types.split(",")
-
-
 def _delivery(
-    endpoint_id: uuid.UUID, event_type: WebhookEventType, body: str, now: dt.datetime
+    endpoint_id: uuid.UUID,
+    event_type: WebhookEventType,
+    body: str,
+    now: dt.datetime,
+    delivery_id: uuid.UUID | None = None,
 ) -> WebhookDelivery:
     return WebhookDelivery(
-        id=uuid.uuid4(),
+        id=delivery_id or uuid.uuid4(),
         endpoint_id=endpoint_id,
         event_type=event_type.value,
         payload=body,
@@ -341,7 +365,7 @@ async def create_endpoint(
 
 async def _check_url(url: str) -> None:
     """The contract's destination rules (notifications/destinations.py), as the sender applies them."""
-    from notifications import destinations
+    from models import destinations
     from settings import get_settings
 
     settings = get_settings()

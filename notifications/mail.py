@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from contextlib import suppress
 from email.message import EmailMessage
 from email.utils import format_datetime
 
@@ -26,12 +25,10 @@ from tortoise.transactions import in_transaction
 import metrics
 from infra.tasks import cancel_and_wait
 from models.outbox import EmailOutbox, EmailStatus
+from notifications.dispatch import dispatch_forever, hold_claims_for
 from settings import Settings
 
 log = logging.getLogger("credits.mail")
-
-# How much longer than a send PostgreSQL lets a dispatcher's transaction sit idle holding its row.
-_LOCK_MARGIN_SECONDS = 10.0
 
 
 def _now() -> dt.datetime:
@@ -86,24 +83,16 @@ class MailDispatcher:
         self._wake.set()
 
     async def _run(self) -> None:
-        if self.settings.is_sqlite:
-            try:
-                await self.take_back_leases()
-            except Exception:
-                log.exception("could not take back leased mail; it waits for its lease to run out")
-        while True:
-            try:
-                busy = await self.dispatch_once() == self.settings.mail_batch_size
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("mail dispatch failed; retrying")
-                busy = False
-            if busy:
-                continue
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.mail_poll_seconds)
-            self._wake.clear()
+        s = self.settings
+        await dispatch_forever(
+            log,
+            "mail",
+            self.take_back_leases if s.is_sqlite else None,
+            self.dispatch_once,
+            lambda: s.mail_batch_size,
+            lambda: s.mail_poll_seconds,
+            self._wake,
+        )
 
     async def take_back_leases(self) -> int:
         """SQLite (one process): rows a previous run left mid-send are due now; returns how many."""
@@ -136,11 +125,10 @@ class MailDispatcher:
         A dead process's connection drops and its lock with it; the server ends a transaction left
         idle past the send timeout (plus a margin), so a stalled process cannot hold a row forever.
         """
-        idle_ms = int((self.settings.mail_timeout_seconds + _LOCK_MARGIN_SECONDS) * 1000)
         tried = 0
         while tried < self.settings.mail_batch_size:
             async with in_transaction() as conn:
-                await conn.execute_query(f"SET LOCAL idle_in_transaction_session_timeout = {idle_ms}")
+                await hold_claims_for(conn, self.settings.mail_timeout_seconds)
                 query = self._due().limit(1).select_for_update(skip_locked=True)
                 row = await query.using_db(conn).first()
                 if row is None:

@@ -15,7 +15,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from functools import lru_cache
 
-from notifications.destinations import Destination
+from models.destinations import Destination
 
 MAX_HEADER_LINES = 100
 
@@ -65,13 +65,16 @@ async def post(destination: Destination, headers: dict[str, str], body: bytes, l
 
 
 async def _answer(reader: asyncio.StreamReader, limit: int) -> Answer:
+    """The final answer (1xx skipped); a 2xx body is not read, others up to `limit` or their end."""
     while True:
-        status, length = await _head(reader)
+        status, length, chunked = await _head(reader)
         if status >= 200:
             break
+    if 200 <= status < 300:
+        return Answer(status, "")
     want = limit if length is None else min(length, limit)
     data = b""
-    while len(data) < want:
+    while len(data) < want and not (chunked and _last_chunk(data)):
         chunk = await reader.read(want - len(data))
         if not chunk:
             break
@@ -79,18 +82,27 @@ async def _answer(reader: asyncio.StreamReader, limit: int) -> Answer:
     return Answer(status, data.decode("utf-8", "replace"))
 
 
-async def _head(reader: asyncio.StreamReader) -> tuple[int, int | None]:
-    """The status line and headers of one response: its status and Content-Length (if given)."""
+def _last_chunk(data: bytes) -> bool:
+    """Whether a chunked body has ended (its zero-length chunk, no trailers)."""
+    return data == b"0\r\n\r\n" or data.endswith(b"\r\n0\r\n\r\n")
+
+
+async def _head(reader: asyncio.StreamReader) -> tuple[int, int | None, bool]:
+    """The status line and headers of one response: its status, Content-Length (if given), chunked."""
     status_line = await reader.readline()
     parts = status_line.split(None, 2)
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
         raise ProtocolError(f"not an HTTP/1.x answer: {status_line[:100]!r}")
     length: int | None = None
+    chunked = False
     for _ in range(MAX_HEADER_LINES):
         line = await reader.readline()
         if line in (b"\r\n", b"\n", b""):
-            return int(parts[1]), length
+            return int(parts[1]), length, chunked
         name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length" and value.strip().isdigit():
-            length = int(value.strip())
+        name, value = name.strip().lower(), value.strip().lower()
+        if name == b"content-length" and value.isdigit():
+            length = int(value)
+        elif name == b"transfer-encoding" and value.endswith(b"chunked"):
+            chunked = True
     raise ProtocolError("too many header lines")

@@ -15,18 +15,19 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from contextlib import suppress
 from dataclasses import dataclass
 
 from tortoise.expressions import F, Q, Subquery
 from tortoise.queryset import QuerySet
 
+import metrics
 from infra.tasks import cancel_and_wait
-from models import webhook_secrets
+from models import destinations, webhook_secrets
 from models.errors import DomainError
 from models.unit_of_work import UnitOfWork, unit_of_work
 from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint, disable_endpoint
-from notifications import destinations, webhook_http
+from notifications import webhook_http
+from notifications.dispatch import dispatch_forever, hold_claims_for
 from settings import Settings
 
 log = logging.getLogger("credits.webhooks")
@@ -36,7 +37,6 @@ SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
 # An endpoint whose attempts all failed for this long is disabled (also scaled).
 DISABLE_AFTER = dt.timedelta(days=5)
 BODY_LIMIT = 4096
-_LOCK_MARGIN_SECONDS = 10.0
 _OUTCOME_FIELDS = (
     "status",
     "attempts",
@@ -97,24 +97,16 @@ class WebhookDispatcher:
         self._wake.set()
 
     async def _run(self) -> None:
-        if self.settings.is_sqlite:
-            try:
-                await self.take_back_leases()
-            except Exception:
-                log.exception("could not take back leased webhooks; they wait for their lease to run out")
-        while True:
-            self._wake.clear()
-            try:
-                busy = await self.dispatch_once() == self.settings.webhook_batch_size
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("webhook dispatch failed; retrying")
-                busy = False
-            if busy:
-                continue
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.webhook_poll_seconds)
+        s = self.settings
+        await dispatch_forever(
+            log,
+            "webhooks",
+            self.take_back_leases if s.is_sqlite else None,
+            self.dispatch_once,
+            lambda: s.webhook_batch_size,
+            lambda: s.webhook_poll_seconds,
+            self._wake,
+        )
 
     async def take_back_leases(self) -> int:
         """SQLite (one process): deliveries a previous run left mid-send are due now; returns how many."""
@@ -144,9 +136,8 @@ class WebhookDispatcher:
                 async with unit_of_work() as uow:
                     await self._record_all(uow, claimed, outcomes)
             return len(claimed)
-        idle_ms = int((self.settings.webhook_timeout_seconds + _LOCK_MARGIN_SECONDS) * 1000)
         async with unit_of_work() as uow:
-            await uow.conn.execute_query(f"SET LOCAL idle_in_transaction_session_timeout = {idle_ms}")
+            await hold_claims_for(uow.conn, self.settings.webhook_timeout_seconds)
             rows = await self._due(_now()).select_for_update(skip_locked=True).using_db(uow.conn)
             if not rows:
                 return 0
@@ -253,6 +244,7 @@ class WebhookDispatcher:
         delivery.last_error = outcome.error
         delivery.lease_until = None
         if outcome.delivered:
+            metrics.WEBHOOK_ATTEMPTS.labels("delivered").inc()
             delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
                 DeliveryStatus.DELIVERED,
                 now,
@@ -265,7 +257,9 @@ class WebhookDispatcher:
             step = delivery.attempts - delivery.schedule_start
             if outcome.status_code == 410 or step > len(SCHEDULE):
                 delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
+                metrics.WEBHOOK_ATTEMPTS.labels("failed").inc()
             else:
+                metrics.WEBHOOK_ATTEMPTS.labels("retry").inc()
                 delivery.next_attempt_at = now + dt.timedelta(seconds=SCHEDULE[step - 1] * scale)
             log.warning(
                 "webhook %s to endpoint %s not delivered (attempt %d): %s",

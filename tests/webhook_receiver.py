@@ -25,6 +25,8 @@ class WebhookReceiver:
 
     statuses: list[int] = field(default_factory=list)
     default_status: int = 200
+    answer_body: bytes = b"ok"
+    delay_seconds: float = 0.0  # before answering
     # When set, requests are recorded but never answered (a receiver that hangs mid-request).
     hang: bool = False
     requests: list[Received] = field(default_factory=list)
@@ -80,7 +82,11 @@ class WebhookReceiver:
                     await reader.read()  # until the sender goes away
                     return
                 status = self.statuses.pop(0) if self.statuses else self.default_status
-                writer.write(f"HTTP/1.1 {status} X\r\ncontent-length: 2\r\n\r\nok".encode())
+                await asyncio.sleep(self.delay_seconds)
+                head = f"HTTP/1.1 {status} X\r\nlocation: http://169.254.169.254/\r\n"
+                writer.write(
+                    f"{head}content-length: {len(self.answer_body)}\r\n\r\n".encode() + self.answer_body
+                )
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             return

@@ -6,8 +6,8 @@ import ipaddress
 
 import pytest
 
+from models import destinations
 from models.errors import DomainError
-from notifications import destinations
 
 
 @pytest.mark.parametrize(

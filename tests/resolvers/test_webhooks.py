@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from standardwebhooks import Webhook
 
 from models import webhooks as webhooks_module
@@ -186,6 +187,7 @@ async def test_a_receiver_failing_twice_gets_three_attempts_with_one_webhook_id(
     admin = await make_catalog_admin()
     created = await create_endpoint(gql, admin, receiver.url)
     receiver.statuses = [500, 500]
+    before = {outcome: _attempts_metric(outcome) for outcome in ("retry", "delivered")}
 
     # when: a test webhook is sent
     await gql(SEND_TEST, {"id": created["webhookEndpoint"]["id"]}, token=admin.token)
@@ -200,6 +202,12 @@ async def test_a_receiver_failing_twice_gets_three_attempts_with_one_webhook_id(
         200,
     )
     assert [verified(created["secret"], r)["type"] for r in got] == ["webhook.test"] * 3
+    assert _attempts_metric("retry") - before["retry"] == 2
+    assert _attempts_metric("delivered") - before["delivered"] == 1
+
+
+def _attempts_metric(outcome: str) -> float:
+    return REGISTRY.get_sample_value("credits_webhook_attempts_total", {"outcome": outcome}) or 0.0
 
 
 async def _settled(delivery_id: str, timeout: float = 10) -> WebhookDelivery:
@@ -563,13 +571,9 @@ async def test_a_destination_is_checked_again_before_every_attempt(
     sent = (await gql(SEND_TEST, {"id": created["webhookEndpoint"]["id"]}, token=admin.token))[
         "sendTestWebhook"
     ]
-    delivery_id = sent["webhookDelivery"]["id"]
-    async with asyncio.timeout(10):
-        while (await WebhookDelivery.get(id=delivery_id)).attempts < 1:
-            await asyncio.sleep(0.02)
+    delivery = await _first_attempt(sent["webhookDelivery"]["endpoint"]["id"])
 
     # then: nothing was sent, and the log says why
-    delivery = await WebhookDelivery.get(id=delivery_id)
     assert receiver.requests == []
     assert delivery.last_error is not None and "destination refused" in delivery.last_error
 
@@ -614,3 +618,89 @@ async def test_unknown_ids_are_not_found(gql) -> None:
     # then
     assert errors(rotate) == [("NOT_FOUND", ["id"])]
     assert errors(again) == [("NOT_FOUND", ["deliveryId"])]
+
+
+async def _first_attempt(endpoint_id: str) -> WebhookDelivery:
+    """The endpoint's only delivery once its first attempt is recorded."""
+    async with asyncio.timeout(10):
+        while True:
+            delivery = await WebhookDelivery.get(endpoint_id=endpoint_id)
+            if delivery.attempts >= 1 and (delivery.last_error or delivery.status != DeliveryStatus.PENDING):
+                return delivery
+            await asyncio.sleep(0.02)
+
+
+async def test_redirects_are_not_followed(gql, receiver) -> None:
+    # given: a receiver that answers 302 with a Location on an internal address
+    admin = await make_catalog_admin()
+    created = await create_endpoint(gql, admin, receiver.url)
+    endpoint_id = created["webhookEndpoint"]["id"]
+    receiver.statuses = [302]
+    receiver.default_status = 500
+
+    # when: a webhook is sent
+    await gql(SEND_TEST, {"id": endpoint_id}, token=admin.token)
+    delivery = await _first_attempt(endpoint_id)
+
+    # then: the 302 is a failed attempt, and nothing followed it
+    assert delivery.last_status_code in (302, 500) and delivery.status == DeliveryStatus.PENDING
+    assert all(r.path == "/hooks" for r in receiver.requests)
+    first = await WebhookDelivery.get(endpoint_id=endpoint_id)
+    assert first.delivered_at is None
+
+
+async def test_at_most_4_kb_of_an_answer_is_read(gql, receiver) -> None:
+    # given: a receiver that fails with a 1 MB body
+    admin = await make_catalog_admin()
+    created = await create_endpoint(gql, admin, receiver.url)
+    endpoint_id = created["webhookEndpoint"]["id"]
+    receiver.default_status = 500
+    receiver.answer_body = b"x" * 1_000_000
+
+    # when: a webhook is sent
+    await gql(SEND_TEST, {"id": endpoint_id}, token=admin.token)
+    delivery = await _first_attempt(endpoint_id)
+
+    # then: lastError holds the start of it, no more than 4 KB
+    assert delivery.last_status_code == 500
+    assert delivery.last_error is not None and delivery.last_error.startswith("HTTP 500: xxx")
+    assert len(delivery.last_error) <= 4096
+
+
+async def test_an_attempt_is_bounded_by_the_timeout(gql, receiver, monkeypatch, settings) -> None:
+    # given: a receiver that never answers, and a short timeout
+    monkeypatch.setattr(settings, "webhook_timeout_seconds", 0.3)
+    admin = await make_catalog_admin()
+    created = await create_endpoint(gql, admin, receiver.url)
+    endpoint_id = created["webhookEndpoint"]["id"]
+    receiver.hang = True
+
+    # when: a webhook is sent
+    await gql(SEND_TEST, {"id": endpoint_id}, token=admin.token)
+    delivery = await _first_attempt(endpoint_id)
+
+    # then: the attempt ended as a timeout and another is scheduled
+    assert delivery.last_error is not None and "Timeout" in delivery.last_error
+    assert delivery.status == DeliveryStatus.PENDING and delivery.next_attempt_at is not None
+
+
+async def test_an_unknown_customer_or_a_bad_url_changes_nothing(gql, receiver, monkeypatch, settings) -> None:
+    # given: a catalog administrator's endpoint
+    admin = await make_catalog_admin()
+    created = await create_endpoint(gql, admin, receiver.url)
+    endpoint_id = created["webhookEndpoint"]["id"]
+    monkeypatch.setattr(settings, "webhook_allow_private_networks", False)
+
+    # when: it names a customer that does not exist, and moves the endpoint to an internal address
+    creating = await gql(
+        CREATE,
+        {"input": {"url": "https://93.184.215.14/x", "customerId": str(uuid.uuid4())}},
+        token=admin.token,
+    )
+    moving = await gql(UPDATE, {"id": endpoint_id, "input": {"url": "http://10.0.0.1/x"}}, token=admin.token)
+
+    # then
+    assert errors(creating["createWebhookEndpoint"]) == [("NOT_FOUND", ["input", "customerId"])]
+    assert errors(moving["updateWebhookEndpoint"]) == [("INVALID_INPUT", ["input", "url"])]
+    assert (await WebhookEndpoint.get(id=endpoint_id)).url == receiver.url
+    assert await WebhookEndpoint.all().count() == 1

@@ -15,6 +15,8 @@ from models.credits import change_balance
 from models.ledger import TransactionKind
 from models.service_requests import request_service
 from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEventType, create_endpoint
+from notifications.webhooks import WebhookDispatcher
+from tests.conftest import requires_postgres
 from tests.factories import enable_credits, make_catalog_admin, make_customer, make_service
 from tests.processes import ServerProcess
 from tests.webhook_receiver import WebhookReceiver
@@ -111,3 +113,28 @@ async def test_fifty_racing_charges_across_zero_fire_one_alert_per_endpoint(gql,
     assert sorted(per_endpoint.values()) == [1, 1, 1]
     got = await receiver.wait_count(3)
     assert {json.loads(r.body)["type"] for r in got} == {"credit_alert.fired"}
+
+
+@requires_postgres
+async def test_two_dispatchers_never_send_one_delivery_twice(
+    receiver, only_spawned_servers_send, settings, monkeypatch
+) -> None:
+    # given: ten deliveries due, and a receiver slow enough for two dispatchers' batches to overlap
+    admin = await make_catalog_admin()
+    await create_endpoint(receiver.url, None, None, None)
+    customer = await make_customer(by=admin)
+    await enable_credits()
+    for _ in range(10):
+        await change_balance(admin.actor, TransactionKind.GRANT, customer.id, 100, None, None)
+    receiver.delay_seconds = 0.3
+    monkeypatch.setattr(settings, "webhook_batch_size", 5)
+    first, second = WebhookDispatcher(settings), WebhookDispatcher(settings)
+
+    # when: both claim and send at the same time, as two server processes would
+    claimed = await asyncio.gather(first.dispatch_once(), second.dispatch_once())
+
+    # then: between them they sent each delivery once
+    assert claimed == [5, 5]
+    ids = [r.headers["webhook-id"] for r in receiver.requests]
+    assert sorted(ids) == sorted({str(d.id) for d in await WebhookDelivery.all()})
+    assert await WebhookDelivery.filter(status=DeliveryStatus.DELIVERED).count() == 10

@@ -1,0 +1,52 @@
+"""The outbox dispatchers' shared loop (mail and webhooks) and how they hold their PostgreSQL claims."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+# How much longer than a send PostgreSQL lets a dispatcher's transaction sit idle holding its rows.
+LOCK_MARGIN_SECONDS = 10.0
+
+
+async def hold_claims_for(conn: BaseDBAsyncClient, send_seconds: float) -> None:
+    """PostgreSQL: end this transaction (and free its row claims) if it idles past a send and a margin."""
+    idle_ms = int((send_seconds + LOCK_MARGIN_SECONDS) * 1000)
+    await conn.execute_query(f"SET LOCAL idle_in_transaction_session_timeout = {idle_ms}")
+
+
+async def dispatch_forever(
+    log: logging.Logger,
+    what: str,
+    take_back: Callable[[], Awaitable[int]] | None,
+    dispatch_once: Callable[[], Awaitable[int]],
+    batch_size: Callable[[], int],
+    poll_seconds: Callable[[], float],
+    wake: asyncio.Event,
+) -> None:
+    """An outbox dispatcher's loop: take back a previous run's leases (SQLite), then send until cancelled.
+
+    A full batch goes on at once; otherwise it waits for `wake` (set after a commit) or the next poll.
+    """
+    if take_back is not None:
+        try:
+            await take_back()
+        except Exception:
+            log.exception("could not take back leased %s; they wait for their lease to run out", what)
+    while True:
+        wake.clear()
+        try:
+            busy = await dispatch_once() == batch_size()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s dispatch failed; retrying", what)
+            busy = False
+        if busy:
+            continue
+        with suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), poll_seconds())
