@@ -115,6 +115,8 @@ async def test_an_endpoint_is_disabled_its_secret_rotated_and_it_is_deleted(
     await page.get_by_role("button", name="Create endpoint").click()
     first = await page.get_by_label("Signing secret").input_value()
     await endpoints.get_by_role("link", name=receiver.url).click()
+    await expect(page).to_have_url(re.compile(r"/webhooks/[0-9a-f-]+$"))
+    await expect(page.get_by_role("button", name="Disable")).to_be_visible()
     await expect(page.get_by_text("credit_alert.fired")).to_be_visible()
 
     # when it disables the endpoint, then the endpoint says so
