@@ -7,7 +7,7 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -86,19 +86,6 @@ def capped(server_env: dict[str, str]) -> Iterator[ServerProcess]:
     }
     with ServerProcess(env) as process:
         yield process
-
-
-@pytest.fixture
-async def api(server: ServerProcess) -> AsyncIterator[GraphQLClient]:
-    """GraphQL over HTTP to the server (so its bus publishes)."""
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
-        yield GraphQLClient(client)
-
-
-@pytest.fixture
-def url(server: ServerProcess) -> str:
-    """The server's websocket URL."""
-    return ws_url(server.base_url)
 
 
 def raw_socket(url: str, protocol: str, **kwargs: Any) -> Any:
