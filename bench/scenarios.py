@@ -379,9 +379,14 @@ class Suite:
 
     async def _make_requests(self, count: int) -> None:
         """Create `count` REQUESTED requests of random customers through the API (not measured)."""
+        world, db, _ = self._pg()
+        await self._charge([random.choice(world.seats) for _ in range(count)], "requests")
+        self.requested += await _requested(db)
+
+    async def _charge(self, seats: Sequence[Seat], what: str) -> None:
+        """One charged request per seat (repeat a seat for more) through the API, not measured."""
         world, db, config = self._pg()
         assert self.server is not None
-        seats = [random.choice(world.seats) for _ in range(count)]
         requests = [
             graphql_request(
                 REQUEST, {"i": {"serviceId": world.service_id, "customerId": s.customer_id}}, s.user_token
@@ -399,8 +404,7 @@ class Suite:
         )
         problems = await checks.charged(db, result.ids, world.price_cents, before)
         if result.errors or problems:
-            raise RuntimeError(f"preparing requests failed: {result.error_samples + problems}")
-        self.requested += await _requested(db)
+            raise RuntimeError(f"preparing {what} failed: {result.error_samples + problems}")
 
     # -- 4. the top menu ------------------------------------------------------------------------------
 
@@ -440,27 +444,7 @@ class Suite:
 
     async def _fill_pages(self, seats: Sequence[Seat], per_seat: int) -> None:
         """Give each seat's customer `per_seat` charged requests through the API (not measured)."""
-        world, db, config = self._pg()
-        assert self.server is not None
-        requests = [
-            graphql_request(
-                REQUEST, {"i": {"serviceId": world.service_id, "customerId": s.customer_id}}, s.user_token
-            )
-            for s in seats
-            for _ in range(per_seat)
-        ]
-        before = await self.settle(db)
-        result = await self.loadgen.run(
-            [self.server.address],
-            requests,
-            connections=config.clients,
-            seconds=3600,
-            mode="once",
-            id_path=("requestService", "serviceRequest", "id"),
-        )
-        problems = await checks.charged(db, result.ids, world.price_cents, before)
-        if result.errors or problems:
-            raise RuntimeError(f"preparing pages failed: {result.error_samples + problems}")
+        await self._charge([s for s in seats for _ in range(per_seat)], "pages")
 
     # -- 5. fan-out ------------------------------------------------------------------------------------
 

@@ -44,22 +44,11 @@ async def change_balance(
     amount: int,
     note: str | None,
     idempotency_key: str | None,
-) -> CreditTransaction:
-    """Grant or withdraw `amount` hundredths (> 0), at most once per idempotency key."""
-    return (await post_change(actor, kind, customer_id, amount, note, idempotency_key)).transaction
-
-
-async def post_change(
-    actor: Actor,
-    kind: TransactionKind,
-    customer_id: uuid.UUID,
-    amount: int,
-    note: str | None,
-    idempotency_key: str | None,
 ) -> BalanceChange:
-    """`change_balance`, with the customer as posted: its balance is the entry's `balance_after`.
+    """Grant or withdraw `amount` hundredths (> 0), at most once per idempotency key.
 
-    A repeat of an idempotency key returns the first entry and no customer (read it as it is now).
+    The entry comes with the customer as posted (its balance is the entry's `balance_after`); a repeat
+    of an idempotency key returns the first entry and no customer (read it as it is now).
     """
     if note is not None:
         bounded(note, "note", "note", max_length=MAX_NOTE_LENGTH)

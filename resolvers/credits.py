@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from models.credits import post_change
+from models.credits import change_balance
 from models.idempotency import validate_key
 from models.ids import parse_id
 from models.ledger import TransactionKind
@@ -26,7 +26,7 @@ async def _change(info: Info, kind: TransactionKind, input: BalanceChangeInput) 
         customer_id = parse_id(input.customer_id, "customer", "customerId")
         amount = parse_positive(input.amount, "amount")
         key = validate_key(input.idempotency_key, "idempotencyKey")
-        change = await post_change(actor, kind, customer_id, amount, input.note, key)
+        change = await change_balance(actor, kind, customer_id, amount, input.note, key)
         entry = change.transaction
         # As posted, so `customer.balance` is `transaction.balanceAfter`; a replay's is as it is now.
         customer = change.customer or await loaders(info).customers.load(entry.customer_id)

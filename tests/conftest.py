@@ -10,6 +10,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -52,6 +53,10 @@ from models.customer import Customer  # noqa: E402
 from models.ledger import CreditTransaction  # noqa: E402
 from settings import Settings, get_settings  # noqa: E402
 from tests.smtp import SmtpServer  # noqa: E402
+
+if TYPE_CHECKING:
+    from tests.client import GraphQLClient
+    from tests.processes import ServerProcess
 
 get_settings.cache_clear()
 
@@ -184,6 +189,23 @@ def live_server(server_env: dict[str, str]) -> Iterator[str]:
 
     with ServerProcess(server_env) as server:
         yield server.base_url
+
+
+@pytest.fixture
+async def api(server: ServerProcess) -> AsyncIterator[GraphQLClient]:
+    """GraphQL over HTTP to the module's real `server` fixture, so that its bus publishes the events."""
+    from tests.client import GraphQLClient
+
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+        yield GraphQLClient(client)
+
+
+@pytest.fixture
+def url(server: ServerProcess) -> str:
+    """The websocket URL of the module's real `server` fixture."""
+    from tests.ws_client import ws_url
+
+    return ws_url(server.base_url)
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
-"""Real server processes for end-to-end tests: `python server.py` on a free port."""
+"""Real processes for end-to-end tests, each on a free port: `python server.py`, a private `redis-server`."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,6 +15,8 @@ from types import TracebackType
 import httpx
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+HAS_REDIS_SERVER = shutil.which("redis-server") is not None
+NO_PERSISTENCE = ("--save", "", "--appendonly", "no")
 
 
 def free_port() -> int:
@@ -70,6 +73,57 @@ class ServerProcess:
             self._log.close()
 
     def __enter__(self) -> ServerProcess:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class RedisServer:
+    """A private, throw-away `redis-server` on its own port (never the machine's 6379)."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 10) -> None:
+        """Start it (again, on the same port) and wait until it answers PING."""
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", *NO_PERSISTENCE],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server on port {self.port} exited with {self.proc.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"redis-server on port {self.port} not ready in {timeout}s")
+
+    def stop(self, sig: int = signal.SIGKILL) -> None:
+        """Stop it (default: kill, like a crash); a no-op when it is not running."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def __enter__(self) -> RedisServer:
         self.start()
         return self
 

@@ -7,7 +7,7 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -20,6 +20,15 @@ from api.socket_limits import default_max_websockets
 from models.user import Role
 from tests.client import GraphQLClient
 from tests.conftest import IS_REDIS, PROJECT_DIR
+from tests.documents import (
+    BALANCE_SEQUENCES,
+    CREATE_API_TOKEN,
+    CUSTOMER_BALANCE,
+    GRANT_CREDITS,
+    REQUEST_SERVICE,
+    REVOKE_API_TOKEN,
+    SET_USER_ACTIVE,
+)
 from tests.factories import make_catalog_admin, make_customer, make_service, make_user
 from tests.processes import ServerProcess
 from tests.ws_client import (
@@ -31,27 +40,6 @@ from tests.ws_client import (
     init_message,
     ws_url,
 )
-
-BALANCE_SEQUENCES = """
-subscription ($customerId: ID, $afterSequence: Int) {
-  balanceChanged(customerId: $customerId, afterSequence: $afterSequence) { customerId sequence balance }
-}"""
-GRANT = """
-mutation ($input: BalanceChangeInput!) {
-  grantCredits(input: $input) { customer { balance } userErrors { code } }
-}"""
-REQUEST_SERVICE = """
-mutation ($input: RequestServiceInput!) {
-  requestService(input: $input) { serviceRequest { id } userErrors { code } }
-}"""
-CREATE_API_TOKEN = (
-    'mutation { createApiToken(name: "dashboard") { token apiToken { id } userErrors { code } } }'
-)
-REVOKE_API_TOKEN = "mutation ($id: ID!) { revokeApiToken(id: $id) { userErrors { code } } }"
-SET_USER_ACTIVE = """
-mutation ($id: ID!, $active: Boolean!) { setUserActive(id: $id, active: $active) { userErrors { code } } }
-"""
-BALANCE = "query ($id: ID!) { customer(id: $id) { balance } }"
 
 FORBIDDEN_CLOSE = 4403
 MALFORMED_CLOSE = 4400
@@ -86,19 +74,6 @@ def capped(server_env: dict[str, str]) -> Iterator[ServerProcess]:
     }
     with ServerProcess(env) as process:
         yield process
-
-
-@pytest.fixture
-async def api(server: ServerProcess) -> AsyncIterator[GraphQLClient]:
-    """GraphQL over HTTP to the server (so its bus publishes)."""
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
-        yield GraphQLClient(client)
-
-
-@pytest.fixture
-def url(server: ServerProcess) -> str:
-    """The server's websocket URL."""
-    return ws_url(server.base_url)
 
 
 def raw_socket(url: str, protocol: str, **kwargs: Any) -> Any:
@@ -281,7 +256,7 @@ async def test_revocation_closes_the_tokens_sockets_before_the_recheck(api, url,
     # given
     admin = await make_catalog_admin()
     customer = await make_customer(balance=1)
-    created = (await api(CREATE_API_TOKEN, token=admin.token))["createApiToken"]
+    created = (await api(CREATE_API_TOKEN, {"name": "dashboard"}, token=admin.token))["createApiToken"]
     async with (
         GraphQLSocket(url, protocol, created["token"]) as by_token,
         GraphQLSocket(url, protocol, admin.token) as by_jwt,
@@ -356,10 +331,11 @@ async def test_sockets_beyond_the_cap_are_refused_and_money_still_moves(capped):
         async with httpx.AsyncClient(base_url=capped.base_url, timeout=30) as http:
             api = GraphQLClient(http)
             grant = {"customerId": str(customer.id), "amount": "5.00"}
-            assert (await api(GRANT, {"input": grant}, token=admin.token))["grantCredits"]["userErrors"] == []
+            granted = await api(GRANT_CREDITS, {"input": grant}, token=admin.token)
+            assert granted["grantCredits"]["userErrors"] == []
             charge = await api(REQUEST_SERVICE, {"input": {"serviceId": str(service.id)}}, token=user.token)
             assert charge["requestService"]["userErrors"] == []
-            assert (await api(BALANCE, {"id": str(customer.id)}, token=admin.token))["customer"][
+            assert (await api(CUSTOMER_BALANCE, {"id": str(customer.id)}, token=admin.token))["customer"][
                 "balance"
             ] == "13.00"
     finally:

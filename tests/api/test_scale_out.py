@@ -24,8 +24,7 @@ from tests.client import GraphQLClient
 from tests.conftest import IS_POSTGRES, IS_REDIS
 from tests.documents import CUSTOMER_BALANCE
 from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_user
-from tests.notifications.test_bus import HAS_REDIS_SERVER, RedisServer
-from tests.processes import ServerProcess, free_port
+from tests.processes import HAS_REDIS_SERVER, RedisServer, ServerProcess, free_port
 from tests.ws_client import TRANSPORT_WS, GraphQLSocket, SocketClosed
 
 pytestmark = [
@@ -130,12 +129,8 @@ class TcpProxy:
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
     """A private redis-server on its own port, always stopped afterwards (never the machine's)."""
-    server = RedisServer()
-    server.start()
-    try:
+    with RedisServer() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

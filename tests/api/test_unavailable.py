@@ -117,23 +117,28 @@ def test_an_error_raised_while_handling_a_connection_loss_counts_as_unavailable(
 # --- over HTTP -----------------------------------------------------------------------------------
 
 
+async def credit_settings_failing_with(
+    error: BaseException, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> httpx.Response:
+    """A catalog administrator's creditSettings query, answered while reading the switch raises `error`."""
+    admin = await make_catalog_admin()
+
+    async def failing(*_args: object) -> bool:
+        raise error
+
+    monkeypatch.setattr(resolvers.queries, "credit_management_enabled", failing)
+    return await http.post(
+        "/graphql", json={"query": CREDIT_SETTINGS}, headers={"Authorization": f"Bearer {admin.token}"}
+    )
+
+
 @pytest.mark.parametrize("error", CONNECTION_LOST)
 async def test_a_lost_connection_in_a_query_answers_503_service_unavailable(
     http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, error: BaseException
 ) -> None:
     """The client is told to retry, with the code, a 503 and Retry-After; no internal detail."""
-    # given
-    admin = await make_catalog_admin()
-
-    async def unreachable(*_args: object) -> bool:
-        raise error
-
-    monkeypatch.setattr(resolvers.queries, "credit_management_enabled", unreachable)
-
-    # when
-    response = await http.post(
-        "/graphql", json={"query": CREDIT_SETTINGS}, headers={"Authorization": f"Bearer {admin.token}"}
-    )
+    # given / when: the database is unreachable as the query reads the credit switch
+    response = await credit_settings_failing_with(error, http, monkeypatch)
 
     # then
     assert response.status_code == 503
@@ -158,18 +163,8 @@ async def test_other_failures_stay_masked_as_unexpected_errors(
     http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, error: BaseException
 ) -> None:
     """Only an outage says "retry"; a bug is still "Unexpected error." with 200."""
-    # given
-    admin = await make_catalog_admin()
-
-    async def broken(*_args: object) -> bool:
-        raise error
-
-    monkeypatch.setattr(resolvers.queries, "credit_management_enabled", broken)
-
-    # when
-    response = await http.post(
-        "/graphql", json={"query": CREDIT_SETTINGS}, headers={"Authorization": f"Bearer {admin.token}"}
-    )
+    # given / when: something else breaks as the query reads the credit switch
+    response = await credit_settings_failing_with(error, http, monkeypatch)
 
     # then
     assert response.status_code == 200
@@ -242,19 +237,12 @@ async def test_an_outage_is_logged_as_one_warning_line_not_an_error_with_traceba
     http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """During an outage every request fails: the log says why in one line per request."""
-    # given
-    admin = await make_catalog_admin()
-
-    async def unreachable(*_args: object) -> bool:
-        raise ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
-
-    monkeypatch.setattr(resolvers.queries, "credit_management_enabled", unreachable)
+    # given: the database refuses connections
+    refused = ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
 
     # when
     with caplog.at_level(logging.WARNING, logger="credits.graphql"):
-        await http.post(
-            "/graphql", json={"query": CREDIT_SETTINGS}, headers={"Authorization": f"Bearer {admin.token}"}
-        )
+        await credit_settings_failing_with(refused, http, monkeypatch)
 
     # then
     records = [r for r in caplog.records if r.name == "credits.graphql"]

@@ -71,6 +71,17 @@ def submit(combiner: Combiner[object, object], key: Hashable, job: object) -> as
     return asyncio.create_task(combiner.submit(key, job))
 
 
+async def behind_a_running_batch(
+    runner: Runner, combiner: Combiner[object, object], *jobs: object
+) -> list[asyncio.Task[object]]:
+    """Job 0's batch running (held) and `jobs` submitted behind it, under one key: every task."""
+    tasks = [submit(combiner, "k", 0)]
+    await runner.started(1)
+    tasks += [submit(combiner, "k", job) for job in jobs]
+    await settle()
+    return tasks
+
+
 async def test_jobs_arriving_during_a_batch_form_the_next_batch():
     """The first job runs alone; the five submitted while it runs are one batch, in arrival order."""
     # given: a batch of one job running (held)
@@ -99,10 +110,7 @@ async def test_three_generations_of_batches_run_one_after_another():
     # given: batch 0 running with jobs 1, 2 waiting
     runner = Runner()
     combiner: Combiner[object, object] = Combiner(runner)
-    tasks = [submit(combiner, "k", 0)]
-    await runner.started(1)
-    tasks += [submit(combiner, "k", n) for n in (1, 2)]
-    await settle()
+    tasks = await behind_a_running_batch(runner, combiner, 1, 2)
 
     # when: batch 0 ends, and jobs 3, 4 arrive while batch 1 runs
     runner.open(0)
@@ -151,10 +159,7 @@ async def test_an_error_of_the_runner_reaches_the_whole_batch_and_the_next_batch
     boom = RuntimeError("database gone")
     runner.fail_with[1] = boom
     combiner: Combiner[object, object] = Combiner(runner)
-    tasks = [submit(combiner, "k", 0)]
-    await runner.started(1)
-    tasks += [submit(combiner, "k", n) for n in (1, 2, 3)]
-    await settle()
+    tasks = await behind_a_running_batch(runner, combiner, 1, 2, 3)
     runner.open(0)
     await runner.started(2)
     tasks += [submit(combiner, "k", n) for n in (4, 5)]
@@ -200,10 +205,7 @@ async def test_a_waiting_submitter_that_is_cancelled_is_dropped_from_the_next_ba
     # given: batch 0 running, jobs 1, 2, 3 waiting
     runner = Runner()
     combiner: Combiner[object, object] = Combiner(runner)
-    first = submit(combiner, "k", 0)
-    await runner.started(1)
-    waiting = [submit(combiner, "k", n) for n in (1, 2, 3)]
-    await settle()
+    first, *waiting = await behind_a_running_batch(runner, combiner, 1, 2, 3)
 
     # when: the submitter of job 2 is cancelled, then batch 0 ends
     waiting[1].cancel()
@@ -225,10 +227,7 @@ async def test_cancelled_submitters_at_the_head_of_the_queue_do_not_take_the_lea
     # given: batch 0 running, jobs 1, 2, 3 waiting
     runner = Runner()
     combiner: Combiner[object, object] = Combiner(runner)
-    first = submit(combiner, "k", 0)
-    await runner.started(1)
-    waiting = [submit(combiner, "k", n) for n in (1, 2, 3)]
-    await settle()
+    first, *waiting = await behind_a_running_batch(runner, combiner, 1, 2, 3)
 
     # when: the two oldest waiting submitters are cancelled
     waiting[0].cancel()
@@ -250,10 +249,7 @@ async def test_when_every_waiting_submitter_is_cancelled_the_lane_is_removed():
     # given: batch 0 running, jobs 1 and 2 waiting, both cancelled
     runner = Runner()
     combiner: Combiner[object, object] = Combiner(runner)
-    first = submit(combiner, "k", 0)
-    await runner.started(1)
-    waiting = [submit(combiner, "k", n) for n in (1, 2)]
-    await settle()
+    first, *waiting = await behind_a_running_batch(runner, combiner, 1, 2)
     for task in waiting:
         task.cancel()
     await settle()
@@ -274,10 +270,7 @@ async def test_a_leader_cancelled_mid_batch_hands_over_and_the_rest_of_its_batch
     # given: batch 1 (jobs 1, 2) running in job 1's task, job 3 queued behind it
     runner = Runner()
     combiner: Combiner[object, object] = Combiner(runner)
-    tasks = [submit(combiner, "k", 0)]
-    await runner.started(1)
-    tasks += [submit(combiner, "k", n) for n in (1, 2)]
-    await settle()
+    tasks = await behind_a_running_batch(runner, combiner, 1, 2)
     runner.open(0)
     await runner.started(2)
     tasks.append(submit(combiner, "k", 3))
@@ -341,10 +334,7 @@ async def test_max_batch_splits_a_long_queue():
     # given: a combiner of at most three jobs per batch, batch 0 running
     runner = Runner(held=True)
     combiner: Combiner[object, object] = Combiner(runner, max_batch=3)
-    tasks = [submit(combiner, "k", 0)]
-    await runner.started(1)
-    tasks += [submit(combiner, "k", n) for n in range(1, 8)]
-    await settle()
+    tasks = await behind_a_running_batch(runner, combiner, *range(1, 8))
 
     # when: every batch is let through
     for n in range(4):

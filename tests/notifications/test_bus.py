@@ -5,10 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -18,55 +14,11 @@ from typing import Any
 import pytest
 
 from notifications.bus import EventBus, Resync, SubscriberTooSlow, _decode, _encode
-from tests.processes import free_port
+from tests.processes import HAS_REDIS_SERVER, RedisServer
 
-HAS_REDIS_SERVER = shutil.which("redis-server") is not None
 requires_redis_server = pytest.mark.skipif(not HAS_REDIS_SERVER, reason="redis-server is not installed")
 
-NO_PERSISTENCE = ("--save", "", "--appendonly", "no")
 FAST = {"heartbeat_seconds": 0.2, "liveness_seconds": 0.8}
-
-
-class RedisServer:
-    """A private, throw-away `redis-server` on its own port (never the machine's 6379)."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 10) -> None:
-        """Start it (again, on the same port) and wait until it answers PING."""
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", *NO_PERSISTENCE],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server on port {self.port} exited with {self.proc.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"redis-server on port {self.port} not ready in {timeout}s")
-
-    def stop(self, sig: int = signal.SIGKILL) -> None:
-        """Stop it (default: kill, like a crash); a no-op when it is not running."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
 
 
 @pytest.fixture
@@ -74,12 +26,8 @@ def private_redis() -> Iterator[RedisServer]:
     """A redis-server of this test alone, which it may kill and restart."""
     if not HAS_REDIS_SERVER:
         pytest.skip("redis-server is not installed")
-    server = RedisServer()
-    server.start()
-    try:
+    with RedisServer() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -90,12 +38,8 @@ def shared_redis_url() -> Iterator[str]:
         return
     if not HAS_REDIS_SERVER:
         pytest.skip("neither CREDITS_TEST_REDIS_URL nor redis-server")
-    server = RedisServer()
-    server.start()
-    try:
+    with RedisServer() as server:
         yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture(params=["memory", "redis"])

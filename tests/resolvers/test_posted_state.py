@@ -7,9 +7,8 @@ from typing import Any
 
 from models.ledger import CreditTransaction
 from models.service_requests import request_service
-from models.user import Role
 from tests.client import GraphQLClient
-from tests.factories import enable_credits, make_catalog_admin, make_customer, make_service, make_user
+from tests.factories import make_catalog_admin, make_customer, make_world
 from tests.query_counter import QueryCounter
 
 GRANT = """
@@ -70,10 +69,8 @@ async def test_concurrent_grants_and_withdrawals_show_the_balance_their_entry_le
 
 async def test_concurrent_requests_show_the_balance_their_charge_left(gql: GraphQLClient) -> None:
     # given: one customer whose requests are charged together in batches
-    await enable_credits()
-    customer = await make_customer(balance=1000)
-    end_user = await make_user(Role.END_USER, customer)
-    service = await make_service("1.50", name="Scan")
+    world = await make_world("shop", price="1.50", service_name="Scan", balance=1000, admins=0)
+    end_user, service = world.end_user, world.service
     variables = {"input": {"serviceId": str(service.id)}}
 
     # when
@@ -93,10 +90,8 @@ async def test_a_top_menu_selection_after_a_charge_costs_no_extra_queries(
     gql: GraphQLClient, queries: QueryCounter
 ) -> None:
     # given
-    await enable_credits()
-    customer = await make_customer(balance=100)
-    end_user = await make_user(Role.END_USER, customer)
-    service = await make_service("1.00")
+    world = await make_world("shop", price="1.00", balance=100, admins=0)
+    end_user, service = world.end_user, world.service
     variables = {"input": {"serviceId": str(service.id)}}
     await gql(REQUEST_BARE, variables, token=end_user.token)  # warm: first-use work is not counted
 
@@ -115,10 +110,8 @@ async def test_a_top_menu_selection_after_a_charge_costs_no_extra_queries(
 
 async def test_replays_read_nested_objects_as_they_are_now(gql: GraphQLClient) -> None:
     # given: a grant and a request made under keys, then the balance moved by another grant
-    admin = await make_catalog_admin()
-    customer = await make_customer(balance=10, by=admin)
-    end_user = await make_user(Role.END_USER, customer)
-    service = await make_service("1.00")
+    world = await make_world("shop", price="1.00", balance=10, admins=0)
+    admin, customer, end_user, service = world.admin, world.customer, world.end_user, world.service
     grant = {"input": {"customerId": str(customer.id), "amount": "5", "idempotencyKey": "g"}}
     request = {"input": {"serviceId": str(service.id), "idempotencyKey": "r"}}
     first_grant = (await gql(GRANT, grant, token=admin.token))["grantCredits"]
@@ -142,10 +135,8 @@ async def test_a_mutation_field_reads_what_an_earlier_field_of_the_document_chan
     gql: GraphQLClient,
 ) -> None:
     # given: a charged request to cancel
-    await enable_credits()
-    customer = await make_customer(balance=10)
-    end_user = await make_user(Role.END_USER, customer)
-    service = await make_service("1.00")
+    world = await make_world("shop", price="1.00", balance=10, admins=0)
+    customer, end_user, service = world.customer, world.end_user, world.service
     earlier = await request_service(end_user.actor, customer.id, service.id, 1, None)
     variables: dict[str, Any] = {"input": {"serviceId": str(service.id)}, "cancel": str(earlier.id)}
 
@@ -167,10 +158,8 @@ async def test_concurrent_cancels_show_the_balance_their_refund_left(
     gql: GraphQLClient, queries: QueryCounter
 ) -> None:
     # given: ten charged requests of one customer
-    await enable_credits()
-    customer = await make_customer(balance=100)
-    end_user = await make_user(Role.END_USER, customer)
-    service = await make_service("1.00")
+    world = await make_world("shop", price="1.00", balance=100, admins=0)
+    customer, end_user, service = world.customer, world.end_user, world.service
     made = [await request_service(end_user.actor, customer.id, service.id, 1, None) for _ in range(10)]
 
     # when: all are cancelled at once

@@ -7,7 +7,7 @@ import json
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,15 @@ from tests.documents import (
     REVOKE_API_TOKEN,
     SET_USER_ACTIVE,
 )
-from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_service, make_user
+from tests.factories import (
+    Login,
+    enable_credits,
+    make_catalog_admin,
+    make_customer,
+    make_service,
+    make_user,
+    make_world,
+)
 from tests.processes import ServerProcess
 from tests.ws_client import (
     PROTOCOLS,
@@ -75,19 +83,6 @@ def server(server_env: dict[str, str]) -> Iterator[ServerProcess]:
     """One real server for the module (it keeps no state between tests: the database is emptied)."""
     with ServerProcess(server_env) as process:
         yield process
-
-
-@pytest.fixture
-async def api(server: ServerProcess) -> AsyncIterator[GraphQLClient]:
-    """A GraphQL-over-HTTP client of the real server, so that its bus publishes the events."""
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
-        yield GraphQLClient(client)
-
-
-@pytest.fixture
-def url(server: ServerProcess) -> str:
-    """The real server's websocket URL."""
-    return ws_url(server.base_url)
 
 
 async def registered(url: str, field: str = "balanceChanged", count: int = 1) -> None:
@@ -491,10 +486,9 @@ async def test_concurrent_charges_arrive_in_sequence_order(api, url, protocol):
 async def test_charge_crossing_zero_gives_one_below_zero_alert(api, url, protocol):
     """A charge from 10 to -5 fires one BELOW_ZERO alert; a further charge below zero fires none."""
     # given
-    customer = await make_customer(balance=10)
-    service = await make_service("15.00")
-    customer_admin = await make_user(Role.CUSTOMER_ADMIN, customer)
-    user = await make_user(Role.END_USER, customer)
+    world = await make_world("c", price="15.00", balance=10)
+    customer, service, user = world.customer, world.service, world.end_user
+    customer_admin = world.customer_admin
     async with GraphQLSocket(url, protocol, customer_admin.token) as ws:
         sub = await ws.subscribe(CREDIT_ALERTS)
         await registered(url, "creditAlerts")
@@ -518,10 +512,9 @@ async def test_charge_crossing_zero_gives_one_below_zero_alert(api, url, protoco
 async def test_customer_admin_receives_its_notification_live(api, url, protocol):
     """The customer administrator's in-app notification of a crossing arrives live."""
     # given
-    customer = await make_customer(balance=10)
-    service = await make_service("12.50")
-    customer_admin = await make_user(Role.CUSTOMER_ADMIN, customer)
-    user = await make_user(Role.END_USER, customer)
+    world = await make_world("c", price="12.50", balance=10)
+    customer, service, user = world.customer, world.service, world.end_user
+    customer_admin = world.customer_admin
     async with GraphQLSocket(url, protocol, customer_admin.token) as ws:
         sub = await ws.subscribe(NOTIFICATION_ADDED)
         await registered(url, "notificationAdded")
