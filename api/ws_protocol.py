@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from json import JSONDecodeError
 from typing import Any
 
@@ -89,6 +89,26 @@ class BoundedWebSocketAdapter(ASGIWebSocketAdapter):
             raise NonTextMessageReceived from e
         except WebSocketDisconnect:
             pass
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        """Strawberry's send; a message for a socket this side already closed is dropped.
+
+        A slow subscriber's socket is closed (1013) while its operation may still be sending an
+        event or a `complete`; Starlette raises RuntimeError for a send after close, which the
+        protocol handlers would log as a traceback.
+        """
+        if self.ws.application_state == WebSocketState.DISCONNECTED:
+            return
+        try:
+            await super().send_json(message)
+        except RuntimeError:
+            if self.ws.application_state != WebSocketState.DISCONNECTED:
+                raise
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close once; closing a socket already closed is nothing to report."""
+        if self.ws.application_state != WebSocketState.DISCONNECTED:
+            await super().close(code, reason)
 
 
 def _authenticated(scope: dict[str, Any]) -> bool:

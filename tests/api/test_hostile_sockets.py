@@ -391,3 +391,32 @@ def test_the_soft_descriptor_limit_is_raised_to_the_hard_one():
 def test_the_default_socket_cap_leaves_headroom_for_http_the_database_and_redis(descriptors, expected):
     """A fifth of the descriptors (at least 512) and the database pool (20 here) stay free."""
     assert default_max_websockets(descriptors, db_pool_max=20) == expected
+
+
+async def test_a_send_to_a_socket_this_side_closed_is_dropped_not_raised(app) -> None:
+    """A slow subscriber's operation may still send after its socket was closed with 1013."""
+    # given: a socket the server has accepted and then closed
+    from starlette.websockets import WebSocket
+
+    from api.ws_protocol import BoundedWebSocketAdapter
+
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    socket = WebSocket({"type": "websocket", "path": "/graphql", "headers": []}, receive, send)
+    await socket.accept()
+    adapter = BoundedWebSocketAdapter(app.graphql, socket, socket)
+    await adapter.close(1013, "subscriber too slow")
+
+    # when: its operation sends an event, a `complete`, and closes again
+    await adapter.send_json({"type": "next", "id": "1", "payload": {}})
+    await adapter.send_json({"type": "complete", "id": "1"})
+    await adapter.close(1013, "subscriber too slow")
+
+    # then: nothing raised, and nothing went out after the one close frame
+    assert [m["type"] for m in sent] == ["websocket.accept", "websocket.close"]
