@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -82,6 +83,7 @@ class WebhookDispatcher:
         self.settings = settings
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._pool = webhook_http.Pool()
 
     def start(self) -> None:
         """Start sending in the background."""
@@ -91,6 +93,7 @@ class WebhookDispatcher:
         """Stop; a delivery mid-send is released (PostgreSQL) or taken back at the next start."""
         await cancel_and_wait(self._task)
         self._task = None
+        self._pool.close()
 
     def wake(self) -> None:
         """New deliveries were committed: send now instead of at the next poll."""
@@ -137,7 +140,7 @@ class WebhookDispatcher:
                     await self._record_all(uow, claimed, outcomes)
             return len(claimed)
         async with unit_of_work() as uow:
-            await hold_claims_for(uow.conn, self.settings.webhook_timeout_seconds)
+            await hold_claims_for(uow.conn, self._batch_seconds())
             rows = await self._due(_now()).select_for_update(skip_locked=True).using_db(uow.conn)
             if not rows:
                 return 0
@@ -147,6 +150,11 @@ class WebhookDispatcher:
             outcomes = await self._send_all(claimed)
             await self._record_all(uow, claimed, outcomes)
         return len(rows)
+
+    def _batch_seconds(self) -> float:
+        """The longest a batch may take: its deliveries to one destination go a pool's width at a time."""
+        rounds = math.ceil(self.settings.webhook_batch_size / self._pool.per_destination)
+        return self.settings.webhook_timeout_seconds * rounds
 
     async def _claim(self) -> list[tuple[WebhookDelivery, WebhookEndpoint]]:
         """SQLite: lease a batch of due deliveries (not due again until `lease_until`)."""
@@ -217,9 +225,11 @@ class WebhookDispatcher:
             "webhook-timestamp": str(timestamp),
             "webhook-signature": signature_header(secrets, message_id, timestamp, delivery.payload),
         }
+        body = delivery.payload.encode()
         try:
-            async with asyncio.timeout(self.settings.webhook_timeout_seconds):
-                answer = await webhook_http.post(destination, headers, delivery.payload.encode(), BODY_LIMIT)
+            answer = await webhook_http.post(
+                destination, headers, body, BODY_LIMIT, self._pool, self.settings.webhook_timeout_seconds
+            )
         except (OSError, TimeoutError, ValueError, webhook_http.ProtocolError) as error:
             return Outcome(None, f"{type(error).__name__}: {error}"[:BODY_LIMIT])
         if 200 <= answer.status < 300:

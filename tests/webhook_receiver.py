@@ -32,6 +32,9 @@ class WebhookReceiver:
     # When set, answers wait until this event is set (requests are recorded as they arrive).
     gate: asyncio.Event | None = None
     requests: list[Received] = field(default_factory=list)
+    # Requests arriving on a connection that already carried one, to drop unanswered and unrecorded
+    # (a receiver closing an idle kept-alive connection just as the next request comes).
+    drop_reused: int = 0
     connections: int = 0  # accepted so far (keep-alive reuse shows as fewer connections than requests)
     port: int = 0
     _server: asyncio.Server | None = None
@@ -68,6 +71,7 @@ class WebhookReceiver:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        served = 0
         try:
             while True:
                 line = await reader.readline()
@@ -79,6 +83,10 @@ class WebhookReceiver:
                     name, _, value = header.decode().partition(":")
                     headers[name.strip().lower()] = value.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
+                if served and self.drop_reused:
+                    self.drop_reused -= 1
+                    return
+                served += 1
                 async with self._arrived:
                     self.requests.append(Received(path, headers, body))
                     self._arrived.notify_all()
