@@ -22,6 +22,7 @@ from tortoise.expressions import F, Q, Subquery
 from tortoise.queryset import QuerySet
 
 import metrics
+from infra import sql
 from infra.tasks import cancel_and_wait
 from models import destinations, webhook_secrets
 from models.errors import DomainError
@@ -48,6 +49,15 @@ _OUTCOME_FIELDS = (
     "delivered_at",
 )
 USER_AGENT = "credits-webhooks/1"
+_SAVE_OUTCOMES = (
+    'UPDATE "webhook_delivery" AS d SET "status" = x.status, "attempts" = x.attempts, '
+    '"last_status_code" = x.last_status_code, "last_error" = x.last_error, '
+    '"next_attempt_at" = x.next_attempt_at, "lease_until" = x.lease_until, "delivered_at" = x.delivered_at '
+    "FROM unnest({0}::uuid[], {1}::text[], {2}::int[], {3}::int[], {4}::text[], {5}::timestamptz[], "
+    "{6}::timestamptz[], {7}::timestamptz[]) "
+    "AS x(id, status, attempts, last_status_code, last_error, next_attempt_at, lease_until, delivered_at) "
+    "WHERE d.id = x.id"
+)
 
 
 def _now() -> dt.datetime:
@@ -242,7 +252,15 @@ class WebhookDispatcher:
         """Apply each outcome, then save the batch's deliveries in one statement."""
         for (delivery, endpoint), outcome in zip(claimed, outcomes, strict=True):
             await self._record(uow, delivery, endpoint, outcome)
-        await WebhookDelivery.bulk_update([d for d, _ in claimed], fields=_OUTCOME_FIELDS, using_db=uow.conn)
+        deliveries = [d for d, _ in claimed]
+        if uow.conn.capabilities.dialect != "postgres":
+            await WebhookDelivery.bulk_update(deliveries, fields=_OUTCOME_FIELDS, using_db=uow.conn)
+            return
+        # Plain arrays: Tortoise's bulk_update builds a CASE per field and row (a quarter of the
+        # dispatcher's CPU in the profile).
+        columns = [[getattr(d, name) for d in deliveries] for name in ("id", *_OUTCOME_FIELDS)]
+        columns[1] = [str(status) for status in columns[1]]
+        await sql.fetch(uow.conn, _SAVE_OUTCOMES, *columns)
 
     async def _record(
         self, uow: UnitOfWork, delivery: WebhookDelivery, endpoint: WebhookEndpoint, outcome: Outcome
