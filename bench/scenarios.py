@@ -576,9 +576,16 @@ class Suite:
             every = await self._request_run(
                 "requestService webhooks", "distinct, 3 endpoints (every event)", [server], world.seats, db
             )
+            drain = (server.cpu_seconds(), receiver.count)  # after the run: the server only sends
             for row in (alerts, every):
                 _compare(row, none, strict=not config.smoke)
-            self.add(await _deliveries_row(db, receiver, started, config.seconds * 6 + 30))
+            row = await _deliveries_row(db, receiver, started, config.seconds * 6 + 30)
+            sent = receiver.count - drain[1]
+            if sent:
+                per_delivery = (server.cpu_seconds() - drain[0]) / sent * 1000
+                row.figures["drain_server_cpu_ms_per_delivery"] = round(per_delivery, 3)
+                row.notes += f", server CPU {per_delivery:.2f} ms per delivery after the run ({sent} sent)"
+            self.add(row)
         finally:
             await receiver.stop()
             server.stop()

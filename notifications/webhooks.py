@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from tortoise.expressions import F, Q, Subquery
 from tortoise.queryset import QuerySet
 
 import metrics
+from infra import sql
 from infra.tasks import cancel_and_wait
 from models import destinations, webhook_secrets
 from models.errors import DomainError
@@ -47,6 +49,15 @@ _OUTCOME_FIELDS = (
     "delivered_at",
 )
 USER_AGENT = "credits-webhooks/1"
+_SAVE_OUTCOMES = (
+    'UPDATE "webhook_delivery" AS d SET "status" = x.status, "attempts" = x.attempts, '
+    '"last_status_code" = x.last_status_code, "last_error" = x.last_error, '
+    '"next_attempt_at" = x.next_attempt_at, "lease_until" = x.lease_until, "delivered_at" = x.delivered_at '
+    "FROM unnest({0}::uuid[], {1}::text[], {2}::int[], {3}::int[], {4}::text[], {5}::timestamptz[], "
+    "{6}::timestamptz[], {7}::timestamptz[]) "
+    "AS x(id, status, attempts, last_status_code, last_error, next_attempt_at, lease_until, delivered_at) "
+    "WHERE d.id = x.id"
+)
 
 
 def _now() -> dt.datetime:
@@ -82,6 +93,7 @@ class WebhookDispatcher:
         self.settings = settings
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._pool = webhook_http.Pool()
 
     def start(self) -> None:
         """Start sending in the background."""
@@ -91,6 +103,7 @@ class WebhookDispatcher:
         """Stop; a delivery mid-send is released (PostgreSQL) or taken back at the next start."""
         await cancel_and_wait(self._task)
         self._task = None
+        self._pool.close()
 
     def wake(self) -> None:
         """New deliveries were committed: send now instead of at the next poll."""
@@ -137,7 +150,7 @@ class WebhookDispatcher:
                     await self._record_all(uow, claimed, outcomes)
             return len(claimed)
         async with unit_of_work() as uow:
-            await hold_claims_for(uow.conn, self.settings.webhook_timeout_seconds)
+            await hold_claims_for(uow.conn, self._batch_seconds())
             rows = await self._due(_now()).select_for_update(skip_locked=True).using_db(uow.conn)
             if not rows:
                 return 0
@@ -147,6 +160,11 @@ class WebhookDispatcher:
             outcomes = await self._send_all(claimed)
             await self._record_all(uow, claimed, outcomes)
         return len(rows)
+
+    def _batch_seconds(self) -> float:
+        """The longest a batch may take: its deliveries to one destination go a pool's width at a time."""
+        rounds = math.ceil(self.settings.webhook_batch_size / self._pool.per_destination)
+        return self.settings.webhook_timeout_seconds * rounds
 
     async def _claim(self) -> list[tuple[WebhookDelivery, WebhookEndpoint]]:
         """SQLite: lease a batch of due deliveries (not due again until `lease_until`)."""
@@ -217,9 +235,11 @@ class WebhookDispatcher:
             "webhook-timestamp": str(timestamp),
             "webhook-signature": signature_header(secrets, message_id, timestamp, delivery.payload),
         }
+        body = delivery.payload.encode()
         try:
-            async with asyncio.timeout(self.settings.webhook_timeout_seconds):
-                answer = await webhook_http.post(destination, headers, delivery.payload.encode(), BODY_LIMIT)
+            answer = await webhook_http.post(
+                destination, headers, body, BODY_LIMIT, self._pool, self.settings.webhook_timeout_seconds
+            )
         except (OSError, TimeoutError, ValueError, webhook_http.ProtocolError) as error:
             return Outcome(None, f"{type(error).__name__}: {error}"[:BODY_LIMIT])
         if 200 <= answer.status < 300:
@@ -232,7 +252,15 @@ class WebhookDispatcher:
         """Apply each outcome, then save the batch's deliveries in one statement."""
         for (delivery, endpoint), outcome in zip(claimed, outcomes, strict=True):
             await self._record(uow, delivery, endpoint, outcome)
-        await WebhookDelivery.bulk_update([d for d, _ in claimed], fields=_OUTCOME_FIELDS, using_db=uow.conn)
+        deliveries = [d for d, _ in claimed]
+        if uow.conn.capabilities.dialect != "postgres":
+            await WebhookDelivery.bulk_update(deliveries, fields=_OUTCOME_FIELDS, using_db=uow.conn)
+            return
+        # Plain arrays: Tortoise's bulk_update builds a CASE per field and row (a quarter of the
+        # dispatcher's CPU in the profile).
+        columns = [[getattr(d, name) for d in deliveries] for name in ("id", *_OUTCOME_FIELDS)]
+        columns[1] = [str(status) for status in columns[1]]
+        await sql.fetch(uow.conn, _SAVE_OUTCOMES, *columns)
 
     async def _record(
         self, uow: UnitOfWork, delivery: WebhookDelivery, endpoint: WebhookEndpoint, outcome: Outcome

@@ -29,7 +29,13 @@ class WebhookReceiver:
     delay_seconds: float = 0.0  # before answering
     # When set, requests are recorded but never answered (a receiver that hangs mid-request).
     hang: bool = False
+    # When set, answers wait until this event is set (requests are recorded as they arrive).
+    gate: asyncio.Event | None = None
     requests: list[Received] = field(default_factory=list)
+    # Requests arriving on a connection that already carried one, to drop unanswered and unrecorded
+    # (a receiver closing an idle kept-alive connection just as the next request comes).
+    drop_reused: int = 0
+    connections: int = 0  # accepted so far (keep-alive reuse shows as fewer connections than requests)
     port: int = 0
     _server: asyncio.Server | None = None
     _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -64,6 +70,8 @@ class WebhookReceiver:
         return await self.wait_for(lambda got: len(got) >= n, timeout)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        served = 0
         try:
             while True:
                 line = await reader.readline()
@@ -75,6 +83,10 @@ class WebhookReceiver:
                     name, _, value = header.decode().partition(":")
                     headers[name.strip().lower()] = value.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
+                if served and self.drop_reused:
+                    self.drop_reused -= 1
+                    return
+                served += 1
                 async with self._arrived:
                     self.requests.append(Received(path, headers, body))
                     self._arrived.notify_all()
@@ -83,6 +95,8 @@ class WebhookReceiver:
                     return
                 status = self.statuses.pop(0) if self.statuses else self.default_status
                 await asyncio.sleep(self.delay_seconds)
+                if self.gate is not None:
+                    await self.gate.wait()
                 head = f"HTTP/1.1 {status} X\r\nlocation: http://169.254.169.254/\r\n"
                 writer.write(
                     f"{head}content-length: {len(self.answer_body)}\r\n\r\n".encode() + self.answer_body

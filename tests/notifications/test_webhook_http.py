@@ -10,6 +10,7 @@ import pytest
 from models import destinations
 from notifications import webhook_http
 from tests.processes import free_port
+from tests.webhook_receiver import WebhookReceiver
 
 
 @pytest.fixture
@@ -54,3 +55,80 @@ async def test_a_chunked_error_that_stays_open_is_read_to_its_end(open_ended) ->
 
     # then: the body (as sent) is there, without waiting for a close
     assert answer.status == 500 and "boom" in answer.body
+
+
+# --- kept-alive connections ----------------------------------------------------------------------
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[WebhookReceiver]:
+    """A kept-alive receiver answering 200 that counts its connections."""
+    server = WebhookReceiver()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def _pooled(receiver: WebhookReceiver, pool: webhook_http.Pool) -> webhook_http.Answer:
+    destination = await destinations.check(receiver.url, production=False, allow_private=True)
+    return await webhook_http.post(destination, {}, b"{}", 4096, pool, 5)
+
+
+async def test_deliveries_to_one_destination_reuse_a_kept_alive_connection(receiver) -> None:
+    # given
+    pool = webhook_http.Pool()
+
+    # when: five deliveries one after the other
+    answers = [await _pooled(receiver, pool) for _ in range(5)]
+
+    # then: one connection carried them all
+    assert [a.status for a in answers] == [200] * 5
+    assert (len(receiver.requests), receiver.connections) == (5, 1)
+    pool.close()
+
+
+async def test_concurrent_deliveries_open_at_most_the_pools_width_of_connections(receiver) -> None:
+    # given: a receiver slow enough that requests overlap, and a pool three wide
+    receiver.delay_seconds = 0.01
+    pool = webhook_http.Pool(per_destination=3)
+
+    # when: twenty deliveries at once, then twenty more
+    for _ in range(2):
+        answers = await asyncio.gather(*(_pooled(receiver, pool) for _ in range(20)))
+        assert {a.status for a in answers} == {200}
+
+    # then
+    assert len(receiver.requests) == 40 and receiver.connections <= 3
+    pool.close()
+
+
+async def test_a_kept_alive_connection_the_receiver_dropped_is_replaced_without_a_failure(receiver) -> None:
+    # given: a pooled connection the receiver closes as the next request comes
+    pool = webhook_http.Pool()
+    await _pooled(receiver, pool)
+    receiver.drop_reused = 1
+
+    # when
+    answer = await _pooled(receiver, pool)
+
+    # then: delivered over a new connection
+    assert answer.status == 200
+    assert (len(receiver.requests), receiver.connections) == (2, 2)
+    pool.close()
+
+
+async def test_a_connection_whose_answer_was_not_read_to_its_end_is_not_reused(receiver) -> None:
+    # given: errors with a body longer than the 4 KB read, then a short one
+    receiver.statuses = [500, 500]
+    receiver.answer_body = b"x" * 5000
+
+    # when
+    pool = webhook_http.Pool()
+    first, second = await _pooled(receiver, pool), await _pooled(receiver, pool)
+    receiver.answer_body = b"short"
+    third, fourth = await _pooled(receiver, pool), await _pooled(receiver, pool)
+
+    # then: the cut answers cost their connections; the short ones share one
+    assert [a.status for a in (first, second, third, fourth)] == [500, 500, 200, 200]
+    assert receiver.connections == 3
+    pool.close()
