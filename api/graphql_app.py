@@ -1,20 +1,23 @@
-"""The GraphQL endpoint: HTTP requests and websockets (authentication on connect, 503 before execution)."""
+"""The GraphQL endpoint: HTTP requests, SSE streams and websockets (authentication, 503 before execution)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
@@ -25,7 +28,15 @@ from api.context import Context, bearer_token, build_context
 from api.feeds import SharedFeedHandler
 from api.runtime import Runtime
 from api.schema import build_schema
-from api.socket_limits import TICKET, SocketTicket
+from api.socket_limits import TICKET, SocketTicket, client_address
+from api.sse import (
+    STREAM,
+    EventStream,
+    refuse_stream,
+    sse_transport,
+    unauthenticated_response,
+    wants_event_stream,
+)
 from api.unavailable import RETRY_AFTER_SECONDS, is_unavailable, unavailable_body
 from api.ws_protocol import BoundedWebSocketAdapter, LegacyHandler
 from models.accounts import AuthenticationError, authenticate
@@ -34,7 +45,8 @@ log = logging.getLogger("credits.server")
 
 GRAPHQL_PATH = "/graphql"
 SUBSCRIPTION_NEEDS_A_STREAM = (
-    "subscriptions need a websocket: open /graphql with graphql-transport-ws (or graphql-ws)"
+    "subscriptions need a websocket or an event stream: open /graphql with graphql-transport-ws"
+    " (or graphql-ws), or POST with Accept: text/event-stream (graphql-sse)"
 )
 
 
@@ -54,9 +66,33 @@ class GraphQLApp(GraphQL):
             connection_init_wait_timeout=dt.timedelta(seconds=settings.ws_init_timeout_seconds),
             # The CORS origins may open websockets too (an embedded <credit-balance>); others get 403.
             allowed_origins=settings.cors_origins,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
             **kwargs,
         )
+        self.stream_transport_classes_by_protocol = {
+            GRAPHQL_SSE_PROTOCOL: sse_transport(settings.sse_heartbeat_seconds)
+        }
         self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """An event stream holds a connection like a websocket: it counts against the same cap."""
+        if scope["type"] != "http" or not wants_event_stream(scope):
+            await super().__call__(scope, receive, send)
+            return
+        limits = self.runtime.socket_limits
+        ticket = limits.admit(client_address(scope))
+        if ticket is None:
+            await refuse_stream(scope, receive, send)
+            return
+        stream = EventStream()
+        scope[TICKET], scope[STREAM] = ticket, stream
+        metrics.SSE_STREAMS.inc()
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            metrics.SSE_STREAMS.dec()
+            limits.release(ticket)
+            self.runtime.sockets.forget(stream)  # type: ignore[arg-type]
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL from the service's own vendored files, so it works without internet."""
@@ -130,6 +166,11 @@ class GraphQLApp(GraphQL):
                 metrics.WEBSOCKETS.dec()
                 self.runtime.sockets.forget(request)
         try:
+            stream = request.scope.get(STREAM)
+            if isinstance(stream, EventStream) and context is UNSET:
+                context = await self.get_context(request, None)  # type: ignore[arg-type]
+                if not self._open_stream(request, context, stream):
+                    return unauthenticated_response()
             return await super().run(request, context, root_value)
         except Exception as exc:
             if not is_unavailable(exc):
@@ -138,6 +179,31 @@ class GraphQLApp(GraphQL):
             return JSONResponse(
                 unavailable_body(), status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
             )
+
+    def _open_stream(self, request: Request, context: Context, stream: EventStream) -> bool:
+        """Authenticated: the stream is watched by the socket guard and ended when too slow."""
+        token = bearer_token(request.headers.get("authorization"))
+        if context.actor is None or not token:
+            return False
+        ticket = request.scope.get(TICKET)
+        if isinstance(ticket, SocketTicket):
+            self.runtime.socket_limits.authenticated(ticket)
+        self.runtime.sockets.watch(stream, context.actor, token)  # type: ignore[arg-type]
+        context.on_too_slow = stream.too_slow
+        return True
+
+    async def create_streaming_response(
+        self,
+        request: Request,
+        stream: Callable[[], Any],
+        sub_response: Response,
+        headers: Mapping[str, str],
+    ) -> Response:
+        """Strawberry's event stream, which the socket guard or an overflow may end."""
+        watched = request.scope.get(STREAM)
+        if isinstance(watched, EventStream):
+            stream = watched.guard(stream)
+        return await super().create_streaming_response(request, stream, sub_response, headers)
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         """Authenticate the HTTP caller from its Authorization header (websockets: on connect)."""
