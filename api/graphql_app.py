@@ -26,6 +26,12 @@ import metrics
 from api import console
 from api.context import Context, bearer_token, build_context
 from api.feeds import SharedFeedHandler
+from api.graphql_http import (
+    GRAPHQL_RESPONSE_TYPE,
+    is_request_error,
+    request_error_response,
+    wants_graphql_response,
+)
 from api.runtime import Runtime
 from api.schema import build_schema
 from api.socket_limits import TICKET, SocketTicket, client_address
@@ -44,6 +50,7 @@ from models.accounts import AuthenticationError, authenticate
 log = logging.getLogger("credits.server")
 
 GRAPHQL_PATH = "/graphql"
+GRAPHQL_RESPONSE_WANTED = "credits.graphql_response"  # scope key: the client asked for that media type
 SUBSCRIPTION_NEEDS_A_STREAM = (
     "subscriptions need a websocket or an event stream: open /graphql with graphql-transport-ws"
     " (or graphql-ws), or POST with Accept: text/event-stream (graphql-sse)"
@@ -136,7 +143,7 @@ class GraphQLApp(GraphQL):
         `schema.stream`); Strawberry would answer that in plain text, this answers a GraphQL error.
         """
         try:
-            return await super().execute_single(
+            result = await super().execute_single(
                 request=request,
                 request_adapter=request_adapter,
                 sub_response=sub_response,
@@ -144,6 +151,9 @@ class GraphQLApp(GraphQL):
                 root_value=root_value,
                 request_data=request_data,
             )
+            if request.scope.get(GRAPHQL_RESPONSE_WANTED) and is_request_error(result):
+                sub_response.status_code = 400
+            return result
         except HTTPException as exc:
             refused = exc.__cause__
             if not isinstance(refused, InvalidOperationTypeError):
@@ -165,20 +175,36 @@ class GraphQLApp(GraphQL):
             finally:
                 metrics.WEBSOCKETS.dec()
                 self.runtime.sockets.forget(request)
+        graphql_response = wants_graphql_response(request.headers.get("accept", ""))
+        request.scope[GRAPHQL_RESPONSE_WANTED] = graphql_response
         try:
             stream = request.scope.get(STREAM)
             if isinstance(stream, EventStream) and context is UNSET:
                 context = await self.get_context(request, None)  # type: ignore[arg-type]
                 if not self._open_stream(request, context, stream):
                     return unauthenticated_response()
-            return await super().run(request, context, root_value)
+            response = await super().run(request, context, root_value)
+        except HTTPException as exc:
+            if not graphql_response:
+                raise
+            return _request_error(request, exc)
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
             log.warning("service unavailable before execution: %s: %s", type(exc).__name__, exc)
-            return JSONResponse(
+            response = JSONResponse(
                 unavailable_body(), status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
             )
+        if graphql_response and response.headers.get("content-type") == "application/json":
+            response.headers["content-type"] = GRAPHQL_RESPONSE_TYPE
+        return response
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> Any:
+        """Strawberry's response; a request error in `application/graphql-response+json` has no `data`."""
+        response = await super().process_result(request, result)
+        if request.scope.get(GRAPHQL_RESPONSE_WANTED) and is_request_error(result):
+            response.pop("data", None)
+        return response
 
     def _open_stream(self, request: Request, context: Context, stream: EventStream) -> bool:
         """Authenticated: the stream is watched by the socket guard and ended when too slow."""
@@ -228,3 +254,15 @@ class GraphQLApp(GraphQL):
                 self.runtime.socket_limits.authenticated(ticket)
         context.connection_params = None  # the token is kept by the socket guard only
         return UNSET
+
+
+def _request_error(request: Request, exc: HTTPException) -> Response:
+    """Strawberry's plain-text refusal as `application/graphql-response+json`; a mutation over GET is 405."""
+    refused = exc.__cause__
+    if (
+        request.method == "GET"
+        and isinstance(refused, InvalidOperationTypeError)
+        and refused.operation_type is OperationType.MUTATION
+    ):
+        return request_error_response(exc.reason, 405, {"Allow": "POST"})
+    return request_error_response(exc.reason, exc.status_code)
