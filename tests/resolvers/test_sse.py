@@ -13,7 +13,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from models.user import Role
+from models.user import ApiToken, Role
 from tests.client import GraphQLClient
 from tests.documents import (
     BALANCE_CHANGED,
@@ -249,6 +249,23 @@ async def test_document_limits_apply(server, http, settings):
         assert payload["data"] is None
         assert message in payload["errors"][0]["message"]
     await registered(server, "notificationAdded", count=0)
+
+
+async def test_a_mutation_over_get_never_runs_on_a_stream(server, http):
+    """GET with Accept: text/event-stream carrying a mutation: an error result, nothing created."""
+    # given
+    admin = await make_catalog_admin()
+    query = 'mutation { createApiToken(name: "ci") { token } }'
+
+    # when
+    headers = sse_headers(admin.token)
+    async with http.stream("GET", "/graphql", params={"query": query}, headers=headers) as response:
+        events = [e for e in await EventStream(response).rest() if e.kind != "comment"]
+
+    # then
+    assert [e.kind for e in events] == ["next", "complete"]
+    assert events[0].data == {"data": None, "errors": [{"message": "mutations are not allowed"}]}
+    assert await ApiToken.all().count() == 0
 
 
 # --- afterSequence --------------------------------------------------------------------------
