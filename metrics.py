@@ -56,6 +56,7 @@ REQUEST_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 WEBSOCKETS = Gauge("credits_websocket_connections", "Open websockets on /graphql.")
+SSE_STREAMS = Gauge("credits_sse_streams", "Open Server-Sent Events streams on /graphql (graphql-sse).")
 WEBSOCKETS_MAX = Gauge(
     "credits_websocket_connections_max", "The cap on open websockets (CREDITS_MAX_WEBSOCKETS)."
 )

@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     bus_heartbeat_seconds: float = Field(1.0, gt=0)
     bus_liveness_seconds: float = Field(3.0, gt=0)
     ws_auth_recheck_seconds: float = Field(5.0, gt=0)
+    # A `: ping` comment on an idle SSE stream, so that proxies do not cut it.
+    sse_heartbeat_seconds: float = Field(15.0, gt=0)
 
     # API.md keeps idempotency keys at least 24 hours; after that their records are pruned.
     idempotency_retention_hours: int = Field(48, ge=24)

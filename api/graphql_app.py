@@ -1,20 +1,23 @@
-"""The GraphQL endpoint: HTTP requests and websockets (authentication on connect, 503 before execution)."""
+"""The GraphQL endpoint: HTTP requests, SSE streams and websockets (authentication, 503 before execution)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
@@ -23,9 +26,23 @@ import metrics
 from api import console
 from api.context import Context, bearer_token, build_context
 from api.feeds import SharedFeedHandler
+from api.graphql_http import (
+    GRAPHQL_RESPONSE_TYPE,
+    is_request_error,
+    request_error_response,
+    wants_graphql_response,
+)
 from api.runtime import Runtime
 from api.schema import build_schema
-from api.socket_limits import TICKET, SocketTicket
+from api.socket_limits import TICKET, SocketTicket, client_address
+from api.sse import (
+    STREAM,
+    EventStream,
+    refuse_stream,
+    sse_transport,
+    unauthenticated_response,
+    wants_event_stream,
+)
 from api.unavailable import RETRY_AFTER_SECONDS, is_unavailable, unavailable_body
 from api.ws_protocol import BoundedWebSocketAdapter, LegacyHandler
 from models.accounts import AuthenticationError, authenticate
@@ -33,8 +50,10 @@ from models.accounts import AuthenticationError, authenticate
 log = logging.getLogger("credits.server")
 
 GRAPHQL_PATH = "/graphql"
+GRAPHQL_RESPONSE_WANTED = "credits.graphql_response"  # scope key: the client asked for that media type
 SUBSCRIPTION_NEEDS_A_STREAM = (
-    "subscriptions need a websocket: open /graphql with graphql-transport-ws (or graphql-ws)"
+    "subscriptions need a websocket or an event stream: open /graphql with graphql-transport-ws"
+    " (or graphql-ws), or POST with Accept: text/event-stream (graphql-sse)"
 )
 
 
@@ -54,9 +73,33 @@ class GraphQLApp(GraphQL):
             connection_init_wait_timeout=dt.timedelta(seconds=settings.ws_init_timeout_seconds),
             # The CORS origins may open websockets too (an embedded <credit-balance>); others get 403.
             allowed_origins=settings.cors_origins,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
             **kwargs,
         )
+        self.stream_transport_classes_by_protocol = {
+            GRAPHQL_SSE_PROTOCOL: sse_transport(settings.sse_heartbeat_seconds)
+        }
         self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """An event stream holds a connection like a websocket: it counts against the same cap."""
+        if scope["type"] != "http" or not wants_event_stream(scope):
+            await super().__call__(scope, receive, send)
+            return
+        limits = self.runtime.socket_limits
+        ticket = limits.admit(client_address(scope))
+        if ticket is None:
+            await refuse_stream(scope, receive, send)
+            return
+        stream = EventStream()
+        scope[TICKET], scope[STREAM] = ticket, stream
+        metrics.SSE_STREAMS.inc()
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            metrics.SSE_STREAMS.dec()
+            limits.release(ticket)
+            self.runtime.sockets.forget(stream)  # type: ignore[arg-type]
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL from the service's own vendored files, so it works without internet."""
@@ -100,7 +143,7 @@ class GraphQLApp(GraphQL):
         `schema.stream`); Strawberry would answer that in plain text, this answers a GraphQL error.
         """
         try:
-            return await super().execute_single(
+            result = await super().execute_single(
                 request=request,
                 request_adapter=request_adapter,
                 sub_response=sub_response,
@@ -108,6 +151,9 @@ class GraphQLApp(GraphQL):
                 root_value=root_value,
                 request_data=request_data,
             )
+            if request.scope.get(GRAPHQL_RESPONSE_WANTED) and is_request_error(result):
+                sub_response.status_code = 400
+            return result
         except HTTPException as exc:
             refused = exc.__cause__
             if not isinstance(refused, InvalidOperationTypeError):
@@ -129,15 +175,61 @@ class GraphQLApp(GraphQL):
             finally:
                 metrics.WEBSOCKETS.dec()
                 self.runtime.sockets.forget(request)
+        graphql_response = wants_graphql_response(request.headers.get("accept", ""))
+        request.scope[GRAPHQL_RESPONSE_WANTED] = graphql_response
         try:
-            return await super().run(request, context, root_value)
+            stream = request.scope.get(STREAM)
+            if isinstance(stream, EventStream) and context is UNSET:
+                context = await self.get_context(request, None)  # type: ignore[arg-type]
+                if not self._open_stream(request, context, stream):
+                    return unauthenticated_response()
+            response = await super().run(request, context, root_value)
+        except HTTPException as exc:
+            if not graphql_response:
+                raise
+            return _request_error(request, exc)
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
             log.warning("service unavailable before execution: %s: %s", type(exc).__name__, exc)
-            return JSONResponse(
+            response = JSONResponse(
                 unavailable_body(), status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
             )
+        if graphql_response and response.headers.get("content-type") == "application/json":
+            response.headers["content-type"] = GRAPHQL_RESPONSE_TYPE
+        return response
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> Any:
+        """Strawberry's response; a request error in `application/graphql-response+json` has no `data`."""
+        response = await super().process_result(request, result)
+        if request.scope.get(GRAPHQL_RESPONSE_WANTED) and is_request_error(result):
+            response.pop("data", None)
+        return response
+
+    def _open_stream(self, request: Request, context: Context, stream: EventStream) -> bool:
+        """Authenticated: the stream is watched by the socket guard and ended when too slow."""
+        token = bearer_token(request.headers.get("authorization"))
+        if context.actor is None or not token:
+            return False
+        ticket = request.scope.get(TICKET)
+        if isinstance(ticket, SocketTicket):
+            self.runtime.socket_limits.authenticated(ticket)
+        self.runtime.sockets.watch(stream, context.actor, token)  # type: ignore[arg-type]
+        context.on_too_slow = stream.too_slow
+        return True
+
+    async def create_streaming_response(
+        self,
+        request: Request,
+        stream: Callable[[], Any],
+        sub_response: Response,
+        headers: Mapping[str, str],
+    ) -> Response:
+        """Strawberry's event stream, which the socket guard or an overflow may end."""
+        watched = request.scope.get(STREAM)
+        if isinstance(watched, EventStream):
+            stream = watched.guard(stream)
+        return await super().create_streaming_response(request, stream, sub_response, headers)
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         """Authenticate the HTTP caller from its Authorization header (websockets: on connect)."""
@@ -162,3 +254,15 @@ class GraphQLApp(GraphQL):
                 self.runtime.socket_limits.authenticated(ticket)
         context.connection_params = None  # the token is kept by the socket guard only
         return UNSET
+
+
+def _request_error(request: Request, exc: HTTPException) -> Response:
+    """Strawberry's plain-text refusal as `application/graphql-response+json`; a mutation over GET is 405."""
+    refused = exc.__cause__
+    if (
+        request.method == "GET"
+        and isinstance(refused, InvalidOperationTypeError)
+        and refused.operation_type is OperationType.MUTATION
+    ):
+        return request_error_response(exc.reason, 405, {"Allow": "POST"})
+    return request_error_response(exc.reason, exc.status_code)

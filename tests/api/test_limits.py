@@ -353,10 +353,11 @@ async def test_a_subscription_over_plain_http_is_a_client_error(
         else:
             response = await http.post("/graphql", json={"query": query}, headers=headers)
 
-    # then: 400 with a top-level error pointing at the websocket, and nothing logged as an error
+    # then: 400 with a top-level error pointing at the websocket and SSE, and nothing logged as an error
     assert response.status_code == 400
     assert response.json() == {"data": None, "errors": [{"message": SUBSCRIPTION_NEEDS_A_STREAM}]}
     assert "websocket" in SUBSCRIPTION_NEEDS_A_STREAM
+    assert "text/event-stream" in SUBSCRIPTION_NEEDS_A_STREAM
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
