@@ -97,6 +97,7 @@ class Settings(BaseSettings):
     # IPs or networks; empty trusts none. Anyone else's header is ignored.
     trusted_proxies: str = "127.0.0.1,::1"
 
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] | None = None
     # /metrics is unauthenticated (Prometheus scrapes it): expose it only on an internal network.
     metrics_enabled: bool = True
@@ -135,6 +136,12 @@ class Settings(BaseSettings):
                 except ValueError:
                     raise ValueError(f"not an IP address or network: {entry!r}") from None
         return ",".join(entries)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        """`debug` and `DEBUG` alike."""
+        return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _production_requirements(self) -> Settings:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import time
 from typing import Any
 
@@ -65,9 +64,9 @@ def configure(level: str, fmt: str) -> None:
 
 
 def configure_from(settings: Settings) -> None:
-    """`configure` with CREDITS_LOG_LEVEL and the format of these settings (text in development)."""
+    """`configure` with the level and format of these settings (text in development)."""
     configure(
-        os.environ.get("CREDITS_LOG_LEVEL", "INFO"),
+        settings.log_level,
         settings.log_format or ("text" if settings.is_development else "json"),
     )
 

@@ -88,3 +88,27 @@ async def test_production_logs_are_json_lines_without_secrets(
     assert len(access) >= 4 and all(line["request_id"] for line in access)
     for secret_text in (settings.admin_password, jwt, secret, "hunter22", "wrong-pass"):
         assert secret_text not in log
+
+
+def test_the_log_level_comes_from_the_settings_in_either_case(settings: Settings) -> None:
+    """CREDITS_LOG_LEVEL is read with the other settings (`debug` or `DEBUG`), not from os.environ."""
+    # given
+    import logging
+
+    from api import logs
+
+    quiet = settings.model_copy(
+        update={"log_level": Settings.model_validate({"log_level": "warning"}).log_level}
+    )
+    root = logging.getLogger()
+    level, handlers = root.level, root.handlers[:]
+    try:
+        # when
+        logs.configure_from(quiet)
+
+        # then
+        assert quiet.log_level == "WARNING"
+        assert root.level == logging.WARNING
+    finally:
+        root.setLevel(level)
+        root.handlers[:] = handlers
