@@ -145,6 +145,35 @@ async def test_after_the_network_returns_the_badge_and_history_have_every_change
     assert tab.errors == []
 
 
+async def test_after_the_network_returns_the_bell_counts_what_happened_meanwhile(
+    open_tab: Any, api: Any
+) -> None:
+    # given an administrator's dashboard, live, with no notification
+    customer = await make_customer("Delta AB", balance=10)
+    owner = await make_user(Role.CUSTOMER_ADMIN, customer)
+    catalog = await make_catalog_admin()
+    tab = await open_tab()
+    await log_in(tab, owner.user.email, PASSWORD)
+    await expect(badge(tab)).to_have_text("10.00")
+    bell = tab.page.get_by_role("button", name="Notifications")
+    await expect(bell).to_have_accessible_name("Notifications")
+
+    # when the network drops while a withdrawal takes the balance below zero, and comes back
+    await tab.context.set_offline(True)
+    await expect(badge(tab)).to_contain_text("reconnecting")
+    data = await api(catalog.token)(
+        "mutation($input: BalanceChangeInput!) { withdrawCredits(input: $input) { userErrors { code } } }",
+        {"input": {"customerId": str(customer.id), "amount": "25"}},
+    )
+    assert data["withdrawCredits"]["userErrors"] == []
+    await tab.context.set_offline(False)
+
+    # then the bell counts the below-zero notification it never received as an event
+    await expect(badge(tab)).to_have_text("-15.00")
+    await expect(bell).to_have_accessible_name("Notifications, 1 unread")
+    assert tab.errors == []
+
+
 async def test_an_end_user_sees_no_ledger_and_cannot_open_catalog_screens(
     open_tab: Any, artifacts: Path
 ) -> None:

@@ -13,6 +13,7 @@ import { liveFor, watchBalance } from "./live.js";
 import { balanceState } from "./money.js";
 
 const VIEWER = `query Badge { viewer { id role unreadNotificationCount customer { id } } }`;
+const UNREAD = `query Unread { viewer { unreadNotificationCount } }`;
 const NOTIFICATIONS = `query Notifications { notifications(first: 20) { nodes { id kind message balance createdAt read } } }`;
 const MARK = `mutation Mark($ids: [ID!]) { markNotificationsRead(ids: $ids) { count userErrors { code message } } }`;
 const ADDED = `subscription Added { notificationAdded { id kind message balance createdAt read } }`;
@@ -145,7 +146,14 @@ export class CreditBalanceElement extends HTMLElement {
     this.client = new GraphQLClient(this.endpoint, getToken);
     this.live = liveFor(socketUrl(this.endpoint), getToken);
     this.bellEl.hidden = this.hasAttribute("no-bell");
-    const onState = () => this.render();
+    let wasLive = false;
+    const onState = () => {
+      // Back to live (the first time too): notifications made meanwhile never come as events.
+      const live = this.live.state === "live";
+      if (live && !wasLive && !this.hasAttribute("no-bell")) this.refreshUnread();
+      wasLive = live;
+      this.render();
+    };
     const onForbidden = () => this.unauthenticated();
     this.live.addEventListener("state", onState);
     this.live.addEventListener("forbidden", onForbidden);
@@ -185,14 +193,29 @@ export class CreditBalanceElement extends HTMLElement {
       const dispose = this.live.subscribe(ADDED, {}, (data) => {
         this.unread += 1;
         this.notifications.unshift(data.notificationAdded);
+        this.refreshUnread(); // the server's count: the event may also be in an earlier read
         // An alert may come from a threshold set elsewhere: show the threshold as it now is.
         this.watch?.refreshThreshold();
         this.renderList();
         this.render();
       });
       this._cleanup.push(dispose);
+      if (this.live.state === "live") this.refreshUnread(); // what came before the subscription
     }
     this.render();
+  }
+
+  /** The unread count as the server has it (after a reconnect, and after each new notification). */
+  async refreshUnread() {
+    const run = this._run;
+    try {
+      const count = (await this.client.request(UNREAD)).viewer.unreadNotificationCount;
+      if (run !== this._run) return;
+      this.unread = count || 0;
+      this.render();
+    } catch {
+      // offline or signed out: the next return to live reads it again
+    }
   }
 
   unauthenticated() {
