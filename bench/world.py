@@ -194,6 +194,6 @@ async def vacuum(url: str) -> None:
     """
     conn = await asyncpg.connect(url, timeout=5)
     try:
-        await conn.execute("VACUUM (ANALYZE) customer, service_request, credit_transaction")
+        await conn.execute("VACUUM (ANALYZE) customer, service_request, credit_transaction, webhook_delivery")
     finally:
         await conn.close()

@@ -13,10 +13,16 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 LOCK_MARGIN_SECONDS = 10.0
 
 
-async def hold_claims_for(conn: BaseDBAsyncClient, send_seconds: float) -> None:
-    """PostgreSQL: end this transaction (and free its row claims) if it idles past a send and a margin."""
+async def hold_claims_for(conn: BaseDBAsyncClient, send_seconds: float, **settings: str) -> None:
+    """PostgreSQL: end this transaction (and free its row claims) if it idles past a send and a margin.
+
+    `settings` are more of PostgreSQL's for this transaction only, in the same round trip.
+    """
     idle_ms = int((send_seconds + LOCK_MARGIN_SECONDS) * 1000)
-    await conn.execute_query(f"SET LOCAL idle_in_transaction_session_timeout = {idle_ms}")
+    values = {"idle_in_transaction_session_timeout": str(idle_ms), **settings}
+    await conn.execute_query(
+        "SELECT " + ", ".join(f"set_config('{name}', '{value}', true)" for name, value in values.items())
+    )
 
 
 async def dispatch_forever(
@@ -50,3 +56,4 @@ async def dispatch_forever(
             continue
         with suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), poll_seconds())
+

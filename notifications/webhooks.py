@@ -18,7 +18,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from tortoise.expressions import F, Q, Subquery
+from tortoise.expressions import F, Q
 from tortoise.queryset import QuerySet
 
 import metrics
@@ -49,6 +49,17 @@ _OUTCOME_FIELDS = (
     "delivered_at",
 )
 USER_AGENT = "credits-webhooks/1"
+# PostgreSQL settings of a batch's transaction (claim, sends, outcomes).
+CLAIM_SETTINGS = {
+    # Plans for the table as it is now, and a batch read in the due index's order: a plan cached
+    # while the table was small, or statistics behind a growing backlog, scanned or sorted every
+    # row for each batch of 20 (3 ms a batch at 10,000 rows, 54 ms at 20,000 due).
+    "plan_cache_mode": "force_custom_plan",
+    "enable_sort": "off",
+    # An outcome lost in a crash only means the delivery is sent again, which at-least-once
+    # allows; so a batch's commit does not wait for its WAL flush, nor do charges behind it.
+    "synchronous_commit": "off",
+}
 _SAVE_OUTCOMES = (
     'UPDATE "webhook_delivery" AS d SET "status" = x.status, "attempts" = x.attempts, '
     '"last_status_code" = x.last_status_code, "last_error" = x.last_error, '
@@ -76,6 +87,9 @@ class Outcome:
         """A 2xx answer."""
         return self.error is None
 
+
+# Not an attempt: the endpoint is disabled, so the delivery waits until it is enabled again.
+PARKED = Outcome(None, "the endpoint is disabled")
 
 # An endpoint ready for a batch's attempts: its checked destination and its signing secrets.
 Ready = tuple[destinations.Destination, list[str]]
@@ -131,11 +145,9 @@ class WebhookDispatcher:
         return taken
 
     def _due(self, now: dt.datetime) -> QuerySet[WebhookDelivery]:
-        enabled = Subquery(WebhookEndpoint.filter(enabled=True).values("id"))
+        # A disabled endpoint's deliveries wait with no next attempt (`park`), so they are not due.
         return (
-            WebhookDelivery.filter(
-                status=DeliveryStatus.PENDING, next_attempt_at__lte=now, endpoint_id__in=enabled
-            )
+            WebhookDelivery.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
             .order_by("next_attempt_at")
             .limit(self.settings.webhook_batch_size)
         )
@@ -150,7 +162,7 @@ class WebhookDispatcher:
                     await self._record_all(uow, claimed, outcomes)
             return len(claimed)
         async with unit_of_work() as uow:
-            await hold_claims_for(uow.conn, self._batch_seconds())
+            await hold_claims_for(uow.conn, self._batch_seconds(), **CLAIM_SETTINGS)
             rows = await self._due(_now()).select_for_update(skip_locked=True).using_db(uow.conn)
             if not rows:
                 return 0
@@ -202,6 +214,8 @@ class WebhookDispatcher:
     async def _prepare(self, endpoint: WebhookEndpoint) -> Ready | Outcome:
         """The endpoint's checked destination and signing secrets, or why nothing can be sent now."""
         s = self.settings
+        if not endpoint.enabled:  # disabled after the delivery was scheduled: it waits, untried
+            return PARKED
         try:
             destination = await destinations.check(
                 endpoint.url,
@@ -252,6 +266,9 @@ class WebhookDispatcher:
         """Apply each outcome, then save the batch's deliveries in one statement."""
         for (delivery, endpoint), outcome in zip(claimed, outcomes, strict=True):
             await self._record(uow, delivery, endpoint, outcome)
+        for delivery, endpoint in claimed:
+            if not endpoint.enabled and delivery.status == DeliveryStatus.PENDING:
+                delivery.next_attempt_at = None  # disabled by this batch (410, five days): it waits
         deliveries = [d for d, _ in claimed]
         if uow.conn.capabilities.dialect != "postgres":
             await WebhookDelivery.bulk_update(deliveries, fields=_OUTCOME_FIELDS, using_db=uow.conn)
@@ -268,6 +285,10 @@ class WebhookDispatcher:
         """One attempt's outcome on the delivery (saved by the caller): DELIVERED, a retry, or FAILED."""
         now = _now()
         scale = self.settings.webhook_backoff_scale
+        if outcome is PARKED:  # claimed, never tried: it waits for the endpoint to be enabled
+            delivery.attempts -= 1
+            delivery.lease_until = delivery.next_attempt_at = None
+            return
         delivery.last_status_code = outcome.status_code
         delivery.last_error = outcome.error
         delivery.lease_until = None
