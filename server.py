@@ -1,4 +1,4 @@
-"""The command line: `python server.py [serve|migrate|export-schema] [--workers N]`."""
+"""The command line: `python server.py [serve|dispatch|migrate|export-schema] [--workers N]`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 import sys
 
 from api import logs
-from api.app import Service, create_app
+from api.app import Service, create_app, create_dispatch_app
 from api.schema import schema
 from api.socket_limits import raise_descriptor_limit
 from infra import db
@@ -21,9 +21,19 @@ log = logging.getLogger("credits.server")
 def _parse_args(argv: list[str]) -> argparse.Namespace:
     settings = get_settings()
     parser = argparse.ArgumentParser(description="Credit-balance GraphQL service")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate", "export-schema"])
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="serve",
+        choices=["serve", "dispatch", "migrate", "export-schema"],
+        help="serve: the API (default); dispatch: only send mail and webhooks (CREDITS_OUTBOX_DISPATCH)",
+    )
     parser.add_argument("--host", default=settings.host, help="default 127.0.0.1 (CREDITS_HOST)")
-    parser.add_argument("--port", type=int, default=settings.port, help="default 8000 (CREDITS_PORT)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        help="default 8000 (CREDITS_PORT); dispatch: its /healthz and /metrics, 8001 (CREDITS_DISPATCH_PORT)",
+    )
     parser.add_argument("--demo", action="store_true", help="turn credits on and load a demo customer")
     parser.add_argument(
         "--workers",
@@ -50,6 +60,22 @@ def workers_refusal(settings: Settings, workers: int) -> str | None:
     return f"refusing to serve with {workers} workers: " + "; ".join(problems)
 
 
+def dispatch_refusal(settings: Settings, command: str) -> str | None:
+    """Why mail and webhooks cannot be sent by separate processes here, or None when they can."""
+    if command == "serve" and settings.outbox_dispatch == "inline":
+        return None
+    problems = []
+    if settings.is_sqlite:
+        problems.append("SQLite belongs to the serving process (set CREDITS_DATABASE_URL to PostgreSQL)")
+    if not settings.broadcast_url.startswith("redis"):
+        problems.append("serving processes could not wake it (set CREDITS_BROADCAST_URL to redis://…)")
+    if not problems:
+        return None
+    what = "dispatch" if command == "dispatch" else "serve with CREDITS_OUTBOX_DISPATCH=separate"
+    hint = "; or leave CREDITS_OUTBOX_DISPATCH=inline: the serving process then sends them itself"
+    return f"refusing to {what}: " + "; ".join(problems) + hint
+
+
 async def _prepare(settings: Settings, *, demo: bool) -> None:
     """Before the workers start, once: migrate, the first administrator, the demo data."""
     await db.init_db(settings)
@@ -74,8 +100,15 @@ async def _migrate_only(settings: Settings) -> None:
         await db.close_db()
 
 
+def _dispatch(settings: Settings, host: str, port: int) -> None:
+    """Send mail and webhooks until stopped; /healthz, /readyz and /metrics on `port`."""
+    import uvicorn
+
+    uvicorn.run(create_dispatch_app(settings), host=host, port=port, log_config=None, access_log=False)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """`python server.py [serve|migrate|export-schema] [--host H] [--port P] [--demo] [--workers N]`."""
+    """`python server.py [COMMAND] [--host H] [--port P] [--demo] [--workers N]` (see `--help`)."""
     args = _parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == "export-schema":
         sys.stdout.write(schema.as_str() + "\n")
@@ -88,6 +121,11 @@ def main(argv: list[str] | None = None) -> None:
             "migrations applied to %s",
             settings.effective_database_url if settings.is_sqlite else "PostgreSQL",
         )
+        return
+    if refusal := dispatch_refusal(settings, args.command):
+        sys.exit(refusal)
+    if args.command == "dispatch":
+        _dispatch(settings, args.host, args.port or settings.dispatch_port)
         return
     if refusal := workers_refusal(settings, args.workers):
         sys.exit(refusal)
@@ -110,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         factory=args.workers > 1,
         workers=args.workers,
         host=args.host,
-        port=args.port,
+        port=args.port or settings.port,
         log_config=None,
         access_log=False,
         # Events are a few hundred bytes; permessage-deflate would keep zlib state (~100 KB after

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     # Processes serving one port (`--workers`); more than one needs PostgreSQL and Redis.
     workers: int = Field(1, ge=1, le=64)
+    # Who sends mail and webhooks: each serving process ("inline"), or only `server.py dispatch`
+    # processes ("separate", which needs PostgreSQL and Redis); see the README's "Scaling out".
+    outbox_dispatch: Literal["inline", "separate"] = "inline"
+    # The port of a `server.py dispatch` process's /healthz, /readyz and /metrics.
+    dispatch_port: int = Field(8001, ge=1, le=65535)
 
     data_dir: Path = PROJECT_DIR / "data"
     database_url: str | None = None

@@ -1,12 +1,12 @@
-"""The ASGI application: routes (/graphql, /healthz, /readyz, /metrics, the console), middleware, lifespan."""
+"""The ASGI apps: the service (/graphql, /healthz, /readyz, /metrics, the console) and a dispatch process."""
 
 from __future__ import annotations
 
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
@@ -83,21 +83,26 @@ async def metrics_endpoint(_: Request) -> Response:
     return Response(await metrics.exposition(outbox_backlog), media_type=metrics.CONTENT_TYPE)
 
 
-def create_app(settings: Settings | None = None, *, demo: bool = False) -> Service:
-    """Build the ASGI application for `settings` (default: from the environment)."""
-    settings = settings or get_settings()
-    runtime = Runtime(settings, demo=demo)
+def _lifespan(runtime: Runtime, what: str) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """Start `runtime` before the first request and stop it after the last."""
+    settings = runtime.settings
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await runtime.start()
         _settle_heap()
         where = settings.effective_database_url if settings.is_sqlite else "PostgreSQL"
-        log.info("serving in %s (%s database, event bus %s)", settings.env, where, runtime.bus.safe_url)
+        log.info("%s in %s (%s database, event bus %s)", what, settings.env, where, runtime.bus.safe_url)
         try:
             yield
         finally:
             await runtime.stop()
+
+    return lifespan
+
+
+def _readyz(runtime: Runtime) -> Route:
+    """/readyz for `runtime`'s database and bus."""
 
     async def readyz(_: Request) -> Response:
         """The database and the event bus answer; 503 while one does not."""
@@ -106,6 +111,16 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> Servi
         if database and bus:
             return JSONResponse({"status": "ready", **body})
         return JSONResponse({"status": "unavailable", **body}, status_code=503)
+
+    return Route("/readyz", readyz)
+
+
+def create_app(settings: Settings | None = None, *, demo: bool = False) -> Service:
+    """Build the ASGI application for `settings` (default: from the environment)."""
+    settings = settings or get_settings()
+    runtime = Runtime(settings, demo=demo)
+    what = "serving" if runtime.sends else "serving (mail and webhooks left to `server.py dispatch`)"
+    lifespan = _lifespan(runtime, what)
 
     graphql = GraphQLApp(runtime)
     middleware = [Middleware(logs.RequestIdMiddleware)]
@@ -124,7 +139,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> Servi
     routes = [
         Route(GRAPHQL_PATH, graphql, methods=["GET", "POST"]),
         Route("/healthz", healthz),
-        Route("/readyz", readyz),
+        _readyz(runtime),
     ]
     if settings.metrics_enabled:
         routes.append(Route("/metrics", metrics_endpoint))
@@ -145,3 +160,15 @@ def worker_app() -> Service:
     settings = get_settings()
     logs.configure_from(settings)
     return create_app(settings)
+
+
+def create_dispatch_app(settings: Settings | None = None) -> Starlette:
+    """A `server.py dispatch` process: sends mail and webhooks; serves /healthz, /readyz, /metrics only."""
+    settings = settings or get_settings()
+    runtime = Runtime(settings, role="dispatch")
+    routes = [Route("/healthz", healthz), _readyz(runtime)]
+    if settings.metrics_enabled:
+        routes.append(Route("/metrics", metrics_endpoint))
+    app = Starlette(routes=routes, lifespan=_lifespan(runtime, "dispatching mail and webhooks"))
+    app.state.runtime = runtime
+    return app

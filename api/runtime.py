@@ -1,5 +1,8 @@
-"""What runs beside the requests: database, event bus, mail dispatcher, socket guard, housekeeping,
-and `publish`, the post-commit hand-off of the domain's events to notifications/."""
+"""What runs beside the requests: database, event bus, outbox dispatchers, socket guard, housekeeping,
+and `publish`, the post-commit hand-off of the domain's events to notifications/.
+
+A serving process sends mail and webhooks itself unless CREDITS_OUTBOX_DISPATCH=separate; then it
+only tells the bus, and `server.py dispatch` processes (role "dispatch": no requests) send."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import datetime as dt
 import logging
 import resource
 from collections.abc import Sequence
+from typing import Literal
 
 import metrics
 from api.socket_auth import SocketGuard
@@ -22,19 +26,25 @@ from models.unit_of_work import add_event_sink, remove_event_sink
 from models.webhooks import WebhooksQueued
 from notifications import wire
 from notifications.bus import EventBus
+from notifications.dispatch import wake_on_bus
 from notifications.mail import MailDispatcher
 from notifications.webhooks import WebhookDispatcher
 from settings import Settings
 
 log = logging.getLogger("credits.server")
 
+Role = Literal["serve", "dispatch"]
+
 
 class Runtime:
-    """What runs beside the requests: database, event bus, mail dispatcher."""
+    """What runs beside the requests (role "serve") or instead of them (role "dispatch")."""
 
-    def __init__(self, settings: Settings, *, demo: bool = False) -> None:
+    def __init__(self, settings: Settings, *, demo: bool = False, role: Role = "serve") -> None:
         self.settings = settings
         self.demo = demo
+        self.role = role
+        # Whether this process sends mail and webhooks (else it wakes the dispatch processes).
+        self.sends = role == "dispatch" or settings.outbox_dispatch == "inline"
         self.bus = EventBus(
             settings.broadcast_url,
             queue_size=settings.subscriber_queue_size,
@@ -51,6 +61,7 @@ class Runtime:
             settings.max_unauthenticated_websockets_per_address,
         )
         self.housekeeping: asyncio.Task[None] | None = None
+        self.wake_ups: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Open the database, migrate, ensure a catalog administrator, then start the side effects."""
@@ -65,15 +76,22 @@ class Runtime:
             await load_demo()
         await self.bus.start()
         add_event_sink(self.publish)
-        self.sockets.start()
-        self.mailer.start()
-        self.webhooks.start()
+        if self.role == "serve":
+            self.sockets.start()
+        if self.sends:
+            self.mailer.start()
+            self.webhooks.start()
+        if self.role == "dispatch":
+            wakers = {wire.MAIL_OUTBOX: self.mailer.wake, wire.WEBHOOK_OUTBOX: self.webhooks.wake}
+            self.wake_ups = asyncio.create_task(wake_on_bus(self.bus, wakers, log), name="outbox-wake-ups")
         self.housekeeping = asyncio.create_task(self._keep_house(), name="housekeeping")
 
     async def stop(self) -> None:
         """Stop in reverse order; pending mail stays in the outbox for the next start."""
         await cancel_and_wait(self.housekeeping)
         self.housekeeping = None
+        await cancel_and_wait(self.wake_ups)
+        self.wake_ups = None
         remove_event_sink(self.publish)
         await self.sockets.stop()
         await self.mailer.stop()
@@ -100,18 +118,26 @@ class Runtime:
             await asyncio.sleep(self.settings.housekeeping_seconds)
 
     async def publish(self, events: Sequence[object]) -> None:
-        """After commit: the events to the bus in one publish; new mail wakes the dispatcher."""
+        """After commit: the events to the bus in one publish; new outbox rows wake a dispatcher."""
         messages = []
+        outboxes: set[str] = set()
         for event in events:
             if isinstance(event, EmailQueued):
-                self.mailer.wake()
+                outboxes.add(wire.MAIL_OUTBOX)
                 continue
             if isinstance(event, WebhooksQueued):
-                self.webhooks.wake()
+                outboxes.add(wire.WEBHOOK_OUTBOX)
                 continue
             if isinstance(event, BalanceChanged):
                 metrics.ledger_operation(event.transaction.kind)
             if (message := wire.encode(event)) is not None:
                 metrics.event_published(message["t"])
                 messages.append(message)
+        for outbox in sorted(outboxes):
+            if not self.sends:
+                messages.append(wire.outbox_message(outbox))
+            elif outbox == wire.MAIL_OUTBOX:
+                self.mailer.wake()
+            else:
+                self.webhooks.wake()
         await self.bus.publish_many(messages)

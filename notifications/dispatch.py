@@ -1,13 +1,16 @@
-"""The outbox dispatchers' shared loop (mail and webhooks) and how they hold their PostgreSQL claims."""
+"""The outbox dispatchers' shared loop (mail and webhooks), PostgreSQL claims and wake-ups from the bus."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+
+from notifications import wire
+from notifications.bus import EventBus, Resync, SubscriberTooSlow
 
 # How much longer than a send PostgreSQL lets a dispatcher's transaction sit idle holding its rows.
 LOCK_MARGIN_SECONDS = 10.0
@@ -57,3 +60,29 @@ async def dispatch_forever(
         with suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), poll_seconds())
 
+
+async def wake_on_bus(bus: EventBus, wakers: Mapping[str, Callable[[], None]], log: logging.Logger) -> None:
+    """Wake an outbox's dispatcher when another process says it committed rows to it.
+
+    A `server.py dispatch` process runs this; serving processes publish `wire.outbox_message`
+    instead of sending. Whatever may have been missed (a bus reconnect, an overflowed queue) wakes
+    every dispatcher: a needless look costs one query, a missed one a poll interval.
+    """
+    while True:
+        try:
+            async with bus.subscribe(wire.OUTBOX) as subscription:
+                while True:
+                    message = await subscription.get()
+                    if isinstance(message, Resync):
+                        for wake in wakers.values():
+                            wake()
+                    elif (wake := wakers.get(message.get("k"))) is not None:
+                        wake()
+        except SubscriberTooSlow:
+            for wake in wakers.values():
+                wake()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("outbox wake-ups: could not read the bus; polling meanwhile", exc_info=True)
+            await asyncio.sleep(1)

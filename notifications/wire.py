@@ -15,6 +15,10 @@ BALANCE = "balance"
 ALERT = "alert"
 NOTIFICATION = "notification"
 ACCESS = "access"
+# New rows in an outbox, for `server.py dispatch` processes (keys: the outboxes).
+OUTBOX = "outbox"
+MAIL_OUTBOX = "mail"
+WEBHOOK_OUTBOX = "webhooks"
 
 
 def _id(value: uuid.UUID | None) -> str | None:
@@ -93,6 +97,11 @@ def access_message(event: AccessRevoked) -> dict[str, Any]:
     # `k` is set so that the bus hands it once to the guards' subscription of every key.
     key = _id(event.api_token_id or event.user_id)
     return {"t": ACCESS, "k": key, "user": _id(event.user_id), "token": _id(event.api_token_id)}
+
+
+def outbox_message(outbox: str) -> dict[str, Any]:
+    """Rows were committed to `outbox` (MAIL_OUTBOX or WEBHOOK_OUTBOX): a dispatcher may send now."""
+    return {"t": OUTBOX, "k": outbox}
 
 
 def access_from_message(message: dict[str, Any]) -> AccessRevoked:
