@@ -44,31 +44,35 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _shared_services_missing(settings: Settings, without_postgres: str, without_redis: str) -> list[str]:
+    """What several processes working together lack here: PostgreSQL and Redis, each with its reason."""
+    problems = []
+    if settings.is_sqlite:
+        problems.append(f"{without_postgres} (set CREDITS_DATABASE_URL to PostgreSQL)")
+    if not settings.broadcast_url.startswith("redis"):
+        problems.append(f"{without_redis} (set CREDITS_BROADCAST_URL to redis://…)")
+    return problems
+
+
 def workers_refusal(settings: Settings, workers: int) -> str | None:
     """Why `workers` processes cannot serve with these settings, or None when they can."""
     if workers < 1:
         return f"--workers must be at least 1, not {workers}"
     if workers == 1:
         return None
-    problems = []
-    if settings.is_sqlite:
-        problems.append("SQLite would serialise their writes (set CREDITS_DATABASE_URL to PostgreSQL)")
-    if not settings.broadcast_url.startswith("redis"):
-        problems.append("events would not cross them (set CREDITS_BROADCAST_URL to redis://…)")
-    if not problems:
-        return None
-    return f"refusing to serve with {workers} workers: " + "; ".join(problems)
+    problems = _shared_services_missing(
+        settings, "SQLite would serialise their writes", "events would not cross them"
+    )
+    return f"refusing to serve with {workers} workers: " + "; ".join(problems) if problems else None
 
 
 def dispatch_refusal(settings: Settings, command: str) -> str | None:
     """Why mail and webhooks cannot be sent by separate processes here, or None when they can."""
     if command == "serve" and settings.outbox_dispatch == "inline":
         return None
-    problems = []
-    if settings.is_sqlite:
-        problems.append("SQLite belongs to the serving process (set CREDITS_DATABASE_URL to PostgreSQL)")
-    if not settings.broadcast_url.startswith("redis"):
-        problems.append("serving processes could not wake it (set CREDITS_BROADCAST_URL to redis://…)")
+    problems = _shared_services_missing(
+        settings, "SQLite belongs to the serving process", "serving processes could not wake it"
+    )
     if not problems:
         return None
     what = "dispatch" if command == "dispatch" else "serve with CREDITS_OUTBOX_DISPATCH=separate"

@@ -51,8 +51,10 @@ os.environ.update(TEST_ENV)
 from infra import db  # noqa: E402
 from models.customer import Customer  # noqa: E402
 from models.ledger import CreditTransaction  # noqa: E402
+from notifications.bus import EventBus  # noqa: E402
 from settings import Settings, get_settings  # noqa: E402
 from tests.smtp import SmtpServer  # noqa: E402
+from tests.webhook_receiver import WebhookReceiver  # noqa: E402
 
 if TYPE_CHECKING:
     from tests.client import GraphQLClient
@@ -206,6 +208,32 @@ def url(server: ServerProcess) -> str:
     from tests.ws_client import ws_url
 
     return ws_url(server.base_url)
+
+
+@pytest.fixture
+async def own_bus() -> AsyncIterator[EventBus]:
+    """A memory event bus of the test's own: the app's commits are published on another one."""
+    bus = EventBus("memory://")
+    await bus.start()
+    yield bus
+    await bus.stop()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[WebhookReceiver]:
+    """A running webhook receiver on a free port (tests/webhook_receiver.py): 200 unless told otherwise."""
+    server = WebhookReceiver()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def no_local_webhook_dispatcher(runtime: object) -> AsyncIterator[None]:
+    """This process's webhook dispatcher stopped: only what the test drives or starts sends."""
+    await runtime.webhooks.stop()  # type: ignore[attr-defined]
+    yield
+    runtime.webhooks.start()  # type: ignore[attr-defined]
 
 
 @pytest.fixture

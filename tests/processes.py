@@ -26,6 +26,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def run_to_exit(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`python server.py ARGS --port P` run to its end (a refusal exits at once); output captured."""
+    return subprocess.run(
+        [sys.executable, "server.py", *args, "--port", str(free_port())],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def embedded_env(server_env: dict[str, str], data_dir: Path) -> dict[str, str]:
+    """`server_env` on the embedded defaults: a SQLite file in `data_dir`, the in-memory bus."""
+    return {
+        **server_env,
+        "CREDITS_DATA_DIR": str(data_dir),
+        "CREDITS_DATABASE_URL": f"sqlite:///{data_dir / 'credits.sqlite3'}",
+        "CREDITS_BROADCAST_URL": "memory://",
+    }
+
+
 class ServerProcess:
     """Start `python server.py`, wait until /readyz answers, stop it on exit."""
 

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
@@ -21,7 +16,8 @@ from tests.client import GraphQLClient
 from tests.conftest import IS_POSTGRES, IS_REDIS
 from tests.documents import REQUEST_SERVICE
 from tests.factories import enable_credits, make_catalog_admin, make_customer, make_service, make_user
-from tests.processes import PROJECT_DIR, ServerProcess, free_port
+from tests.polling import eventually
+from tests.processes import ServerProcess, embedded_env, run_to_exit
 from tests.smtp import SmtpServer
 from tests.webhook_receiver import WebhookReceiver
 
@@ -77,23 +73,10 @@ def test_sending_apart_is_allowed_on_postgres_and_redis_and_inline_anywhere(sett
 @pytest.mark.slow
 def test_a_dispatch_process_on_sqlite_exits_with_the_reason(server_env: dict[str, str], tmp_path) -> None:
     # given: the embedded defaults
-    env = {
-        **server_env,
-        "CREDITS_DATA_DIR": str(tmp_path),
-        "CREDITS_DATABASE_URL": f"sqlite:///{tmp_path / 'credits.sqlite3'}",
-        "CREDITS_BROADCAST_URL": "memory://",
-    }
+    env = embedded_env(server_env, tmp_path)
 
     # when
-    done = subprocess.run(
-        [sys.executable, "server.py", "dispatch", "--port", str(free_port())],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_to_exit(env, "dispatch")
 
     # then: a non-zero exit with the reason; nothing started or migrated
     assert done.returncode == 1, done.stderr
@@ -104,36 +87,10 @@ def test_a_dispatch_process_on_sqlite_exits_with_the_reason(server_env: dict[str
 # --- a serving process and a dispatch process on PostgreSQL and Redis ---------------------------
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[WebhookReceiver]:
-    """A running receiver that answers 200."""
-    server = WebhookReceiver()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def only_spawned_processes_send(runtime: Any) -> AsyncIterator[None]:
-    """The test process's own webhook dispatcher is stopped (its mail has no SMTP server anyway)."""
-    await runtime.webhooks.stop()
-    yield
-    runtime.webhooks.start()
-
-
-async def eventually(check: Any, what: str, within: float = 20) -> None:
-    """Wait until `await check()` is true."""
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not (IS_POSTGRES and IS_REDIS), reason="needs PostgreSQL and Redis")
 async def test_a_dispatch_process_sends_what_serving_processes_record(
-    server_env: dict[str, str], receiver: WebhookReceiver, smtp: SmtpServer, only_spawned_processes_send
+    server_env: dict[str, str], receiver: WebhookReceiver, smtp: SmtpServer, no_local_webhook_dispatcher
 ) -> None:
     """The serving process records and tells the bus; the dispatch process, woken by it, sends.
 
@@ -181,7 +138,7 @@ async def test_a_dispatch_process_sends_what_serving_processes_record(
             with ServerProcess(env, "dispatch"):
                 # then: it sends what was waiting
                 await receiver.wait_count(3, timeout=20)
-                await eventually(lambda: _sent(smtp, 1), "the alert email")
+                await eventually(lambda: _sent(smtp, 1), what="the alert email")
 
                 # when: another charge is made through the serving process
                 made = (await gql(REQUEST_SERVICE, charge, token=admin.token))["requestService"]
@@ -194,7 +151,7 @@ async def test_a_dispatch_process_sends_what_serving_processes_record(
                     statuses = {d.status for d in await WebhookDelivery.all()}
                     return statuses == {DeliveryStatus.DELIVERED}
 
-                await eventually(all_delivered, "every delivery DELIVERED")
+                await eventually(all_delivered, what="every delivery DELIVERED")
     ids = [r.headers["webhook-id"] for r in got]
     assert sorted(ids) == sorted(str(d.id) for d in await WebhookDelivery.all())
 

@@ -176,6 +176,7 @@ async def test_a_feed_that_falls_behind_closes_every_member_with_1013(small_bus:
 
 # --- over real websockets --------------------------------------------------------------------
 
+
 async def feeds_running(base_url: str) -> float:
     """The server's `credits_subscription_feeds` gauge."""
     async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:

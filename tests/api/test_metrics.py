@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
@@ -37,6 +36,7 @@ from tests.documents import (
     WITHDRAW_CREDITS,
 )
 from tests.factories import enable_credits, make_catalog_admin, make_customer, make_service, make_user
+from tests.polling import eventually
 from tests.smtp import SmtpServer
 from tests.ws_client import TRANSPORT_WS, GraphQLSocket, until_subscribed
 
@@ -78,15 +78,6 @@ async def scrape(http: httpx.AsyncClient) -> Samples:
     response = await http.get("/metrics")
     assert response.status_code == 200, response.text
     return parse_samples(response.text)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10, what: str = "") -> None:
-    """Wait until `check()` is true, polling."""
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        await asyncio.sleep(0.05)
 
 
 # --- the endpoint ------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -18,12 +17,9 @@ COMMITTED = [WebhooksQueued(6), EmailQueued(1), WebhooksQueued(3)]
 
 
 @pytest.fixture
-async def bus() -> AsyncIterator[EventBus]:
-    """A memory bus of the test's own."""
-    bus = EventBus("memory://")
-    await bus.start()
-    yield bus
-    await bus.stop()
+def bus(own_bus: EventBus) -> EventBus:
+    """The bus the runtimes under test publish on (not the app's)."""
+    return own_bus
 
 
 def runtime_on(bus: EventBus, settings: Settings, outbox_dispatch: str) -> Runtime:

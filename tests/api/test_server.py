@@ -418,4 +418,3 @@ async def test_graphql_websockets_keep_their_request_id_and_access_line(server_e
     access = [line for line in lines if line["logger"] == "credits.access" and line["path"] == "/graphql"]
     assert [(line["method"], line["request_id"]) for line in access] == [("WS", "ws-7")]
     assert refused.value.response.status_code == 403
-

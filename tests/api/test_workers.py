@@ -5,14 +5,11 @@ Serving with workers on PostgreSQL and Redis is tested in test_scale_out.py.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from server import workers_refusal
 from settings import Settings
-from tests.processes import PROJECT_DIR, free_port
+from tests.processes import embedded_env, run_to_exit
 
 POSTGRES = "postgres://credits@db.example:5432/credits"
 REDIS = "redis://redis.example:6379/0"
@@ -65,26 +62,13 @@ def test_a_server_asked_for_workers_on_sqlite_exits_with_the_reason(
 ) -> None:
     """`server.py --workers 2` (or CREDITS_WORKERS=2) on SQLite and memory:// exits non-zero at once."""
     # given: the embedded defaults
-    env = {
-        **server_env,
-        "CREDITS_DATA_DIR": str(tmp_path),
-        "CREDITS_DATABASE_URL": f"sqlite:///{tmp_path / 'credits.sqlite3'}",
-        "CREDITS_BROADCAST_URL": "memory://",
-    }
+    env = embedded_env(server_env, tmp_path)
     args = ["--workers", "2"] if how == "--workers" else []
     if how == "CREDITS_WORKERS":
         env["CREDITS_WORKERS"] = "2"
 
     # when
-    done = subprocess.run(
-        [sys.executable, "server.py", "--port", str(free_port()), *args],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_to_exit(env, *args)
 
     # then: a non-zero exit, the reason on stderr, nothing served or migrated
     assert done.returncode == 1, done.stderr

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from playwright.async_api import expect
 from standardwebhooks import Webhook
 
@@ -21,15 +19,6 @@ from tests.webhook_receiver import WebhookReceiver
 STICKING_OUT = """() => [...document.querySelectorAll("body *")]
   .filter((e) => !e.closest(".table-wrap") && e.getBoundingClientRect().right > 375)
   .slice(0, 5).map((e) => `${e.tagName}.${e.className}`)"""
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[WebhookReceiver]:
-    """A local HTTP receiver that answers 200."""
-    server = WebhookReceiver()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def open_webhooks(tab: Any) -> Any:

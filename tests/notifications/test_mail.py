@@ -8,9 +8,8 @@ import datetime as dt
 import logging
 import signal
 import socket
-import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from email.message import EmailMessage
 
 import httpx
@@ -23,6 +22,7 @@ from tests import factories
 from tests.client import GraphQLClient
 from tests.documents import GRANT_CREDITS, WITHDRAW_CREDITS
 from tests.factories import Login, enable_credits, make_catalog_admin
+from tests.polling import eventually
 from tests.processes import ServerProcess, free_port
 from tests.smtp import SmtpServer
 
@@ -47,15 +47,6 @@ def mail_settings(settings: Settings, smtp: SmtpServer) -> Settings:
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20, what: str = "") -> None:
-    """Wait until `check()` is true, polling."""
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        await asyncio.sleep(0.05)
 
 
 async def rows() -> list[EmailOutbox]:

@@ -19,12 +19,9 @@ SUBSCRIBERS = 5
 
 
 @pytest.fixture
-async def bus() -> AsyncIterator[EventBus]:
+def bus(own_bus: EventBus) -> EventBus:
     """A bus of its own: what the app commits is published elsewhere, so only a resync tells it."""
-    bus = EventBus("memory://")
-    await bus.start()
-    yield bus
-    await bus.stop()
+    return own_bus
 
 
 async def collect(stream: AsyncIterator[dict[str, Any]], into: list[int]) -> None:
@@ -40,8 +37,7 @@ async def test_subscribers_of_one_customer_share_one_catch_up_read_after_an_outa
     customer = await make_customer(balance=5)
     received: list[list[int]] = [[] for _ in range(SUBSCRIBERS)]
     readers = [
-        asyncio.ensure_future(collect(streams.balance_events(bus, customer.id, 1), into))
-        for into in received
+        asyncio.ensure_future(collect(streams.balance_events(bus, customer.id, 1), into)) for into in received
     ]
     async with asyncio.timeout(5):
         while bus.subscriber_count() < SUBSCRIBERS:

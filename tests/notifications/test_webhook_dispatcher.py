@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from tortoise import connections
@@ -23,20 +21,9 @@ from tests.webhook_receiver import WebhookReceiver
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[WebhookReceiver]:
-    """A running receiver that answers 200 unless told otherwise."""
-    server = WebhookReceiver()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def dispatcher(runtime: Any, settings: Settings) -> AsyncIterator[WebhookDispatcher]:
+def dispatcher(no_local_webhook_dispatcher: None, settings: Settings) -> WebhookDispatcher:
     """A dispatcher the test drives itself (`dispatch_once`); the process's own is stopped meanwhile."""
-    await runtime.webhooks.stop()
-    yield WebhookDispatcher(settings)
-    runtime.webhooks.start()
+    return WebhookDispatcher(settings)
 
 
 async def pending_deliveries(receiver: WebhookReceiver, n: int) -> WebhookEndpoint:

@@ -60,15 +60,6 @@ async def test_a_chunked_error_that_stays_open_is_read_to_its_end(open_ended) ->
 # --- kept-alive connections ----------------------------------------------------------------------
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[WebhookReceiver]:
-    """A kept-alive receiver answering 200 that counts its connections."""
-    server = WebhookReceiver()
-    await server.start()
-    yield server
-    await server.stop()
-
-
 async def _pooled(receiver: WebhookReceiver, pool: webhook_http.Pool) -> webhook_http.Answer:
     destination = await destinations.check(receiver.url, production=False, allow_private=True)
     return await webhook_http.post(destination, {}, b"{}", 4096, pool, 5)

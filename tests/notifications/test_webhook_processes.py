@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -18,39 +16,13 @@ from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEventType, c
 from notifications.webhooks import WebhookDispatcher
 from tests.conftest import requires_postgres
 from tests.factories import enable_credits, make_catalog_admin, make_customer, make_service
+from tests.polling import eventually
 from tests.processes import ServerProcess
-from tests.webhook_receiver import WebhookReceiver
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20, what: str = "") -> None:
-    """Wait until `check()` is true, polling."""
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        await asyncio.sleep(0.05)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[WebhookReceiver]:
-    """A running receiver that answers 200 unless told otherwise."""
-    server = WebhookReceiver()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def only_spawned_servers_send(runtime) -> AsyncIterator[None]:
-    """The test process's own dispatcher is stopped, so only the spawned servers send."""
-    await runtime.webhooks.stop()
-    yield
-    runtime.webhooks.start()
 
 
 @pytest.mark.slow
 async def test_deliveries_claimed_by_a_killed_server_arrive_after_restart(
-    receiver, server_env, only_spawned_servers_send, settings
+    receiver, server_env, no_local_webhook_dispatcher, settings
 ) -> None:
     """Killed mid-send with a long lease and timeout: the restart sends every delivery within seconds.
 
@@ -117,7 +89,7 @@ async def test_fifty_racing_charges_across_zero_fire_one_alert_per_endpoint(gql,
 
 @requires_postgres
 async def test_two_dispatchers_never_send_one_delivery_twice(
-    receiver, only_spawned_servers_send, settings, monkeypatch
+    receiver, no_local_webhook_dispatcher, settings, monkeypatch
 ) -> None:
     # given: ten deliveries due, and a receiver slow enough for two dispatchers' batches to overlap
     admin = await make_catalog_admin()

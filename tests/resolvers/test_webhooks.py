@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -23,7 +22,7 @@ from settings import Settings
 from tests.client import GraphQLClient, error_codes
 from tests.client import user_errors as errors
 from tests.factories import Login, enable_credits, make_catalog_admin, make_customer, make_service, make_user
-from tests.webhook_receiver import Received, WebhookReceiver
+from tests.webhook_receiver import Received
 
 ENDPOINT_FIELDS = "id url description enabled disabledReason eventTypes createdAt customer { id }"
 CREATE = f"""
@@ -78,15 +77,6 @@ mutation ($input: RequestServiceInput!) {
   requestService(input: $input) { serviceRequest { id } userErrors { code } }
 }"""
 CANCEL = "mutation ($id: ID!) { cancelServiceRequest(id: $id) { serviceRequest { id } userErrors { code } } }"
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[WebhookReceiver]:
-    """A running receiver that answers 200 unless told otherwise."""
-    server = WebhookReceiver()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture(autouse=True)
