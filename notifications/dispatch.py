@@ -14,6 +14,11 @@ from notifications.bus import EventBus, Resync, SubscriberTooSlow
 
 # How much longer than a send PostgreSQL lets a dispatcher's transaction sit idle holding its rows.
 LOCK_MARGIN_SECONDS = 10.0
+# For a claim's transaction: plans for the table as it is now, and the due rows read in an index's
+# order up to the batch. A plan cached while the table was small, or statistics behind a growing
+# backlog, scanned or sorted every row for each batch (webhooks: 3 ms a batch of 20 at 10,000
+# rows, 54 ms at 20,000 due).
+PLAN_FOR_BACKLOG = {"plan_cache_mode": "force_custom_plan", "enable_sort": "off"}
 
 
 async def hold_claims_for(conn: BaseDBAsyncClient, send_seconds: float, **settings: str) -> None:

@@ -25,7 +25,7 @@ from tortoise.transactions import in_transaction
 import metrics
 from infra.tasks import cancel_and_wait
 from models.outbox import EmailOutbox, EmailStatus
-from notifications.dispatch import dispatch_forever, hold_claims_for
+from notifications.dispatch import PLAN_FOR_BACKLOG, dispatch_forever, hold_claims_for
 from settings import Settings
 
 log = logging.getLogger("credits.mail")
@@ -119,6 +119,12 @@ class MailDispatcher:
         )
         return EmailOutbox.filter(due).order_by("created_at")
 
+    def _due_locked(self) -> QuerySet[EmailOutbox]:
+        """PostgreSQL (no leases, so no SENDING rows): the due rows in the order of their index."""
+        return EmailOutbox.filter(status=EmailStatus.PENDING, next_attempt_at__lte=_now()).order_by(
+            "next_attempt_at"
+        )
+
     async def _dispatch_locked(self) -> int:
         """PostgreSQL: each row locked by its own transaction while it is sent, committed with the outcome.
 
@@ -128,8 +134,8 @@ class MailDispatcher:
         tried = 0
         while tried < self.settings.mail_batch_size:
             async with in_transaction() as conn:
-                await hold_claims_for(conn, self.settings.mail_timeout_seconds)
-                query = self._due().limit(1).select_for_update(skip_locked=True)
+                await hold_claims_for(conn, self.settings.mail_timeout_seconds, **PLAN_FOR_BACKLOG)
+                query = self._due_locked().limit(1).select_for_update(skip_locked=True)
                 row = await query.using_db(conn).first()
                 if row is None:
                     break

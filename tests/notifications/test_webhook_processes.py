@@ -14,21 +14,25 @@ from models.ledger import TransactionKind
 from models.service_requests import request_service
 from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEventType, create_endpoint
 from notifications.webhooks import WebhookDispatcher
-from tests.conftest import requires_postgres
+from tests.conftest import IS_POSTGRES, IS_REDIS, requires_postgres
 from tests.factories import enable_credits, make_catalog_admin, make_customer, make_service
 from tests.polling import eventually
 from tests.processes import ServerProcess
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("command", ["serve", "dispatch"])
 async def test_deliveries_claimed_by_a_killed_server_arrive_after_restart(
-    receiver, server_env, no_local_webhook_dispatcher, settings
+    receiver, server_env, no_local_webhook_dispatcher, settings, command: str
 ) -> None:
     """Killed mid-send with a long lease and timeout: the restart sends every delivery within seconds.
 
     PostgreSQL: the claim was a row lock of the dead connection's transaction, gone with it.
-    SQLite (one process): the start takes back the leases of the run before.
+    SQLite (one process): the start takes back the leases of the run before. The same for a
+    serving process and for a `server.py dispatch` process (PostgreSQL and Redis only).
     """
+    if command == "dispatch" and not (IS_POSTGRES and IS_REDIS):
+        pytest.skip("a dispatch process needs PostgreSQL and Redis")
     # given: five deliveries recorded with their ledger entries, and a receiver that hangs
     admin = await make_catalog_admin()
     await create_endpoint(receiver.url, None, None, None)
@@ -46,7 +50,7 @@ async def test_deliveries_claimed_by_a_killed_server_arrive_after_restart(
     }
 
     # when: a server claims them, starts sending, and is killed
-    crashed = ServerProcess(env)
+    crashed = ServerProcess(env, command)
     crashed.start()
     try:
         await receiver.wait_count(5, timeout=20)
@@ -57,7 +61,7 @@ async def test_deliveries_claimed_by_a_killed_server_arrive_after_restart(
     receiver.hang = False
 
     # when: a server starts again (same long lease)
-    with ServerProcess(env):
+    with ServerProcess(env, command):
 
         async def delivered() -> bool:
             return await WebhookDelivery.filter(status=DeliveryStatus.DELIVERED).count() == 5
