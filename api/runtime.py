@@ -26,7 +26,7 @@ from models.unit_of_work import add_event_sink, remove_event_sink
 from models.webhooks import WebhooksQueued
 from notifications import wire
 from notifications.bus import EventBus
-from notifications.dispatch import wake_on_bus
+from notifications.dispatch import OutboxDispatcher, wake_on_bus
 from notifications.mail import MailDispatcher
 from notifications.webhooks import WebhookDispatcher
 from settings import Settings
@@ -54,6 +54,10 @@ class Runtime:
         )
         self.mailer = MailDispatcher(settings)
         self.webhooks = WebhookDispatcher(settings)
+        self.outboxes: dict[str, OutboxDispatcher] = {
+            wire.MAIL_OUTBOX: self.mailer,
+            wire.WEBHOOK_OUTBOX: self.webhooks,
+        }
         self.sockets = SocketGuard(settings.ws_auth_recheck_seconds, self.bus)
         descriptors = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         self.socket_limits = SocketLimits(
@@ -79,10 +83,10 @@ class Runtime:
         if self.role == "serve":
             self.sockets.start()
         if self.sends:
-            self.mailer.start()
-            self.webhooks.start()
+            for dispatcher in self.outboxes.values():
+                dispatcher.start()
         if self.role == "dispatch":
-            wakers = {wire.MAIL_OUTBOX: self.mailer.wake, wire.WEBHOOK_OUTBOX: self.webhooks.wake}
+            wakers = {outbox: dispatcher.wake for outbox, dispatcher in self.outboxes.items()}
             self.wake_ups = asyncio.create_task(wake_on_bus(self.bus, wakers, log), name="outbox-wake-ups")
         self.housekeeping = asyncio.create_task(self._keep_house(), name="housekeeping")
 
@@ -94,8 +98,8 @@ class Runtime:
         self.wake_ups = None
         remove_event_sink(self.publish)
         await self.sockets.stop()
-        await self.mailer.stop()
-        await self.webhooks.stop()
+        for dispatcher in self.outboxes.values():
+            await dispatcher.stop()
         await self.bus.stop()
         await db.close_db()
 
@@ -134,10 +138,8 @@ class Runtime:
                 metrics.event_published(message["t"])
                 messages.append(message)
         for outbox in sorted(outboxes):
-            if not self.sends:
-                messages.append(wire.outbox_message(outbox))
-            elif outbox == wire.MAIL_OUTBOX:
-                self.mailer.wake()
+            if self.sends:
+                self.outboxes[outbox].wake()
             else:
-                self.webhooks.wake()
+                messages.append(wire.outbox_message(outbox))
         await self.bus.publish_many(messages)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from infra.tasks import cancel_and_wait
 from notifications import wire
 from notifications.bus import EventBus, Resync, SubscriberTooSlow
+from settings import Settings
 
 # How much longer than a send PostgreSQL lets a dispatcher's transaction sit idle holding its rows.
 LOCK_MARGIN_SECONDS = 10.0
@@ -33,37 +35,72 @@ async def hold_claims_for(conn: BaseDBAsyncClient, send_seconds: float, **settin
     )
 
 
-async def dispatch_forever(
-    log: logging.Logger,
-    what: str,
-    take_back: Callable[[], Awaitable[int]] | None,
-    dispatch_once: Callable[[], Awaitable[int]],
-    batch_size: Callable[[], int],
-    poll_seconds: Callable[[], float],
-    wake: asyncio.Event,
-) -> None:
-    """An outbox dispatcher's loop: take back a previous run's leases (SQLite), then send until cancelled.
+class OutboxDispatcher:
+    """A background sender of one outbox, one per process: started, woken after commits, stopped.
 
-    A full batch goes on at once; otherwise it waits for `wake` (set after a commit) or the next poll.
+    Subclasses say what a batch is (`dispatch_once`), how to take back a previous run's leases
+    (SQLite) and how large and how often; the loop is this one.
     """
-    if take_back is not None:
-        try:
-            await take_back()
-        except Exception:
-            log.exception("could not take back leased %s; they wait for their lease to run out", what)
-    while True:
-        wake.clear()
-        try:
-            busy = await dispatch_once() == batch_size()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("%s dispatch failed; retrying", what)
-            busy = False
-        if busy:
-            continue
-        with suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), poll_seconds())
+
+    what = "outbox"
+    log = logging.getLogger("credits.outbox")
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start sending in the background."""
+        self._task = asyncio.create_task(self._run(), name=f"{self.what}-dispatcher")
+
+    async def stop(self) -> None:
+        """Stop; a row mid-send is released (PostgreSQL) or taken back at the next start (SQLite)."""
+        await cancel_and_wait(self._task)
+        self._task = None
+
+    def wake(self) -> None:
+        """New rows were committed: send now instead of at the next poll."""
+        self._wake.set()
+
+    @property
+    def batch_size(self) -> int:
+        """Rows a batch claims at most; a full batch goes on at once."""
+        raise NotImplementedError
+
+    @property
+    def poll_seconds(self) -> float:
+        """How long an idle dispatcher waits for a wake-up before it looks anyway."""
+        raise NotImplementedError
+
+    async def dispatch_once(self) -> int:
+        """Claim a batch, send it, record the outcomes; returns how many were claimed."""
+        raise NotImplementedError
+
+    async def take_back_leases(self) -> int:
+        """SQLite (one process): what a previous run left mid-send is due now; returns how many."""
+        raise NotImplementedError
+
+    async def _run(self) -> None:
+        """Take back a previous run's leases (SQLite), then send until cancelled."""
+        if self.settings.is_sqlite:
+            try:
+                await self.take_back_leases()
+            except Exception:
+                self.log.exception("could not take back leased %s; they wait for their lease", self.what)
+        while True:
+            self._wake.clear()
+            try:
+                busy = await self.dispatch_once() == self.batch_size
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.log.exception("%s dispatch failed; retrying", self.what)
+                busy = False
+            if busy:
+                continue
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
 
 async def wake_on_bus(bus: EventBus, wakers: Mapping[str, Callable[[], None]], log: logging.Logger) -> None:

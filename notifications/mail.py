@@ -23,10 +23,8 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 import metrics
-from infra.tasks import cancel_and_wait
 from models.outbox import EmailOutbox, EmailStatus
-from notifications.dispatch import PLAN_FOR_BACKLOG, dispatch_forever, hold_claims_for
-from settings import Settings
+from notifications.dispatch import PLAN_FOR_BACKLOG, OutboxDispatcher, hold_claims_for
 
 log = logging.getLogger("credits.mail")
 
@@ -53,46 +51,33 @@ def build_message(row: EmailOutbox, sender: str) -> EmailMessage:
     return message
 
 
-class MailDispatcher:
+class MailDispatcher(OutboxDispatcher):
     """Background sender of the email outbox."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+    what = "mail"
+    log = log
 
     @property
     def enabled(self) -> bool:
         """Mail leaves only with an SMTP host configured."""
         return self.settings.emails_enabled
 
+    @property
+    def batch_size(self) -> int:
+        """CREDITS_MAIL_BATCH_SIZE."""
+        return self.settings.mail_batch_size
+
+    @property
+    def poll_seconds(self) -> float:
+        """CREDITS_MAIL_POLL_SECONDS."""
+        return self.settings.mail_poll_seconds
+
     def start(self) -> None:
         """Start sending in the background (or say why not)."""
         if not self.enabled:
             log.warning("no SMTP server configured (CREDITS_SMTP_HOST): alert emails stay in the outbox")
             return
-        self._task = asyncio.create_task(self._run(), name="mail-dispatcher")
-
-    async def stop(self) -> None:
-        """Stop sending; a row mid-send is released (PostgreSQL) or taken back at the next start."""
-        await cancel_and_wait(self._task)
-        self._task = None
-
-    def wake(self) -> None:
-        """New mail was committed: send now instead of at the next poll."""
-        self._wake.set()
-
-    async def _run(self) -> None:
-        s = self.settings
-        await dispatch_forever(
-            log,
-            "mail",
-            self.take_back_leases if s.is_sqlite else None,
-            self.dispatch_once,
-            lambda: s.mail_batch_size,
-            lambda: s.mail_poll_seconds,
-            self._wake,
-        )
+        super().start()
 
     async def take_back_leases(self) -> int:
         """SQLite (one process): rows a previous run left mid-send are due now; returns how many."""

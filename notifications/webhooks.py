@@ -23,13 +23,12 @@ from tortoise.queryset import QuerySet
 
 import metrics
 from infra import sql
-from infra.tasks import cancel_and_wait
 from models import destinations, webhook_secrets
 from models.errors import DomainError
 from models.unit_of_work import UnitOfWork, unit_of_work
 from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint, disable_endpoint
 from notifications import webhook_http
-from notifications.dispatch import PLAN_FOR_BACKLOG, dispatch_forever, hold_claims_for
+from notifications.dispatch import PLAN_FOR_BACKLOG, OutboxDispatcher, hold_claims_for
 from settings import Settings
 
 log = logging.getLogger("credits.webhooks")
@@ -96,40 +95,30 @@ def signature_header(secrets: list[str], message_id: str, timestamp: int, body: 
     return " ".join(webhook_secrets.sign(s, message_id, timestamp, body) for s in secrets)
 
 
-class WebhookDispatcher:
+class WebhookDispatcher(OutboxDispatcher):
     """Background sender of webhook deliveries; one per process."""
 
+    what = "webhooks"
+    log = log
+
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        super().__init__(settings)
         self._pool = webhook_http.Pool()
 
-    def start(self) -> None:
-        """Start sending in the background."""
-        self._task = asyncio.create_task(self._run(), name="webhook-dispatcher")
+    @property
+    def batch_size(self) -> int:
+        """CREDITS_WEBHOOK_BATCH_SIZE."""
+        return self.settings.webhook_batch_size
+
+    @property
+    def poll_seconds(self) -> float:
+        """CREDITS_WEBHOOK_POLL_SECONDS."""
+        return self.settings.webhook_poll_seconds
 
     async def stop(self) -> None:
-        """Stop; a delivery mid-send is released (PostgreSQL) or taken back at the next start."""
-        await cancel_and_wait(self._task)
-        self._task = None
+        """Stop, and close the kept-alive connections."""
+        await super().stop()
         self._pool.close()
-
-    def wake(self) -> None:
-        """New deliveries were committed: send now instead of at the next poll."""
-        self._wake.set()
-
-    async def _run(self) -> None:
-        s = self.settings
-        await dispatch_forever(
-            log,
-            "webhooks",
-            self.take_back_leases if s.is_sqlite else None,
-            self.dispatch_once,
-            lambda: s.webhook_batch_size,
-            lambda: s.webhook_poll_seconds,
-            self._wake,
-        )
 
     async def take_back_leases(self) -> int:
         """SQLite (one process): deliveries a previous run left mid-send are due now; returns how many."""
