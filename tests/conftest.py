@@ -43,6 +43,8 @@ TEST_ENV = {
     "CREDITS_ARGON2_MEMORY_KIB": "64",
     "CREDITS_DB_POOL_MAX": "10",  # several servers share PostgreSQL's 100 connections
     "CREDITS_BROADCAST_URL": os.environ.get("CREDITS_TEST_REDIS_URL", "memory://"),
+    # Runs that share one Redis (parallel worktrees, a bench beside CI) never hear each other.
+    "CREDITS_BUS_CHANNEL": f"credits.test.{_PG_TEST_DB}",
     "CREDITS_WS_AUTH_RECHECK_SECONDS": "0.5",
     "CREDITS_HOUSEKEEPING_SECONDS": "86400",  # at start only: tests call runtime.keep_house themselves
 }
