@@ -350,12 +350,13 @@ async def create_endpoint(
 ) -> EndpointChange:
     """A new enabled endpoint with a new secret, shown this once; the url must pass the destination rules."""
     description = _description(description)
-    await _check_url(url)
+    url = await _check_url(url)
     secret = webhook_secrets.generate()
 
     async def work(uow: UnitOfWork) -> WebhookEndpoint:
         if customer_id is not None and not await _customer_exists(uow, customer_id):
             raise not_found("customer", "customerId")
+        await _require_room(uow, customer_id)
         endpoint_id = uuid.uuid4()
         endpoint = await WebhookEndpoint.create(
             using_db=uow.conn,
@@ -371,17 +372,43 @@ async def create_endpoint(
     return EndpointChange(await run_in_transaction(work), secret)
 
 
-async def _check_url(url: str) -> None:
-    """The contract's destination rules (notifications/destinations.py), as the sender applies them."""
+async def _check_url(url: str) -> str:
+    """The URL as stored and sent (ASCII), if it passes the destination rules the sender applies."""
     from models import destinations
     from settings import get_settings
 
     settings = get_settings()
-    await destinations.check(
+    destination = await destinations.check(
         url,
         production=not settings.is_development,
         allow_private=settings.webhooks_may_reach_private_networks,
     )
+    return destination.url.geturl()
+
+
+# Serialises creates of one owner's endpoints on PostgreSQL (SQLite has one writer anyway):
+# a transaction-scoped advisory lock keyed by the owner, so the count below cannot race.
+_OWNER_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended({0}, 0))"
+
+
+async def _require_room(uow: UnitOfWork, customer_id: uuid.UUID | None) -> None:
+    """INVALID_STATE when the owner (a customer, or every customer) has the most endpoints allowed.
+
+    Each endpoint multiplies what every change of its customer writes, so the count is capped
+    (CREDITS_MAX_WEBHOOK_ENDPOINTS_PER_CUSTOMER); two creates racing at the cap make one endpoint.
+    """
+    from settings import get_settings
+
+    limit = get_settings().max_webhook_endpoints_per_customer
+    if uow.conn.capabilities.dialect == "postgres":
+        await sql.fetch(uow.conn, _OWNER_LOCK, f"webhook_endpoint:{customer_id or 'every customer'}")
+    if await WebhookEndpoint.filter(customer_id=customer_id).using_db(uow.conn).count() >= limit:
+        whose = "this customer has" if customer_id is not None else "endpoints for every customer have"
+        raise DomainError(
+            ErrorCode.INVALID_STATE,
+            f"{whose} {limit} webhook endpoints, the most allowed: delete one first",
+            "customerId",
+        )
 
 
 async def _customer_exists(uow: UnitOfWork, customer_id: uuid.UUID) -> bool:
@@ -401,7 +428,7 @@ async def update_endpoint(
     """Change what is given; enabling clears the reason it was disabled and its failure streak."""
     description = _description(description)
     if url is not None:
-        await _check_url(url)
+        url = await _check_url(url)
 
     async def work(uow: UnitOfWork) -> WebhookEndpoint:
         endpoint = await _locked(uow, endpoint_id)
