@@ -95,6 +95,10 @@ IDEMPOTENCY_PRUNED = Counter(
     "credits_idempotency_records_pruned",
     "Idempotency records deleted after CREDITS_IDEMPOTENCY_RETENTION_HOURS.",
 )
+WEBHOOK_DELIVERIES_PRUNED = Counter(
+    "credits_webhook_deliveries_pruned",
+    "Delivered and failed webhook deliveries deleted after CREDITS_WEBHOOK_RETENTION_DAYS.",
+)
 
 _ledger = {kind: LEDGER_OPERATIONS.labels(kind) for kind in LEDGER_KINDS}
 _published = {kind: EVENTS_PUBLISHED.labels(kind) for kind in (*EVENT_TYPES, OTHER)}

@@ -573,3 +573,37 @@ async def disable_endpoint(uow: UnitOfWork, endpoint: WebhookEndpoint, reason: s
             message=message,
         )
         uow.events.append(NotificationCreated(note))
+
+
+# --- retention ----------------------------------------------------------------------------------
+
+_PRUNE = (
+    'DELETE FROM "webhook_delivery" WHERE "id" IN (SELECT "id" FROM "webhook_delivery" '
+    "WHERE \"endpoint_id\" {among} AND \"created_at\" < {{1}} AND \"status\" <> 'PENDING' LIMIT {{2}}) "
+    'RETURNING "id"'
+)
+# Endpoints whose old deliveries one statement looks for (their ids travel as one array).
+PRUNE_ENDPOINTS_AT_ONCE = 500
+
+
+async def prune_deliveries(before: dt.datetime, chunk: int = 1000) -> int:
+    """Delete delivered and failed deliveries recorded before `before`, `chunk` per transaction.
+
+    Pending ones stay, however old: they are still owed. Each statement reads the (endpoint,
+    created_at) index of a group of endpoints, so a huge log costs neither a scan nor one
+    giant transaction. Returns how many went.
+    """
+    endpoint_ids: list[uuid.UUID] = list(await WebhookEndpoint.all().values_list("id", flat=True))
+    pruned = 0
+    for start in range(0, len(endpoint_ids), PRUNE_ENDPOINTS_AT_ONCE):
+        group = endpoint_ids[start : start + PRUNE_ENDPOINTS_AT_ONCE]
+
+        async def work(uow: UnitOfWork, group: list[uuid.UUID] = group) -> int:
+            query = _PRUNE.format(among=sql.among(uow.conn, 0))
+            return len(await sql.fetch(uow.conn, query, group, before, chunk))
+
+        while (deleted := await run_in_transaction(work)) > 0:
+            pruned += deleted
+            if deleted < chunk:
+                break
+    return pruned
