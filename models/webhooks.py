@@ -575,6 +575,26 @@ async def disable_endpoint(uow: UnitOfWork, endpoint: WebhookEndpoint, reason: s
         uow.events.append(NotificationCreated(note))
 
 
+# --- lag ----------------------------------------------------------------------------------------
+
+
+async def webhook_lag_seconds() -> float:
+    """How long the longest-waiting due delivery has been due; 0 when none is.
+
+    One entry of the due index (the earliest `next_attempt_at` of a PENDING delivery), so a scrape
+    costs the same with a backlog of millions. Deliveries waiting for a retry are not late yet.
+    """
+    earliest = (
+        await WebhookDelivery.filter(status=DeliveryStatus.PENDING, next_attempt_at__not_isnull=True)
+        .order_by("next_attempt_at")
+        .limit(1)
+        .values_list("next_attempt_at", flat=True)
+    )
+    if not earliest:
+        return 0.0
+    return max(0.0, (dt.datetime.now(dt.UTC) - earliest[0]).total_seconds())
+
+
 # --- retention ----------------------------------------------------------------------------------
 
 _PRUNE = (
