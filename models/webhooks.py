@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from tortoise import fields
+from tortoise.functions import Count, Min
 from tortoise.indexes import PartialIndex
 from tortoise.models import Model
 
@@ -116,6 +117,13 @@ class WebhookDelivery(Model):
                 fields=("next_attempt_at",), condition={"status": "PENDING"}, name="webhook_delivery_due"
             ),
             ("endpoint_id", "created_at"),
+            # Each endpoint's backlog (how many pending, the oldest) from its pending rows alone,
+            # however long the log it keeps.
+            PartialIndex(
+                fields=("endpoint_id", "created_at"),
+                condition={"status": "PENDING"},
+                name="webhook_delivery_pending",
+            ),
         )
 
 
@@ -593,6 +601,33 @@ async def webhook_lag_seconds() -> float:
     if not earliest:
         return 0.0
     return max(0.0, (dt.datetime.now(dt.UTC) - earliest[0]).total_seconds())
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """An endpoint's pending deliveries: how many, and when the oldest was recorded (None: none)."""
+
+    pending: int = 0
+    oldest_created_at: dt.datetime | None = None
+
+
+async def backlogs(endpoint_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Backlog]:
+    """The backlog of each endpoint that has one, in one query over the pending index."""
+    rows = (
+        await WebhookDelivery.filter(status=DeliveryStatus.PENDING, endpoint_id__in=list(endpoint_ids))
+        .annotate(pending=Count("id"), oldest=Min("created_at"))
+        .group_by("endpoint_id")
+        .values("endpoint_id", "pending", "oldest")
+    )
+    return {sql.as_uuid(r["endpoint_id"]): Backlog(r["pending"], _moment(r["oldest"])) for r in rows}
+
+
+def _moment(value: object) -> dt.datetime | None:
+    """An aggregated timestamp: asyncpg gives a datetime, SQLite its stored text."""
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    moment = dt.datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 # --- retention ----------------------------------------------------------------------------------

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import uuid
 from typing import Any
 
 import pytest
 
 from models.user import Role
-from models.webhooks import WebhookEndpoint
+from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from settings import Settings
 from tests.client import GraphQLClient
 from tests.client import user_errors as errors
@@ -178,3 +180,67 @@ async def test_a_host_that_has_no_idna_form_is_refused_on_the_url_field(gql) -> 
     # then
     assert errors(refused) == [("INVALID_INPUT", ["input", "url"])]
     assert await WebhookEndpoint.all().count() == 0
+
+
+# --- each endpoint's backlog --------------------------------------------------------------------
+
+BACKLOG = "{ webhookEndpoints { id pendingDeliveries oldestPendingAt } }"
+
+
+async def a_delivery(endpoint_id: str, status: DeliveryStatus, minutes_old: float) -> None:
+    """A delivery of `status` recorded `minutes_old` minutes ago."""
+    created = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes_old)
+    delivery = await WebhookDelivery.create(
+        endpoint_id=uuid.UUID(endpoint_id), event_type="webhook.test", payload="{}", status=status
+    )
+    await WebhookDelivery.filter(id=delivery.id).update(created_at=created)
+
+
+@pytest.mark.usefixtures("no_local_webhook_dispatcher")
+async def test_each_endpoint_shows_its_pending_deliveries_and_when_the_oldest_was_recorded(
+    gql, receiver
+) -> None:
+    # given: one endpoint owing two deliveries (5 and 1 minutes old) beside older finished ones,
+    # and one that owes nothing
+    admin = await make_catalog_admin()
+    behind = (await create(gql, admin, receiver.url))["webhookEndpoint"]["id"]
+    idle = (await create(gql, admin, receiver.url))["webhookEndpoint"]["id"]
+    await a_delivery(behind, DeliveryStatus.PENDING, 5)
+    await a_delivery(behind, DeliveryStatus.PENDING, 1)
+    await a_delivery(behind, DeliveryStatus.DELIVERED, 60)
+    await a_delivery(idle, DeliveryStatus.FAILED, 60)
+
+    # when
+    listed = {e["id"]: e for e in (await gql(BACKLOG, token=admin.token))["webhookEndpoints"]}
+
+    # then
+    assert listed[behind]["pendingDeliveries"] == 2
+    oldest = dt.datetime.fromisoformat(listed[behind]["oldestPendingAt"])
+    assert dt.timedelta(minutes=5) <= dt.datetime.now(dt.UTC) - oldest < dt.timedelta(minutes=6)
+    assert listed[idle] == {"id": idle, "pendingDeliveries": 0, "oldestPendingAt": None}
+
+
+@pytest.mark.usefixtures("no_local_webhook_dispatcher")
+async def test_the_backlogs_of_a_list_of_endpoints_cost_one_query_whatever_its_length(
+    gql, receiver, queries
+) -> None:
+    # given: two endpoints, then twelve, each owing a delivery
+    admin = await make_catalog_admin()
+
+    async def endpoints_owing(n: int) -> None:
+        for _ in range(n):
+            endpoint = (await create(gql, admin, receiver.url))["webhookEndpoint"]["id"]
+            await a_delivery(endpoint, DeliveryStatus.PENDING, 1)
+
+    await endpoints_owing(2)
+    with queries.counting() as two:
+        few = (await gql(BACKLOG, token=admin.token))["webhookEndpoints"]
+    await endpoints_owing(10)
+
+    # when
+    with queries.counting() as twelve:
+        many = (await gql(BACKLOG, token=admin.token))["webhookEndpoints"]
+
+    # then
+    assert [e["pendingDeliveries"] for e in few + many] == [1] * 14
+    assert len(twelve) == len(two), twelve
