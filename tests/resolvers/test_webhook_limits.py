@@ -35,7 +35,7 @@ SEND_TEST = "mutation ($id: ID!) { sendTestWebhook(id: $id) { webhookDelivery { 
 @pytest.fixture
 def cap_of_three(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> int:
     """CREDITS_MAX_WEBHOOK_ENDPOINTS_PER_CUSTOMER=3, so a test reaches the cap in a few creates."""
-    monkeypatch.setattr(settings, "max_webhook_endpoints_per_customer", 3, raising=False)
+    monkeypatch.setattr(settings, "max_webhook_endpoints_per_customer", 3)
     return 3
 
 
