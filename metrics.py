@@ -95,6 +95,10 @@ IDEMPOTENCY_PRUNED = Counter(
     "credits_idempotency_records_pruned",
     "Idempotency records deleted after CREDITS_IDEMPOTENCY_RETENTION_HOURS.",
 )
+WEBHOOK_DELIVERIES_PRUNED = Counter(
+    "credits_webhook_deliveries_pruned",
+    "Delivered and failed webhook deliveries deleted after CREDITS_WEBHOOK_RETENTION_DAYS.",
+)
 
 _ledger = {kind: LEDGER_OPERATIONS.labels(kind) for kind in LEDGER_KINDS}
 _published = {kind: EVENTS_PUBLISHED.labels(kind) for kind in (*EVENT_TYPES, OTHER)}
@@ -134,39 +138,58 @@ def events_delivered(event_type: object, subscribers: int) -> None:
         _delivered.get(event_type, _delivered[OTHER]).inc(subscribers)  # type: ignore[call-overload]
 
 
-class _OutboxBacklog(Collector):
-    """`credits_outbox_backlog` as counted for the current scrape; absent when the count failed."""
+class _ScrapeGauge(Collector):
+    """A gauge measured for the current scrape (`value`); absent when the measurement failed."""
 
-    NAME = "credits_outbox_backlog"
-    HELP = "Alert emails waiting to be sent (PENDING outbox rows), counted at scrape time."
-
-    def __init__(self) -> None:
-        self.value: int | None = None
+    def __init__(self, name: str, help: str) -> None:
+        self.name = name
+        self.help = help
+        self.value: float | None = None
 
     def describe(self) -> Iterator[Metric]:
         """The metric's name, for the registry's duplicate check."""
-        yield GaugeMetricFamily(self.NAME, self.HELP)
+        yield GaugeMetricFamily(self.name, self.help)
 
     def collect(self) -> Iterator[Metric]:
-        """The last count, unless it failed."""
+        """The last measurement, unless it failed."""
         if self.value is not None:
-            yield GaugeMetricFamily(self.NAME, self.HELP, value=self.value)
+            yield GaugeMetricFamily(self.name, self.help, value=self.value)
 
 
-_backlog = _OutboxBacklog()
+_backlog = _ScrapeGauge(
+    "credits_outbox_backlog", "Alert emails waiting to be sent (PENDING outbox rows), counted at scrape time."
+)
+_webhook_lag = _ScrapeGauge(
+    "credits_webhook_oldest_pending_seconds",
+    "Seconds the longest-waiting due webhook delivery has been due (0: none is due), read at scrape "
+    "time from the due index. Growing under load means sending lags behind recording.",
+)
 REGISTRY.register(_backlog)
+REGISTRY.register(_webhook_lag)
 
 
-async def exposition(outbox_backlog: Callable[[], Awaitable[int]]) -> bytes:
-    """Every metric in the text format; the backlog is counted now, and left out if that fails.
-
-    The count is bounded by BACKLOG_TIMEOUT_SECONDS so a scrape answers while the database is down.
-    """
+async def _measured(what: str, measure: Callable[[], Awaitable[float]] | None) -> float | None:
+    """`measure()` within BACKLOG_TIMEOUT_SECONDS, or None (logged) if it fails or takes longer."""
+    if measure is None:
+        return None
     try:
-        value: int | None = await asyncio.wait_for(outbox_backlog(), BACKLOG_TIMEOUT_SECONDS)
+        return await asyncio.wait_for(measure(), BACKLOG_TIMEOUT_SECONDS)
     except Exception as exc:
-        log.warning("metrics: outbox backlog not counted: %s: %s", type(exc).__name__, exc)
-        value = None
-    # No await between setting and rendering: concurrent scrapes cannot mix their counts.
-    _backlog.value = value
+        log.warning("metrics: %s not measured: %s: %s", what, type(exc).__name__, exc)
+        return None
+
+
+async def exposition(
+    outbox_backlog: Callable[[], Awaitable[int]],
+    webhook_lag: Callable[[], Awaitable[float]] | None = None,
+) -> bytes:
+    """Every metric in the text format; the database gauges are read now, and left out if that fails.
+
+    Each read is bounded by BACKLOG_TIMEOUT_SECONDS so a scrape answers while the database is down.
+    """
+    backlog, lag = await asyncio.gather(
+        _measured("outbox backlog", outbox_backlog), _measured("webhook lag", webhook_lag)
+    )
+    # No await between setting and rendering: concurrent scrapes cannot mix their values.
+    _backlog.value, _webhook_lag.value = backlog, lag
     return generate_latest(REGISTRY)

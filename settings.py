@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     webhook_lease_seconds: float = Field(120.0, gt=0)
     # Multiplies the retry schedule (5 s … 10 h) and the five days of failures that disable an endpoint.
     webhook_backoff_scale: float = Field(1.0, gt=0)
+    # Endpoints per customer (and for every customer together): each one multiplies what a change writes.
+    max_webhook_endpoints_per_customer: int = Field(20, ge=1)
+    # Delivered and failed deliveries are pruned this long after they were recorded (pending ones never).
+    webhook_retention_days: int = Field(30, ge=1)
 
     # Deployments that share one Redis keep apart by channel (staging must not see production's events).
     bus_channel: str = Field("credits.events", min_length=1, max_length=200)

@@ -23,6 +23,7 @@ from api.graphql_app import GRAPHQL_PATH, GraphQLApp
 from api.runtime import Runtime
 from api.socket_limits import TICKET, client_address, refuse
 from infra import db
+from models.webhooks import webhook_lag_seconds
 from notifications.mail import outbox_backlog
 from settings import Settings, get_settings
 
@@ -80,7 +81,9 @@ async def healthz(_: Request) -> Response:
 
 async def metrics_endpoint(_: Request) -> Response:
     """This process's metrics in the Prometheus text format (unauthenticated: keep it off the internet)."""
-    return Response(await metrics.exposition(outbox_backlog), media_type=metrics.CONTENT_TYPE)
+    return Response(
+        await metrics.exposition(outbox_backlog, webhook_lag_seconds), media_type=metrics.CONTENT_TYPE
+    )
 
 
 def _lifespan(runtime: Runtime, what: str) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:

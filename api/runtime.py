@@ -23,7 +23,7 @@ from models.accounts import ensure_first_admin
 from models.alerts import EmailQueued
 from models.ledger import BalanceChanged
 from models.unit_of_work import add_event_sink, remove_event_sink
-from models.webhooks import WebhooksQueued
+from models.webhooks import WebhooksQueued, prune_deliveries
 from notifications import wire
 from notifications.bus import EventBus
 from notifications.dispatch import OutboxDispatcher, wake_on_bus
@@ -104,12 +104,22 @@ class Runtime:
         await db.close_db()
 
     async def keep_house(self) -> int:
-        """Prune idempotency records past their retention; returns how many went."""
+        """Prune idempotency records past their retention (returns how many went), then old webhooks."""
         retention = dt.timedelta(hours=self.settings.idempotency_retention_hours)
         pruned = await idempotency.prune(dt.datetime.now(dt.UTC) - retention)
         metrics.IDEMPOTENCY_PRUNED.inc(pruned)
         if pruned:
             log.info("pruned %d idempotency records older than %s", pruned, retention)
+        await self.prune_webhook_deliveries()
+        return pruned
+
+    async def prune_webhook_deliveries(self) -> int:
+        """Delete delivered and failed webhook deliveries past CREDITS_WEBHOOK_RETENTION_DAYS."""
+        retention = dt.timedelta(days=self.settings.webhook_retention_days)
+        pruned = await prune_deliveries(dt.datetime.now(dt.UTC) - retention)
+        metrics.WEBHOOK_DELIVERIES_PRUNED.inc(pruned)
+        if pruned:
+            log.info("pruned %d webhook deliveries older than %s", pruned, retention)
         return pruned
 
     async def _keep_house(self) -> None:

@@ -8,15 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 from dataclasses import dataclass
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
+
+import idna
 
 from models.errors import DomainError, invalid_input
 from models.input_text import require_storable
 
+log = logging.getLogger("credits.webhooks")
+
 MAX_URL_LENGTH = 2000
 URL_FIELD = "url"  # under the input object
+# Production says only this when a host does not resolve or resolves to an internal address: the
+# difference would tell a customer administrator which internal names exist and their addresses.
+NOT_PUBLIC = "url's host does not resolve to a public address"
+# What stays as it is in a path, query or fragment: RFC 3986's reserved and unreserved characters,
+# and "%" (an escape already there is kept, never encoded twice). Anything else, non-ASCII first,
+# is percent-encoded as UTF-8, as browsers send it.
+_PATH_SAFE = "/:@!$&'()*+,;=%~"
+_QUERY_SAFE = _PATH_SAFE + "?"
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -48,7 +61,33 @@ def parse_url(url: str, *, production: bool) -> SplitResult:
         raise invalid_input("url must not carry credentials", URL_FIELD)
     if any(c.isspace() or ord(c) < 0x20 for c in url):
         raise invalid_input("url must not contain whitespace or control characters", URL_FIELD)
-    return parts
+    return _ascii(parts)
+
+
+def _ascii(parts: SplitResult) -> SplitResult:
+    """The URL as it goes on the wire: the host in IDNA, the rest percent-encoded (UTF-8).
+
+    HTTP request lines are ASCII; a character outside it would be sent as raw bytes or not at all.
+    Saving this form means what is stored and shown is exactly what is sent.
+    """
+    netloc = parts.netloc
+    if not netloc.isascii():
+        host = parts.hostname or ""
+        try:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            message = "url's host is not a valid internationalised domain name"
+            raise invalid_input(message, URL_FIELD) from None
+        netloc = host if parts.port is None else f"{host}:{parts.port}"
+    ascii_parts = parts._replace(
+        netloc=netloc,
+        path=quote(parts.path, safe=_PATH_SAFE),
+        query=quote(parts.query, safe=_QUERY_SAFE),
+        fragment=quote(parts.fragment, safe=_QUERY_SAFE),
+    )
+    if len(ascii_parts.geturl()) > MAX_URL_LENGTH:
+        raise invalid_input(f"url is longer than {MAX_URL_LENGTH} characters once percent-encoded", URL_FIELD)
+    return ascii_parts
 
 
 def is_forbidden(address: IPAddress) -> bool:
@@ -104,16 +143,23 @@ async def check(url: str, *, production: bool, allow_private: bool) -> Destinati
     try:
         addresses = await resolve(host, port)
     except (OSError, UnicodeError):
-        raise invalid_input(f"url's host {host!r} does not resolve", URL_FIELD) from None
+        addresses = ()
     if not addresses:
-        raise invalid_input(f"url's host {host!r} does not resolve", URL_FIELD)
+        raise _not_public(f"url's host {host!r} does not resolve", production)
     if not allow_private:
         refused = [a for a in addresses if is_forbidden(a)]
         if refused:
-            raise invalid_input(
-                f"url's host resolves to a non-public address ({refused[0]}): refused", URL_FIELD
-            )
+            detail = f"url's host resolves to a non-public address ({refused[0]}): refused"
+            raise _not_public(detail, production)
     return Destination(parts, host, port, addresses)
+
+
+def _not_public(detail: str, production: bool) -> DomainError:
+    """The refusal: in production one message for every reason (the detail goes to the log only)."""
+    if not production:
+        return invalid_input(detail, URL_FIELD)
+    log.info("webhook destination refused: %s", detail)
+    return invalid_input(NOT_PUBLIC, URL_FIELD)
 
 
 def refusal(error: DomainError) -> str:

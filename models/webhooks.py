@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from tortoise import fields
+from tortoise.functions import Count, Min
 from tortoise.indexes import PartialIndex
 from tortoise.models import Model
 
@@ -116,6 +117,13 @@ class WebhookDelivery(Model):
                 fields=("next_attempt_at",), condition={"status": "PENDING"}, name="webhook_delivery_due"
             ),
             ("endpoint_id", "created_at"),
+            # Each endpoint's backlog (how many pending, the oldest) from its pending rows alone,
+            # however long the log it keeps.
+            PartialIndex(
+                fields=("endpoint_id", "created_at"),
+                condition={"status": "PENDING"},
+                name="webhook_delivery_pending",
+            ),
         )
 
 
@@ -350,12 +358,13 @@ async def create_endpoint(
 ) -> EndpointChange:
     """A new enabled endpoint with a new secret, shown this once; the url must pass the destination rules."""
     description = _description(description)
-    await _check_url(url)
+    url = await _check_url(url)
     secret = webhook_secrets.generate()
 
     async def work(uow: UnitOfWork) -> WebhookEndpoint:
         if customer_id is not None and not await _customer_exists(uow, customer_id):
             raise not_found("customer", "customerId")
+        await _require_room(uow, customer_id)
         endpoint_id = uuid.uuid4()
         endpoint = await WebhookEndpoint.create(
             using_db=uow.conn,
@@ -371,17 +380,43 @@ async def create_endpoint(
     return EndpointChange(await run_in_transaction(work), secret)
 
 
-async def _check_url(url: str) -> None:
-    """The contract's destination rules (notifications/destinations.py), as the sender applies them."""
+async def _check_url(url: str) -> str:
+    """The URL as stored and sent (ASCII), if it passes the destination rules the sender applies."""
     from models import destinations
     from settings import get_settings
 
     settings = get_settings()
-    await destinations.check(
+    destination = await destinations.check(
         url,
         production=not settings.is_development,
         allow_private=settings.webhooks_may_reach_private_networks,
     )
+    return destination.url.geturl()
+
+
+# Serialises creates of one owner's endpoints on PostgreSQL (SQLite has one writer anyway):
+# a transaction-scoped advisory lock keyed by the owner, so the count below cannot race.
+_OWNER_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended({0}, 0))"
+
+
+async def _require_room(uow: UnitOfWork, customer_id: uuid.UUID | None) -> None:
+    """INVALID_STATE when the owner (a customer, or every customer) has the most endpoints allowed.
+
+    Each endpoint multiplies what every change of its customer writes, so the count is capped
+    (CREDITS_MAX_WEBHOOK_ENDPOINTS_PER_CUSTOMER); two creates racing at the cap make one endpoint.
+    """
+    from settings import get_settings
+
+    limit = get_settings().max_webhook_endpoints_per_customer
+    if uow.conn.capabilities.dialect == "postgres":
+        await sql.fetch(uow.conn, _OWNER_LOCK, f"webhook_endpoint:{customer_id or 'every customer'}")
+    if await WebhookEndpoint.filter(customer_id=customer_id).using_db(uow.conn).count() >= limit:
+        whose = "this customer has" if customer_id is not None else "endpoints for every customer have"
+        raise DomainError(
+            ErrorCode.INVALID_STATE,
+            f"{whose} {limit} webhook endpoints, the most allowed: delete one first",
+            "customerId",
+        )
 
 
 async def _customer_exists(uow: UnitOfWork, customer_id: uuid.UUID) -> bool:
@@ -401,7 +436,7 @@ async def update_endpoint(
     """Change what is given; enabling clears the reason it was disabled and its failure streak."""
     description = _description(description)
     if url is not None:
-        await _check_url(url)
+        url = await _check_url(url)
 
     async def work(uow: UnitOfWork) -> WebhookEndpoint:
         endpoint = await _locked(uow, endpoint_id)
@@ -546,3 +581,84 @@ async def disable_endpoint(uow: UnitOfWork, endpoint: WebhookEndpoint, reason: s
             message=message,
         )
         uow.events.append(NotificationCreated(note))
+
+
+# --- lag ----------------------------------------------------------------------------------------
+
+
+async def webhook_lag_seconds() -> float:
+    """How long the longest-waiting due delivery has been due; 0 when none is.
+
+    One entry of the due index (the earliest `next_attempt_at` of a PENDING delivery), so a scrape
+    costs the same with a backlog of millions. Deliveries waiting for a retry are not late yet.
+    """
+    earliest = (
+        await WebhookDelivery.filter(status=DeliveryStatus.PENDING, next_attempt_at__not_isnull=True)
+        .order_by("next_attempt_at")
+        .limit(1)
+        .values_list("next_attempt_at", flat=True)
+    )
+    if not earliest:
+        return 0.0
+    return max(0.0, (dt.datetime.now(dt.UTC) - earliest[0]).total_seconds())
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """An endpoint's pending deliveries: how many, and when the oldest was recorded (None: none)."""
+
+    pending: int = 0
+    oldest_created_at: dt.datetime | None = None
+
+
+async def backlogs(endpoint_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Backlog]:
+    """The backlog of each endpoint that has one, in one query over the pending index."""
+    rows = (
+        await WebhookDelivery.filter(status=DeliveryStatus.PENDING, endpoint_id__in=list(endpoint_ids))
+        .annotate(pending=Count("id"), oldest=Min("created_at"))
+        .group_by("endpoint_id")
+        .values("endpoint_id", "pending", "oldest")
+    )
+    return {sql.as_uuid(r["endpoint_id"]): Backlog(r["pending"], _moment(r["oldest"])) for r in rows}
+
+
+def _moment(value: object) -> dt.datetime | None:
+    """An aggregated timestamp: asyncpg gives a datetime, SQLite its stored text."""
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    moment = dt.datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+# --- retention ----------------------------------------------------------------------------------
+
+_PRUNE = (
+    'DELETE FROM "webhook_delivery" WHERE "id" IN (SELECT "id" FROM "webhook_delivery" '
+    "WHERE \"endpoint_id\" {among} AND \"created_at\" < {{1}} AND \"status\" <> 'PENDING' LIMIT {{2}}) "
+    'RETURNING "id"'
+)
+# Endpoints whose old deliveries one statement looks for (their ids travel as one array).
+PRUNE_ENDPOINTS_AT_ONCE = 500
+
+
+async def prune_deliveries(before: dt.datetime, chunk: int = 1000) -> int:
+    """Delete delivered and failed deliveries recorded before `before`, `chunk` per transaction.
+
+    Pending ones stay, however old: they are still owed. Each statement reads the (endpoint,
+    created_at) index of a group of endpoints, so a huge log costs neither a scan nor one
+    giant transaction. Returns how many went.
+    """
+    endpoint_ids: list[uuid.UUID] = list(await WebhookEndpoint.all().values_list("id", flat=True))
+    pruned = 0
+    for start in range(0, len(endpoint_ids), PRUNE_ENDPOINTS_AT_ONCE):
+        group = endpoint_ids[start : start + PRUNE_ENDPOINTS_AT_ONCE]
+
+        async def work(uow: UnitOfWork, group: list[uuid.UUID] = group) -> int:
+            query = _PRUNE.format(among=sql.among(uow.conn, 0))
+            return len(await sql.fetch(uow.conn, query, group, before, chunk))
+
+        while (deleted := await run_in_transaction(work)) > 0:
+            pruned += deleted
+            if deleted < chunk:
+                break
+    return pruned

@@ -25,6 +25,7 @@ from tortoise.models import Model
 from models.customer import Customer
 from models.service import Service, ServiceRequest
 from models.user import User
+from models.webhooks import Backlog, backlogs
 
 Row = TypeVar("Row", bound=Model)
 MAX_BATCH = 500  # ids per query: well below SQLite's 32,766 parameters
@@ -59,8 +60,7 @@ class RowLoader(Generic[Row]):
         The batch runs in a task of its own: awaited inside a transaction it would deadlock on
         SQLite and silently read outside the transaction on PostgreSQL, so that is refused.
         """
-        if isinstance(connections.get("default"), TransactionalDBClient):
-            raise InsideTransactionError("a DataLoader was awaited inside a transaction")
+        _outside_transactions()
         return await self._loader.load(id)
 
     def prime(self, row: Row) -> None:
@@ -68,16 +68,41 @@ class RowLoader(Generic[Row]):
         self._loader.prime(row.pk, row, force=True)
 
 
+def _outside_transactions() -> None:
+    if isinstance(connections.get("default"), TransactionalDBClient):
+        raise InsideTransactionError("a DataLoader was awaited inside a transaction")
+
+
+async def _backlogs(endpoint_ids: list[uuid.UUID]) -> list[Backlog]:
+    found = await backlogs(endpoint_ids)
+    return [found.get(i, Backlog()) for i in endpoint_ids]
+
+
+class BacklogLoader:
+    """Webhook endpoints' pending deliveries (how many, the oldest), batched for one execution."""
+
+    __slots__ = ("_loader",)
+
+    def __init__(self) -> None:
+        self._loader: DataLoader[uuid.UUID, Backlog] = DataLoader(_backlogs, max_batch_size=MAX_BATCH)
+
+    async def load(self, endpoint_id: uuid.UUID) -> Backlog:
+        """The endpoint's backlog; batched with the other endpoints of the same tick."""
+        _outside_transactions()
+        return await self._loader.load(endpoint_id)
+
+
 class Loaders:
     """One execution's loaders, one per kind of row a nested field reads."""
 
-    __slots__ = ("customers", "requests", "services", "users")
+    __slots__ = ("customers", "requests", "services", "users", "webhook_backlogs")
 
     def __init__(self) -> None:
         self.customers = RowLoader(Customer)
         self.services = RowLoader(Service)
         self.requests = RowLoader(ServiceRequest)
         self.users = RowLoader(User)
+        self.webhook_backlogs = BacklogLoader()
 
 
 def begin_execution() -> None:

@@ -65,6 +65,26 @@ class WebhookEndpoint:
             return None
         return Customer.from_model(await loaders(info).customers.load(self.model.customer_id))
 
+    @strawberry.field(
+        description=(
+            "Deliveries not yet delivered or failed: waiting for their first attempt, a retry, or "
+            "the endpoint to be enabled."
+        )
+    )
+    async def pending_deliveries(self, info: Info) -> int:
+        """How many deliveries this endpoint still owes."""
+        return (await loaders(info).webhook_backlogs.load(self.model.id)).pending
+
+    @strawberry.field(
+        description=(
+            "When the oldest pending delivery was recorded; null: none is pending. How far this "
+            "endpoint's webhooks lag behind the events they report."
+        )
+    )
+    async def oldest_pending_at(self, info: Info) -> dt.datetime | None:
+        """The oldest pending delivery's createdAt."""
+        return (await loaders(info).webhook_backlogs.load(self.model.id)).oldest_created_at
+
     @strawberry.field
     async def deliveries(
         self,

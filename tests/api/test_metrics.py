@@ -19,9 +19,11 @@ import metrics
 from api import app as server_app
 from api.request_metrics import operation_label, root_field_names
 from api.schema import schema
+from models import webhooks
 from models.idempotency import IdempotencyRecord
 from models.ledger import TransactionKind
 from models.user import Role
+from models.webhooks import WebhookDelivery
 from notifications import wire
 from notifications.bus import Subscription
 from notifications.mail import MailDispatcher
@@ -355,6 +357,32 @@ async def test_a_scrape_answers_without_the_backlog_when_the_database_hangs(
     assert time.monotonic() - started < 5
     assert ("credits_outbox_backlog", ()) not in samples
     assert ("credits_websocket_connections", ()) in samples
+
+
+@pytest.mark.usefixtures("no_local_webhook_dispatcher")
+async def test_webhook_lag_is_how_long_the_oldest_due_delivery_has_waited(http: httpx.AsyncClient) -> None:
+    """credits_webhook_oldest_pending_seconds: 0 with nothing due; then the age of the most overdue one."""
+    # given: an endpoint with a delivery waiting for a retry later, and one parked (endpoint disabled)
+    endpoint = (await webhooks.create_endpoint("http://127.0.0.1:9/x", None, None, None)).endpoint
+    now = dt.datetime.now(dt.UTC)
+    for next_attempt_at in (now + dt.timedelta(hours=1), None):
+        await WebhookDelivery.create(
+            endpoint_id=endpoint.id, event_type="webhook.test", payload="{}", next_attempt_at=next_attempt_at
+        )
+    assert value(await scrape(http), "credits_webhook_oldest_pending_seconds") == 0
+
+    # when: two deliveries have been due for 90 and 30 seconds
+    for seconds in (90, 30):
+        await WebhookDelivery.create(
+            endpoint_id=endpoint.id,
+            event_type="webhook.test",
+            payload="{}",
+            next_attempt_at=now - dt.timedelta(seconds=seconds),
+        )
+    lag = value(await scrape(http), "credits_webhook_oldest_pending_seconds")
+
+    # then: the oldest one's wait (the scrape came a moment later)
+    assert 90 <= lag < 3600
 
 
 async def test_sent_and_failed_emails_are_counted(

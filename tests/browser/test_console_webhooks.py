@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from typing import Any
@@ -11,7 +12,7 @@ from standardwebhooks import Webhook
 
 from models.service_requests import request_service
 from models.user import Role
-from models.webhooks import create_endpoint, send_test
+from models.webhooks import WebhookDelivery, create_endpoint, send_test
 from tests.browser.conftest import log_in, screenshot
 from tests.factories import PASSWORD, make_catalog_admin, make_customer, make_service, make_user
 from tests.webhook_receiver import WebhookReceiver
@@ -193,3 +194,38 @@ async def test_the_new_screens_fit_a_375_px_screen(open_tab: Any, artifacts: Any
             assert width <= 375, (path, wide)
             await screenshot(tab, artifacts, f"375px{path.replace('/', '-')}")
         assert tab.errors == []
+
+
+async def test_an_endpoint_owing_a_delivery_shows_how_long_the_oldest_has_waited(
+    open_tab: Any, artifacts: Any
+) -> None:
+    # given an endpoint of Psi AB owing one delivery, recorded 7 minutes ago and waiting for a retry,
+    # and another endpoint owing nothing
+    customer = await make_customer("Psi AB")
+    owner = await make_user(Role.CUSTOMER_ADMIN, customer)
+    behind = (await create_endpoint("http://127.0.0.1:9/behind", customer.id, None, None)).endpoint
+    await create_endpoint("http://127.0.0.1:9/idle", customer.id, None, None)
+    now = dt.datetime.now(dt.UTC)
+    delivery = await WebhookDelivery.create(
+        endpoint_id=behind.id,
+        event_type="webhook.test",
+        payload="{}",
+        next_attempt_at=now + dt.timedelta(hours=1),
+    )
+    await WebhookDelivery.filter(id=delivery.id).update(created_at=now - dt.timedelta(minutes=7, seconds=10))
+
+    # when its administrator opens Webhooks
+    tab = await open_tab()
+    await log_in(tab, owner.user.email, PASSWORD)
+    endpoints = await open_webhooks(tab)
+
+    # then each endpoint's row shows its backlog, with the age of the oldest pending delivery
+    row = endpoints.get_by_role("row").filter(has_text="/behind")
+    await expect(row).to_contain_text("1 pending, the oldest for 7 min")
+    await expect(endpoints.get_by_role("row").filter(has_text="/idle")).to_contain_text("None pending")
+    await screenshot(tab, artifacts, "webhooks-backlog")
+
+    # and the endpoint's own page says the same
+    await row.get_by_role("link", name="http://127.0.0.1:9/behind").click()
+    await expect(tab.page.get_by_text("1 pending, the oldest for 7 min")).to_be_visible()
+    assert tab.errors == []

@@ -5,11 +5,13 @@ import { h, replace, field, when } from "./dom.js";
 import { bindMutation, messageFor } from "./forms.js";
 
 const ENDPOINT_FIELDS = "id url description enabled disabledReason eventTypes createdAt customer { id name }";
-const ENDPOINTS = `query Endpoints { webhookEndpoints { ${ENDPOINT_FIELDS} } }`;
+// Each endpoint's backlog: how many deliveries it still owes and when the oldest was recorded.
+const BACKLOG_FIELDS = "pendingDeliveries oldestPendingAt";
+const ENDPOINTS = `query Endpoints { webhookEndpoints { ${ENDPOINT_FIELDS} ${BACKLOG_FIELDS} } }`;
 const CUSTOMERS = `query WebhookCustomers { customers(first: 100) { nodes { id name } pageInfo { hasNextPage } } }`;
 const ENDPOINT = `query Endpoint($id: ID!, $status: WebhookDeliveryStatus, $first: Int) {
   webhookEndpoint(id: $id) {
-    ${ENDPOINT_FIELDS}
+    ${ENDPOINT_FIELDS} ${BACKLOG_FIELDS}
     deliveries(status: $status, first: $first) {
       nodes { id eventType payload status attempts lastStatusCode lastError nextAttemptAt createdAt deliveredAt }
       pageInfo { hasNextPage }
@@ -40,6 +42,22 @@ function eventsText(endpoint) {
 
 function statusText(endpoint) {
   return endpoint.enabled ? "Enabled" : `Disabled${endpoint.disabledReason ? `: ${endpoint.disabledReason}` : ""}`;
+}
+
+/** How long ago `iso` was, roughly: "under a minute", "4 min", "2 h 5 min", "3 days". */
+function age(iso) {
+  const minutes = Math.floor(Math.max(0, Date.now() - Date.parse(iso)) / 60000);
+  if (minutes < 1) return "under a minute";
+  if (minutes < 60) return `${minutes} min`;
+  if (minutes < 24 * 60) return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+  const days = Math.floor(minutes / (24 * 60));
+  return days === 1 ? "1 day" : `${days} days`;
+}
+
+/** "None pending", or how many deliveries wait and how long the oldest has: how far sending lags. */
+function backlogText(endpoint) {
+  if (!endpoint.pendingDeliveries) return "None pending";
+  return `${endpoint.pendingDeliveries} pending, the oldest for ${age(endpoint.oldestPendingAt)}`;
 }
 
 function customerText(endpoint) {
@@ -86,7 +104,7 @@ export async function webhooks(main, { client, viewer }) {
   const catalog = viewer.role === "CATALOG_ADMIN";
   const list = h("tbody");
   const shown = h("div", { class: "token-once", hidden: true });
-  const columns = catalog ? 4 : 3;
+  const columns = catalog ? 5 : 4;
 
   async function draw() {
     const found = (await client.request(ENDPOINTS)).webhookEndpoints;
@@ -101,6 +119,7 @@ export async function webhooks(main, { client, viewer }) {
           catalog ? h("td", {}, customerText(endpoint)) : null,
           h("td", { class: "small" }, eventsText(endpoint)),
           h("td", {}, h("span", { class: endpoint.enabled ? "pill completed" : "pill failed" }, statusText(endpoint))),
+          h("td", { class: "small" }, backlogText(endpoint)),
         ),
       );
     }
@@ -150,7 +169,7 @@ export async function webhooks(main, { client, viewer }) {
   replace(
     main,
     h("div", { class: "page-head" }, h("h1", {}, "Webhooks"), h("p", { class: "muted" }, "Events are POSTed as JSON and signed (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature).")),
-    h("section", { class: "card" }, h("h2", {}, "Endpoints"), h("div", { class: "table-wrap" }, h("table", { class: "table", "aria-label": "Webhook endpoints" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "URL"), catalog ? h("th", { scope: "col" }, "Customer") : null, h("th", { scope: "col" }, "Events"), h("th", { scope: "col" }, "Status"))), list))),
+    h("section", { class: "card" }, h("h2", {}, "Endpoints"), h("div", { class: "table-wrap" }, h("table", { class: "table", "aria-label": "Webhook endpoints" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "URL"), catalog ? h("th", { scope: "col" }, "Customer") : null, h("th", { scope: "col" }, "Events"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, "Backlog"))), list))),
     h("section", { class: "card" }, h("h2", {}, "Add an endpoint"), form, shown),
   );
   await draw();
@@ -212,6 +231,7 @@ export async function webhookEndpoint(main, { client, navigate }, id) {
       h("dt", {}, "Events"), h("dd", {}, eventsText(endpoint)),
       h("dt", {}, "Status"), h("dd", {}, h("span", { class: endpoint.enabled ? "pill completed" : "pill failed" }, statusText(endpoint))),
       h("dt", {}, "Created"), h("dd", {}, when(endpoint.createdAt)),
+      h("dt", {}, "Backlog"), h("dd", {}, backlogText(endpoint)),
     );
     toggle.textContent = endpoint.enabled ? "Disable" : "Enable";
   }
