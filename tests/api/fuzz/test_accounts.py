@@ -221,7 +221,7 @@ def judge_create_user(state: State, caller: Login | None, value: Any) -> Expect:
         problems.append(("INVALID_INPUT", ("input", "email")))
     if not valid_name(name):
         problems.append(("INVALID_INPUT", ("input", "name")))
-    if len(password) < 8 or not storable(password):
+    if not 8 <= len(password) <= 1024 or not storable(password):
         problems.append(("INVALID_INPUT", ("input", "password")))
     return from_problems(problems)
 
