@@ -12,6 +12,7 @@ from api.app import Service, create_app, create_dispatch_app
 from api.schema import schema
 from api.socket_limits import raise_descriptor_limit
 from infra import db
+from infra.email_address import InvalidAddress, parse_address
 from models.accounts import ensure_first_admin
 from settings import Settings, get_settings
 
@@ -80,6 +81,25 @@ def dispatch_refusal(settings: Settings, command: str) -> str | None:
     return f"refusing to {what}: " + "; ".join(problems) + hint
 
 
+def address_refusal(settings: Settings) -> str | None:
+    """Why CREDITS_ADMIN_EMAIL or CREDITS_MAIL_FROM is not exactly one address, or None when both are.
+
+    A list there would make the first administrator's account, or every email's sender, name more
+    than one mailbox. The sender may carry a name; an empty CREDITS_ADMIN_EMAIL means "not set".
+    """
+    problems = []
+    for name, value, named in (
+        ("CREDITS_ADMIN_EMAIL", settings.admin_email, False),
+        ("CREDITS_MAIL_FROM", settings.mail_from, True),
+    ):
+        if value or named:
+            try:
+                parse_address(value or "", display_name=named)
+            except InvalidAddress as exc:
+                problems.append(f"{name} is not one valid email address ({exc})")
+    return "refusing to start: " + "; ".join(problems) if problems else None
+
+
 async def _prepare(settings: Settings, *, demo: bool) -> None:
     """Before the workers start, once: migrate, the first administrator, the demo data."""
     await db.init_db(settings)
@@ -119,6 +139,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     settings = get_settings()
     logs.configure_from(settings)
+    if refusal := address_refusal(settings):
+        sys.exit(refusal)
     if args.command == "migrate":
         asyncio.run(_migrate_only(settings))
         log.info(

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = True
+    # One address (`credits@example.com`), optionally named (`Credits <credits@example.com>`);
+    # checked with CREDITS_ADMIN_EMAIL at start (server.py's address_refusal).
     mail_from: str = "credits@localhost"
 
     mail_batch_size: int = Field(20, ge=1, le=500)

@@ -1,6 +1,8 @@
 """Logging: one JSON object per line in production, every line carrying the request id.
 
 Query strings are never logged (a GET could carry variables); tokens and passwords never are.
+A record is one line whatever a client put in it: JSON escapes control characters by encoding,
+the text format escapes them itself (`TextFormatter`), so no call site has to remember to.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -47,6 +50,46 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+# C0 controls, DEL, C1 controls (NEL among them), the Unicode line and paragraph separators, the
+# bidirectional overrides and isolates (which reorder what a reader sees), and the backslash that
+# introduces an escape (so `\n` in the output always means an escaped newline, never typed text).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\\\\]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def escape_controls(text: str) -> str:
+    """`text` on one line: control and separator characters as escapes (`\\n`, `\\x1b`, `\\u2028`)."""
+    return _UNSAFE.sub(_escape_char, text)
+
+
+class TextFormatter(logging.Formatter):
+    """`LEVEL logger [request id] message`, one line per record; a traceback follows, indented.
+
+    Every record starts a line with its level; every line of a traceback starts with spaces,
+    so text from a client (a path, a header, an exception's message) can neither end the record
+    early nor pass for another one.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s [%(request_id)s] %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = record.getMessage()
+        lines = [escape_controls(self.formatMessage(record))]
+        details = []
+        if record.exc_info:
+            details.append(self.formatException(record.exc_info))
+        if record.stack_info:
+            details.append(self.formatStack(record.stack_info))
+        lines.extend(f"    {escape_controls(line)}" for text in details for line in text.splitlines())
+        return "\n".join(lines)
+
+
 def configure(level: str, fmt: str) -> None:
     """Install the root handler: `json` for machines, `text` for people."""
     handler = logging.StreamHandler()
@@ -54,7 +97,7 @@ def configure(level: str, fmt: str) -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s [%(request_id)s] %(message)s"))
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

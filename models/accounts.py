@@ -6,7 +6,6 @@ import datetime as dt
 import functools
 import hashlib
 import logging
-import re
 import secrets
 import time
 import unicodedata
@@ -22,6 +21,8 @@ from tortoise.transactions import in_transaction
 
 from infra import sql
 from infra.batching import Combiner, Ticket
+from infra.email_address import MAX_LENGTH as MAX_EMAIL_LENGTH
+from infra.email_address import InvalidAddress, parse_address
 from models import throttle
 from models.actor import Actor
 from models.customer import Customer
@@ -43,8 +44,6 @@ log = logging.getLogger("credits.accounts")
 API_TOKEN_PREFIX = "crd_"
 _JWT_ALGORITHM = "HS256"
 _ACTIVE_USERS = 'SELECT * FROM "app_user" WHERE "active" AND "id" {among}'
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
-MAX_EMAIL_LENGTH = 254  # the columns `email` and `email_key`
 
 
 @dataclass(frozen=True)
@@ -94,6 +93,34 @@ def _possible_email_key(email_key: str) -> bool:
     return len(email_key) <= MAX_EMAIL_LENGTH and storable(email_key)
 
 
+def valid_email(email: str) -> tuple[str, str]:
+    """A new account's address as stored and its key, or INVALID_INPUT on `email` (one address only)."""
+    try:
+        address = parse_address(email).normalized
+    except InvalidAddress as exc:
+        raise invalid_input(f"email is not a valid address: {exc}", "email") from None
+    email_key = normalise_email(address)
+    if not _possible_email_key(email_key):
+        raise invalid_input(f"email must be at most {MAX_EMAIL_LENGTH} characters once case-folded", "email")
+    return address, email_key
+
+
+def login_keys(email: str) -> list[str]:
+    """The keys an account typed so could have: its address's, then (older accounts) the text's own.
+
+    Accounts created before addresses were validated keep the key of what was typed then, even
+    if it is no valid address today: they still log in, and still answer INVALID_CREDENTIALS
+    like anyone else when the password is wrong.
+    """
+    keys = []
+    try:
+        keys.append(normalise_email(parse_address(email).normalized))
+    except InvalidAddress:
+        pass
+    keys.append(normalise_email(email))
+    return [key for key in dict.fromkeys(keys) if _possible_email_key(key)]
+
+
 def issue_jwt(user: User) -> Session:
     """Sign a short-lived access token for a user."""
     s = get_settings()
@@ -116,16 +143,16 @@ async def login(email: str, password: str, address: str | None = None) -> Sessio
     Throttled per (email, client address), per client address and per email (RATE_LIMITED),
     before the password is checked: see models/throttle.py.
     """
-    email_key = normalise_email(email)
-    if not _possible_email_key(email_key):
-        # No account has such an address: an unknown email, throttled by the client address only.
-        email_key = None
+    keys = login_keys(email)
+    # No key: no account has such an address, an unknown email throttled by the client address only.
+    email_key = keys[0] if keys else None
     await throttle.ensure_allowed(email_key, address)
     if len(password) > MAX_PASSWORD_LENGTH:
         # No account has such a password: refused like a wrong one, without spending a hash on it.
         await throttle.record_failure(email_key, address)
         raise DomainError(ErrorCode.INVALID_CREDENTIALS, "invalid email or password")
-    user = await User.get_or_none(email_key=email_key) if email_key else None
+    found = {user.email_key: user for user in await User.filter(email_key__in=keys)} if keys else {}
+    user = next((found[key] for key in keys if key in found), None)
     # An unknown email costs a hash check too, so timing does not tell which emails exist.
     valid = await verify_password(user.password_hash if user else dummy_hash(), password)
     if user is None or not valid or not user.active:
@@ -219,11 +246,7 @@ async def create_user(
     password: str,
 ) -> User:
     """Create a user; customer roles need an existing customer, catalog admins none."""
-    email = email.strip()
-    email_key = normalise_email(email)
-    if not _EMAIL.fullmatch(email) or len(email) > MAX_EMAIL_LENGTH or len(email_key) > MAX_EMAIL_LENGTH:
-        raise invalid_input("email is not a valid address", "email")
-    require_storable(email, "email", "email")
+    email, email_key = valid_email(email)
     name = bounded(name.strip(), "name", "name", min_length=1, max_length=200)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise invalid_input(f"password must be at least {MIN_PASSWORD_LENGTH} characters", "password")
@@ -282,7 +305,7 @@ async def set_user_active(actor: Actor, user: User, active: bool) -> User:
 async def ensure_first_admin(email: str | None, password: str | None, *, development: bool) -> None:
     """Create the first catalog administrator from the environment, never overwriting one."""
     if email and password:
-        if not await User.exists(email_key=normalise_email(email)):
+        if not await User.filter(email_key__in=login_keys(email)).exists():
             await create_user(
                 email=email,
                 name="Administrator",

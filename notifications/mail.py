@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
+from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from email.utils import format_datetime
 
@@ -23,6 +25,7 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 import metrics
+from infra.email_address import Address, InvalidAddress, parse_address
 from models.outbox import EmailOutbox, EmailStatus
 from notifications.dispatch import PLAN_FOR_BACKLOG, OutboxDispatcher, hold_claims_for
 
@@ -38,12 +41,27 @@ async def outbox_backlog() -> int:
     return await EmailOutbox.filter(status=EmailStatus.PENDING).count()
 
 
-def build_message(row: EmailOutbox, sender: str) -> EmailMessage:
+# What would end a header line (str.splitlines' breaks) or hide in one: C0, DEL, C1, U+2028/9.
+_NOT_IN_A_HEADER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def one_line(text: str) -> str:
+    """Header text on one line: a customer's name cannot add a header (or make the row unsendable)."""
+    return _NOT_IN_A_HEADER.sub(" ", text).strip()
+
+
+def _header_address(address: Address, display_name: str = "") -> HeaderAddress:
+    """An address header's value built from its parts (a non-ASCII local part has no addr_spec parse)."""
+    username, domain = address.smtp.rsplit("@", 1)
+    return HeaderAddress(display_name=display_name, username=username, domain=domain)
+
+
+def build_message(row: EmailOutbox, sender: Address, recipient: Address) -> EmailMessage:
     """The MIME message for an outbox row: plain text with an HTML alternative."""
     message = EmailMessage()
-    message["From"] = sender
-    message["To"] = row.recipient
-    message["Subject"] = row.subject
+    message["From"] = _header_address(sender, one_line(sender.display_name or ""))
+    message["To"] = _header_address(recipient)
+    message["Subject"] = one_line(row.subject)
     message["Message-ID"] = row.message_id
     message["Date"] = format_datetime(row.created_at)
     message.set_content(row.text_body)
@@ -142,12 +160,27 @@ class MailDispatcher(OutboxDispatcher):
         return rows
 
     async def _deliver(self, row: EmailOutbox) -> tuple[str, bool] | None:
-        """Send one row, bounded by the send timeout; None when accepted, else (error, permanent)."""
+        """Send one row, bounded by the send timeout; None when accepted, else (error, permanent).
+
+        The envelope names the sender and the one recipient explicitly, never read from headers.
+        A stored recipient that is not one valid address (a row or an account older than the
+        check) fails for good without being sent.
+        """
         s = self.settings
+        try:
+            recipient = parse_address(row.recipient)
+        except InvalidAddress as exc:
+            return f"recipient is not one valid address, not sent: {exc}", True
+        try:
+            sender = parse_address(s.mail_from, display_name=True)
+        except InvalidAddress as exc:  # server.py refuses to start so; an embedding app may not
+            return f"CREDITS_MAIL_FROM is not one valid address: {exc}", False
         try:
             async with asyncio.timeout(s.mail_timeout_seconds):
                 await aiosmtplib.send(
-                    build_message(row, s.mail_from),
+                    build_message(row, sender, recipient),
+                    sender=sender.smtp,
+                    recipients=[recipient.smtp],
                     hostname=s.smtp_host,
                     port=s.smtp_port,
                     username=s.smtp_username,

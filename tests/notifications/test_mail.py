@@ -19,6 +19,7 @@ from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from models.outbox import EmailOutbox, EmailStatus
+from models.user import User
 from notifications.dispatch import PLAN_FOR_BACKLOG, hold_claims_for
 from notifications.mail import MailDispatcher
 from settings import Settings
@@ -159,6 +160,66 @@ async def test_dispatch_sends_each_alert_email_with_text_and_html(gql, smtp, mai
         assert row.sent_at is not None
     assert await MailDispatcher(mail_settings).dispatch_once() == 0
     assert len(smtp.messages) == 2
+
+
+async def test_each_email_goes_to_exactly_one_recipient_from_a_named_sender(gql, smtp, mail_settings):
+    """The envelope is built from the row, never parsed from headers: one RCPT per email."""
+    # given: an alert for two administrators, and a sender with a name
+    tenant = await make_tenant()
+    await cross_zero(gql, tenant)
+    named = mail_settings.model_copy(update={"mail_from": '"Credits, Alerts" <alerts@credits.test>'})
+
+    # when
+    assert await MailDispatcher(named).dispatch_once() == 2
+
+    # then: one RCPT each, the bare address as MAIL FROM, the name only in the header
+    assert sorted(tuple(e.rcpt_tos) for e in smtp.handler.envelopes) == [(a,) for a in tenant.emails]
+    assert {e.mail_from for e in smtp.handler.envelopes} == {"alerts@credits.test"}
+    assert {str(m["From"]) for m in smtp.messages} == {'"Credits, Alerts" <alerts@credits.test>'}
+
+
+async def test_a_stored_address_list_is_never_mailed_and_fails_its_row(gql, smtp, mail_settings, caplog):
+    """An account stored before addresses were checked (`boss,outsider@evil.test`) is skipped, logged."""
+    # given: two administrators, one with an address the old rule let through
+    tenant = await make_tenant()
+    legacy, other = tenant.customer_admins
+    await User.filter(id=legacy.user.id).update(email="boss,outsider@evil.test")
+    await cross_zero(gql, tenant)
+    caplog.set_level(logging.WARNING, logger="credits.mail")
+
+    # when: the dispatcher runs, and again later
+    assert await MailDispatcher(mail_settings).dispatch_once() == 2
+    assert await MailDispatcher(mail_settings).dispatch_once() == 0
+
+    # then: only the valid address received mail; the other row failed for good, with its reason
+    assert [e.rcpt_tos for e in smtp.handler.envelopes] == [[other.user.email]]
+    skipped = await EmailOutbox.get(recipient="boss,outsider@evil.test")
+    assert (skipped.status, skipped.attempts) == (EmailStatus.FAILED, 1)
+    assert (skipped.last_error or "").startswith("recipient is not one valid address, not sent")
+    assert (await EmailOutbox.get(recipient=other.user.email)).status == EmailStatus.SENT
+    logged = [r for r in caplog.records if r.name == "credits.mail" and r.levelno == logging.ERROR]
+    errors = [r.getMessage() for r in logged]
+    assert len(errors) == 1 and skipped.message_id in errors[0]
+
+
+async def test_a_line_break_in_a_customer_name_adds_no_header(gql, smtp, mail_settings):
+    """The subject names the customer: its CR/LF (or NEL, U+2028) become spaces, not a Bcc."""
+    # given: a customer whose name tries to start a header
+    tenant = await make_tenant(admins=1, name="Acme\r\nBcc: outsider@evil.test\u2028X-Evil: 1")
+    await cross_zero(gql, tenant)
+
+    # when
+    assert await MailDispatcher(mail_settings).dispatch_once() == 1
+
+    # then: one RCPT, no extra header, the subject on one line
+    [envelope] = smtp.handler.envelopes
+    [message] = smtp.messages
+    assert envelope.rcpt_tos == tenant.emails
+    assert message["Bcc"] is None and message["X-Evil"] is None
+    # (a subject this long is folded after "Subject:", which the parser reads back as a leading space)
+    subject = message["Subject"].strip()
+    assert subject == "Acme Bcc: outsider@evil.test X-Evil: 1: credit balance -15.00 is below zero"
+    assert (await only_row()).status == EmailStatus.SENT
 
 
 async def test_smtp_down_backs_off_exponentially_then_delivers(gql, smtp, mail_settings):

@@ -71,11 +71,11 @@ async def test_login_compares_the_email_case_insensitively_and_the_token_works(
     # when
     result = (await gql(LOGIN, {"email": "  aLICE.smith@EXAMPLE.COM ", "password": PASSWORD}))["login"]
 
-    # then
+    # then: the user, its address as stored (the domain in lower case, the local part as given)
     assert result["userErrors"] == []
     assert result["user"] == {
         "id": str(login.user.id),
-        "email": "Alice.Smith@Example.com",
+        "email": "Alice.Smith@example.com",
         "role": "END_USER",
     }
     expires_at = _parse_time(result["expiresAt"])
@@ -85,7 +85,7 @@ async def test_login_compares_the_email_case_insensitively_and_the_token_works(
     viewer = (await gql(VIEWER, token=result["token"]))["viewer"]
     assert viewer == {
         "id": str(login.user.id),
-        "email": "Alice.Smith@Example.com",
+        "email": "Alice.Smith@example.com",
         "role": "END_USER",
         "active": True,
     }
@@ -728,7 +728,7 @@ async def test_create_user_stores_the_password_hashed_with_argon2(gql: GraphQLCl
     # then
     assert result == {
         "user": {
-            "email": "Erin@Example.com",
+            "email": "Erin@example.com",
             "name": "New Person",
             "role": "CUSTOMER_ADMIN",
             "active": True,
@@ -795,7 +795,7 @@ async def test_first_admin_is_created_from_the_environment_once(gql: GraphQLClie
     [after] = await User.all()
     assert (after.id, after.email, after.role, after.customer_id) == (
         created.id,
-        "Root@Example.com",
+        "Root@example.com",
         Role.CATALOG_ADMIN,
         None,
     )

@@ -18,6 +18,7 @@ import httpx
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 
+from infra.email_address import InvalidAddress, parse_address
 from models import service_requests
 from models.alerts import CreditAlert
 from models.customer import Customer
@@ -634,6 +635,20 @@ def money(cents: int) -> str:
 def fold_email(email: str) -> str:
     """How emails compare: stripped, NFKC-normalised, case-folded."""
     return unicodedata.normalize("NFKC", email.strip()).casefold()
+
+
+def one_address(email: str) -> str | None:
+    """The address a new account stores (email-validator's normal form), None if not exactly one."""
+    try:
+        return parse_address(email).normalized
+    except InvalidAddress:
+        return None
+
+
+def login_keys(email: str) -> set[str]:
+    """The keys a login looks up: its address's, and the text's own (accounts older than the check)."""
+    address = one_address(email)
+    return {fold_email(email)} | ({fold_email(address)} if address else set())
 
 
 Problem = tuple[str, tuple[str, ...] | None]  # an error code and the field it names
