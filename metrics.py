@@ -67,6 +67,12 @@ WEBSOCKETS_REFUSED = Counter(
     "one customer's users (customer).",
     ["reason"],
 )
+STREAM_HOLDERS = Gauge(
+    "credits_stream_holders",
+    "Users (user) and customers (customer) holding authenticated websockets or SSE streams, each "
+    "capped (CREDITS_MAX_STREAMS_PER_USER, CREDITS_MAX_STREAMS_PER_CUSTOMER); 0 once all are closed.",
+    ["kind"],
+)
 REPLAYS = Gauge(
     "credits_subscription_replays",
     "afterSequence replays running, and waiting their turn (CREDITS_MAX_REPLAYS_PER_USER).",
