@@ -33,7 +33,7 @@ from notifications.wire import (
 )
 
 Message = dict[str, Any]
-PAGE = 500  # entries per read of a replay or catch-up
+PAGE = 500  # entries per read of a replay or catch-up (entries_after reads as many)
 
 
 @dataclass(slots=True)

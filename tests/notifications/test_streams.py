@@ -157,6 +157,20 @@ async def test_one_users_replays_take_turns_and_another_users_do_not_wait(bus: E
         assert bus.subscriber_count() == 3
         assert not waiting.done()
 
+        # when: a fourth replay gives up while it waits
+        fourth = replay(first_user)
+        given_up = asyncio.ensure_future(anext(fourth))
+
+        async def both_wait() -> bool:
+            return replays("waiting") == 2
+
+        await eventually(both_wait, 5, "the fourth replay to wait")
+        given_up.cancel()
+        await asyncio.gather(given_up, return_exceptions=True)
+
+        # then: it waits no more, and holds nothing
+        assert replays("waiting") == 1
+
         # when: one of the first user's replays goes away
         await running.pop(0).aclose()
 
