@@ -62,10 +62,24 @@ WEBSOCKETS_MAX = Gauge(
 )
 WEBSOCKETS_REFUSED = Counter(
     "credits_websockets_refused",
-    "Websockets refused at the handshake: process cap reached (capacity) or too many not yet "
-    "authenticated from one client address (address).",
+    "Websockets and SSE streams refused: process cap reached (capacity), too many not yet "
+    "authenticated from one client address (address), or too many open for one user (user) or "
+    "one customer's users (customer).",
     ["reason"],
 )
+STREAM_HOLDERS = Gauge(
+    "credits_stream_holders",
+    "Users (user) and customers (customer) holding authenticated websockets or SSE streams, each "
+    "capped (CREDITS_MAX_STREAMS_PER_USER, CREDITS_MAX_STREAMS_PER_CUSTOMER); 0 once all are closed.",
+    ["kind"],
+)
+REPLAYS = Gauge(
+    "credits_subscription_replays",
+    "afterSequence replays running, and waiting their turn (CREDITS_MAX_REPLAYS_PER_USER).",
+    ["state"],
+)
+for _state in ("running", "waiting"):
+    REPLAYS.labels(_state)
 SUBSCRIPTIONS = Gauge("credits_subscriptions_active", "Running GraphQL subscriptions by field.", ["field"])
 SUBSCRIPTION_FEEDS = Gauge(
     "credits_subscription_feeds", "Shared subscription feeds running, each executed once for its subscribers."

@@ -133,6 +133,12 @@ class Settings(BaseSettings):
     # None: derived from the descriptor limit (see api.socket_limits.default_max_websockets).
     max_websockets: int | None = Field(None, ge=1)
     max_unauthenticated_websockets_per_address: int = Field(50, ge=1)
+    # Authenticated websockets and SSE streams (together) of one user, and of one customer's users,
+    # per process: a console tab holds one socket, so tabs and a dashboard wall stay well inside.
+    max_streams_per_user: int = Field(32, ge=1)
+    max_streams_per_customer: int = Field(256, ge=1)
+    # `afterSequence` replays one user runs at once per process; the others wait their turn.
+    max_replays_per_user: int = Field(2, ge=1)
     cors_origins: list[str] = Field(default_factory=list)
 
     @field_validator("trusted_proxies")

@@ -34,12 +34,13 @@ from api.graphql_http import (
 )
 from api.runtime import Runtime
 from api.schema import build_schema
-from api.socket_limits import TICKET, SocketTicket, client_address
+from api.socket_limits import TICKET, TRY_AGAIN_LATER, SocketTicket, client_address
 from api.sse import (
     STREAM,
     EventStream,
     refuse_stream,
     sse_transport,
+    too_many_streams,
     unauthenticated_response,
     wants_event_stream,
 )
@@ -181,8 +182,9 @@ class GraphQLApp(GraphQL):
             stream = request.scope.get(STREAM)
             if isinstance(stream, EventStream) and context is UNSET:
                 context = await self.get_context(request, None)  # type: ignore[arg-type]
-                if not self._open_stream(request, context, stream):
-                    return unauthenticated_response()
+                refused = self._open_stream(request, context, stream)
+                if refused is not None:
+                    return refused
             response = await super().run(request, context, root_value)
         except HTTPException as exc:
             if not graphql_response:
@@ -206,17 +208,20 @@ class GraphQLApp(GraphQL):
             response.pop("data", None)
         return response
 
-    def _open_stream(self, request: Request, context: Context, stream: EventStream) -> bool:
-        """Authenticated: the stream is watched by the socket guard and ended when too slow."""
+    def _open_stream(self, request: Request, context: Context, stream: EventStream) -> Response | None:
+        """Authenticated and within its user's and customer's caps: the stream is watched by the
+        socket guard and ended when too slow. Else the refusal (401, or 503 with Retry-After)."""
         token = bearer_token(request.headers.get("authorization"))
         if context.actor is None or not token:
-            return False
+            return unauthenticated_response()
         ticket = request.scope.get(TICKET)
         if isinstance(ticket, SocketTicket):
-            self.runtime.socket_limits.authenticated(ticket)
+            refused = self.runtime.socket_limits.authenticate(ticket, context.actor)
+            if refused is not None:
+                return too_many_streams(refused)
         self.runtime.sockets.watch(stream, context.actor, token)  # type: ignore[arg-type]
         context.on_too_slow = stream.too_slow
-        return True
+        return None
 
     async def create_streaming_response(
         self,
@@ -237,21 +242,30 @@ class GraphQLApp(GraphQL):
         return await build_context(request, response, header, self.runtime.bus)
 
     async def on_ws_connect(self, context: Context) -> UnsetType:
-        """Authenticate `connection_init`'s token; refuse the socket (4403) without a valid one."""
+        """Authenticate `connection_init`'s token; refuse the socket (4403) without a valid one, and
+        close it with 1013 (try again later) when its user or customer holds as many as it may.
+
+        Both protocols' handlers then find the socket closed: their own refusal (4403, or the legacy
+        `connection_error` and 1011) is dropped by the adapter, so the client sees 1013 and why.
+        """
         params = context.connection_params or {}
         header = params.get("Authorization") or params.get("authorization")
         token = bearer_token(header) if isinstance(header, str) else None
         if not token:
             raise ConnectionRejectionError({"message": "a valid bearer token is required"})
         try:
-            context.actor = await authenticate(token)
+            actor = await authenticate(token)
         except AuthenticationError:
             raise ConnectionRejectionError({"message": "invalid token"}) from None
         if isinstance(context.request, WebSocket):
-            self.runtime.sockets.watch(context.request, context.actor, token)
             ticket = context.request.scope.get(TICKET)
             if isinstance(ticket, SocketTicket):
-                self.runtime.socket_limits.authenticated(ticket)
+                refused = self.runtime.socket_limits.authenticate(ticket, actor)
+                if refused is not None:
+                    await context.request.close(TRY_AGAIN_LATER, refused)
+                    raise ConnectionRejectionError({"message": refused})
+            self.runtime.sockets.watch(context.request, actor, token)
+        context.actor = actor
         context.connection_params = None  # the token is kept by the socket guard only
         return UNSET
 

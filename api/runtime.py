@@ -63,6 +63,8 @@ class Runtime:
         self.socket_limits = SocketLimits(
             settings.max_websockets or default_max_websockets(descriptors, settings.db_pool_max),
             settings.max_unauthenticated_websockets_per_address,
+            settings.max_streams_per_user,
+            settings.max_streams_per_customer,
         )
         self.housekeeping: asyncio.Task[None] | None = None
         self.wake_ups: asyncio.Task[None] | None = None

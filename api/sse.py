@@ -117,8 +117,12 @@ def unauthenticated_response() -> JSONResponse:
     return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
 
+def too_many_streams(message: str = "too many open streams; try again later") -> JSONResponse:
+    """503 with Retry-After, before any event: a cap on open streams is reached."""
+    body = {"errors": [{"message": message}]}
+    return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 async def refuse_stream(scope: Scope, receive: Receive, send: Send) -> None:
-    """503 with Retry-After: the process holds as many sockets and streams as it may."""
-    body = {"errors": [{"message": "too many open streams; try again later"}]}
-    response = JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-    await response(scope, receive, send)
+    """The process holds as many sockets and streams as it may."""
+    await too_many_streams()(scope, receive, send)

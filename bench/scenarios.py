@@ -131,6 +131,10 @@ class Suite:
             CREDITS_ADMIN_PASSWORD=ADMIN_PASSWORD,
             CREDITS_DATA_DIR=str(self.workdir / f"data-{label}"),
             CREDITS_DB_POOL_MAX=str(self.config.db_pool_max),
+            # The fan-out plays thousands of tabs with one token per customer: no per-user or
+            # per-customer stream cap may get in its way (the process cap still applies).
+            CREDITS_MAX_STREAMS_PER_USER="1000000",
+            CREDITS_MAX_STREAMS_PER_CUSTOMER="1000000",
         )
         env.update(extra_env or {})
         args = (command, *(("--workers", str(workers)) if workers > 1 else ()))

@@ -2,20 +2,25 @@
 
 The bus only hints; the ledger in the database is the truth. A subscriber registers on the bus
 first, then replays from the database, then goes live, skipping what it already delivered and
-filling any gap (a reordered or lost publish, a bus reconnect) from the database.
+filling any gap (a reordered or lost publish, a bus reconnect) from the database. Every read of
+entries is a page of `PAGE`; a user's `afterSequence` replays take turns (`ReplayTurns`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+import metrics
 from models.alerts import CreditAlert
-from models.ledger import current_sequence, entries_after, entries_since
+from models.ledger import current_sequence, entries_after, first_sequences_since
 from models.notification import Notification
 from notifications.bus import EventBus, Resync
 from notifications.wire import (
@@ -28,6 +33,55 @@ from notifications.wire import (
 )
 
 Message = dict[str, Any]
+PAGE = 500  # entries per read of a replay or catch-up (entries_after reads as many)
+
+
+@dataclass(slots=True)
+class _Turns:
+    semaphore: asyncio.Semaphore
+    replays: int = 0  # running or waiting
+
+
+class ReplayTurns:
+    """At most `limit` `afterSequence` replays of one user run at once; the others wait their turn.
+
+    A replay reads and sends its entries as fast as the loop allows: twenty concurrent replays of
+    a 3,001-entry ledger by one end user took another tenant's median query from 4 to 49 ms.
+    Waiting (rather than an error) suits the console, whose tabs all resume at once after a restart.
+    """
+
+    def __init__(self) -> None:
+        self._users: dict[uuid.UUID, _Turns] = {}
+
+    def __len__(self) -> int:
+        """Users with a replay running or waiting (0 when none is)."""
+        return len(self._users)
+
+    @asynccontextmanager
+    async def turn(self, user_id: uuid.UUID, limit: int) -> AsyncIterator[None]:
+        """Hold one of the user's `limit` turns for the block, first waiting for one if need be."""
+        turns = self._users.get(user_id)
+        if turns is None:
+            turns = self._users[user_id] = _Turns(asyncio.Semaphore(limit))
+        turns.replays += 1
+        try:
+            if turns.semaphore.locked():
+                with metrics.REPLAYS.labels("waiting").track_inprogress():
+                    await turns.semaphore.acquire()
+            else:
+                await turns.semaphore.acquire()
+            try:
+                with metrics.REPLAYS.labels("running").track_inprogress():
+                    yield
+            finally:
+                turns.semaphore.release()
+        finally:
+            turns.replays -= 1
+            if not turns.replays:
+                del self._users[user_id]
+
+
+REPLAYS = ReplayTurns()
 
 
 class _Sequencer:
@@ -48,7 +102,7 @@ class _Sequencer:
             for entry in entries:
                 self.last[customer] = entry.sequence
                 yield transaction_message(entry)
-            if len(entries) < 500:
+            if len(entries) < PAGE:
                 return
 
     async def accept(self, message: Message) -> AsyncIterator[Message]:
@@ -70,38 +124,52 @@ async def balance_events(
     customer_id: uuid.UUID | None,
     after_sequence: int | None,
     on_overflow: Callable[[], None] | None = None,
+    replay_turn: AbstractAsyncContextManager[object] | None = None,
 ) -> AsyncIterator[Message]:
-    """Balance messages of one customer (or all, with None), replaying after `after_sequence`."""
+    """Balance messages of one customer (or all, with None), replaying after `after_sequence`.
+
+    A replay first waits for `replay_turn` (before registering on the bus, so that nothing queues
+    while it waits) and holds it until it has caught up.
+    """
     key = None if customer_id is None else str(customer_id)
-    async with bus.subscribe(BALANCE, key, on_overflow) as subscription:
-        sequencer = _Sequencer()
-        if key is not None:
-            # Registered on the bus before reading, so nothing committed in between is missed.
-            if after_sequence is None:
-                sequencer.last[key] = await current_sequence(uuid.UUID(key))
-            else:
-                sequencer.last[key] = after_sequence
-                async for message in sequencer.catch_up(key):
+    async with AsyncExitStack() as replaying:
+        if replay_turn is not None and after_sequence is not None:
+            await replaying.enter_async_context(replay_turn)
+        async with bus.subscribe(BALANCE, key, on_overflow) as subscription:
+            sequencer = _Sequencer()
+            if key is not None:
+                # Registered on the bus before reading, so nothing committed in between is missed.
+                if after_sequence is None:
+                    sequencer.last[key] = await current_sequence(uuid.UUID(key))
+                else:
+                    sequencer.last[key] = after_sequence
+                    async for message in sequencer.catch_up(key):
+                        yield message
+            await replaying.aclose()  # caught up: the user's next replay may start
+            while True:
+                item = await subscription.get()
+                if isinstance(item, Resync):
+                    async for message in _resync(sequencer, item, all_customers=key is None):
+                        yield message
+                    continue
+                async for message in sequencer.accept(item):
                     yield message
-        while True:
-            item = await subscription.get()
-            if isinstance(item, Resync):
-                async for message in _resync(sequencer, item, all_customers=key is None):
-                    yield message
-                continue
-            async for message in sequencer.accept(item):
-                yield message
 
 
 async def _resync(sequencer: _Sequencer, resync: Resync, *, all_customers: bool) -> AsyncIterator[Message]:
     """After a bus outage: every entry committed meanwhile, in order."""
-    if not all_customers:
-        for customer in list(sequencer.last):
-            async for message in sequencer.catch_up(customer, resync):
-                yield message
-        return
-    for entry in await resync.shared((BALANCE, None), partial(entries_since, resync.since)):
-        async for message in sequencer.accept(transaction_message(entry)):
+    customers = list(sequencer.last)
+    if all_customers:
+        # Each customer with entries since the outage, from where this stream left it (or from its
+        # first entry since then), in pages: never a bounded read of everyone's entries at once.
+        firsts = await resync.shared((BALANCE, None), partial(first_sequences_since, resync.since))
+        customers = []
+        for customer_id, first in firsts:
+            customer = str(customer_id)
+            sequencer.last.setdefault(customer, first - 1)
+            customers.append(customer)
+    for customer in customers:
+        async for message in sequencer.catch_up(customer, resync):
             yield message
 
 

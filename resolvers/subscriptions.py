@@ -22,11 +22,12 @@ from models.notification import Notification as NotificationRow
 from models.permissions import can_access_customer, can_see_ledger
 from models.user import Role
 from notifications.bus import EventBus, SubscriberTooSlow
-from notifications.streams import alert_events, balance_events, notification_events
+from notifications.streams import REPLAYS, alert_events, balance_events, notification_events
 from notifications.wire import alert_from_message, transaction_from_message
 from schema.access import current_actor, forbidden
 from schema.pagination import query_error
 from schema.types import BalanceEvent, CreditAlert, CreditTransaction, Notification
+from settings import get_settings
 
 TOO_SLOW = 1013
 
@@ -104,9 +105,11 @@ class Subscription:
         if after_sequence is not None and (target is None or after_sequence < 0):
             raise query_error(invalid_input("afterSequence needs a customer and must be at least 0", None))
         with_transaction = can_see_ledger(actor)
+        replaying = after_sequence is not None
+        turn = REPLAYS.turn(actor.user_id, get_settings().max_replays_per_user) if replaying else None
         with _tracked(info, _BALANCE_ACTIVE):
             try:
-                async for message in balance_events(_bus(info), target, after_sequence, _closer(info)):
+                async for message in balance_events(_bus(info), target, after_sequence, _closer(info), turn):
                     entry = transaction_from_message(message)
                     yield BalanceEvent(
                         customer_id=strawberry.ID(message["k"]),
