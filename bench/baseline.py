@@ -54,6 +54,7 @@ class Checkout:
             "revision": self.revision,
             "commit": self.commit,
             "subject": self.subject,
+            "tree": str(self.tree),  # removed at the end of the run
             "python": self.python,
             "environment": self.environment,
             "libraries": library_versions(self.python, self.tree),
