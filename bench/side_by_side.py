@@ -129,11 +129,19 @@ def _why(rows: list[Row | None], rounds: list[list[Row]]) -> str:
     """Why the baseline has no figure: its problems (a scenario or server option it lacks), first one."""
     for row, output in zip(rows, rounds, strict=False):
         if row is not None and row.problems:
-            return row.problems[0]
+            return _one_line(row.problems[0])
         crashed = [r for r in output if r.shape == "-" and r.problems]
         if row is None and crashed:
-            return crashed[0].problems[0]
+            return _one_line(crashed[0].problems[0])
     return "no such row"
+
+
+def _one_line(problem: str) -> str:
+    """A problem fit for a table cell: a server's log tail ends with what went wrong."""
+    lines = [line.strip() for line in problem.splitlines() if line.strip()]
+    if len(lines) > 1:
+        return f"{lines[0].rstrip(':')}: … {lines[-1]}"
+    return lines[0] if lines else problem
 
 
 def _shared(row: Row) -> Comparison:

@@ -70,7 +70,8 @@ def test_the_ratio_is_the_median_of_each_round_paired_with_its_baseline():
 
 def test_a_scenario_the_baseline_cannot_run_is_na_and_not_a_failure():
     # given: the baseline's server refused an option (its scenario crashed: one row "-"), twice
-    crashed = Row("requestService --workers 2", "-", ok=False, problems=["server exited early: --workers"])
+    log_tail = "server exited early; log server.log:\nusage: server.py\nunrecognized arguments: --workers 2"
+    crashed = Row("requestService --workers 2", "-", ok=False, problems=[log_tail])
     current = [[measured(100, 1.0, "distinct"), measured(50, 1.0, "cross")] for _ in range(2)]
     baseline = [[crashed], [crashed]]
     # when
@@ -80,7 +81,9 @@ def test_a_scenario_the_baseline_cannot_run_is_na_and_not_a_failure():
     for comparison in comparisons:
         assert comparison.ok
         assert comparison.ratio == {}
-        assert comparison.notes == "baseline n/a: server exited early: --workers"
+        assert comparison.notes == (
+            "baseline n/a: server exited early; log server.log: … unrecognized arguments: --workers 2"
+        )
     table = side_by_side.table(comparisons)
     assert "FAILED" not in table and "n/a" in table
 
