@@ -45,7 +45,9 @@ async def run(current: Suite, baseline: Suite, scenarios: Sequence[str], rounds:
     comparisons: list[Comparison] = []
     for name in scenarios:
         if name in SHARED:
-            comparisons += [_shared(row) for row in await current.run_one(name)]
+            for row in await current.run_one(name):
+                row.figures.update(side="shared", round=1)
+                comparisons.append(_shared(row))
             continue
         by_side: dict[str, list[list[Row]]] = {current.side.name: [], baseline.side.name: []}
         for n in range(rounds):
