@@ -36,6 +36,8 @@ class Config:
     clients: int = 32
     db_pool_max: int = 20  # CREDITS_DB_POOL_MAX of every server process (the server's default)
     load_processes: int = 1
+    baseline: str | None = None  # a git revision to run side by side with this tree (bench/baseline.py)
+    rounds: int = 3  # with a baseline: rounds of current and baseline, in alternating order
     fanout_customers: int = 1000
     fanout_per_customer: int = 10
     fanout_rate: float = 100.0  # changes per second across the fan-out's customers
@@ -63,6 +65,7 @@ class Config:
             "fanout_rate": 20.0,
             "hot_subscribers": 20,
             "cross_changes": 20,
+            "rounds": 1,
         }
         return cls(**{**sizes, **overrides})
 

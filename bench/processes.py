@@ -81,14 +81,27 @@ class MachineCpu:
 
 
 class ServerProcess:
-    """`python server.py --port P [args]` with the given environment; ready once /readyz answers 200."""
+    """`python server.py --port P [args]` with the given environment; ready once /readyz answers 200.
+
+    `python` and `tree` default to this interpreter and this checkout; a baseline (bench/baseline.py)
+    passes another revision's tree and the interpreter that has its dependencies.
+    """
 
     def __init__(
-        self, env: dict[str, str], log_path: Path, port: int | None = None, args: tuple[str, ...] = ()
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        port: int | None = None,
+        args: tuple[str, ...] = (),
+        *,
+        python: str = sys.executable,
+        tree: Path = PROJECT_DIR,
     ) -> None:
         self.port = port or free_port()
         self.env = env
         self.args = args
+        self.python = python
+        self.tree = tree
         self.log_path = log_path
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -110,8 +123,8 @@ class ServerProcess:
         raise_fd_limit()  # inherited: thousands of websockets need more than the usual 1024
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "server.py", "--port", str(self.port), *self.args],
-                cwd=PROJECT_DIR,
+                [self.python, "server.py", "--port", str(self.port), *self.args],
+                cwd=self.tree,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

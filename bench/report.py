@@ -70,20 +70,26 @@ def table(rows: list[Row]) -> str:
         if not row.ok:
             values[0] = f"FAILED {values[0]}"
         cells.append(values)
-    widths = [max(len(line[i]) for line in cells) for i in range(len(_COLUMNS))]
-    lines = []
-    for n, line in enumerate(cells):
-        text = "  ".join(
-            f"{v:{align}{w}}" if i < len(_COLUMNS) - 1 else v
-            for i, (v, w, (_, _, align)) in enumerate(zip(line, widths, _COLUMNS, strict=True))
-        )
-        lines.append(text.rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    lines = grid(cells, [align for _, _, align in _COLUMNS])
     for row in rows:
         for problem in row.problems:
             lines.append(f"  ! {row.scenario} {row.shape}: {problem}")
     return "\n".join(lines)
+
+
+def grid(cells: list[list[str]], aligns: list[str]) -> list[str]:
+    """Lines of a fixed-width table: the first line of `cells` is the header, the last column unpadded."""
+    widths = [max(len(line[i]) for line in cells) for i in range(len(aligns))]
+    lines = []
+    for n, line in enumerate(cells):
+        text = "  ".join(
+            f"{v:{align}{w}}" if i < len(aligns) - 1 else v
+            for i, (v, w, align) in enumerate(zip(line, widths, aligns, strict=True))
+        )
+        lines.append(text.rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
 
 
 def _read(path: str) -> str:
@@ -141,8 +147,17 @@ def machine(postgres: dict[str, str], redis: str | None) -> dict[str, Any]:
     }
 
 
-def write_json(path: Path, rows: list[Row], machine_info: dict[str, Any], config: dict[str, Any]) -> None:
-    """Everything measured, with the machine and the configuration, as one JSON document."""
+def write_json(
+    path: Path,
+    rows: list[Row],
+    machine_info: dict[str, Any],
+    config: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Everything measured, with the machine and the configuration, as one JSON document.
+
+    `extra` adds sections (a baseline run's `baseline` and `comparison`).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -150,5 +165,6 @@ def write_json(path: Path, rows: list[Row], machine_info: dict[str, Any], config
         "config": config,
         "ok": all(r.ok for r in rows),
         "results": [asdict(r) for r in rows],
+        **(extra or {}),
     }
     path.write_text(json.dumps(document, indent=2, default=str) + "\n")

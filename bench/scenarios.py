@@ -9,9 +9,11 @@ import os
 import random
 import secrets
 import statistics
+import sys
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,10 @@ from bench import checks
 from bench.ceilings import SqlSpec, run_asyncpg, run_pgbench
 from bench.config import Config
 from bench.load import LoadGenerator, LoadResult, Mode, graphql_request, percentile
-from bench.processes import MachineCpu, ServerProcess
+from bench.processes import PROJECT_DIR, MachineCpu, ServerProcess
 from bench.receiver import Receiver
 from bench.report import Row
-from bench.world import Seat, World, add_pgbench_map, recreate_database, seed, vacuum
+from bench.world import Seat, World, add_pgbench_map, recreate_database, seed, seed_elsewhere, vacuum
 from models.passwords import reset_hasher
 from settings import Settings, get_settings
 
@@ -60,14 +62,33 @@ ADMIN_EMAIL = "bench-admin@bench.example"
 ADMIN_PASSWORD = "bench-admin-password"
 
 
+@dataclass(frozen=True)
+class Side:
+    """Whose code the servers run: this checkout (seeded in this process), or a baseline's tree."""
+
+    name: str = "current"
+    tree: Path = PROJECT_DIR
+    python: str = sys.executable
+
+    @property
+    def here(self) -> bool:
+        """This checkout with this interpreter: its domain can seed in this process."""
+        return self.tree == PROJECT_DIR and self.python == sys.executable
+
+
 class Suite:
     """Runs the chosen scenarios in order against one seeded world; collects rows."""
 
-    def __init__(self, config: Config, loadgen: LoadGenerator, workdir: Path) -> None:
+    def __init__(
+        self, config: Config, loadgen: LoadGenerator, workdir: Path, side: Side | None = None
+    ) -> None:
         self.config = config
         self.loadgen = loadgen
         self.workdir = workdir
+        self.side = side or Side()
         self.secret = secrets.token_urlsafe(32)
+        # Runs sharing one Redis (the two sides of a baseline run, parallel benches) never hear each other.
+        self.bus_channel = f"credits.bench.{self.side.name}.{secrets.token_hex(4)}"
         self.rows: list[Row] = []
         self.ceiling: dict[tuple[str, str], float] = {}  # (asyncpg|pgbench, shape) -> ops/s
         self.single: dict[str, float] = {}  # shape -> requestService ops/s on one server
@@ -76,7 +97,9 @@ class Suite:
         self.server: ServerProcess | None = None
         self.servers: list[ServerProcess] = []
         self.db: checks.Postgres | None = None
-        self._configure_this_process()
+        self.setup_failed: str | None = None
+        if self.side.here:
+            self._configure_this_process()
 
     def _configure_this_process(self) -> None:
         """Seeding runs the domain here: same JWT secret as the servers, cheap argon2 for speed.
@@ -121,11 +144,28 @@ class Suite:
         command: str = "serve",
     ) -> ServerProcess:
         """`python server.py [COMMAND] --port P [--workers N]` as a user would; logs in bench/results/logs."""
+        env = self.server_env(database_url, broadcast_url, label)
+        env.update(extra_env or {})
+        args = (command, *(("--workers", str(workers)) if workers > 1 else ()))
+        server = ServerProcess(
+            env,
+            self.config.logs / f"server-{label}.log",
+            args=args,
+            python=self.side.python,
+            tree=self.side.tree,
+        )
+        self.servers.append(server)
+        server.start()
+        return server
+
+    def server_env(self, database_url: str, broadcast_url: str, label: str) -> dict[str, str]:
+        """The environment of a server (and of a baseline's seeding): this process's, CREDITS_* replaced."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("CREDITS_")}
         env.update(
             CREDITS_ENV="production",
             CREDITS_DATABASE_URL=database_url,
             CREDITS_BROADCAST_URL=broadcast_url,
+            CREDITS_BUS_CHANNEL=self.bus_channel,
             CREDITS_JWT_SECRET=self.secret,
             CREDITS_ADMIN_EMAIL=ADMIN_EMAIL,
             CREDITS_ADMIN_PASSWORD=ADMIN_PASSWORD,
@@ -136,25 +176,44 @@ class Suite:
             CREDITS_MAX_STREAMS_PER_USER="1000000",
             CREDITS_MAX_STREAMS_PER_CUSTOMER="1000000",
         )
-        env.update(extra_env or {})
-        args = (command, *(("--workers", str(workers)) if workers > 1 else ()))
-        server = ServerProcess(env, self.config.logs / f"server-{label}.log", args=args)
-        self.servers.append(server)
-        server.start()
-        return server
+        return env
+
+    async def seed(self, database_url: str, label: str) -> World:
+        """The world on a fresh database, seeded by this side's own domain code."""
+        if self.side.here:
+            return await seed(self.settings(database_url, label), self.config.customers)
+        # Cheap argon2 as in `_configure_this_process`, in the baseline's seeding process only.
+        env = self.server_env(database_url, "memory://", label) | {
+            "CREDITS_ARGON2_TIME_COST": "1",
+            "CREDITS_ARGON2_MEMORY_KIB": "64",
+        }
+        return await seed_elsewhere(self.side.python, self.side.tree, env, self.config.customers)
 
     async def setup_postgres(self) -> None:
         """Fresh bench database, seeded via the domain; one server on it."""
         if self.world is not None:
             return
+        if self.setup_failed:  # once per run: a baseline that cannot seed is not retried per scenario
+            raise RuntimeError(self.setup_failed)
         url = self.config.database_url
         started = time.perf_counter()
-        await recreate_database(url)
-        self.world = await seed(self.settings(url, "postgres"), self.config.customers)
-        await add_pgbench_map(url, self.world)
-        log.info("seeded %d customers in %.1fs", self.config.customers, time.perf_counter() - started)
-        self.server = self.start_server(url, self.config.redis_url, "postgres")
-        self.db = await checks.Postgres.connect(url)
+        try:
+            await recreate_database(url)
+            world = await self.seed(url, "postgres")
+            await add_pgbench_map(url, world)
+            log.info(
+                "seeded %d customers in %.1fs (%s)",
+                self.config.customers,
+                time.perf_counter() - started,
+                self.side.name,
+            )
+            self.server = self.start_server(url, self.config.redis_url, "postgres")
+            self.db = await checks.Postgres.connect(url)
+        except Exception as exc:
+            tail = traceback.format_exception_only(exc)[-1].strip()
+            self.setup_failed = f"setting up {self.side.name}: {tail}"
+            raise
+        self.world = world
 
     async def close(self) -> None:
         """Stop every server started; close the check connection."""
@@ -168,16 +227,22 @@ class Suite:
     async def run(self) -> list[Row]:
         """Every chosen scenario in the canonical order; a failing one is recorded, the rest go on."""
         for name in self.config.scenarios:
-            log.info("scenario %s", name)
-            try:
-                if name != "sqlite":
-                    await self.setup_postgres()
-                await getattr(self, f"scenario_{name}")()
-            except Exception as exc:
-                log.exception("scenario %s failed", name)
-                tail = traceback.format_exception_only(exc)[-1].strip()
-                self.rows.append(Row(name, "-", ok=False, problems=[tail]))
+            await self.run_one(name)
         return self.rows
+
+    async def run_one(self, name: str) -> list[Row]:
+        """One scenario; the rows it added (a failure is one row of its own, and the run goes on)."""
+        first = len(self.rows)
+        log.info("scenario %s%s", name, "" if self.side.name == "current" else f" ({self.side.name})")
+        try:
+            if name != "sqlite":
+                await self.setup_postgres()
+            await getattr(self, f"scenario_{name}")()
+        except Exception as exc:
+            log.exception("scenario %s failed (%s)", name, self.side.name)
+            tail = traceback.format_exception_only(exc)[-1].strip()
+            self.rows.append(Row(name, "-", ok=False, problems=[tail]))
+        return self.rows[first:]
 
     async def measure(
         self,
@@ -617,7 +682,7 @@ class Suite:
         path = (self.workdir / "sqlite" / "credits.sqlite3").resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{path}"
-        world = await seed(self.settings(url, "sqlite"), self.config.customers)
+        world = await self.seed(url, "sqlite")
         server = self.start_server(url, "memory://", "sqlite")
         db = checks.Sqlite(path)
         saved, self.world = self.world, world

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import urllib.parse
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 
@@ -194,6 +196,54 @@ async def vacuum(url: str) -> None:
     """
     conn = await asyncpg.connect(url, timeout=5)
     try:
-        await conn.execute("VACUUM (ANALYZE) customer, service_request, credit_transaction, webhook_delivery")
+        # An older revision's schema (a baseline) may lack a table: vacuum those that exist.
+        tables = await conn.fetchval(
+            "SELECT string_agg(quote_ident(t), ', ') FROM unnest($1::text[]) t "
+            "WHERE to_regclass(t) IS NOT NULL",
+            list(_VACUUMED),
+        )
+        await conn.execute(f"VACUUM (ANALYZE) {tables}")
     finally:
         await conn.close()
+
+
+_VACUUMED = ("customer", "service_request", "credit_transaction", "webhook_delivery")
+
+# Run in another revision's tree by its interpreter: that revision's own seeding, its World as JSON.
+_SEED_ELSEWHERE = """
+import asyncio, dataclasses, json, sys
+from bench.world import seed
+from settings import Settings
+world = asyncio.run(seed(Settings(), int(sys.argv[1])))
+print("WORLD " + json.dumps(dataclasses.asdict(world)))
+"""
+
+
+async def seed_elsewhere(python: str, tree: Path, env: dict[str, str], customers: int) -> World:
+    """Seed through another revision's domain (`python` in `tree`, settings from `env`): its schema, its rows.
+
+    A baseline's tables and domain functions are its own; only its bench's `seed` knows them.
+    """
+    proc = await asyncio.create_subprocess_exec(
+        python,
+        "-c",
+        _SEED_ELSEWHERE,
+        str(customers),
+        cwd=tree,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    lines = [line for line in out.decode(errors="replace").splitlines() if line.startswith("WORLD ")]
+    if proc.returncode != 0 or not lines:
+        tail = err.decode(errors="replace").strip()[-1500:]
+        raise RuntimeError(f"seeding in {tree} failed ({proc.returncode}): {tail}")
+    data = json.loads(lines[-1].removeprefix("WORLD "))
+    return World(
+        service_id=data["service_id"],
+        price_cents=data["price_cents"],
+        admin_token=data["admin_token"],
+        seats=tuple(Seat(**s) for s in data["seats"]),
+        hot=Seat(**data["hot"]),
+    )
