@@ -44,11 +44,12 @@ def no_collection() -> Iterator[None]:
 
 
 def event(i: int) -> dict[str, Any]:
+    """A subscription event's payload."""
     return {"greeting": {"text": f"hello {i}", "words": [{"text": "hello"}, {"text": str(i)}]}}
 
 
 def test_subscription_events_leave_no_memory_behind(no_collection):
-    """2,000 events executed for one open subscription keep nothing of theirs (graphql-core 3.3.2: ~1.1 KB each)."""
+    """2,000 events of one open subscription keep nothing of theirs (graphql-core 3.3.2: ~1.1 KB each)."""
     # given
     subscription = Executor.build(GREETINGS, SUBSCRIPTION)
     for i in range(100):

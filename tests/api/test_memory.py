@@ -29,17 +29,17 @@ REFUSED_DOCUMENTS = 200
 # The leak was ~1.7 MB per refused 900 KB document: 200 requests ≈ 340 MiB.
 DOCUMENT_TOLERANCE = 40 * MIB
 
-# `%d` makes each document's text distinct: shared feeds are one per document, so eight feeds.
-_FIELDS = "customerId sequence balance transaction { id kind amount note }"
-SHARED = "subscription S%%d($customerId: ID) { balanceChanged(customerId: $customerId) { %s } }" % _FIELDS
+# NAME makes each document's text distinct: shared feeds are one per document, so eight feeds.
+_FIELDS = "{ customerId sequence balance transaction { id kind amount note } }"
+SHARED = "subscription NAME($customerId: ID) { balanceChanged(customerId: $customerId) " + _FIELDS + " }"
 # An inline fragment takes a subscription out of the shared feeds: it runs per operation.
 PER_OPERATION = (
-    "subscription P%%d($customerId: ID) {"
-    " ... on Subscription { balanceChanged(customerId: $customerId) { %s } } }" % _FIELDS
+    "subscription NAME($customerId: ID) {"
+    " ... on Subscription { balanceChanged(customerId: $customerId) " + _FIELDS + " } }"
 )
 REPLAY = (
-    "subscription R%%d($customerId: ID, $after: Int) {"
-    " balanceChanged(customerId: $customerId, afterSequence: $after) { %s } }" % _FIELDS
+    "subscription NAME($customerId: ID, $after: Int) {"
+    " balanceChanged(customerId: $customerId, afterSequence: $after) " + _FIELDS + " }"
 )
 
 # kind → (transport, document); SSE and the legacy protocol always run per operation.
@@ -67,15 +67,18 @@ async def open_subscribers(
     """SUBSCRIBERS subscriptions of `kind` to the customer's balance; a reader of each."""
     transport, protocol, document = KINDS[kind]
     readers: list[Next] = []
+    variables: dict[str, Any] = {"customerId": customer_id}
+    if document is REPLAY:
+        variables["after"] = 0
     for i in range(SUBSCRIBERS):
-        variables = {"customerId": customer_id, "after": 0} if document is REPLAY else {"customerId": customer_id}
+        query = document.replace("NAME", f"S{i}")
         if transport == "sse":
             http = await stack.enter_async_context(httpx.AsyncClient(base_url=server.base_url, timeout=60))
-            stream = await stack.enter_async_context(sse_subscribe(http, document % i, variables, admin.token))
+            stream = await stack.enter_async_context(sse_subscribe(http, query, variables, admin.token))
             readers.append(stream.next)
         else:
             socket = await stack.enter_async_context(GraphQLSocket(server.base_url, protocol, admin.token))
-            readers.append((await socket.subscribe(document % i, variables)).next)
+            readers.append((await socket.subscribe(query, variables)).next)
     if transport == "ws":
         await until_subscribed(ws_url(server.base_url), "balanceChanged", SUBSCRIBERS)
     return readers
