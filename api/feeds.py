@@ -59,9 +59,26 @@ TOO_SLOW = 1013
 Item = tuple[str, Any]
 
 
-@lru_cache(maxsize=1000)
+# Client text keys the cache: 1,000 entries of at most this many characters (query and operation
+# name) keep at most ~16 MB alive, whatever the clients send; longer documents are parsed each time.
+SHAPE_CACHE_MAX_CHARS = 4096
+
+
 def shared_shape(query: str, operation_name: str | None) -> tuple[str, str | None] | None:
     """(root field, name of the afterSequence variable if any) when the document may share a feed."""
+    if len(query) + len(operation_name or "") > SHAPE_CACHE_MAX_CHARS:
+        return _shape(query, operation_name)
+    return _cached_shape(query, operation_name)
+
+
+@lru_cache(maxsize=1000)
+def _cached_shape(query: str, operation_name: str | None) -> tuple[str, str | None] | None:
+    """`_shape`, remembered for short documents."""
+    return _shape(query, operation_name)
+
+
+def _shape(query: str, operation_name: str | None) -> tuple[str, str | None] | None:
+    """What `shared_shape` answers, computed."""
     try:
         document = parse(query, max_tokens=get_settings().max_query_tokens)
     except GraphQLError:
@@ -99,7 +116,7 @@ def feed_key(operation: Operation[Any, Any], actor: Actor | None) -> FeedKey | N
     if actor is None or not (operation.variables is None or isinstance(operation.variables, dict)):
         return None
     if len(operation.query) > get_settings().max_query_length:
-        return None  # refused when it runs; never a key of shared_shape's cache
+        return None  # refused when it runs
     shape = shared_shape(operation.query, operation.operation_name)
     if shape is None or (shape[0] == "creditAlerts" and not can_see_ledger(actor)):
         return None  # an end user's creditAlerts is refused by its resolver, never by a feed

@@ -14,13 +14,14 @@ from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.config import StrawberryConfig
-from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES, StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from api.context import FreshLoaders
 from api.document_cache import CachedDocuments, DocumentCache
+from api.executor import Executor, SuggestionlessExecutor
 from api.query_cost import create_cost_rule
 from api.request_metrics import OperationLabels, RequestMetrics, root_field_names
 from api.unavailable import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE, is_unavailable, unavailable_error
@@ -102,21 +103,16 @@ class OperationLimits(SchemaExtension):
         self.execution_context.parse_options["max_source_length"] = self.max_length
         self.execution_context.parse_options["max_tokens"] = self.max_tokens
         yield
+        # A syntax error's traceback holds Strawberry's frame, which holds the execution context,
+        # which holds the error: a cycle keeping the document (and the request's body) alive
+        # until a full garbage collection. The error is answered without its traceback.
+        for error in self.execution_context.pre_execution_errors or ():
+            error.__traceback__ = None
 
     def on_validate(self) -> Iterator[None]:
         """Validate with the depth, alias (and, in production, introspection) rules too."""
         self.execution_context.validation_rules = self.execution_context.validation_rules + self.rules
         yield
-
-
-class SuggestionlessExecutor(StrawberryGraphQLCoreExecutionContext):
-    """Strawberry's executor, leaving "Did you mean …" out of variable coercion errors."""
-
-    @classmethod
-    def build(cls, *args: Any, **kwargs: Any) -> Any:
-        """Build as graphql-core does, with `hide_suggestions` on."""
-        kwargs["hide_suggestions"] = True
-        return super().build(*args, **kwargs)
 
 
 class Schema(strawberry.Schema):
@@ -185,7 +181,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALAR_MAP, disable_field_suggestions=production),
         extensions=extensions,
-        execution_context_class=SuggestionlessExecutor if production else None,
+        execution_context_class=SuggestionlessExecutor if production else Executor,
     )
     built.documents = documents
     labels.root_fields = root_field_names(built)

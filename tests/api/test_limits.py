@@ -13,7 +13,7 @@ import pytest
 from graphql import OperationDefinitionNode, TypeInfo, ValidationContext, parse
 
 from api.document_cache import CachedDocument, DocumentCache
-from api.feeds import feed_key, shared_shape
+from api.feeds import SHAPE_CACHE_MAX_CHARS, _cached_shape, feed_key, shared_shape
 from api.graphql_app import SUBSCRIPTION_NEEDS_A_STREAM
 from api.query_cost import operation_cost
 from api.schema import build_schema, schema
@@ -181,14 +181,35 @@ def test_a_long_document_is_no_key_of_the_shared_feeds_cache(settings: Settings)
     query = "#" + "x" * settings.max_query_length + "\nsubscription { balanceChanged { balance } }"
     operation = SimpleNamespace(query=query, variables=None, operation_name=None)
     actor = SimpleNamespace(role=Role.CATALOG_ADMIN, customer_id=None)
-    before = shared_shape.cache_info().currsize
+    before = _cached_shape.cache_info().currsize
 
     # when: the socket handler asks which feed it may share
     key = feed_key(operation, actor)  # type: ignore[arg-type]
 
     # then: none, and the text is not kept
     assert key is None
-    assert shared_shape.cache_info().currsize == before
+    assert _cached_shape.cache_info().currsize == before
+
+
+@pytest.mark.parametrize("padded", ["query", "operation name"])
+def test_the_shared_feeds_cache_keeps_no_long_client_text(padded: str) -> None:
+    """A count bound is no memory bound: only short documents and names are keys of the cache."""
+    # given: a shareable subscription within the length limit, but longer than the cache takes
+    padding = "x" * SHAPE_CACHE_MAX_CHARS
+    query = "subscription Feed { balanceChanged { balance } }"
+    name = "Feed"
+    if padded == "query":
+        query = f"#{padding}\n{query}"
+    else:
+        query, name = query.replace("Feed", f"Feed{padding}"), f"Feed{padding}"
+    before = _cached_shape.cache_info().currsize
+
+    # when
+    shape = shared_shape(query, name)
+
+    # then: the answer is the same, and the text is not kept
+    assert shape == ("balanceChanged", None)
+    assert _cached_shape.cache_info().currsize == before
 
 
 def test_the_document_cache_is_bounded_by_bytes() -> None:
