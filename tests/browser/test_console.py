@@ -380,6 +380,9 @@ async def test_graphiql_runs_a_subscription_with_the_token_of_its_headers_tab(op
     await page.evaluate(
         "q => document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue(q)", query
     )
+    # GraphiQL reads an edited document after a debounce, storing it in the same step in which it
+    # learns the operation is a subscription; executed before that, it went over HTTP (a loaded box).
+    await page.wait_for_function("q => localStorage.getItem('graphiql:query') === q", arg=query)
     await page.get_by_role("button", name="Headers").click()
     headers = json.dumps({"Authorization": f"Bearer {catalog.token}"})
     await page.evaluate(
