@@ -106,7 +106,7 @@ def signature_header(secrets: list[str], message_id: str, timestamp: int, body: 
     return " ".join(webhook_secrets.sign(s, message_id, timestamp, body) for s in secrets)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Claim:
     """A delivery leased for one attempt, with its endpoint as the claim read it.
 
@@ -143,6 +143,7 @@ class WebhookDispatcher(OutboxDispatcher):
         self._leases: dict[Claim, dt.datetime] = {}
         self._done: list[tuple[Claim, Outcome]] = []
         self._more = True  # whether a claim may find due deliveries the last one left
+        self._window_full = False
 
     @property
     def batch_size(self) -> int:
@@ -244,7 +245,7 @@ class WebhookDispatcher(OutboxDispatcher):
         claimed: list[Claim] = []
 
         async def work(uow: UnitOfWork) -> None:
-            claimed.clear()
+            self._give_back(claimed)  # an attempt of this transaction that was aborted
             await _short(uow)
             if done:
                 await self._record(uow, done)
@@ -256,12 +257,17 @@ class WebhookDispatcher(OutboxDispatcher):
         try:
             await run_in_transaction(work)
         except BaseException:
-            for claim in claimed:  # never started: give their slots back; their leases run out
-                self._slots.give_back(claim.endpoint.id, claim.endpoint.customer_id)
+            self._give_back(claimed)  # never started; their leases run out
             raise
         if room:
-            self._more = len(claimed) >= min(room, self.settings.webhook_batch_size)
+            self._more = self._window_full
         self._start(claimed)
+
+    def _give_back(self, claimed: list[Claim]) -> None:
+        """Free the slots of claims that will not be sent (or were), and forget them."""
+        for claim in claimed:
+            self._slots.give_back(claim.endpoint.id, claim.endpoint.customer_id)
+        claimed.clear()
 
     def _start(self, claimed: list[Claim]) -> None:
         """Send each claimed delivery in a task of its own; each endpoint's destination checked once."""
@@ -297,12 +303,12 @@ class WebhookDispatcher(OutboxDispatcher):
 
     async def _wind_down(self) -> None:
         """Stopping: cancel the sends still out; save what came back and release the rest's leases."""
-        sending = list(self._sending)
-        for task in sending:
+        unfinished = list(self._sending.values())
+        for task in list(self._sending):
             task.cancel()
-        await asyncio.gather(*sending, return_exceptions=True)
+        await asyncio.gather(*self._sending, return_exceptions=True)
         done, self._done = self._done, []
-        unfinished = [c for c in self._leases]
+        unfinished = [c for c in unfinished if all(c is not d for d, _ in done)]
         self._leases.clear()
         if not (done or unfinished):
             return
@@ -321,7 +327,7 @@ class WebhookDispatcher(OutboxDispatcher):
         claimed: list[Claim] = []
 
         async def claim(uow: UnitOfWork) -> None:
-            claimed.clear()
+            self._give_back(claimed)
             await _short(uow)
             claimed.extend(await self._claim(uow, self._slots.room))
 
@@ -335,8 +341,7 @@ class WebhookDispatcher(OutboxDispatcher):
                 *(self._attempt(c.delivery, ready[c.endpoint.id]) for c in claimed)
             )
         finally:
-            for c in claimed:
-                self._slots.give_back(c.endpoint.id, c.endpoint.customer_id)
+            self._give_back(claimed)
 
         async def record(uow: UnitOfWork) -> None:
             await _short(uow)
@@ -359,12 +364,10 @@ class WebhookDispatcher(OutboxDispatcher):
             return []
         now = _now()
         skip = self._slots.full_endpoints() | await self._endpoints_of(uow, self._slots.full_customers())
-        rows = (
-            await self._due(now, skip)
-            .limit(min(room, self.settings.webhook_batch_size))
-            .select_for_update(skip_locked=True)
-            .using_db(uow.conn)
-        )
+        limit = min(room, self.settings.webhook_batch_size)
+        rows = await self._due(now, skip).limit(limit).select_for_update(skip_locked=True).using_db(uow.conn)
+        # More may be due: the window was full (some of it perhaps over an endpoint's or customer's share).
+        self._window_full = len(rows) >= limit
         if not rows:
             return []
         ids = {r.endpoint_id for r in rows}
