@@ -246,6 +246,7 @@ class WebhookDispatcher(OutboxDispatcher):
 
         async def work(uow: UnitOfWork) -> None:
             self._give_back(claimed)  # an attempt of this transaction that was aborted
+            claimed.clear()
             await _short(uow)
             if done:
                 await self._record(uow, done)
@@ -264,10 +265,9 @@ class WebhookDispatcher(OutboxDispatcher):
         self._start(claimed)
 
     def _give_back(self, claimed: list[Claim]) -> None:
-        """Free the slots of claims that will not be sent (or were), and forget them."""
+        """Free the slots of claims that will not be sent (or were sent by `dispatch_once`)."""
         for claim in claimed:
             self._slots.give_back(claim.endpoint.id, claim.endpoint.customer_id)
-        claimed.clear()
 
     def _start(self, claimed: list[Claim]) -> None:
         """Send each claimed delivery in a task of its own; each endpoint's destination checked once."""
@@ -328,6 +328,7 @@ class WebhookDispatcher(OutboxDispatcher):
 
         async def claim(uow: UnitOfWork) -> None:
             self._give_back(claimed)
+            claimed.clear()
             await _short(uow)
             claimed.extend(await self._claim(uow, self._slots.room))
 
