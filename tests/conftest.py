@@ -71,6 +71,7 @@ requires_postgres = pytest.mark.skipif(not IS_POSTGRES, reason="needs CREDITS_TE
 
 # Children first, so SQLite's foreign keys never object.
 _TABLES = (
+    "webhook_manual_send",
     "webhook_delivery",
     "webhook_endpoint",
     "login_failure",
