@@ -78,9 +78,9 @@ class Settings(BaseSettings):
     # deliveries due again this long after (a SQLite start takes them back at once).
     webhook_lease_seconds: float = Field(10.0, ge=1)
     # Send slots per process: attempts out at once, in all, to one endpoint, to one customer's endpoints.
-    webhook_max_in_flight: int = Field(32, ge=1, le=1000)
-    webhook_max_in_flight_per_endpoint: int = Field(4, ge=1)
-    webhook_max_in_flight_per_customer: int = Field(8, ge=1)
+    webhook_max_in_flight: int = Field(64, ge=1, le=1000)
+    webhook_max_in_flight_per_endpoint: int = Field(8, ge=1)
+    webhook_max_in_flight_per_customer: int = Field(16, ge=1)
     # sendTestWebhook and redeliverWebhook together, per endpoint: this many per window, then RATE_LIMITED.
     webhook_manual_sends_per_window: int = Field(10, ge=1)
     webhook_manual_send_window_seconds: float = Field(60.0, gt=0)
