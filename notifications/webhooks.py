@@ -52,6 +52,9 @@ _OUTCOME_FIELDS = (
     "delivered_at",
 )
 USER_AGENT = "credits-webhooks/1"
+# While attempts are out, a pass waits this long first, so outcomes are saved (and their slots
+# refilled) several at a time: one short transaction per few deliveries, not one per delivery.
+LINGER_SECONDS = 0.005
 # PostgreSQL settings of a dispatcher's transactions (outcomes, lease renewals, claims).
 CLAIM_SETTINGS = {
     **PLAN_FOR_BACKLOG,
@@ -211,6 +214,8 @@ class WebhookDispatcher(OutboxDispatcher):
                 log.exception("could not take back leased webhooks; they wait for their lease")
         try:
             while True:
+                if self._sending and len(self._done) < len(self._sending):
+                    await asyncio.sleep(LINGER_SECONDS)  # let more outcomes come back: fewer, larger passes
                 self._wake.clear()
                 try:
                     await self._pass()
