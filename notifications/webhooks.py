@@ -222,9 +222,7 @@ class WebhookDispatcher(OutboxDispatcher):
                 except asyncio.CancelledError:
                     raise
                 except Exception:
-                    log.exception(
-                        "webhook dispatch failed; unsaved outcomes are sent again after their lease"
-                    )
+                    log.exception("webhook dispatch failed; trying again (outcomes kept)")
                     await asyncio.sleep(min(self.poll_seconds, 1.0))
                     self._more = True
                     continue
@@ -279,6 +277,7 @@ class WebhookDispatcher(OutboxDispatcher):
             await run_in_transaction(work)
         except BaseException:
             self._give_back(claimed)  # never started; their leases run out
+            self._done[:0] = done  # saved by a later pass, if their claims are still theirs then
             raise
         if room:
             self._more = self._window_full

@@ -77,9 +77,11 @@ class WebhookReceiver:
         opened = asyncio.ensure_future(self.gate.wait())
         gone = asyncio.ensure_future(reader.read(1))
         await asyncio.wait({opened, gone}, return_when=asyncio.FIRST_COMPLETED)
+        was_opened = opened.done()
         for waiting in (opened, gone):
             waiting.cancel()
-        return opened.done() and not opened.cancelled()
+        await asyncio.gather(opened, gone, return_exceptions=True)  # the reader is free again
+        return was_opened
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
