@@ -55,6 +55,9 @@ USER_AGENT = "credits-webhooks/1"
 # While attempts are out, a pass waits this long first, so outcomes are saved (and their slots
 # refilled) several at a time: one short transaction per few deliveries, not one per delivery.
 LINGER_SECONDS = 0.005
+# Outcomes a failing pass could not save are kept for this many passes, then dropped (their
+# deliveries are sent again once their leases run out), so one that cannot be saved stops nothing.
+KEEP_OUTCOMES_FOR_PASSES = 10
 # PostgreSQL settings of a dispatcher's transactions (outcomes, lease renewals, claims).
 CLAIM_SETTINGS = {
     **PLAN_FOR_BACKLOG,
@@ -212,6 +215,7 @@ class WebhookDispatcher(OutboxDispatcher):
                 await self.take_back_leases()
             except Exception:
                 log.exception("could not take back leased webhooks; they wait for their lease")
+        failures = 0
         try:
             while True:
                 if self._sending and len(self._done) < len(self._sending):
@@ -219,10 +223,15 @@ class WebhookDispatcher(OutboxDispatcher):
                 self._wake.clear()
                 try:
                     await self._pass()
+                    failures = 0
                 except asyncio.CancelledError:
                     raise
                 except Exception:
-                    log.exception("webhook dispatch failed; trying again (outcomes kept)")
+                    failures += 1
+                    log.exception("webhook dispatch failed (%d in a row); trying again", failures)
+                    if failures >= KEEP_OUTCOMES_FOR_PASSES:  # perhaps one of them: they are sent again
+                        log.warning("dropping %d unsaved webhook outcomes", len(self._done))
+                        self._done.clear()
                     await asyncio.sleep(min(self.poll_seconds, 1.0))
                     self._more = True
                     continue
