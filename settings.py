@@ -73,10 +73,19 @@ class Settings(BaseSettings):
     # Destinations on loopback, private, link-local … addresses; None: allowed in development only.
     webhook_allow_private_networks: bool | None = None
     webhook_timeout_seconds: float = Field(15.0, gt=0)
+    # The most deliveries one claim takes (a claim fills free send slots, up to this many).
     webhook_batch_size: int = Field(20, ge=1, le=500)
     webhook_poll_seconds: float = Field(2.0, gt=0)
-    # SQLite's claim on a delivery being sent; PostgreSQL holds a row lock for the send instead.
-    webhook_lease_seconds: float = Field(120.0, gt=0)
+    # A claimed delivery's lease, renewed while its attempt is out: a process that dies leaves its
+    # deliveries due again this long after (a SQLite start takes them back at once).
+    webhook_lease_seconds: float = Field(10.0, ge=1)
+    # Send slots per process: attempts out at once, in all, to one endpoint, to one customer's endpoints.
+    webhook_max_in_flight: int = Field(64, ge=1, le=1000)
+    webhook_max_in_flight_per_endpoint: int = Field(8, ge=1)
+    webhook_max_in_flight_per_customer: int = Field(16, ge=1)
+    # sendTestWebhook and redeliverWebhook together, per endpoint: this many per window, then RATE_LIMITED.
+    webhook_manual_sends_per_window: int = Field(10, ge=1)
+    webhook_manual_send_window_seconds: float = Field(60.0, gt=0)
     # Multiplies the retry schedule (5 s … 10 h) and the five days of failures that disable an endpoint.
     webhook_backoff_scale: float = Field(1.0, gt=0)
     # Endpoints per customer (and for every customer together): each one multiplies what a change writes.

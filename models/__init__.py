@@ -10,6 +10,7 @@ from models.platform import PlatformSettings
 from models.service import RequestStatus, Service, ServiceRequest
 from models.throttle import LoginFailure
 from models.user import ApiToken, Role, User
+from models.webhook_sends import WebhookManualSend
 from models.webhooks import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "User",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "WebhookManualSend",
 ]

@@ -26,6 +26,7 @@ from models.errors import DomainError, ErrorCode, not_found
 from models.input_text import bounded
 from models.money import format_amount
 from models.unit_of_work import UnitOfWork, run_in_transaction
+from models.webhook_sends import count_manual_send
 
 MAX_DESCRIPTION_LENGTH = 500
 # After a rotation the old secret also signs for this long.
@@ -102,7 +103,9 @@ class WebhookDelivery(Model):
     last_status_code = fields.IntField(null=True)
     last_error = fields.TextField(null=True)
     next_attempt_at = fields.DatetimeField(null=True)
-    lease_until = fields.DatetimeField(null=True, description="SQLite: claimed by the dispatcher until then")
+    lease_until = fields.DatetimeField(
+        null=True, description="claimed by a dispatcher (lease renewed while sent)"
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
     delivered_at = fields.DatetimeField(null=True)
 
@@ -487,11 +490,12 @@ async def delete_endpoint(endpoint_id: uuid.UUID) -> uuid.UUID:
 
 
 async def send_test(endpoint_id: uuid.UUID) -> WebhookDelivery:
-    """Queue a `webhook.test` delivery for the endpoint (whatever types it subscribes to)."""
+    """Queue a `webhook.test` delivery for the endpoint (whatever types it subscribes to); rate-limited."""
 
     async def work(uow: UnitOfWork) -> WebhookDelivery:
         endpoint = await _locked(uow, endpoint_id)
         _require_enabled(endpoint)
+        await count_manual_send(uow, endpoint.id, "id")
         now = dt.datetime.now(dt.UTC)
         event = Event(
             WebhookEventType.WEBHOOK_TEST,
@@ -508,7 +512,11 @@ async def send_test(endpoint_id: uuid.UUID) -> WebhookDelivery:
 
 
 async def redeliver(delivery_id: uuid.UUID) -> WebhookDelivery:
-    """Send a delivery again: the same id and body, due now; its schedule restarts if it was spent."""
+    """Send a delivery again: the same id and body, due now; its schedule restarts if it was spent.
+
+    Rate-limited with test sends. An attempt still out keeps going; its outcome is not saved
+    (the lease it was claimed under is gone), the redelivery's is.
+    """
 
     async def work(uow: UnitOfWork) -> WebhookDelivery:
         delivery = await WebhookDelivery.filter(id=delivery_id).using_db(uow.conn).select_for_update().first()
@@ -516,6 +524,7 @@ async def redeliver(delivery_id: uuid.UUID) -> WebhookDelivery:
             raise not_found("webhook delivery", "deliveryId")
         endpoint = await _locked(uow, delivery.endpoint_id)
         _require_enabled(endpoint)
+        await count_manual_send(uow, endpoint.id, "deliveryId")
         delivery.status = DeliveryStatus.PENDING
         delivery.next_attempt_at = dt.datetime.now(dt.UTC)
         delivery.lease_until = None

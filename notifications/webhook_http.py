@@ -25,6 +25,9 @@ from functools import lru_cache
 from models.destinations import Destination
 
 MAX_HEADER_LINES = 100
+# Informational (1xx) answers read before the final one; a receiver sending endless `100 Continue`
+# would otherwise keep the sender parsing heads, a CPU core's worth, until the attempt timed out.
+MAX_INFORMATIONAL = 5
 # How long a 2xx answer's body may take to arrive once its head came (else the connection is dropped).
 DRAIN_SECONDS = 1.0
 POOL_PER_DESTINATION = 8
@@ -211,7 +214,7 @@ async def _close(connection: _Connection) -> None:
 async def _exchange(
     connection: _Connection, request: bytes, limit: int, *, reused: bool = False, keep: bool = True
 ) -> tuple[Answer, bool]:
-    """Send the request; the final answer (1xx skipped) and whether the connection can be reused.
+    """Send the request; the final answer (a few 1xx skipped) and whether the connection can be reused.
 
     A 2xx counts once its head arrived (its body is only drained for reuse); others are read up to
     `limit` or their end.
@@ -227,11 +230,13 @@ async def _exchange(
         raise
     if not status_line and reused:
         raise _Stale
-    while True:
+    for _ in range(MAX_INFORMATIONAL + 1):
         head = await _head(reader, status_line)
         if head.status >= 200:
             break
         status_line = await reader.readline()
+    else:
+        raise ProtocolError(f"more than {MAX_INFORMATIONAL} informational (1xx) answers before the final one")
     if 200 <= head.status < 300:
         return Answer(head.status, ""), keep and await _drained(reader, head, limit)
     want = limit if head.length is None else min(head.length, limit)

@@ -32,6 +32,8 @@ class WebhookReceiver:
     # When set, answers wait until this event is set (requests are recorded as they arrive).
     gate: asyncio.Event | None = None
     requests: list[Received] = field(default_factory=list)
+    # Requests held at the gate whose sender hung up before the answer (it gave up on them).
+    abandoned: list[Received] = field(default_factory=list)
     # Requests arriving on a connection that already carried one, to drop unanswered and unrecorded
     # (a receiver closing an idle kept-alive connection just as the next request comes).
     drop_reused: int = 0
@@ -69,6 +71,18 @@ class WebhookReceiver:
         """Wait for at least `n` requests."""
         return await self.wait_for(lambda got: len(got) >= n, timeout)
 
+    async def _gate_opened(self, reader: asyncio.StreamReader) -> bool:
+        """Wait for the gate; False if the sender hung up first."""
+        assert self.gate is not None
+        opened = asyncio.ensure_future(self.gate.wait())
+        gone = asyncio.ensure_future(reader.read(1))
+        await asyncio.wait({opened, gone}, return_when=asyncio.FIRST_COMPLETED)
+        was_opened = opened.done()
+        for waiting in (opened, gone):
+            waiting.cancel()
+        await asyncio.gather(opened, gone, return_exceptions=True)  # the reader is free again
+        return was_opened
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         served = 0
@@ -87,16 +101,18 @@ class WebhookReceiver:
                     self.drop_reused -= 1
                     return
                 served += 1
+                received = Received(path, headers, body)
                 async with self._arrived:
-                    self.requests.append(Received(path, headers, body))
+                    self.requests.append(received)
                     self._arrived.notify_all()
                 if self.hang:
                     await reader.read()  # until the sender goes away
                     return
                 status = self.statuses.pop(0) if self.statuses else self.default_status
                 await asyncio.sleep(self.delay_seconds)
-                if self.gate is not None:
-                    await self.gate.wait()
+                if self.gate is not None and not await self._gate_opened(reader):
+                    self.abandoned.append(received)
+                    return
                 head = f"HTTP/1.1 {status} X\r\nlocation: http://169.254.169.254/\r\n"
                 writer.write(
                     f"{head}content-length: {len(self.answer_body)}\r\n\r\n".encode() + self.answer_body

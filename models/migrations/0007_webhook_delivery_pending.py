@@ -3,7 +3,7 @@ from tortoise.migrations import operations as ops
 from tortoise.indexes import PartialIndex
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0005_webhook_delivery_due')]
+    dependencies = [('models', '0006_webhook_manual_send')]
 
     initial = False
 

@@ -1,4 +1,4 @@
-"""The webhook sender's HTTP exchange against receivers that keep the connection open."""
+"""The webhook sender's HTTP exchange against receivers that keep the connection open or never answer."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from models import destinations
+from models.credits import change_balance
+from models.ledger import TransactionKind
+from models.webhooks import DeliveryStatus, WebhookDelivery, create_endpoint
 from notifications import webhook_http
+from notifications.webhooks import WebhookDispatcher
+from tests.factories import enable_credits, make_catalog_admin, make_customer
 from tests.processes import free_port
 from tests.webhook_receiver import WebhookReceiver
 
@@ -123,3 +128,63 @@ async def test_a_connection_whose_answer_was_not_read_to_its_end_is_not_reused(r
     assert [a.status for a in (first, second, third, fourth)] == [500, 500, 200, 200]
     assert receiver.connections == 3
     pool.close()
+
+
+# --- informational answers -----------------------------------------------------------------------
+
+
+@pytest.fixture
+async def endless_continue() -> AsyncIterator[int]:
+    """A receiver that answers every request with `100 Continue`, over and over, never a final answer."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        try:
+            while True:
+                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n" * 16)
+                await writer.drain()
+        except ConnectionError:
+            return
+
+    port = free_port()
+    server = await asyncio.start_server(serve, "127.0.0.1", port)
+    yield port
+    server.close()
+
+
+async def test_a_few_informational_answers_before_the_final_one_are_skipped(open_ended) -> None:
+    # given: two 100 Continue heads, then the answer
+    port, answers = open_ended
+    answers.append(b"HTTP/1.1 100 Continue\r\n\r\n" * 2 + b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    # when / then
+    assert (await _post(port)).status == 204
+
+
+async def test_endless_100_continue_fails_the_attempt_instead_of_spinning(endless_continue) -> None:
+    # when: a receiver answers with informational heads only
+    with pytest.raises(webhook_http.ProtocolError) as refused:
+        await _post(endless_continue)
+
+    # then: the exchange gave up after a few of them (not at the timeout), saying why
+    assert "informational (1xx)" in str(refused.value)
+
+
+async def test_a_delivery_to_an_endless_100_continue_is_retried_with_the_reason_recorded(
+    endless_continue, no_local_webhook_dispatcher, settings
+) -> None:
+    # given: a delivery due to a receiver that only ever says `100 Continue`
+    admin = await make_catalog_admin()
+    await create_endpoint(f"http://127.0.0.1:{endless_continue}/hooks", None, None, None)
+    customer = await make_customer(by=admin)
+    await enable_credits()
+    await change_balance(admin.actor, TransactionKind.GRANT, customer.id, 100, None, None)
+
+    # when: the dispatcher tries it
+    assert await WebhookDispatcher(settings).dispatch_once() == 1
+
+    # then: the attempt failed with a clear error and waits for its retry like any failure
+    delivery = await WebhookDelivery.get()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.PENDING, 1)
+    assert delivery.next_attempt_at is not None
+    assert delivery.last_error is not None and "informational (1xx)" in delivery.last_error

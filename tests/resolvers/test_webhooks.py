@@ -352,6 +352,33 @@ async def test_redelivery_sends_the_same_id_and_body_again(gql, receiver) -> Non
     assert first.body == second.body == sent["webhookDelivery"]["payload"].encode()
 
 
+async def test_test_sends_and_redeliveries_are_rate_limited_per_endpoint(
+    gql, receiver, monkeypatch, settings
+) -> None:
+    # given: an endpoint that had its three manual sends of the window (two tests, one redelivery)
+    monkeypatch.setattr(settings, "webhook_manual_sends_per_window", 3)
+    admin = await make_catalog_admin()
+    endpoint_id = (await create_endpoint(gql, admin, receiver.url))["webhookEndpoint"]["id"]
+    sent = (await gql(SEND_TEST, {"id": endpoint_id}, token=admin.token))["sendTestWebhook"]
+    delivery_id = sent["webhookDelivery"]["id"]
+    await gql(SEND_TEST, {"id": endpoint_id}, token=admin.token)
+    assert (await gql(REDELIVER, {"id": delivery_id}, token=admin.token))["redeliverWebhook"][
+        "userErrors"
+    ] == []
+    other_id = (await create_endpoint(gql, admin, receiver.url))["webhookEndpoint"]["id"]
+
+    # when: one more test send and one more redelivery
+    test = (await gql(SEND_TEST, {"id": endpoint_id}, token=admin.token))["sendTestWebhook"]
+    again = (await gql(REDELIVER, {"id": delivery_id}, token=admin.token))["redeliverWebhook"]
+
+    # then: both are refused, saying when to retry, and queue nothing; another endpoint still may
+    assert errors(test) == [("RATE_LIMITED", ["id"])] and test["webhookDelivery"] is None
+    assert errors(again) == [("RATE_LIMITED", ["deliveryId"])] and again["webhookDelivery"] is None
+    assert "retry in" in test["userErrors"][0]["message"]
+    assert await WebhookDelivery.filter(endpoint_id=endpoint_id).count() == 2
+    assert errors((await gql(SEND_TEST, {"id": other_id}, token=admin.token))["sendTestWebhook"]) == []
+
+
 async def test_the_delivery_log_filters_by_status_and_pages(gql, receiver) -> None:
     # given: three delivered webhooks and one failed
     admin = await make_catalog_admin()
