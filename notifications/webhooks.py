@@ -149,6 +149,7 @@ class WebhookDispatcher(OutboxDispatcher):
         self._leases: dict[Claim, dt.datetime] = {}
         self._done: list[tuple[Claim, Outcome]] = []
         self._more = True  # whether a claim may find due deliveries the last one left
+        self._wakes = 0  # wake-ups so far: one during a claim may bring rows its read did not see
         self._window_full = False
         self._skipped = False
         # After a claim that found nothing to take past the due rows of endpoints whose slots are
@@ -173,6 +174,7 @@ class WebhookDispatcher(OutboxDispatcher):
     def wake(self) -> None:
         """New deliveries were committed: claim now instead of at the next poll."""
         self._more = True
+        self._wakes += 1
         super().wake()
 
     async def stop(self) -> None:
@@ -264,6 +266,7 @@ class WebhookDispatcher(OutboxDispatcher):
         now = _now()
         renew = [c for c, until in self._leases.items() if until - now <= self._lease * 2 / 3]
         room = self._slots.room if self._may_claim() else 0
+        wakes = self._wakes
         if not (done or renew or room):
             return
         claimed: list[Claim] = []
@@ -289,7 +292,7 @@ class WebhookDispatcher(OutboxDispatcher):
             self._done[:0] = done  # saved by a later pass, if their claims are still theirs then
             raise
         if room:
-            self._more = self._window_full
+            self._more = self._window_full or self._wakes != wakes
         self._start(claimed)
 
     def _give_back(self, claimed: list[Claim]) -> None:

@@ -11,10 +11,10 @@ from tortoise import connections
 
 from models.credits import change_balance
 from models.ledger import TransactionKind
-from models.unit_of_work import unit_of_work
+from models.unit_of_work import UnitOfWork, unit_of_work
 from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint, create_endpoint, update_endpoint
 from notifications.dispatch import hold_claims_for
-from notifications.webhooks import CLAIM_SETTINGS, WebhookDispatcher
+from notifications.webhooks import CLAIM_SETTINGS, Claim, WebhookDispatcher
 from settings import Settings
 from tests.conftest import requires_postgres
 from tests.factories import enable_credits, make_catalog_admin, make_customer
@@ -135,3 +135,40 @@ async def test_disabling_an_endpoint_unschedules_its_deliveries_and_enabling_sen
     delivered = await WebhookDelivery.get()
     assert (delivered.status, delivered.attempts) == (DeliveryStatus.DELIVERED, 2)
     assert len(receiver.requests) == 2
+
+
+async def test_a_wake_up_during_a_claim_that_found_nothing_is_not_lost(
+    dispatcher: WebhookDispatcher,
+    receiver: WebhookReceiver,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A commit woke the dispatcher while its claim read (before that commit): it claims again at once.
+
+    On PostgreSQL another process's commit lands between a claim's read and its end; simulated here by
+    a first claim that reads nothing and is woken meanwhile, with the next poll a minute away.
+    """
+    # given: a delivery due now, a dispatcher polling once a minute whose first claim sees nothing
+    monkeypatch.setattr(settings, "webhook_poll_seconds", 60.0)
+    await pending_deliveries(receiver, 1)
+    claim = dispatcher._claim
+    claims = 0
+
+    async def claim_woken_meanwhile(uow: UnitOfWork, room: int) -> list[Claim]:
+        nonlocal claims
+        claims += 1
+        if claims == 1:
+            dispatcher.wake()  # the commit's wake-up arrives while this read is out
+            return []
+        return await claim(uow, room)
+
+    monkeypatch.setattr(dispatcher, "_claim", claim_woken_meanwhile)
+
+    # when: the dispatcher runs
+    dispatcher.start()
+    try:
+        # then: the delivery goes out long before the next poll
+        await receiver.wait_count(1, timeout=10)
+    finally:
+        await dispatcher.stop()
+    assert claims >= 2
