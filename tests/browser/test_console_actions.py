@@ -3,6 +3,7 @@ field, a deactivated user is sent back to login, a narrow screen does not scroll
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -269,6 +270,36 @@ async def test_the_console_works_from_the_keyboard(open_tab: Any) -> None:
     await expect(bell).to_be_focused()
     outline = await bell.evaluate("b => getComputedStyle(b).outlineStyle")
     assert outline != "none"
+
+
+async def test_a_screen_that_loads_slowly_does_not_take_focus_the_user_moved(open_tab: Any) -> None:
+    # given an end user whose services screen answers only when released
+    customer = await make_customer("Tau Ltd", balance=8)
+    user = await make_user(Role.END_USER, customer)
+    tab = await open_tab()
+    page = tab.page
+    release = asyncio.Event()
+
+    async def hold_the_services(route: Any) -> None:
+        if "query Services" in (route.request.post_data or ""):
+            await release.wait()
+        await route.continue_()
+
+    await page.route("**/graphql", hold_the_services)
+    await page.goto("/")
+    await page.get_by_label("Email").fill(user.user.email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+    await expect(badge(tab)).to_have_text("8.00")
+
+    # when it focuses the bell while the screen is still loading, and the screen then arrives
+    bell = page.get_by_role("button", name="Notifications")
+    await bell.focus()
+    release.set()
+    await expect(page.get_by_text("No services yet.")).to_be_visible()
+
+    # then focus stays on the bell
+    await expect(bell).to_be_focused()
 
 
 async def test_browsing_many_customers_keeps_the_socket_within_its_subscription_limit(

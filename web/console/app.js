@@ -180,6 +180,7 @@ let generation = 0;
 
 async function render() {
   const mine = ++generation;
+  const focusedBefore = document.activeElement;
   cleanup?.();
   cleanup = null;
   const path = location.pathname.replace(/\/+$/, "") || "/";
@@ -212,7 +213,9 @@ async function render() {
   const done = await screens[name](view, context, ...match.slice(1).map(decodeURIComponent));
   if (mine !== generation) return done?.();
   cleanup = done || null;
-  if (moved && !main.contains(document.activeElement)) {
+  // Focus moves to the new screen unless the user has put it somewhere else while the screen loaded.
+  const untouched = document.activeElement === focusedBefore || document.activeElement === document.body;
+  if (moved && untouched && !main.contains(document.activeElement)) {
     window.scrollTo(0, 0);
     main.focus({ preventScroll: true });
   }
