@@ -8,64 +8,32 @@ import itertools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
-from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Min
-from tortoise.models import Model
 
 from infra import sql
 from infra.request_id import current_request_id
-from models import alerts, webhooks
+from models import balance_rules
 from models.actor import Actor
 from models.customer import Customer
 from models.errors import not_found
+from models.transaction import CreditTransaction, TransactionKind
 from models.unit_of_work import UnitOfWork
 
-
-class TransactionKind(StrEnum):
-    """Why the balance moved; the sign of `amount` follows from it."""
-
-    GRANT = "GRANT"
-    WITHDRAWAL = "WITHDRAWAL"
-    SERVICE_CHARGE = "SERVICE_CHARGE"
-    REFUND = "REFUND"
-
+__all__ = [
+    "CreditTransaction",
+    "Movement",
+    "Posting",
+    "TransactionKind",
+    "current_sequence",
+    "entries_after",
+    "first_sequences_since",
+    "post",
+    "post_batch",
+]
 
 _CREDITS = frozenset({TransactionKind.GRANT, TransactionKind.REFUND})
-
-
-class CreditTransaction(Model):
-    """An immutable ledger entry: a customer's balance is the sum of its amounts."""
-
-    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
-    customer = fields.ForeignKeyField("models.Customer", related_name="transactions")
-    sequence = fields.BigIntField(description="1, 2, 3 … per customer, without gaps")
-    kind = fields.CharEnumField(TransactionKind, max_length=20)
-    amount = fields.BigIntField(description="signed hundredths")
-    balance_after = fields.BigIntField()
-    note = fields.TextField(null=True)
-    service_request = fields.ForeignKeyField("models.ServiceRequest", related_name="transactions", null=True)
-    actor = fields.ForeignKeyField("models.User", related_name="transactions", null=True)
-    api_token = fields.ForeignKeyField("models.ApiToken", related_name="transactions", null=True)
-    request_id = fields.CharField(max_length=64, null=True, description="the API request that caused it")
-    created_at = fields.DatetimeField(auto_now_add=True)
-
-    customer_id: uuid.UUID
-    service_request_id: uuid.UUID | None
-    actor_id: uuid.UUID | None
-
-    class Meta:
-        table = "credit_transaction"
-        unique_together = (("customer_id", "sequence"),)
-
-
-@dataclass(frozen=True)
-class BalanceChanged:
-    """Published after commit for every ledger entry."""
-
-    transaction: CreditTransaction
 
 
 @dataclass(frozen=True)
@@ -122,8 +90,8 @@ async def post_batch(
 ) -> list[list[Posting]]:
     """Post entries of several customers in one statement: each customer's in order, per group.
 
-    Each entry gets its customer's next sequence and its own balance after; alerts fire at the
-    entry whose balance crosses a limit. Must run inside `uow`'s transaction.
+    Each entry gets its customer's next sequence and its own balance after; then what follows a
+    balance move (models/balance_rules.py) runs once for the batch. Must run inside `uow`'s transaction.
     """
     if not groups or any(not movements for _, movements in groups):
         raise ValueError("a posting needs at least one entry per customer")
@@ -154,26 +122,23 @@ async def post_batch(
         for customer_id, movements in groups
     ]
     customers = await _apply_and_append(uow, batch)
-    results: list[list[Posting]] = []
-    for customer, (_, entries) in zip(customers, batch, strict=True):
-        postings: list[Posting] = []
-        alert_state: set[str] = set()
-        for entry in entries:
-            customer.balance = entry.balance_after
-            alert_state.update(await alerts.evaluate(uow, customer))
-            postings.append(Posting(customer, entry, entry.balance_after - entry.amount, entry.balance_after))
-            uow.events.append(BalanceChanged(entry))
-            webhooks.record(uow, webhooks.transaction_created(entry))
-        if alert_state:
-            await customer.save(using_db=uow.conn, update_fields=sorted(alert_state))
-        results.append(postings)
-    return results
+    await balance_rules.follow(
+        uow, [(customer, entries) for customer, (_, entries) in zip(customers, batch, strict=True)]
+    )
+    return [
+        [
+            Posting(customer, entry, entry.balance_after - entry.amount, entry.balance_after)
+            for entry in entries
+        ]
+        for customer, (_, entries) in zip(customers, batch, strict=True)
+    ]
 
 
-_RETURNING = (
-    'RETURNING "customer"."id", "customer"."name", "customer"."balance", "customer"."last_sequence", '
-    '"customer"."alert_threshold", "customer"."below_zero_fired", "customer"."below_threshold_fired", '
-    '"customer"."created_at"'
+# Every column of the customer row, as its model defines them: the rules that follow a posting
+# (models/balance_rules.py) read the state they keep there without another round trip.
+_COLUMNS = ", ".join(f'"{column}"' for column in Customer._meta.fields_db_projection.values())
+_RETURNING = "RETURNING " + ", ".join(
+    f'"customer"."{column}"' for column in Customer._meta.fields_db_projection.values()
 )
 _APPLY = (
     'UPDATE "customer" SET "balance" = "balance" + {0}, "last_sequence" = "last_sequence" + {1} '
@@ -200,8 +165,7 @@ _APPLY_AND_APPEND = (
     "AS x(id, customer_id, k, kind, amount, running, note, service_request_id, actor_id, api_token_id, "
     "request_id) "
     'ON x.customer_id = c."id") '
-    'SELECT "id", "name", "balance", "last_sequence", "alert_threshold", "below_zero_fired", '
-    '"below_threshold_fired", "created_at" FROM c'
+    f"SELECT {_COLUMNS} FROM c"
 )
 # A posting of several customers locks them first, in id order, in a statement of its own (an
 # UPDATE of several rows takes them in whatever order its plan visits them): two postings of

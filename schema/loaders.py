@@ -25,7 +25,7 @@ from tortoise.models import Model
 from models.customer import Customer
 from models.service import Service, ServiceRequest
 from models.user import User
-from models.webhooks import Backlog, backlogs
+from models.webhook_outbox import Backlog, backlogs
 
 Row = TypeVar("Row", bound=Model)
 MAX_BATCH = 500  # ids per query: well below SQLite's 32,766 parameters

@@ -9,7 +9,7 @@ from decimal import Decimal
 import strawberry
 from strawberry.types import Info
 
-from models.alerts import CreditAlert as AlertRow
+from models.credit_alert import CreditAlert as AlertRow
 from models.customer import Customer as CustomerRow
 from models.ledger import CreditTransaction as TransactionRow
 from models.money import to_decimal

@@ -46,7 +46,7 @@ TEST_ENV = {
     # Runs that share one Redis (parallel worktrees, a bench beside CI) never hear each other.
     "CREDITS_BUS_CHANNEL": f"credits.test.{_PG_TEST_DB}",
     "CREDITS_WS_AUTH_RECHECK_SECONDS": "0.5",
-    "CREDITS_HOUSEKEEPING_SECONDS": "86400",  # at start only: tests call runtime.keep_house themselves
+    "CREDITS_HOUSEKEEPING_SECONDS": "86400",  # at start only: tests call keep_house themselves
 }
 os.environ.update(TEST_ENV)
 

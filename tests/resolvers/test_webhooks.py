@@ -12,12 +12,13 @@ import pytest
 from prometheus_client import REGISTRY
 from standardwebhooks import Webhook
 
-from models import webhooks as webhooks_module
+from models import webhook_outbox
 from models.ledger import TransactionKind, post
 from models.notification import AlertKind, Notification
 from models.unit_of_work import unit_of_work
 from models.user import Role
-from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from models.webhook_outbox import DeliveryStatus, WebhookDelivery
+from models.webhooks import WebhookEndpoint
 from settings import Settings
 from tests.client import GraphQLClient, error_codes
 from tests.client import user_errors as errors
@@ -615,7 +616,7 @@ async def test_a_disabled_endpoint_gets_no_deliveries(gql, receiver) -> None:
 
 def test_event_wire_names_match_the_contract() -> None:
     # given / when / then: the GraphQL names map to the wire names of API.md
-    assert {t.name: t.value for t in webhooks_module.WebhookEventType} == {
+    assert {t.name: t.value for t in webhook_outbox.WebhookEventType} == {
         "CREDIT_TRANSACTION_CREATED": "credit_transaction.created",
         "CREDIT_ALERT_FIRED": "credit_alert.fired",
         "CREDIT_ALERT_RESOLVED": "credit_alert.resolved",
