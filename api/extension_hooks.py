@@ -36,6 +36,7 @@ class _Kind(Enum):
     OTHER = "other"  # a plain or async function: Strawberry's own wrapping (no extension of ours)
 
 
+# Keyed by class, so as many entries as extension classes times stages: a handful, never client input.
 _kinds: dict[tuple[type[SchemaExtension], str], tuple[_Kind, Any]] = {}
 
 
