@@ -13,6 +13,7 @@ from starlette.responses import Response
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.tools import merge_types
@@ -22,6 +23,7 @@ from strawberry.types.graphql import OperationType
 from api.context import FreshLoaders
 from api.document_cache import CachedDocuments, DocumentCache
 from api.executor import Executor, SuggestionlessExecutor
+from api.extension_hooks import CachedHooksRunner
 from api.query_cost import create_cost_rule
 from api.request_metrics import OperationLabels, RequestMetrics, root_field_names
 from api.unavailable import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE, is_unavailable, unavailable_error
@@ -135,6 +137,12 @@ class Schema(strawberry.Schema):
             allowed_operation_types = DEFAULT_ALLOWED_OPERATION_TYPES
         allowed = set(allowed_operation_types) - {OperationType.SUBSCRIPTION}
         return await super().execute(query, *args, allowed_operation_types=allowed, **kwargs)
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        """A runner that works out each extension class's hooks once, not per request."""
+        return CachedHooksRunner(execution_context=execution_context, extensions=extensions)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None

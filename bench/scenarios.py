@@ -36,6 +36,11 @@ REQUEST = (
     "{ serviceRequest { id amount status service { name } customer { balance } } "
     "userErrors { code message } } }"
 )
+# Issue 19's reference document: the smallest useful answer, so the figure is the charge's own cost.
+REQUEST_LEAN = (
+    "mutation Request($i: RequestServiceInput!) { requestService(input: $i) "
+    "{ serviceRequest { id status } userErrors { code message } } }"
+)
 GRANT = (
     "mutation Grant($i: BalanceChangeInput!) { grantCredits(input: $i) "
     "{ transaction { id amount balanceAfter } customer { id balance } userErrors { code message } } }"
@@ -381,6 +386,15 @@ class Suite:
             if row.ok and row.ops_per_s:
                 self.single[shape] = row.ops_per_s
 
+    async def scenario_lean(self) -> None:
+        """requestService for distinct customers selecting only `serviceRequest { id status }` (issue 19)."""
+        world, db, _ = self._pg()
+        assert self.server is not None
+        row = await self._request_run(
+            "requestService lean", "distinct", [self.server], world.seats, db, document=REQUEST_LEAN
+        )
+        self.ratios(row, "distinct")
+
     async def _request_run(
         self,
         scenario: str,
@@ -388,12 +402,14 @@ class Suite:
         servers: Sequence[ServerProcess],
         seats: Sequence[Seat],
         db: checks.Database,
+        *,
+        document: str = REQUEST,
     ) -> Row:
         world = self.world
         assert world is not None
         requests = [
             graphql_request(
-                REQUEST,
+                document,
                 {"i": {"serviceId": world.service_id, "customerId": s.customer_id, "quantity": 1}},
                 s.user_token,
             )

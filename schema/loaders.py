@@ -47,12 +47,18 @@ def _batch_of(model: type[Row]) -> Callable[[list[uuid.UUID]], Awaitable[list[Ro
 
 
 class RowLoader(Generic[Row]):
-    """Rows of one model by id, batched and cached for one execution."""
+    """Rows of one model by id, batched and cached for one execution.
 
-    __slots__ = ("_loader",)
+    The DataLoader is made on the first `load`: most executions only prime rows (a mutation's
+    payload) or read none of this kind, and a DataLoader is several objects.
+    """
+
+    __slots__ = ("_loader", "_model", "_primed")
 
     def __init__(self, model: type[Row]) -> None:
-        self._loader: DataLoader[uuid.UUID, Row] = DataLoader(_batch_of(model), max_batch_size=MAX_BATCH)
+        self._model = model
+        self._loader: DataLoader[uuid.UUID, Row] | None = None
+        self._primed: dict[uuid.UUID, Row] = {}
 
     async def load(self, id: uuid.UUID) -> Row:
         """The row with this id; batched with the other loads of the same tick.
@@ -61,11 +67,16 @@ class RowLoader(Generic[Row]):
         SQLite and silently read outside the transaction on PostgreSQL, so that is refused.
         """
         _outside_transactions()
+        primed = self._primed.get(id)
+        if primed is not None:
+            return primed
+        if self._loader is None:
+            self._loader = DataLoader(_batch_of(self._model), max_batch_size=MAX_BATCH)
         return await self._loader.load(id)
 
     def prime(self, row: Row) -> None:
-        """Serve this row (read or written by the caller) without a query."""
-        self._loader.prime(row.pk, row, force=True)
+        """Serve this row (read or written by the caller) without a query, instead of any loaded before."""
+        self._primed[row.pk] = row
 
 
 def _outside_transactions() -> None:
@@ -93,16 +104,51 @@ class BacklogLoader:
 
 
 class Loaders:
-    """One execution's loaders, one per kind of row a nested field reads."""
+    """One execution's loaders, one per kind of row a nested field reads, each made on first use."""
 
-    __slots__ = ("customers", "requests", "services", "users", "webhook_backlogs")
+    __slots__ = ("_customers", "_requests", "_services", "_users", "_webhook_backlogs")
 
     def __init__(self) -> None:
-        self.customers = RowLoader(Customer)
-        self.services = RowLoader(Service)
-        self.requests = RowLoader(ServiceRequest)
-        self.users = RowLoader(User)
-        self.webhook_backlogs = BacklogLoader()
+        self._customers: RowLoader[Customer] | None = None
+        self._services: RowLoader[Service] | None = None
+        self._requests: RowLoader[ServiceRequest] | None = None
+        self._users: RowLoader[User] | None = None
+        self._webhook_backlogs: BacklogLoader | None = None
+
+    @property
+    def customers(self) -> RowLoader[Customer]:
+        """Customers by id."""
+        if self._customers is None:
+            self._customers = RowLoader(Customer)
+        return self._customers
+
+    @property
+    def services(self) -> RowLoader[Service]:
+        """Services by id."""
+        if self._services is None:
+            self._services = RowLoader(Service)
+        return self._services
+
+    @property
+    def requests(self) -> RowLoader[ServiceRequest]:
+        """Service requests by id."""
+        if self._requests is None:
+            self._requests = RowLoader(ServiceRequest)
+        return self._requests
+
+    @property
+    def users(self) -> RowLoader[User]:
+        """Users by id."""
+        if self._users is None:
+            self._users = RowLoader(User)
+        return self._users
+
+    @property
+    def webhook_backlogs(self) -> BacklogLoader:
+        """Webhook endpoints' backlogs by endpoint id."""
+        if self._webhook_backlogs is None:
+            self._webhook_backlogs = BacklogLoader()
+        return self._webhook_backlogs
 
 
 def begin_execution() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,6 +216,47 @@ async def test_a_loader_awaited_inside_a_transaction_is_refused(runtime: Any) ->
 
     # then: outside one it loads
     assert (await found.customers.load(customer.id)).name == customer.name
+
+
+async def test_a_primed_row_is_served_without_a_query_and_replaces_one_loaded_before(
+    runtime: Any, queries: QueryCounter
+) -> None:
+    # given: a customer loaded through an execution's loaders, then changed elsewhere
+    customer = await make_customer()
+    found = Loaders()
+    loaded = await found.customers.load(customer.id)
+    changed = await Customer.get(id=customer.id)
+    changed.name = "as the mutation left it"
+
+    # when: the changed row is primed, and loaded again
+    found.customers.prime(changed)
+    with queries.counting() as sent:
+        again = await found.customers.load(customer.id)
+
+    # then: the primed row, without a query
+    assert again is changed and loaded is not changed
+    assert sent == []
+
+
+def test_an_execution_that_reads_no_rows_makes_no_dataloader(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given: DataLoaders counted as they are made
+    import schema.loaders
+
+    made: list[object] = []
+    real = schema.loaders.DataLoader
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        made.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(schema.loaders, "DataLoader", counted)
+
+    # when: an execution's loaders only prime rows (a mutation's payload)
+    found = Loaders()
+    found.customers.prime(Customer(id=uuid.uuid4(), name="primed"))
+
+    # then: no DataLoader was made (it is several objects; most executions never load)
+    assert made == []
 
 
 async def test_administrators_see_who_acted_and_end_users_no_ledger_on_a_nested_page(
