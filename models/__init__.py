@@ -4,6 +4,7 @@ from models.alerts import CreditAlert
 from models.customer import Customer
 from models.idempotency import IdempotencyRecord
 from models.ledger import CreditTransaction, TransactionKind
+from models.lots import CreditAllocation, CreditLot, LotStatus
 from models.notification import AlertKind, Notification
 from models.outbox import EmailOutbox
 from models.platform import PlatformSettings
@@ -17,11 +18,14 @@ __all__ = [
     "AlertKind",
     "ApiToken",
     "CreditAlert",
+    "CreditAllocation",
+    "CreditLot",
     "CreditTransaction",
     "Customer",
     "EmailOutbox",
     "IdempotencyRecord",
     "LoginFailure",
+    "LotStatus",
     "Notification",
     "PlatformSettings",
     "RequestStatus",

@@ -31,6 +31,7 @@ class TransactionKind(StrEnum):
     WITHDRAWAL = "WITHDRAWAL"
     SERVICE_CHARGE = "SERVICE_CHARGE"
     REFUND = "REFUND"
+    EXPIRATION = "EXPIRATION"
 
 
 _CREDITS = frozenset({TransactionKind.GRANT, TransactionKind.REFUND})
