@@ -160,7 +160,21 @@ class Migration(migrations.Migration):
                 max_length=20,
             ),
         ),
-        # After AlterField: on SQLite it rebuilds credit_transaction, and dropping the old table
+        ops.AlterField(
+            model_name="CreditTransaction",
+            name="service_request",
+            field=fields.ForeignKeyField(
+                "models.ServiceRequest",
+                source_field="service_request_id",
+                null=True,
+                db_index=True,
+                db_constraint=True,
+                to_field="id",
+                related_name="transactions",
+                on_delete=OnDelete.CASCADE,
+            ),
+        ),
+        # After the AlterFields: on SQLite it rebuilds credit_transaction, and dropping the old table
         # would delete the lots that reference it (ON DELETE CASCADE).
         ops.RunPython(balances_to_lots),
     ]
