@@ -2,6 +2,7 @@ from tortoise import migrations
 from tortoise.migrations import operations as ops
 from models.ledger import TransactionKind
 from models.lots import LotStatus
+from models.notification import AlertKind
 from tortoise.fields.base import OnDelete
 from uuid import uuid4
 from tortoise import fields
@@ -173,6 +174,16 @@ class Migration(migrations.Migration):
                 related_name="transactions",
                 on_delete=OnDelete.CASCADE,
             ),
+        ),
+        ops.AlterField(
+            model_name='CreditAlert',
+            name='kind',
+            field=fields.CharEnumField(description='BELOW_ZERO: BELOW_ZERO\nBELOW_THRESHOLD: BELOW_THRESHOLD\nWEBHOOK_DISABLED: WEBHOOK_DISABLED\nCREDITS_EXPIRING: CREDITS_EXPIRING', enum_type=AlertKind, max_length=20),
+        ),
+        ops.AlterField(
+            model_name='Notification',
+            name='kind',
+            field=fields.CharEnumField(description='BELOW_ZERO: BELOW_ZERO\nBELOW_THRESHOLD: BELOW_THRESHOLD\nWEBHOOK_DISABLED: WEBHOOK_DISABLED\nCREDITS_EXPIRING: CREDITS_EXPIRING', enum_type=AlertKind, max_length=20),
         ),
         # After the AlterFields: on SQLite it rebuilds credit_transaction, and dropping the old table
         # would delete the lots that reference it (ON DELETE CASCADE).
