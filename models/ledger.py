@@ -59,6 +59,9 @@ class CreditTransaction(Model):
     customer_id: uuid.UUID
     service_request_id: uuid.UUID | None
     actor_id: uuid.UUID | None
+    # Not a column: the allocations the apply step computed, for what follows the posting
+    # (the webhook's `allocations`); rows read back from the database have none here.
+    lot_allocations: tuple[Allocation, ...] = ()
 
     class Meta:
         table = "credit_transaction"
@@ -276,14 +279,17 @@ async def _apply_and_append(
                 entry.amount = sum(part.amount for part in parts)
                 if parts:
                     entries.append(_completed(entry, customer))
+                    entry.lot_allocations = tuple(parts)
                     allocations += [(entry.id, part) for part in parts]
                 continue
             entries.append(_completed(entry, customer))
             parts, expiring = _allocate(book, entry, terms[entry.id], charges)
+            entry.lot_allocations = tuple(parts)
             allocations += [(entry.id, part) for part in parts]
             if expiring:
                 expiration = _expiration_after(entry, sum(part.amount for part in expiring))
                 entries.append(_completed(expiration, customer))
+                expiration.lot_allocations = tuple(expiring)
                 allocations += [(expiration.id, part) for part in expiring]
     lot_changes = lot_store.changes(books, allocations)
     if on_postgres:

@@ -177,6 +177,9 @@ def transaction_created(entry: Any) -> Event:
             "balanceAfter": format_amount(entry.balance_after),
             "serviceRequestId": _id(entry.service_request_id),
             "createdAt": _iso(entry.created_at),
+            "allocations": [
+                {"lotId": _id(a.lot_id), "amount": format_amount(a.amount)} for a in entry.lot_allocations
+            ],
         },
     )
 
