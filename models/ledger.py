@@ -228,6 +228,10 @@ _WRITE = (
     "SELECT (SELECT count(*) FROM c) AS customers"
 )
 _DEBITS = frozenset({TransactionKind.SERVICE_CHARGE, TransactionKind.WITHDRAWAL})
+# A debit reads its customer's first ACTIVE lots in consumption order, this many: a charge seldom
+# spans more, and reading all of them made a customer with thousands of grants slow down with
+# each (a second read takes all when a debit needs more).
+LOTS_READ_PER_CUSTOMER = 16
 
 
 async def _apply_and_append(
@@ -264,33 +268,22 @@ async def _apply_and_append(
         if e.kind is TransactionKind.REFUND and e.service_request_id is not None
     ]
     expiring_lots = [m.lot_id for m in terms.values() if m.lot_id is not None]
+    debited = [customer_id for customer_id, entries in batch if any(e.kind in _DEBITS for e in entries)]
     balances = {customer_id: c.balance for customer_id, c in zip(customer_ids, customers, strict=True)}
-    books, charges = await lot_store.read_books(conn, balances, refunded, expiring_lots)
-    allocations: list[tuple[uuid.UUID, Allocation]] = []
-    for (customer_id, entries), customer in zip(batch, customers, strict=True):
-        book, planned = books[customer_id], list(entries)
-        entries.clear()
-        for entry in planned:
-            lot_id = terms[entry.id].lot_id
-            if lot_id is not None:
-                # An expiry takes what is left, if the lot is this customer's and not yet EXPIRED;
-                # a lot with nothing left expires without an entry.
-                parts = lot_allocation.expire(book, lot_id) if lot_id in book.lots else []
-                entry.amount = sum(part.amount for part in parts)
-                if parts:
-                    entries.append(_completed(entry, customer))
-                    entry.lot_allocations = tuple(parts)
-                    allocations += [(entry.id, part) for part in parts]
-                continue
-            entries.append(_completed(entry, customer))
-            parts, expiring = _allocate(book, entry, terms[entry.id], charges)
-            entry.lot_allocations = tuple(parts)
-            allocations += [(entry.id, part) for part in parts]
-            if expiring:
-                expiration = _expiration_after(entry, sum(part.amount for part in expiring))
-                entries.append(_completed(expiration, customer))
-                expiration.lot_allocations = tuple(expiring)
-                allocations += [(expiration.id, part) for part in expiring]
+    opening = [(c.balance, c.last_sequence) for c in customers]
+    planned = [list(entries) for _, entries in batch]
+    # With a refund or an expiry beside a debit, lots beyond the first are read anyway: all.
+    limit = None if debited and (refunded or expiring_lots) else LOTS_READ_PER_CUSTOMER
+    while True:
+        read = await lot_store.read_books(conn, balances, debited, refunded, expiring_lots, limit)
+        allocations = _split(batch, planned, customers, read, terms)
+        if limit is None or not any(read.books[c].ran_out for c in read.truncated):
+            break
+        # A debit needed more lots than were read: read all of them and split the batch again.
+        limit = None
+        for customer, (balance, last_sequence) in zip(customers, opening, strict=True):
+            customer.balance, customer.last_sequence = balance, last_sequence
+    books = read.books
     lot_changes = lot_store.changes(books, allocations)
     if on_postgres:
         await _write_on_postgres(conn, batch, customers, lot_changes)
@@ -306,6 +299,46 @@ async def _apply_and_append(
         await CreditTransaction.bulk_create([e for _, entries in batch for e in entries], using_db=conn)
         await lot_store.write_on_sqlite(conn, lot_changes)
     return customers
+
+
+def _split(
+    batch: list[tuple[uuid.UUID, list[CreditTransaction]]],
+    planned: list[list[CreditTransaction]],
+    customers: list[Customer],
+    read: lot_store.Books,
+    terms: dict[uuid.UUID, Movement],
+) -> list[tuple[uuid.UUID, Allocation]]:
+    """Complete each customer's entries in ledger order and split them across its lots.
+
+    Fills each group of `batch` anew from `planned` (an expiry that finds nothing left writes
+    no entry; a refund may be followed by an EXPIRATION) and moves the customers along.
+    """
+    allocations: list[tuple[uuid.UUID, Allocation]] = []
+    for (customer_id, entries), todo, customer in zip(batch, planned, customers, strict=True):
+        book = read.books[customer_id]
+        entries.clear()
+        for entry in todo:
+            lot_id = terms[entry.id].lot_id
+            if lot_id is not None:
+                # An expiry takes what is left, if the lot is this customer's and not yet EXPIRED;
+                # a lot with nothing left expires without an entry.
+                parts = lot_allocation.expire(book, lot_id) if lot_id in book.lots else []
+                entry.amount = sum(part.amount for part in parts)
+                if parts:
+                    entries.append(_completed(entry, customer))
+                    entry.lot_allocations = tuple(parts)
+                    allocations += [(entry.id, part) for part in parts]
+                continue
+            entries.append(_completed(entry, customer))
+            parts, expiring = _allocate(book, entry, terms[entry.id], read.charges)
+            entry.lot_allocations = tuple(parts)
+            allocations += [(entry.id, part) for part in parts]
+            if expiring:
+                expiration = _expiration_after(entry, sum(part.amount for part in expiring))
+                entries.append(_completed(expiration, customer))
+                expiration.lot_allocations = tuple(expiring)
+                allocations += [(expiration.id, part) for part in expiring]
+    return allocations
 
 
 def _completed(entry: CreditTransaction, customer: Customer) -> CreditTransaction:

@@ -65,6 +65,7 @@ class Book:
     lots: dict[uuid.UUID, LotState] = field(default_factory=dict)
     changed: set[uuid.UUID] = field(default_factory=set)
     created: set[uuid.UUID] = field(default_factory=set)
+    ran_out: bool = False  # a debit took all the credits of the lots read and made debt
 
     @classmethod
     def of(cls, balance: int, lots: Iterable[LotState]) -> Book:
@@ -129,6 +130,7 @@ def debit(book: Book, amount: int) -> list[Allocation]:
     uncovered = book._take(amount, net)
     if uncovered:
         net[None] = -uncovered
+        book.ran_out = True
     book.balance -= amount
     return _listed(net)
 

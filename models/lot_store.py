@@ -16,15 +16,30 @@ from infra import sql
 from models.lot_allocation import Allocation, Book, LotState
 from models.lots import CreditAllocation, CreditLot, LotStatus
 
-# The lots a batch can touch: the customers' ACTIVE ones, any a refunded charge took from, and
-# any an EXPIRATION entry names. UNION, not OR: each part keeps its index (an OR with a subquery
-# would scan the table).
-_LOTS = (
-    'SELECT * FROM "credit_lot" WHERE "customer_id" {among0} AND "status" = \'ACTIVE\' '
-    'UNION SELECT * FROM "credit_lot" WHERE "id" IN (SELECT a."lot_id" FROM "credit_allocation" a '
-    'JOIN "credit_transaction" t ON t."id" = a."transaction_id" '
+_COLUMNS = (
+    '"id", "customer_id", "transaction_id", "amount", "remaining", "priority", "expires_at", '
+    '"status", "sequence", "created_at"'
+)
+# The lots a batch can touch: the first ACTIVE ones in consumption order of the customers it
+# debits (at most {3} each; NULL: all), any a refunded charge took from, and any an EXPIRATION
+# names; `part` 1 marks the first kind. A grant needs none: debt is minus the balance, and a
+# customer in debt has no credits in any lot. Separate parts, each on its index (an OR with a
+# subquery would scan the table); a lot found twice is kept once.
+_FIRST_ACTIVE_ON_POSTGRES = (
+    f"SELECT {_COLUMNS}, 1 AS part FROM unnest({{0}}::uuid[]) AS c(ref) CROSS JOIN LATERAL "
+    '(SELECT * FROM "credit_lot" WHERE "customer_id" = c.ref AND "status" = \'ACTIVE\' '
+    'ORDER BY "priority", "expires_at", "sequence" LIMIT {3}::bigint) AS l '
+)
+_FIRST_ACTIVE_ON_SQLITE = (
+    f'SELECT {_COLUMNS}, 1 AS part FROM (SELECT *, row_number() OVER (PARTITION BY "customer_id" '
+    'ORDER BY "priority", "expires_at" IS NULL, "expires_at", "sequence") AS n FROM "credit_lot" '
+    'WHERE "customer_id" {among0} AND "status" = \'ACTIVE\') WHERE {3} IS NULL OR n <= {3} '
+)
+_OTHER_LOTS = (
+    f'UNION ALL SELECT {_COLUMNS}, 0 AS part FROM "credit_lot" WHERE "id" IN (SELECT a."lot_id" '
+    'FROM "credit_allocation" a JOIN "credit_transaction" t ON t."id" = a."transaction_id" '
     'WHERE t."service_request_id" {among1} AND t."kind" = \'SERVICE_CHARGE\') '
-    'UNION SELECT * FROM "credit_lot" WHERE "id" {among2}'
+    f'UNION ALL SELECT {_COLUMNS}, 0 AS part FROM "credit_lot" WHERE "id" {{among2}}'
 )
 _CHARGES = (
     'SELECT t."service_request_id", a."lot_id", a."amount" FROM "credit_allocation" a '
@@ -43,31 +58,52 @@ class LotChanges:
     allocations: list[CreditAllocation]
 
 
+@dataclass(frozen=True)
+class Books:
+    """A batch's books; `truncated` names the customers with more ACTIVE lots than were read."""
+
+    books: dict[uuid.UUID, Book]
+    charges: dict[uuid.UUID, list[Allocation]]
+    truncated: frozenset[uuid.UUID]
+
+
 async def read_books(
     conn: BaseDBAsyncClient,
     balances: dict[uuid.UUID, int],
+    debited: list[uuid.UUID],
     refunded: list[uuid.UUID],
     named: list[uuid.UUID],
-) -> tuple[dict[uuid.UUID, Book], dict[uuid.UUID, list[Allocation]]]:
-    """Each customer's book (balance and lots), and each refunded request's charge allocations.
+    limit: int | None,
+) -> Books:
+    """Each customer's book (balance and the lots the batch may touch), and each refunded charge.
 
-    `refunded` lists the service requests refunded in the batch, `named` the lots it expires.
+    `debited` lists the customers the batch debits: their first `limit` ACTIVE lots in
+    consumption order are read (None: all); `refunded` the service requests it refunds (their
+    charge's allocations and lots), `named` the lots it expires.
     """
-    customer_ids = list(balances)
-    query = _LOTS  # empty lists match nothing
-    marks = {f"among{n}": sql.among(conn, n) for n in range(3)}
-    rows = await sql.fetch(conn, query.format(**marks), customer_ids, refunded, named)
-    lots: dict[uuid.UUID, list[LotState]] = {customer_id: [] for customer_id in customer_ids}
+    first = _FIRST_ACTIVE_ON_POSTGRES if conn.capabilities.dialect == "postgres" else _FIRST_ACTIVE_ON_SQLITE
+    query = first + _OTHER_LOTS
+    for n in range(3):
+        query = query.replace(f"{{among{n}}}", sql.among(conn, n))
+    rows = await sql.fetch(conn, query, debited, refunded, named, limit)
+    lots: dict[uuid.UUID, dict[uuid.UUID, LotState]] = {customer_id: {} for customer_id in balances}
+    read: dict[uuid.UUID, int] = {}
     for row in rows:
-        lot = CreditLot._init_from_db(**row)
-        lots.setdefault(sql.as_uuid(lot.customer_id), []).append(_state(lot))
-    books = {customer_id: Book.of(balance, lots[customer_id]) for customer_id, balance in balances.items()}
+        part = row.pop("part")
+        lot = _state(CreditLot._init_from_db(**row))
+        customer_id = sql.as_uuid(row["customer_id"])
+        lots.setdefault(customer_id, {})[lot.id] = lot
+        read[customer_id] = read.get(customer_id, 0) + part
+    books = {
+        customer_id: Book.of(balance, lots[customer_id].values()) for customer_id, balance in balances.items()
+    }
     charges: dict[uuid.UUID, list[Allocation]] = {request_id: [] for request_id in refunded}
     if refunded:
         for row in await sql.fetch(conn, _CHARGES.format(among0=sql.among(conn, 0)), refunded):
             lot_id = None if row["lot_id"] is None else sql.as_uuid(row["lot_id"])
             charges[sql.as_uuid(row["service_request_id"])].append(Allocation(lot_id, row["amount"]))
-    return books, charges
+    truncated = frozenset(c for c, n in read.items() if limit is not None and n >= limit)
+    return Books(books, charges, truncated)
 
 
 def _state(lot: CreditLot) -> LotState:

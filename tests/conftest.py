@@ -174,17 +174,17 @@ async def assert_lots_consistent(customer: Customer, entries: list[CreditTransac
     """The invariants of "Credit lots" (API.md) for one customer's lots and allocations."""
     allocations = await CreditAllocation.filter(transaction__customer_id=customer.id)
     by_entry: dict[uuid.UUID, list[CreditAllocation]] = {}
+    by_lot: dict[uuid.UUID | None, list[CreditAllocation]] = {}
     for part in allocations:
         by_entry.setdefault(part.transaction_id, []).append(part)
+        by_lot.setdefault(part.lot_id, []).append(part)
     for entry in entries:
         parts = by_entry.get(entry.id, [])
         assert sum(p.amount for p in parts) == entry.amount, (customer.name, entry.kind, entry.sequence)
         assert len({p.lot_id for p in parts}) == len(parts), "one allocation per lot per entry"
     active = 0
     for lot in await CreditLot.filter(customer_id=customer.id):
-        later = sum(
-            p.amount for p in allocations if p.lot_id == lot.id and p.transaction_id != lot.transaction_id
-        )
+        later = sum(p.amount for p in by_lot.get(lot.id, []) if p.transaction_id != lot.transaction_id)
         assert lot.remaining == lot.amount + later, (customer.name, lot.amount, lot.remaining)
         assert lot.remaining > 0 if lot.status == LotStatus.ACTIVE else lot.remaining == 0, lot.status
         active += lot.remaining if lot.status == LotStatus.ACTIVE else 0

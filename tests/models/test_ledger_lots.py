@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from models.ledger import CreditTransaction, Movement, TransactionKind, post_batch
+from models.ledger import LOTS_READ_PER_CUSTOMER, CreditTransaction, Movement, TransactionKind, post_batch
 from models.lots import CreditAllocation, CreditLot, LotStatus
 from models.service import RequestStatus
 from models.service_requests import finish, request_service
@@ -227,3 +227,23 @@ async def test_a_batch_of_many_customers_takes_as_many_statements_as_a_batch_of_
         (500, 0, 10, LotStatus.DEPLETED),
         (500, 200, 50, LotStatus.ACTIVE),
     ]
+
+
+async def test_a_charge_spanning_more_lots_than_are_read_at_first_still_takes_them_in_order() -> None:
+    # given: more lots than a debit reads at first, each of 1.00, the oldest at the lowest priority
+    admin = await make_catalog_admin()
+    customer = await make_customer()
+    count = LOTS_READ_PER_CUSTOMER + 4
+    async with unit_of_work() as uow:
+        await post_batch(uow, [(customer.id, [_grant(100, admin, priority=n) for n in range(count)])])
+
+    # when: a charge needs all but the last two of them, and 1.00 more in the same batch after it
+    async with unit_of_work() as uow:
+        [[big, small]] = await post_batch(
+            uow, [(customer.id, [_charge(100 * (count - 2), admin), _charge(100, admin)])]
+        )
+
+    # then: no debt: the first charge emptied the lots in priority order, the second took the next
+    assert await _allocations(big.transaction.id) == [(n, -100) for n in range(1, count - 1)]
+    assert await _allocations(small.transaction.id) == [(count - 1, -100)]
+    assert (small.new_balance, [lot[3] for lot in await _lots(customer.id)][-1]) == (100, LotStatus.ACTIVE)
