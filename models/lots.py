@@ -178,7 +178,7 @@ async def update_lot(
         changed = await CreditLot.filter(id=lot_id, status=LotStatus.ACTIVE).update(**updates)
     else:
         changed = await CreditLot.filter(id=lot_id, status=LotStatus.ACTIVE).count()
+    await lot.refresh_from_db()
     if not changed:
         raise DomainError(ErrorCode.INVALID_STATE, f"the lot is {lot.status}, not ACTIVE", "id")
-    await lot.refresh_from_db()
     return lot
