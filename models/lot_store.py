@@ -30,10 +30,16 @@ _FIRST_ACTIVE_ON_POSTGRES = (
     '(SELECT * FROM "credit_lot" WHERE "customer_id" = c.ref AND "status" = \'ACTIVE\' '
     'ORDER BY "priority", "expires_at", "sequence" LIMIT {3}::bigint) AS l '
 )
+# SQLite sorts NULL first and cannot walk the index in PostgreSQL's order, so the lots with an
+# expiry and those without are read apart, each in index order, and merged by `Book`.
+_QUALIFIED = ", ".join(f"l.{column.strip()}" for column in _COLUMNS.split(","))
 _FIRST_ACTIVE_ON_SQLITE = (
-    f'SELECT {_COLUMNS}, 1 AS part FROM (SELECT *, row_number() OVER (PARTITION BY "customer_id" '
-    'ORDER BY "priority", "expires_at" IS NULL, "expires_at", "sequence") AS n FROM "credit_lot" '
-    'WHERE "customer_id" {among0} AND "status" = \'ACTIVE\') WHERE {3} IS NULL OR n <= {3} '
+    f'SELECT {_QUALIFIED}, 1 AS part FROM json_each({{0}}) AS c JOIN "credit_lot" l ON l."id" IN '
+    '(SELECT "id" FROM "credit_lot" WHERE "customer_id" = c.value AND "status" = \'ACTIVE\' '
+    'AND "expires_at" IS NOT NULL ORDER BY "priority", "expires_at", "sequence" LIMIT coalesce({3}, -1)) '
+    f'UNION ALL SELECT {_QUALIFIED}, 1 AS part FROM json_each({{0}}) AS c JOIN "credit_lot" l ON l."id" IN '
+    '(SELECT "id" FROM "credit_lot" WHERE "customer_id" = c.value AND "status" = \'ACTIVE\' '
+    'AND "expires_at" IS NULL ORDER BY "priority", "sequence" LIMIT coalesce({3}, -1)) '
 )
 _OTHER_LOTS = (
     f'UNION ALL SELECT {_COLUMNS}, 0 AS part FROM "credit_lot" WHERE "id" IN (SELECT a."lot_id" '
@@ -81,15 +87,19 @@ async def read_books(
     consumption order are read (None: all); `refunded` the service requests it refunds (their
     charge's allocations and lots), `named` the lots it expires.
     """
-    first = _FIRST_ACTIVE_ON_POSTGRES if conn.capabilities.dialect == "postgres" else _FIRST_ACTIVE_ON_SQLITE
-    query = first + _OTHER_LOTS
-    for n in range(3):
-        query = query.replace(f"{{among{n}}}", sql.among(conn, n))
-    rows = await sql.fetch(conn, query, debited, refunded, named, limit)
+    rows: list[dict[str, object]] = []
+    if debited or refunded or named:  # grants alone touch no lot that exists
+        first = (
+            _FIRST_ACTIVE_ON_POSTGRES if conn.capabilities.dialect == "postgres" else _FIRST_ACTIVE_ON_SQLITE
+        )
+        query = first + _OTHER_LOTS
+        for n in range(3):
+            query = query.replace(f"{{among{n}}}", sql.among(conn, n))
+        rows = await sql.fetch(conn, query, debited, refunded, named, limit)
     lots: dict[uuid.UUID, dict[uuid.UUID, LotState]] = {customer_id: {} for customer_id in balances}
     read: dict[uuid.UUID, int] = {}
     for row in rows:
-        part = row.pop("part")
+        part = int(str(row.pop("part")))
         lot = _state(CreditLot._init_from_db(**row))
         customer_id = sql.as_uuid(row["customer_id"])
         lots.setdefault(customer_id, {})[lot.id] = lot
