@@ -3,6 +3,7 @@
 from models.credit_alert import CreditAlert
 from models.customer import Customer
 from models.idempotency import IdempotencyRecord
+from models.lots import CreditAllocation, CreditLot, LotStatus
 from models.notification import AlertKind, Notification
 from models.outbox import EmailOutbox
 from models.platform import PlatformSettings
@@ -18,11 +19,14 @@ __all__ = [
     "AlertKind",
     "ApiToken",
     "CreditAlert",
+    "CreditAllocation",
+    "CreditLot",
     "CreditTransaction",
     "Customer",
     "EmailOutbox",
     "IdempotencyRecord",
     "LoginFailure",
+    "LotStatus",
     "Notification",
     "PlatformSettings",
     "RequestStatus",

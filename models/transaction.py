@@ -8,6 +8,8 @@ from enum import StrEnum
 from tortoise import fields
 from tortoise.models import Model
 
+from models.lot_allocation import Allocation
+
 
 class TransactionKind(StrEnum):
     """Why the balance moved; the sign of `amount` follows from it."""
@@ -16,6 +18,7 @@ class TransactionKind(StrEnum):
     WITHDRAWAL = "WITHDRAWAL"
     SERVICE_CHARGE = "SERVICE_CHARGE"
     REFUND = "REFUND"
+    EXPIRATION = "EXPIRATION"
 
 
 class CreditTransaction(Model):
@@ -28,7 +31,9 @@ class CreditTransaction(Model):
     amount = fields.BigIntField(description="signed hundredths")
     balance_after = fields.BigIntField()
     note = fields.TextField(null=True)
-    service_request = fields.ForeignKeyField("models.ServiceRequest", related_name="transactions", null=True)
+    service_request = fields.ForeignKeyField(
+        "models.ServiceRequest", related_name="transactions", null=True, db_index=True
+    )
     actor = fields.ForeignKeyField("models.User", related_name="transactions", null=True)
     api_token = fields.ForeignKeyField("models.ApiToken", related_name="transactions", null=True)
     request_id = fields.CharField(max_length=64, null=True, description="the API request that caused it")
@@ -37,6 +42,9 @@ class CreditTransaction(Model):
     customer_id: uuid.UUID
     service_request_id: uuid.UUID | None
     actor_id: uuid.UUID | None
+    # Not a column: the allocations the apply step computed, for what follows the posting
+    # (the webhook's `allocations`); rows read back from the database have none here.
+    lot_allocations: tuple[Allocation, ...] = ()
 
     class Meta:
         table = "credit_transaction"

@@ -130,6 +130,9 @@ def transaction_created(entry: CreditTransaction) -> Event:
             "balanceAfter": format_amount(entry.balance_after),
             "serviceRequestId": _id(entry.service_request_id),
             "createdAt": _iso(entry.created_at),
+            "allocations": [
+                {"lotId": _id(a.lot_id), "amount": format_amount(a.amount)} for a in entry.lot_allocations
+            ],
         },
     )
 

@@ -23,6 +23,8 @@ from tortoise.exceptions import DoesNotExist
 from tortoise.models import Model
 
 from models.customer import Customer
+from models.ledger import CreditTransaction
+from models.lots import CreditAllocation, allocations_of
 from models.service import Service, ServiceRequest
 from models.user import User
 from models.webhook_outbox import Backlog, backlogs
@@ -103,17 +105,62 @@ class BacklogLoader:
         return await self._loader.load(endpoint_id)
 
 
+async def _allocations(transaction_ids: list[uuid.UUID]) -> list[list[CreditAllocation]]:
+    found = await allocations_of(transaction_ids)
+    return [found.get(i, []) for i in transaction_ids]
+
+
+class AllocationLoader:
+    """Ledger entries' allocations (with their lots), batched for one execution."""
+
+    __slots__ = ("_loader",)
+
+    def __init__(self) -> None:
+        self._loader: DataLoader[uuid.UUID, list[CreditAllocation]] = DataLoader(
+            _allocations, max_batch_size=MAX_BATCH
+        )
+
+    async def load(self, transaction_id: uuid.UUID) -> list[CreditAllocation]:
+        """The entry's allocations; batched with the other entries of the same tick."""
+        _outside_transactions()
+        return await self._loader.load(transaction_id)
+
+
 class Loaders:
     """One execution's loaders, one per kind of row a nested field reads, each made on first use."""
 
-    __slots__ = ("_customers", "_requests", "_services", "_users", "_webhook_backlogs")
+    __slots__ = (
+        "_allocations",
+        "_customers",
+        "_requests",
+        "_services",
+        "_transactions",
+        "_users",
+        "_webhook_backlogs",
+    )
 
     def __init__(self) -> None:
+        self._allocations: AllocationLoader | None = None
+        self._transactions: RowLoader[CreditTransaction] | None = None
         self._customers: RowLoader[Customer] | None = None
         self._services: RowLoader[Service] | None = None
         self._requests: RowLoader[ServiceRequest] | None = None
         self._users: RowLoader[User] | None = None
         self._webhook_backlogs: BacklogLoader | None = None
+
+    @property
+    def allocations(self) -> AllocationLoader:
+        """Ledger entries' allocations by entry id."""
+        if self._allocations is None:
+            self._allocations = AllocationLoader()
+        return self._allocations
+
+    @property
+    def transactions(self) -> RowLoader[CreditTransaction]:
+        """Ledger entries by id."""
+        if self._transactions is None:
+            self._transactions = RowLoader(CreditTransaction)
+        return self._transactions
 
     @property
     def customers(self) -> RowLoader[Customer]:

@@ -142,6 +142,17 @@ async def test_every_event_type_arrives_signed_per_standard_webhooks(gql, receiv
         ("REFUND", "30.00", "10.00"),
     ]
     assert entries[1]["serviceRequestId"] == request_id and entries[0]["customerId"] == cid
+    # and: each entry's allocations: the grant's lot; the charge's 10.00 from it and 20.00 of debt;
+    # the refund's 10.00 back to that lot and 20.00 into a new one, of which the debt takes 20.00 in
+    # consumption order (the older lot first): net, the new lot keeps 10.00
+    lot_id = entries[0]["allocations"][0]["lotId"]
+    new_lot_id = entries[2]["allocations"][0]["lotId"]
+    assert new_lot_id not in (lot_id, None)
+    assert [e["allocations"] for e in entries] == [
+        [{"lotId": lot_id, "amount": "10.00"}],
+        [{"lotId": lot_id, "amount": "-10.00"}, {"lotId": None, "amount": "-20.00"}],
+        [{"lotId": new_lot_id, "amount": "10.00"}, {"lotId": None, "amount": "20.00"}],
+    ]
     fired = by_type["credit_alert.fired"][0]["data"]
     assert (fired["kind"], fired["balance"], fired["customerId"]) == ("BELOW_ZERO", "-20.00", cid)
     resolved = by_type["credit_alert.resolved"][0]["data"]
