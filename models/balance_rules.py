@@ -3,15 +3,16 @@
 The ledger calls `follow` once per batch, inside the batch's transaction. Each rule sees every
 entry in ledger order, with the locked customer at that entry's balance, and names the customer
 fields it changed; the changes are saved in one statement per customer. Alerts, the live balance
-event and the webhook outbox are rules here; what next follows a balance (expiry warnings,
-top-ups, floors, limits) is one more.
+event, the expiry warning of a credited lot and the webhook outbox are rules here; what next
+follows a balance (top-ups, floors, limits) is one more.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from models import alerts, webhook_outbox
+from models import alerts, expiry_warning, webhook_outbox
 from models.customer import Customer
 from models.events import BalanceChanged
 from models.transaction import CreditTransaction
@@ -20,6 +21,10 @@ from models.unit_of_work import UnitOfWork
 # A rule: given the unit of work, the customer at the entry's balance and the entry, it acts
 # (inside the transaction, or through events after the commit) and returns the fields it changed.
 Rule = Callable[[UnitOfWork, Customer, CreditTransaction], Awaitable[Iterable[str]]]
+# A posted batch: each locked customer with its entries in ledger order.
+Batch = Sequence[tuple[Customer, Sequence[CreditTransaction]]]
+# A rule that looks at the whole batch at once (after every entry's rules).
+BatchRule = Callable[[UnitOfWork, Batch], Awaitable[None]]
 
 
 async def _alerts(uow: UnitOfWork, customer: Customer, entry: CreditTransaction) -> Iterable[str]:
@@ -43,8 +48,28 @@ async def _webhook(uow: UnitOfWork, customer: Customer, entry: CreditTransaction
 RULES: tuple[Rule, ...] = (_alerts, _live_balance, _webhook)
 
 
-async def follow(uow: UnitOfWork, batch: Sequence[tuple[Customer, Sequence[CreditTransaction]]]) -> None:
-    """Run every rule on every entry of a posted batch: (locked customer, its entries in order) each.
+async def _expiring(uow: UnitOfWork, batch: Batch) -> None:
+    """CREDITS_EXPIRING for the lots the batch credited that expire within 7 days (a grant made so).
+
+    Once per batch, not per entry: one query for a batch of many grants.
+    """
+    credited = {
+        part.lot_id: customer
+        for customer, entries in batch
+        for entry in entries
+        for part in entry.lot_allocations
+        if part.lot_id is not None and part.amount > 0
+    }
+    if credited:
+        await expiry_warning.warn_credited(uow, credited, dt.datetime.now(dt.UTC))
+
+
+# Once per batch, after every entry's rules, with each customer at its last entry's balance.
+BATCH_RULES: tuple[BatchRule, ...] = (_expiring,)
+
+
+async def follow(uow: UnitOfWork, batch: Batch) -> None:
+    """Run every rule on every entry of a posted batch, then the batch rules.
 
     Leaves each customer at its last entry's balance, its changed fields saved.
     """
@@ -56,3 +81,5 @@ async def follow(uow: UnitOfWork, batch: Sequence[tuple[Customer, Sequence[Credi
                 changed.update(await rule(uow, customer, entry))
         if changed:
             await customer.save(using_db=uow.conn, update_fields=sorted(changed))
+    for batch_rule in BATCH_RULES:
+        await batch_rule(uow, batch)

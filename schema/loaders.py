@@ -24,7 +24,7 @@ from tortoise.models import Model
 
 from models.customer import Customer
 from models.ledger import CreditTransaction
-from models.lots import CreditAllocation, allocations_of
+from models.lots import CreditAllocation, CreditLot, allocations_of
 from models.service import Service, ServiceRequest
 from models.user import User
 from models.webhook_outbox import Backlog, backlogs
@@ -132,6 +132,7 @@ class Loaders:
     __slots__ = (
         "_allocations",
         "_customers",
+        "_lots",
         "_requests",
         "_services",
         "_transactions",
@@ -143,6 +144,7 @@ class Loaders:
         self._allocations: AllocationLoader | None = None
         self._transactions: RowLoader[CreditTransaction] | None = None
         self._customers: RowLoader[Customer] | None = None
+        self._lots: RowLoader[CreditLot] | None = None
         self._services: RowLoader[Service] | None = None
         self._requests: RowLoader[ServiceRequest] | None = None
         self._users: RowLoader[User] | None = None
@@ -168,6 +170,13 @@ class Loaders:
         if self._customers is None:
             self._customers = RowLoader(Customer)
         return self._customers
+
+    @property
+    def lots(self) -> RowLoader[CreditLot]:
+        """Credit lots by id."""
+        if self._lots is None:
+            self._lots = RowLoader(CreditLot)
+        return self._lots
 
     @property
     def services(self) -> RowLoader[Service]:
