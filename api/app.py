@@ -23,7 +23,7 @@ from api.graphql_app import GRAPHQL_PATH, GraphQLApp
 from api.runtime import Runtime
 from api.socket_limits import TICKET, client_address, refuse
 from infra import db
-from models.webhooks import webhook_lag_seconds
+from models.webhook_outbox import webhook_lag_seconds
 from notifications.mail import outbox_backlog
 from settings import Settings, get_settings
 

@@ -14,6 +14,7 @@ from strawberry.extensions import SchemaExtension
 from models.accounts import AuthenticationError, authenticate
 from models.actor import Actor
 from notifications.bus import EventBus
+from resolvers.live import LiveConnection
 from schema.loaders import begin_execution
 
 
@@ -31,6 +32,11 @@ class Context:
     connection_params: dict[str, Any] | None = None
     shared: bool = False  # a feed's operation, serving several sockets (api/feeds.py)
     on_too_slow: Callable[[], None] | None = None  # a feed's: its bus queue overflowed
+
+    @property
+    def live(self) -> LiveConnection | None:
+        """The websocket a subscription runs on; None over HTTP (SSE) and for a shared feed."""
+        return self.request if isinstance(self.request, WebSocket) else None
 
 
 def bearer_token(header: str | None) -> str | None:

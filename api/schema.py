@@ -28,6 +28,7 @@ from api.unavailable import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE, is_unavail
 from resolvers.accounts import AccountMutations
 from resolvers.catalog import CatalogMutations
 from resolvers.credits import CreditMutations
+from resolvers.lots import LotMutations
 from resolvers.notifications import NotificationMutations
 from resolvers.queries import Query
 from resolvers.service_requests import ServiceRequestMutations
@@ -44,6 +45,7 @@ Mutation = merge_types(
         AccountMutations,
         CatalogMutations,
         CreditMutations,
+        LotMutations,
         ServiceRequestMutations,
         NotificationMutations,
         WebhookMutations,

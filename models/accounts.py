@@ -27,6 +27,7 @@ from models import throttle
 from models.actor import Actor
 from models.customer import Customer
 from models.errors import DomainError, ErrorCode, invalid_input, not_found
+from models.events import AccessRevoked
 from models.input_text import bounded, require_storable, storable
 from models.passwords import (
     MAX_PASSWORD_LENGTH,
@@ -44,17 +45,6 @@ log = logging.getLogger("credits.accounts")
 API_TOKEN_PREFIX = "crd_"
 _JWT_ALGORITHM = "HS256"
 _ACTIVE_USERS = 'SELECT * FROM "app_user" WHERE "active" AND "id" {among}'
-
-
-@dataclass(frozen=True)
-class AccessRevoked:
-    """Published after commit: a user was deactivated (`user_id`) or an API token revoked (`api_token_id`).
-
-    Every process closes the open sockets authenticated so at once, without waiting for its recheck.
-    """
-
-    user_id: uuid.UUID | None = None
-    api_token_id: uuid.UUID | None = None
 
 
 class AuthenticationError(Exception):

@@ -2,57 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
-
-from tortoise import fields
-from tortoise.models import Model
-
-from models import webhooks
+from models import webhook_outbox
+from models.credit_alert import CreditAlert
 from models.customer import Customer
+from models.customer_admins import notify_customer_admins
+from models.events import AlertRaised
 from models.money import format_amount
-from models.notification import AlertKind, Notification
-from models.outbox import EmailOutbox, render_alert_email
+from models.notification import AlertKind
+from models.outbox import render_alert_email
 from models.unit_of_work import UnitOfWork
-from models.user import Role, User
 
-
-class CreditAlert(Model):
-    """A limit the balance crossed, kept for the customer's alert history."""
-
-    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
-    customer = fields.ForeignKeyField("models.Customer", related_name="alerts")
-    kind = fields.CharEnumField(AlertKind, max_length=20)
-    balance = fields.BigIntField()
-    threshold = fields.BigIntField(null=True)
-    created_at = fields.DatetimeField(auto_now_add=True)
-
-    customer_id: uuid.UUID
-
-    class Meta:
-        table = "credit_alert"
-        indexes = (("customer_id", "created_at"),)
-
-
-@dataclass(frozen=True)
-class AlertRaised:
-    """Published after commit for every alert."""
-
-    alert: CreditAlert
-
-
-@dataclass(frozen=True)
-class NotificationCreated:
-    """Published after commit for every in-app notification."""
-
-    notification: Notification
-
-
-@dataclass(frozen=True)
-class EmailQueued:
-    """Published after commit so the dispatcher sends without waiting for its next poll."""
-
-    count: int
+__all__ = ["CreditAlert", "evaluate"]
 
 
 def _limits(customer: Customer) -> list[tuple[AlertKind, int, str]]:
@@ -79,7 +39,9 @@ async def evaluate(uow: UnitOfWork, customer: Customer, only: AlertKind | None =
         elif fired and customer.balance >= limit:
             setattr(customer, state, False)
             changed.append(state)
-            webhooks.record(uow, webhooks.alert_resolved(customer.id, kind.value, customer.balance, limit))
+            webhook_outbox.record(
+                uow, webhook_outbox.alert_resolved(customer.id, kind.value, customer.balance, limit)
+            )
     return changed
 
 
@@ -102,23 +64,13 @@ async def _raise(uow: UnitOfWork, customer: Customer, kind: AlertKind) -> None:
         threshold=threshold,
     )
     uow.events.append(AlertRaised(alert))
-    webhooks.record(uow, webhooks.alert_fired(alert))
+    webhook_outbox.record(uow, webhook_outbox.alert_fired(alert))
     message = _message(customer, kind)
-    admins = await User.filter(customer_id=customer.id, role=Role.CUSTOMER_ADMIN, active=True).using_db(
-        uow.conn
+    await notify_customer_admins(
+        uow,
+        customer,
+        kind,
+        message,
+        threshold=threshold,
+        email=lambda admin: render_alert_email(admin, customer, kind, message, alert.id),
     )
-    for admin in admins:
-        note = await Notification.create(
-            using_db=uow.conn,
-            user_id=admin.id,
-            customer_id=customer.id,
-            kind=kind,
-            balance=customer.balance,
-            threshold=threshold,
-            message=message,
-        )
-        uow.events.append(NotificationCreated(note))
-        email = render_alert_email(admin, customer, kind, message, alert.id)
-        await EmailOutbox.create(using_db=uow.conn, **email)
-    if admins:
-        uow.events.append(EmailQueued(len(admins)))

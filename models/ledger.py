@@ -4,68 +4,38 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import itertools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
-from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Min
-from tortoise.models import Model
 
 from infra import sql
 from infra.request_id import current_request_id
-from models import alerts, webhooks
+from models import balance_rules, lot_allocation, lot_store
 from models.actor import Actor
 from models.customer import Customer
 from models.errors import not_found
+from models.lot_allocation import Allocation, Book, NewLot
+from models.lots import DEFAULT_PRIORITY
+from models.transaction import CreditTransaction, TransactionKind
 from models.unit_of_work import UnitOfWork
 
-
-class TransactionKind(StrEnum):
-    """Why the balance moved; the sign of `amount` follows from it."""
-
-    GRANT = "GRANT"
-    WITHDRAWAL = "WITHDRAWAL"
-    SERVICE_CHARGE = "SERVICE_CHARGE"
-    REFUND = "REFUND"
+__all__ = [
+    "CreditTransaction",
+    "Movement",
+    "Posting",
+    "TransactionKind",
+    "current_sequence",
+    "entries_after",
+    "first_sequences_since",
+    "post",
+    "post_batch",
+]
 
 
 _CREDITS = frozenset({TransactionKind.GRANT, TransactionKind.REFUND})
-
-
-class CreditTransaction(Model):
-    """An immutable ledger entry: a customer's balance is the sum of its amounts."""
-
-    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
-    customer = fields.ForeignKeyField("models.Customer", related_name="transactions")
-    sequence = fields.BigIntField(description="1, 2, 3 … per customer, without gaps")
-    kind = fields.CharEnumField(TransactionKind, max_length=20)
-    amount = fields.BigIntField(description="signed hundredths")
-    balance_after = fields.BigIntField()
-    note = fields.TextField(null=True)
-    service_request = fields.ForeignKeyField("models.ServiceRequest", related_name="transactions", null=True)
-    actor = fields.ForeignKeyField("models.User", related_name="transactions", null=True)
-    api_token = fields.ForeignKeyField("models.ApiToken", related_name="transactions", null=True)
-    request_id = fields.CharField(max_length=64, null=True, description="the API request that caused it")
-    created_at = fields.DatetimeField(auto_now_add=True)
-
-    customer_id: uuid.UUID
-    service_request_id: uuid.UUID | None
-    actor_id: uuid.UUID | None
-
-    class Meta:
-        table = "credit_transaction"
-        unique_together = (("customer_id", "sequence"),)
-
-
-@dataclass(frozen=True)
-class BalanceChanged:
-    """Published after commit for every ledger entry."""
-
-    transaction: CreditTransaction
 
 
 @dataclass(frozen=True)
@@ -97,6 +67,9 @@ class Movement:
     note: str | None = None
     service_request_id: uuid.UUID | None = None
     request_id: str | None = None  # the API request that caused it (audit)
+    priority: int | None = None  # a grant's lot: 0-100, default 50
+    expires_at: dt.datetime | None = None  # a grant's lot: None never expires
+    lot_id: uuid.UUID | None = None  # EXPIRATION: the lot that expires (amount 0: what is left)
 
 
 async def post(
@@ -108,12 +81,16 @@ async def post(
     actor: Actor | None,
     note: str | None = None,
     service_request_id: uuid.UUID | None = None,
+    priority: int | None = None,
+    expires_at: dt.datetime | None = None,
 ) -> Posting:
     """Lock the customer, apply `amount` (unsigned hundredths), append the entry, fire crossed alerts.
 
     Must run inside `uow`'s transaction; the BalanceChanged event leaves after its commit.
     """
-    movement = Movement(amount, kind, actor, note, service_request_id, current_request_id())
+    movement = Movement(
+        amount, kind, actor, note, service_request_id, current_request_id(), priority, expires_at
+    )
     return (await post_batch(uow, [(customer_id, [movement])]))[0][0]
 
 
@@ -129,8 +106,15 @@ async def post_batch(
         raise ValueError("a posting needs at least one entry per customer")
     if len({customer_id for customer_id, _ in groups}) != len(groups):
         raise ValueError("one group per customer")
-    if any(m.amount <= 0 for _, movements in groups for m in movements):
+    if any(
+        m.amount <= 0
+        for _, movements in groups
+        for m in movements
+        if m.kind is not TransactionKind.EXPIRATION
+    ):
         raise ValueError("a ledger entry moves a positive amount")
+    if any((m.kind is TransactionKind.EXPIRATION) != (m.lot_id is not None) for _, ms in groups for m in ms):
+        raise ValueError("an EXPIRATION names its lot, and only it does")
     now = dt.datetime.now(dt.UTC)
     batch = [
         (
@@ -153,131 +137,242 @@ async def post_batch(
         )
         for customer_id, movements in groups
     ]
-    customers = await _apply_and_append(uow, batch)
-    results: list[list[Posting]] = []
-    for customer, (_, entries) in zip(customers, batch, strict=True):
-        postings: list[Posting] = []
-        alert_state: set[str] = set()
-        for entry in entries:
-            customer.balance = entry.balance_after
-            alert_state.update(await alerts.evaluate(uow, customer))
-            postings.append(Posting(customer, entry, entry.balance_after - entry.amount, entry.balance_after))
-            uow.events.append(BalanceChanged(entry))
-            webhooks.record(uow, webhooks.transaction_created(entry))
-        if alert_state:
-            await customer.save(using_db=uow.conn, update_fields=sorted(alert_state))
-        results.append(postings)
-    return results
+    terms = {
+        entry.id: movement
+        for (_, entries), (_, movements) in zip(batch, groups, strict=True)
+        for entry, movement in zip(entries, movements, strict=True)
+    }
+    customers = await _apply_and_append(uow, batch, terms)
+    await balance_rules.follow(
+        uow, [(customer, entries) for customer, (_, entries) in zip(customers, batch, strict=True)]
+    )
+    return [
+        [
+            Posting(customer, entry, entry.balance_after - entry.amount, entry.balance_after)
+            for entry in entries
+        ]
+        for customer, (_, entries) in zip(customers, batch, strict=True)
+    ]
 
 
-_RETURNING = (
-    'RETURNING "customer"."id", "customer"."name", "customer"."balance", "customer"."last_sequence", '
-    '"customer"."alert_threshold", "customer"."below_zero_fired", "customer"."below_threshold_fired", '
-    '"customer"."created_at"'
-)
-_APPLY = (
-    'UPDATE "customer" SET "balance" = "balance" + {0}, "last_sequence" = "last_sequence" + {1} '
-    'WHERE "id" = {2} ' + _RETURNING
-)
-# PostgreSQL runs the updates and the appends as one statement: the row locks are then held for
-# that statement and the COMMIT only, which is what bounds a hot customer's charges per second.
-# The statement touches each customer row once, through its UPDATE. It used to lock the rows first
-# in a CTE (FOR NO KEY UPDATE, id order) and then update them: the CTE waited for the row and
-# locked its newest version, but the UPDATE, under the statement's older snapshot, started again
-# from the version it had seen and needed that version's tuple lock once more, which a third
-# posting of the customer held while it waited for this transaction (it had queued on the old
-# version and was following the update chain): a deadlock among postings of one hot customer.
-_APPLY_AND_APPEND = (
-    "WITH d AS (SELECT * FROM unnest({0}::uuid[], {1}::bigint[], {2}::bigint[]) AS d(id, total, n)), "
-    'c AS (UPDATE "customer" SET "balance" = "balance" + d.total, "last_sequence" = "last_sequence" + d.n '
-    'FROM d WHERE "customer"."id" = d.id ' + _RETURNING + ", d.total, d.n), "
+# PostgreSQL: the customers are locked in id order, in a statement of their own, and read as they
+# are (FOR NO KEY UPDATE reads the newest version): two postings of overlapping customers, e.g.
+# charge batches of two server processes, then cannot deadlock, and the lots read next, in a
+# statement of its own (a fresh snapshot), are as the last posting of these customers left them.
+# One statement then writes everything: the customers, the entries, the lots and the allocations.
+# A statement that locked and updated the customer at once was the whole posting before lots; a
+# lock taken in a CTE of the updating statement deadlocked among postings of one hot customer
+# (the UPDATE, under the statement's older snapshot, needed the old version's tuple lock again).
+_LOCK_IN_ORDER = 'SELECT * FROM "customer" WHERE "id" = ANY({0}::uuid[]) ORDER BY "id" FOR NO KEY UPDATE'
+# SQLite has one writer: a no-op UPDATE takes the write lock before anything is read.
+_LOCK_ON_SQLITE = 'UPDATE "customer" SET "balance" = "balance" WHERE "id" {among0} RETURNING *'
+_WRITE = (
+    'WITH c AS (UPDATE "customer" SET "balance" = d.balance, "last_sequence" = d.last '
+    "FROM unnest({0}::uuid[], {1}::bigint[], {2}::bigint[]) AS d(id, balance, last) "
+    'WHERE "customer"."id" = d.id RETURNING 1), '
     'e AS (INSERT INTO "credit_transaction" ("id", "customer_id", "sequence", "kind", "amount", '
     '"balance_after", "note", "service_request_id", "actor_id", "api_token_id", "request_id", '
-    '"created_at") SELECT x.id, c."id", c."last_sequence" - c.n + x.k, x.kind, x.amount, '
-    'c."balance" - c.total + x.running, x.note, x.service_request_id, x.actor_id, x.api_token_id, '
-    "x.request_id, {14} FROM c JOIN unnest({3}::uuid[], {4}::uuid[], {5}::bigint[], {6}::text[], "
-    "{7}::bigint[], {8}::bigint[], {9}::text[], {10}::uuid[], {11}::uuid[], {12}::uuid[], {13}::text[]) "
-    "AS x(id, customer_id, k, kind, amount, running, note, service_request_id, actor_id, api_token_id, "
-    "request_id) "
-    'ON x.customer_id = c."id") '
-    'SELECT "id", "name", "balance", "last_sequence", "alert_threshold", "below_zero_fired", '
-    '"below_threshold_fired", "created_at" FROM c'
+    '"created_at") SELECT x.*, {14}::timestamptz FROM unnest({3}::uuid[], {4}::uuid[], {5}::bigint[], '
+    "{6}::text[], {7}::bigint[], {8}::bigint[], {9}::text[], {10}::uuid[], {11}::uuid[], {12}::uuid[], "
+    "{13}::text[]) AS x RETURNING 1), "
+    'u AS (UPDATE "credit_lot" SET "remaining" = v.remaining, "status" = v.status '
+    "FROM unnest({15}::uuid[], {16}::bigint[], {17}::text[]) AS v(id, remaining, status) "
+    'WHERE "credit_lot"."id" = v.id RETURNING 1), '
+    'l AS (INSERT INTO "credit_lot" ("id", "customer_id", "transaction_id", "amount", "remaining", '
+    '"priority", "expires_at", "status", "sequence", "created_at") SELECT * FROM unnest({18}::uuid[], '
+    "{19}::uuid[], {20}::uuid[], {21}::bigint[], {22}::bigint[], {23}::smallint[], {24}::timestamptz[], "
+    "{25}::text[], {26}::bigint[], {27}::timestamptz[]) RETURNING 1), "
+    'a AS (INSERT INTO "credit_allocation" ("id", "transaction_id", "lot_id", "amount") '
+    "SELECT * FROM unnest({28}::uuid[], {29}::uuid[], {30}::uuid[], {31}::bigint[]) RETURNING 1) "
+    "SELECT (SELECT count(*) FROM c) AS customers"
 )
-# A posting of several customers locks them first, in id order, in a statement of its own (an
-# UPDATE of several rows takes them in whatever order its plan visits them): two postings of
-# overlapping customers, e.g. charge batches of two server processes, then cannot deadlock. The
-# next statement's snapshot sees the locked versions as they are, so its UPDATE waits for nothing.
-_LOCK_IN_ORDER = 'SELECT "id" FROM "customer" WHERE "id" = ANY({0}::uuid[]) ORDER BY "id" FOR NO KEY UPDATE'
+_DEBITS = frozenset({TransactionKind.SERVICE_CHARGE, TransactionKind.WITHDRAWAL})
+# A debit reads its customer's first ACTIVE lots in consumption order, this many: a charge seldom
+# spans more, and reading all of them made a customer with thousands of grants slow down with
+# each (a second read takes all when a debit needs more).
+LOTS_READ_PER_CUSTOMER = 16
 
 
 async def _apply_and_append(
-    uow: UnitOfWork, batch: list[tuple[uuid.UUID, list[CreditTransaction]]]
+    uow: UnitOfWork,
+    batch: list[tuple[uuid.UUID, list[CreditTransaction]]],
+    terms: dict[uuid.UUID, Movement],
 ) -> list[Customer]:
-    """Lock each customer's row, move its balance and sequence, append its entries at the next sequences.
+    """Lock each customer's row, split each entry across its lots, append the entries, move the balances.
 
-    The UPDATE takes PostgreSQL's FOR NO KEY UPDATE row lock, which rows inserted earlier in the
-    transaction that reference the customer (a service request's FOR KEY SHARE) do not conflict
-    with; concurrent postings of one customer queue here until this transaction ends. Every
-    posting transaction locks its service request or idempotency record first and the customer
-    row after it, never the other way round.
-    Completes each entry (sequence, balance after) and returns the customers as they now are,
-    in the order of `batch`.
+    PostgreSQL's FOR NO KEY UPDATE row lock does not conflict with rows inserted earlier in the
+    transaction that reference the customer (a service request's FOR KEY SHARE); concurrent
+    postings of one customer queue here until this transaction ends. Every posting transaction
+    locks its service request or idempotency record first and the customer row after it, never
+    the other way round. Each entry's allocations are computed in ledger order (`lot_allocation`);
+    a refund whose charge took from a lot that has expired since is followed by an EXPIRATION
+    entry, inserted into its group. Completes each entry (sequence, balance after) and returns
+    the customers as they now are, in the order of `batch`.
     """
     conn = uow.conn
     on_postgres = conn.capabilities.dialect == "postgres"
-    totals = [sum(e.amount for e in entries) for _, entries in batch]
-    runnings = [list(itertools.accumulate(e.amount for e in entries)) for _, entries in batch]
+    customer_ids = [customer_id for customer_id, _ in batch]
     if on_postgres:
-        rows = await _apply_on_postgres(conn, batch, totals, runnings)
+        rows = await sql.fetch(conn, _LOCK_IN_ORDER, customer_ids)
     else:
-        rows = []
-        for (customer_id, entries), total in zip(batch, totals, strict=True):
-            rows += await sql.fetch(conn, _APPLY, total, len(entries), customer_id)
+        rows = await sql.fetch(conn, _LOCK_ON_SQLITE.format(among0=sql.among(conn, 0)), customer_ids)
     by_id = {sql.as_uuid(row["id"]): row for row in rows}
-    customers: list[Customer] = []
-    for (customer_id, entries), total, running in zip(batch, totals, runnings, strict=True):
-        if customer_id not in by_id:
-            raise not_found("customer", None)
-        customer = Customer._init_from_db(**by_id[customer_id])
-        first_sequence = customer.last_sequence - len(entries) + 1
-        opening = customer.balance - total
-        for n, (entry, after) in enumerate(zip(entries, running, strict=True)):
-            entry.sequence, entry.balance_after = first_sequence + n, opening + after
-            entry._saved_in_db = True
-        customers.append(customer)
-    if not on_postgres:
+    if any(customer_id not in by_id for customer_id in customer_ids):
+        raise not_found("customer", None)
+    customers = [Customer._init_from_db(**by_id[customer_id]) for customer_id in customer_ids]
+    refunded = [
+        e.service_request_id
+        for _, entries in batch
+        for e in entries
+        if e.kind is TransactionKind.REFUND and e.service_request_id is not None
+    ]
+    expiring_lots = [m.lot_id for m in terms.values() if m.lot_id is not None]
+    debited = [customer_id for customer_id, entries in batch if any(e.kind in _DEBITS for e in entries)]
+    balances = {customer_id: c.balance for customer_id, c in zip(customer_ids, customers, strict=True)}
+    opening = [(c.balance, c.last_sequence) for c in customers]
+    planned = [list(entries) for _, entries in batch]
+    # With a refund or an expiry beside a debit, lots beyond the first are read anyway: all.
+    limit = None if debited and (refunded or expiring_lots) else LOTS_READ_PER_CUSTOMER
+    while True:
+        read = await lot_store.read_books(conn, balances, debited, refunded, expiring_lots, limit)
+        allocations = _split(batch, planned, customers, read, terms)
+        if limit is None or not any(read.books[c].ran_out for c in read.truncated):
+            break
+        # A debit needed more lots than were read: read all of them and split the batch again.
+        limit = None
+        for customer, (balance, last_sequence) in zip(customers, opening, strict=True):
+            customer.balance, customer.last_sequence = balance, last_sequence
+    books = read.books
+    lot_changes = lot_store.changes(books, allocations)
+    if on_postgres:
+        await _write_on_postgres(conn, batch, customers, lot_changes)
+    else:
+        for customer in customers:
+            await sql.fetch(
+                conn,
+                'UPDATE "customer" SET "balance" = {0}, "last_sequence" = {1} WHERE "id" = {2}',
+                customer.balance,
+                customer.last_sequence,
+                customer.id,
+            )
         await CreditTransaction.bulk_create([e for _, entries in batch for e in entries], using_db=conn)
+        await lot_store.write_on_sqlite(conn, lot_changes)
     return customers
 
 
-async def _apply_on_postgres(
+def _split(
+    batch: list[tuple[uuid.UUID, list[CreditTransaction]]],
+    planned: list[list[CreditTransaction]],
+    customers: list[Customer],
+    read: lot_store.Books,
+    terms: dict[uuid.UUID, Movement],
+) -> list[tuple[uuid.UUID, Allocation]]:
+    """Complete each customer's entries in ledger order and split them across its lots.
+
+    Fills each group of `batch` anew from `planned` (an expiry that finds nothing left writes
+    no entry; a refund may be followed by an EXPIRATION) and moves the customers along.
+    """
+    allocations: list[tuple[uuid.UUID, Allocation]] = []
+    for (customer_id, entries), todo, customer in zip(batch, planned, customers, strict=True):
+        book = read.books[customer_id]
+        entries.clear()
+        for entry in todo:
+            lot_id = terms[entry.id].lot_id
+            if lot_id is not None:
+                # An expiry takes what is left, if the lot is this customer's and not yet EXPIRED;
+                # a lot with nothing left expires without an entry.
+                parts = lot_allocation.expire(book, lot_id) if lot_id in book.lots else []
+                entry.amount = sum(part.amount for part in parts)
+                if parts:
+                    entries.append(_completed(entry, customer))
+                    entry.lot_allocations = tuple(parts)
+                    allocations += [(entry.id, part) for part in parts]
+                continue
+            entries.append(_completed(entry, customer))
+            parts, expiring = _allocate(book, entry, terms[entry.id], read.charges)
+            entry.lot_allocations = tuple(parts)
+            allocations += [(entry.id, part) for part in parts]
+            if expiring:
+                expiration = _expiration_after(entry, sum(part.amount for part in expiring))
+                entries.append(_completed(expiration, customer))
+                expiration.lot_allocations = tuple(expiring)
+                allocations += [(expiration.id, part) for part in expiring]
+    return allocations
+
+
+def _completed(entry: CreditTransaction, customer: Customer) -> CreditTransaction:
+    """`entry` at the customer's next sequence; moves the customer's balance and sequence along."""
+    customer.last_sequence += 1
+    customer.balance += entry.amount
+    entry.sequence, entry.balance_after = customer.last_sequence, customer.balance
+    entry._saved_in_db = True
+    return entry
+
+
+def _allocate(
+    book: Book, entry: CreditTransaction, movement: Movement, charges: dict[uuid.UUID, list[Allocation]]
+) -> tuple[list[Allocation], list[Allocation]]:
+    """The entry's allocations, and those of an EXPIRATION entry that must follow it (a refund's)."""
+    if entry.kind in _DEBITS:
+        return lot_allocation.debit(book, -entry.amount), []
+    lot = NewLot(
+        uuid.uuid4(),
+        entry.sequence,
+        entry.id,
+        entry.created_at,
+        DEFAULT_PRIORITY if movement.priority is None else movement.priority,
+        movement.expires_at,
+    )
+    if entry.kind is TransactionKind.GRANT:
+        return lot_allocation.grant(book, entry.amount, lot), []
+    if entry.kind is TransactionKind.REFUND:
+        charge = charges.get(entry.service_request_id, []) if entry.service_request_id else []
+        return lot_allocation.refund(book, entry.amount, charge, lot)
+    raise ValueError(f"no allocation for a {entry.kind} entry")
+
+
+def _expiration_after(refund: CreditTransaction, amount: int) -> CreditTransaction:
+    """The EXPIRATION entry for the parts of `refund` whose lot has expired (`amount` < 0)."""
+    return CreditTransaction(
+        id=uuid.uuid4(),
+        customer_id=refund.customer_id,
+        kind=TransactionKind.EXPIRATION,
+        amount=amount,
+        actor_id=refund.actor_id,
+        api_token_id=refund.api_token_id,
+        request_id=refund.request_id,
+        created_at=refund.created_at,
+    )
+
+
+async def _write_on_postgres(
     conn: BaseDBAsyncClient,
     batch: list[tuple[uuid.UUID, list[CreditTransaction]]],
-    totals: list[int],
-    runnings: list[list[int]],
-) -> list[dict[str, object]]:
-    """Run `_APPLY_AND_APPEND` for the whole batch: one round trip, two for several customers."""
+    customers: list[Customer],
+    lot_changes: lot_store.LotChanges,
+) -> None:
+    """Run `_WRITE` for the whole batch: one round trip."""
     entries = [e for _, group in batch for e in group]
-    if len(batch) > 1:
-        await sql.fetch(conn, _LOCK_IN_ORDER, [customer_id for customer_id, _ in batch])
-    return await sql.fetch(
+    created_at = entries[0].created_at if entries else None
+    await sql.fetch(
         conn,
-        _APPLY_AND_APPEND,
-        [customer_id for customer_id, _ in batch],
-        totals,
-        [len(group) for _, group in batch],
+        _WRITE,
+        [c.id for c in customers],
+        [c.balance for c in customers],
+        [c.last_sequence for c in customers],
         [e.id for e in entries],
         [e.customer_id for e in entries],
-        [k for _, group in batch for k in range(1, len(group) + 1)],
+        [e.sequence for e in entries],
         [e.kind.value for e in entries],
         [e.amount for e in entries],
-        [r for running in runnings for r in running],
+        [e.balance_after for e in entries],
         [e.note for e in entries],
         [e.service_request_id for e in entries],
         [e.actor_id for e in entries],
         [e.api_token_id for e in entries],
         [e.request_id for e in entries],
-        entries[0].created_at,
+        created_at,
+        *lot_store.postgres_arrays(lot_changes),
     )
 
 

@@ -18,6 +18,7 @@ class AlertKind(StrEnum):
     BELOW_ZERO = "BELOW_ZERO"
     BELOW_THRESHOLD = "BELOW_THRESHOLD"
     WEBHOOK_DISABLED = "WEBHOOK_DISABLED"
+    CREDITS_EXPIRING = "CREDITS_EXPIRING"  # a lot expires within 7 days (the alert comes with the sweep)
 
 
 class Notification(Model):

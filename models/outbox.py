@@ -6,17 +6,15 @@ import datetime as dt
 import html
 import uuid
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
 
+from models.customer import Customer
 from models.money import format_amount
 from models.notification import AlertKind
-
-if TYPE_CHECKING:
-    from models.customer import Customer
-    from models.user import User
+from models.user import User
 
 
 class EmailStatus(StrEnum):

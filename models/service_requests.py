@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from infra import sql
 from infra.batching import Combiner, Ticket
 from infra.request_id import current_request_id
-from models import platform, webhooks
+from models import platform, webhook_outbox
 from models.actor import Actor
 from models.customer import Customer
 from models.errors import DomainError, ErrorCode, invalid_input, not_found
@@ -136,7 +136,7 @@ async def _charge_batch(tickets: list[Ticket[_Charge, RequestMade]]) -> None:
             # One INSERT for the batch's requests (their keys, if any, are claimed above).
             await ServiceRequest.bulk_create([request for _, request in made], using_db=uow.conn)
             for _, request in made:
-                webhooks.record(uow, webhooks.request_updated(request))
+                webhook_outbox.record(uow, webhook_outbox.request_updated(request))
         charges: dict[uuid.UUID, list[Movement]] = {}
         for ticket, request in made:
             if request.amount > 0:
@@ -267,7 +267,7 @@ async def finish(
                 ErrorCode.INVALID_STATE, f"the request is {current.status}, not REQUESTED", "id"
             )
         request = ServiceRequest._init_from_db(**rows[0])
-        webhooks.record(uow, webhooks.request_updated(request))
+        webhook_outbox.record(uow, webhook_outbox.request_updated(request))
         if status in REFUNDING_STATUSES and request.amount > 0:
             posting = await post(
                 uow,

@@ -13,9 +13,11 @@ from typing import TypeVar
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from models.events import DomainEvent
+
 log = logging.getLogger("credits.uow")
 
-EventSink = Callable[[Sequence[object]], Awaitable[None]]
+EventSink = Callable[[Sequence[DomainEvent]], Awaitable[None]]
 _sinks: list[EventSink] = []
 
 T = TypeVar("T")
@@ -43,7 +45,7 @@ class UnitOfWork:
     """The open transaction's connection and the events it will publish on commit."""
 
     conn: BaseDBAsyncClient
-    events: list[object] = field(default_factory=list)
+    events: list[DomainEvent] = field(default_factory=list)
     # Run in the transaction just before it commits (e.g. the webhook deliveries of its changes).
     before_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 

@@ -19,7 +19,7 @@ from functools import partial
 from typing import Any
 
 import metrics
-from models.alerts import CreditAlert
+from models.credit_alert import CreditAlert
 from models.ledger import current_sequence, entries_after, first_sequences_since
 from models.notification import Notification
 from notifications.bus import EventBus, Resync

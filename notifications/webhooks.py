@@ -29,7 +29,8 @@ from infra import sql
 from models import destinations, webhook_secrets
 from models.errors import DomainError
 from models.unit_of_work import UnitOfWork, run_in_transaction, unit_of_work
-from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint, disable_endpoint
+from models.webhook_outbox import DeliveryStatus, WebhookDelivery
+from models.webhooks import WebhookEndpoint, disable_endpoint
 from notifications import webhook_http
 from notifications.dispatch import PLAN_FOR_BACKLOG, OutboxDispatcher, hold_claims_for
 from notifications.webhook_slots import Slots

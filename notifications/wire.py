@@ -6,10 +6,10 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from models.accounts import AccessRevoked
-from models.alerts import AlertRaised, CreditAlert, NotificationCreated
-from models.ledger import BalanceChanged, CreditTransaction
+from models.credit_alert import CreditAlert
+from models.events import AccessRevoked
 from models.notification import Notification
+from models.transaction import CreditTransaction
 
 BALANCE = "balance"
 ALERT = "alert"
@@ -114,16 +114,3 @@ def _uuid_or_none(value: object) -> uuid.UUID | None:
         return uuid.UUID(value) if isinstance(value, str) else None
     except ValueError:
         return None
-
-
-def encode(event: object) -> dict[str, Any] | None:
-    """The wire message for a committed domain event (None: nothing to publish)."""
-    if isinstance(event, BalanceChanged):
-        return transaction_message(event.transaction)
-    if isinstance(event, AlertRaised):
-        return alert_message(event.alert)
-    if isinstance(event, NotificationCreated):
-        return notification_message(event.notification)
-    if isinstance(event, AccessRevoked):
-        return access_message(event)
-    return None

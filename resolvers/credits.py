@@ -26,7 +26,16 @@ async def _change(info: Info, kind: TransactionKind, input: BalanceChangeInput) 
         customer_id = parse_id(input.customer_id, "customer", "customerId")
         amount = parse_positive(input.amount, "amount")
         key = validate_key(input.idempotency_key, "idempotencyKey")
-        change = await change_balance(actor, kind, customer_id, amount, input.note, key)
+        change = await change_balance(
+            actor,
+            kind,
+            customer_id,
+            amount,
+            input.note,
+            key,
+            priority=input.priority,
+            expires_at=input.expires_at,
+        )
         entry = change.transaction
         # As posted, so `customer.balance` is `transaction.balanceAfter`; a replay's is as it is now.
         customer = change.customer or await loaders(info).customers.load(entry.customer_id)

@@ -9,7 +9,6 @@ from contextlib import AbstractContextManager, nullcontext
 
 import strawberry
 from prometheus_client import Gauge
-from starlette.websockets import WebSocket
 from strawberry.types import Info
 
 import metrics
@@ -24,6 +23,7 @@ from models.user import Role
 from notifications.bus import EventBus, SubscriberTooSlow
 from notifications.streams import REPLAYS, alert_events, balance_events, notification_events
 from notifications.wire import alert_from_message, transaction_from_message
+from resolvers.live import LiveConnection
 from schema.access import current_actor, forbidden
 from schema.pagination import query_error
 from schema.types import BalanceEvent, CreditAlert, CreditTransaction, Notification
@@ -60,10 +60,10 @@ def _closer(info: Info) -> Callable[[], None]:
         return info.context.on_too_slow
 
     def close() -> None:
-        socket = info.context.request
-        if isinstance(socket, WebSocket):
+        connection: LiveConnection | None = info.context.live
+        if connection is not None:
             task = asyncio.get_running_loop().create_task(
-                socket.close(code=TOO_SLOW, reason="subscriber too slow")
+                connection.close(code=TOO_SLOW, reason="subscriber too slow")
             )
             _closing.add(task)
             task.add_done_callback(_closing.discard)
@@ -78,7 +78,7 @@ async def _too_slow(info: Info) -> None:
     sending `complete` after the close frame fails in the protocol handler. The socket's close
     cancels this wait.
     """
-    if isinstance(info.context.request, WebSocket):
+    if info.context.live is not None:
         await asyncio.Event().wait()
 
 

@@ -13,7 +13,8 @@ from models.errors import DomainError, not_found
 from models.ids import parse_id, parse_optional_id, try_parse_id
 from models.permissions import target_customer
 from models.user import Role
-from models.webhooks import WebhookDelivery as DeliveryRow
+from models.webhook_outbox import WebhookDelivery as DeliveryRow
+from models.webhook_outbox import WebhookEventType
 from models.webhooks import WebhookEndpoint as EndpointRow
 from resolvers.errors import INPUT, guarded
 from schema.access import require_role
@@ -80,8 +81,8 @@ class WebhookQueries:
         return WebhookEndpoint.from_model(endpoint)
 
 
-def _types(values: list[object] | None) -> list[webhooks.WebhookEventType] | None:
-    return None if values is None else [webhooks.WebhookEventType(v) for v in values]
+def _types(values: list[object] | None) -> list[WebhookEventType] | None:
+    return None if values is None else [WebhookEventType(v) for v in values]
 
 
 @strawberry.type

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import strawberry
@@ -17,6 +18,8 @@ class BalanceChangeInput:
     amount: Decimal
     note: str | None = None
     idempotency_key: str | None = None
+    expires_at: dt.datetime | None = strawberry.field(default=None, description="grantCredits only")
+    priority: int | None = strawberry.field(default=None, description="grantCredits only; default 50")
 
 
 @strawberry.input
@@ -61,3 +64,11 @@ class RequestServiceInput:
     quantity: int | None = 1
     customer_id: strawberry.ID | None = None
     idempotency_key: str | None = None
+
+
+@strawberry.input
+class UpdateCreditLotInput:
+    """What to change on a lot; an omitted field stays, `expiresAt: null` removes the expiry."""
+
+    expires_at: dt.datetime | None = strawberry.UNSET
+    priority: int | None = strawberry.UNSET

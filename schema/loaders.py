@@ -23,9 +23,11 @@ from tortoise.exceptions import DoesNotExist
 from tortoise.models import Model
 
 from models.customer import Customer
+from models.ledger import CreditTransaction
+from models.lots import CreditAllocation, allocations_of
 from models.service import Service, ServiceRequest
 from models.user import User
-from models.webhooks import Backlog, backlogs
+from models.webhook_outbox import Backlog, backlogs
 
 Row = TypeVar("Row", bound=Model)
 MAX_BATCH = 500  # ids per query: well below SQLite's 32,766 parameters
@@ -92,12 +94,43 @@ class BacklogLoader:
         return await self._loader.load(endpoint_id)
 
 
+async def _allocations(transaction_ids: list[uuid.UUID]) -> list[list[CreditAllocation]]:
+    found = await allocations_of(transaction_ids)
+    return [found.get(i, []) for i in transaction_ids]
+
+
+class AllocationLoader:
+    """Ledger entries' allocations (with their lots), batched for one execution."""
+
+    __slots__ = ("_loader",)
+
+    def __init__(self) -> None:
+        self._loader: DataLoader[uuid.UUID, list[CreditAllocation]] = DataLoader(
+            _allocations, max_batch_size=MAX_BATCH
+        )
+
+    async def load(self, transaction_id: uuid.UUID) -> list[CreditAllocation]:
+        """The entry's allocations; batched with the other entries of the same tick."""
+        _outside_transactions()
+        return await self._loader.load(transaction_id)
+
+
 class Loaders:
     """One execution's loaders, one per kind of row a nested field reads."""
 
-    __slots__ = ("customers", "requests", "services", "users", "webhook_backlogs")
+    __slots__ = (
+        "allocations",
+        "customers",
+        "requests",
+        "services",
+        "transactions",
+        "users",
+        "webhook_backlogs",
+    )
 
     def __init__(self) -> None:
+        self.allocations = AllocationLoader()
+        self.transactions = RowLoader(CreditTransaction)
         self.customers = RowLoader(Customer)
         self.services = RowLoader(Service)
         self.requests = RowLoader(ServiceRequest)

@@ -11,6 +11,7 @@ from models.errors import DomainError
 from models.errors import ErrorCode as _ErrorCode
 from schema.types import (
     ApiToken,
+    CreditLot,
     CreditSettings,
     CreditTransaction,
     Customer,
@@ -120,3 +121,10 @@ class MarkNotificationsReadPayload(Payload):
     """How many notifications changed to read."""
 
     count: int | None = None
+
+
+@strawberry.type
+class CreditLotPayload(Payload):
+    """The lot as changed."""
+
+    lot: CreditLot | None = None

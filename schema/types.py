@@ -9,9 +9,12 @@ from decimal import Decimal
 import strawberry
 from strawberry.types import Info
 
-from models.alerts import CreditAlert as AlertRow
+from models.credit_alert import CreditAlert as AlertRow
 from models.customer import Customer as CustomerRow
+from models.errors import DomainError
 from models.ledger import CreditTransaction as TransactionRow
+from models.lots import CreditLot as LotRow
+from models.lots import lots_page
 from models.money import to_decimal
 from models.notification import Notification as NotificationRow
 from models.notification import unread_count
@@ -22,9 +25,9 @@ from models.service import ServiceRequest as RequestRow
 from models.user import ApiToken as ApiTokenRow
 from models.user import User as UserRow
 from schema.access import current_actor
-from schema.enums import AlertKind, Role, ServiceRequestStatus, TransactionKind
+from schema.enums import AlertKind, CreditLotStatus, Role, ServiceRequestStatus, TransactionKind
 from schema.loaders import loaders
-from schema.pagination import Connection, connection
+from schema.pagination import Connection, connection, query_error
 
 TRANSACTION_ORDER = (SortKey("sequence", int),)
 NEWEST_FIRST = (SortKey("created_at", dt.datetime), SortKey("id", uuid.UUID))
@@ -200,6 +203,63 @@ class CreditTransaction:
             return None
         return User.from_model(await loaders(info).users.load(self.model.actor_id))
 
+    @strawberry.field
+    async def allocations(self, info: Info) -> list[CreditAllocation]:
+        """What the entry did to each lot (net) and, `lot` null, to the debt; empty for end users."""
+        if not can_see_ledger(current_actor(info)):
+            return []
+        return [
+            CreditAllocation(
+                lot=None if a.lot is None else CreditLot.from_model(a.lot), amount=to_decimal(a.amount)
+            )
+            for a in await loaders(info).allocations.load(self.model.id)
+        ]
+
+
+@strawberry.type
+class CreditLot:
+    """Credits of one grant: consumed in order, expiring on their own date."""
+
+    id: strawberry.ID
+    amount: Decimal = strawberry.field(
+        description="What it held when created (a grant less the debt it paid)."
+    )
+    remaining: Decimal
+    priority: int = strawberry.field(description="0-100, lower is consumed first.")
+    expires_at: dt.datetime | None = strawberry.field(description="Null: never.")
+    created_at: dt.datetime
+    status: CreditLotStatus
+    model: strawberry.Private[LotRow]
+
+    @classmethod
+    def from_model(cls, m: LotRow) -> CreditLot:
+        """Expose a lot row."""
+        return cls(
+            id=strawberry.ID(str(m.id)),
+            amount=to_decimal(m.amount),
+            remaining=to_decimal(m.remaining),
+            priority=m.priority,
+            expires_at=m.expires_at,
+            created_at=m.created_at,
+            status=m.status,
+            model=m,
+        )
+
+    @strawberry.field
+    async def transaction(self, info: Info) -> CreditTransaction:
+        """The entry that created the lot."""
+        return CreditTransaction.from_model(await loaders(info).transactions.load(self.model.transaction_id))
+
+
+@strawberry.type
+class CreditAllocation:
+    """What one ledger entry did to one lot, or (lot null) to the customer's debt."""
+
+    lot: CreditLot | None
+    amount: Decimal = strawberry.field(
+        description="Signed like the entry: the allocations of an entry add up to its amount."
+    )
+
 
 @strawberry.type
 class Customer:
@@ -251,6 +311,24 @@ class Customer:
             after,
             CreditTransaction.from_model,
         )
+
+    @strawberry.field
+    async def lots(
+        self,
+        info: Info,
+        status: CreditLotStatus | None = None,
+        first: int | None = 50,
+        after: str | None = None,
+    ) -> Connection[CreditLot]:
+        """Lots in consumption order, then DEPLETED and EXPIRED ones newest first; empty for end users."""
+        actor = current_actor(info)
+        if not (can_see_ledger(actor) and can_access_customer(actor, self.model.id)):
+            return Connection.empty()
+        try:
+            page = await lots_page(self.model.id, status, 50 if first is None else first, after)
+        except DomainError as exc:
+            raise query_error(exc) from None
+        return Connection.from_page(page, CreditLot.from_model)
 
     @strawberry.field
     async def service_requests(
@@ -310,6 +388,10 @@ class Notification:
             model=m,
         )
 
+    lot: CreditLot | None = strawberry.field(
+        default=None, description="CREDITS_EXPIRING: the lot that expires."
+    )
+
     @strawberry.field
     async def customer(self, info: Info) -> Customer:
         """The customer whose balance crossed a limit."""
@@ -326,6 +408,9 @@ class CreditAlert:
     balance: Decimal
     threshold: Decimal | None
     created_at: dt.datetime
+    lot: CreditLot | None = strawberry.field(
+        default=None, description="CREDITS_EXPIRING: the lot that expires."
+    )
 
     @classmethod
     def from_model(cls, m: AlertRow) -> CreditAlert:

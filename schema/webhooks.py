@@ -9,10 +9,10 @@ import strawberry
 from strawberry.types import Info
 
 from models.pagination import SortKey
-from models.webhooks import DeliveryStatus as _DeliveryStatus
-from models.webhooks import WebhookDelivery as DeliveryRow
+from models.webhook_outbox import DeliveryStatus as _DeliveryStatus
+from models.webhook_outbox import WebhookDelivery as DeliveryRow
+from models.webhook_outbox import WebhookEventType as _WebhookEventType
 from models.webhooks import WebhookEndpoint as EndpointRow
-from models.webhooks import WebhookEventType as _WebhookEventType
 from schema.loaders import loaders
 from schema.pagination import Connection, connection
 from schema.payloads import Payload

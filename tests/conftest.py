@@ -46,13 +46,14 @@ TEST_ENV = {
     # Runs that share one Redis (parallel worktrees, a bench beside CI) never hear each other.
     "CREDITS_BUS_CHANNEL": f"credits.test.{_PG_TEST_DB}",
     "CREDITS_WS_AUTH_RECHECK_SECONDS": "0.5",
-    "CREDITS_HOUSEKEEPING_SECONDS": "86400",  # at start only: tests call runtime.keep_house themselves
+    "CREDITS_HOUSEKEEPING_SECONDS": "86400",  # at start only: tests call keep_house themselves
 }
 os.environ.update(TEST_ENV)
 
 from infra import db  # noqa: E402
 from models.customer import Customer  # noqa: E402
 from models.ledger import CreditTransaction  # noqa: E402
+from models.lots import CreditAllocation, CreditLot, LotStatus  # noqa: E402
 from models.unit_of_work import is_retryable  # noqa: E402
 from notifications.bus import EventBus  # noqa: E402
 from settings import Settings, get_settings  # noqa: E402
@@ -79,6 +80,8 @@ _TABLES = (
     "credit_alert",
     "notification",
     "idempotency_record",
+    "credit_allocation",
+    "credit_lot",
     "credit_transaction",
     "service_request",
     "api_token",
@@ -164,6 +167,29 @@ async def assert_ledger_consistent() -> None:
         for entry in entries:
             running += entry.amount
             assert entry.balance_after == running
+        await assert_lots_consistent(customer, entries)
+
+
+async def assert_lots_consistent(customer: Customer, entries: list[CreditTransaction]) -> None:
+    """The invariants of "Credit lots" (API.md) for one customer's lots and allocations."""
+    allocations = await CreditAllocation.filter(transaction__customer_id=customer.id)
+    by_entry: dict[uuid.UUID, list[CreditAllocation]] = {}
+    by_lot: dict[uuid.UUID | None, list[CreditAllocation]] = {}
+    for part in allocations:
+        by_entry.setdefault(part.transaction_id, []).append(part)
+        by_lot.setdefault(part.lot_id, []).append(part)
+    for entry in entries:
+        parts = by_entry.get(entry.id, [])
+        assert sum(p.amount for p in parts) == entry.amount, (customer.name, entry.kind, entry.sequence)
+        assert len({p.lot_id for p in parts}) == len(parts), "one allocation per lot per entry"
+    active = 0
+    for lot in await CreditLot.filter(customer_id=customer.id):
+        later = sum(p.amount for p in by_lot.get(lot.id, []) if p.transaction_id != lot.transaction_id)
+        assert lot.remaining == lot.amount + later, (customer.name, lot.amount, lot.remaining)
+        assert lot.remaining > 0 if lot.status == LotStatus.ACTIVE else lot.remaining == 0, lot.status
+        active += lot.remaining if lot.status == LotStatus.ACTIVE else 0
+    # the balance is what the ACTIVE lots hold, or minus the debt (and then no lot holds credits)
+    assert active == max(customer.balance, 0), customer.name
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,8 @@ import pytest
 
 from models.outbox import EmailOutbox
 from models.user import Role
-from models.webhooks import DeliveryStatus, WebhookDelivery, create_endpoint
+from models.webhook_outbox import DeliveryStatus, WebhookDelivery
+from models.webhooks import create_endpoint
 from server import dispatch_refusal
 from settings import Settings
 from tests.client import GraphQLClient

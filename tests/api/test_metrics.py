@@ -23,7 +23,7 @@ from models import webhooks
 from models.idempotency import IdempotencyRecord
 from models.ledger import TransactionKind
 from models.user import Role
-from models.webhooks import WebhookDelivery
+from models.webhook_outbox import WebhookDelivery
 from notifications import wire
 from notifications.bus import Subscription
 from notifications.mail import MailDispatcher
@@ -188,7 +188,7 @@ async def test_pruned_idempotency_records_are_counted(
     before = await scrape(http)
 
     # when
-    await runtime.keep_house()
+    await runtime.housekeeping.keep_house()
 
     # then
     after = await scrape(http)

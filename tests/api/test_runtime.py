@@ -7,8 +7,7 @@ import asyncio
 import pytest
 
 from api.runtime import Runtime
-from models.alerts import EmailQueued
-from models.webhooks import WebhooksQueued
+from models.events import EmailQueued, WebhooksQueued
 from notifications import wire
 from notifications.bus import EventBus
 from settings import Settings

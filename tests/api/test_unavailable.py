@@ -14,7 +14,7 @@ import redis.exceptions
 from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError
 
 import api.context
-import models.ledger
+import models.alerts
 import resolvers.queries
 from api.unavailable import is_unavailable
 from infra import db
@@ -187,7 +187,7 @@ async def test_a_lost_connection_in_a_mutation_answers_503_and_writes_nothing(
     async def dropped(*_args: object, **_kwargs: object) -> object:
         raise asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation")
 
-    monkeypatch.setattr(models.ledger.alerts, "evaluate", dropped)
+    monkeypatch.setattr(models.alerts, "evaluate", dropped)
 
     # when
     response = await http.post(

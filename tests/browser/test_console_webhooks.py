@@ -12,7 +12,8 @@ from standardwebhooks import Webhook
 
 from models.service_requests import request_service
 from models.user import Role
-from models.webhooks import WebhookDelivery, create_endpoint, send_test
+from models.webhook_outbox import WebhookDelivery
+from models.webhooks import create_endpoint, send_test
 from tests.browser.conftest import log_in, screenshot
 from tests.factories import PASSWORD, make_catalog_admin, make_customer, make_service, make_user
 from tests.webhook_receiver import WebhookReceiver

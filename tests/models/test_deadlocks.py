@@ -20,10 +20,11 @@ import asyncpg
 import httpx
 import pytest
 
-import models.ledger
+import models.alerts
 from models import catalog, unit_of_work
 from models.customer import Customer
-from models.ledger import BalanceChanged, CreditTransaction, TransactionKind
+from models.events import BalanceChanged
+from models.ledger import CreditTransaction, TransactionKind
 from models.service import REFUNDING_STATUSES, RequestStatus, ServiceRequest
 from models.service_requests import request_service
 from models.user import Role
@@ -185,7 +186,7 @@ def abort_alert_checks(monkeypatch: pytest.MonkeyPatch, error: Exception, times:
     """Make the ledger's alert check (inside every posting's transaction) raise `error` the first
     `times` calls; returns the list that counts the calls."""
     calls: list[int] = []
-    evaluate = models.ledger.alerts.evaluate
+    evaluate = models.alerts.evaluate
 
     async def aborting(*args: object, **kwargs: object) -> list[str]:
         calls.append(1)
@@ -193,7 +194,7 @@ def abort_alert_checks(monkeypatch: pytest.MonkeyPatch, error: Exception, times:
             raise error
         return await evaluate(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(models.ledger.alerts, "evaluate", aborting)
+    monkeypatch.setattr(models.alerts, "evaluate", aborting)
     return calls
 
 

@@ -8,7 +8,8 @@ import pytest
 
 from models.customer import Customer
 from models.errors import DomainError, ErrorCode
-from models.ledger import BalanceChanged, CreditTransaction, Movement, TransactionKind, post_batch
+from models.events import BalanceChanged
+from models.ledger import CreditTransaction, Movement, TransactionKind, post_batch
 from models.unit_of_work import unit_of_work
 from tests.factories import Login, enable_credits, make_catalog_admin, make_customer
 

@@ -9,7 +9,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from models import webhooks
-from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from models.webhook_outbox import DeliveryStatus, WebhookDelivery
+from models.webhooks import WebhookEndpoint
 from settings import Settings
 
 pytestmark = pytest.mark.usefixtures("no_local_webhook_dispatcher")
@@ -57,7 +58,7 @@ async def test_housekeeping_prunes_finished_deliveries_past_retention_and_keeps_
     before = pruned_so_far()
 
     # when: the runtime keeps house (as every serving and dispatch process does periodically)
-    await runtime.keep_house()
+    await runtime.housekeeping.keep_house()
 
     # then: only the two old finished ones went, and the metric counted them
     assert set(await WebhookDelivery.all().values_list("id", flat=True)) == kept

@@ -12,7 +12,8 @@ from tortoise import connections
 from models.credits import change_balance
 from models.ledger import TransactionKind
 from models.unit_of_work import UnitOfWork, unit_of_work
-from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint, create_endpoint, update_endpoint
+from models.webhook_outbox import DeliveryStatus, WebhookDelivery
+from models.webhooks import WebhookEndpoint, create_endpoint, update_endpoint
 from notifications.dispatch import hold_claims_for
 from notifications.webhooks import CLAIM_SETTINGS, Claim, WebhookDispatcher
 from settings import Settings

@@ -11,7 +11,8 @@ import pytest
 
 from models.credits import change_balance
 from models.ledger import TransactionKind
-from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEventType, create_endpoint
+from models.webhook_outbox import DeliveryStatus, WebhookDelivery, WebhookEventType
+from models.webhooks import create_endpoint
 from settings import Settings
 from tests.client import GraphQLClient
 from tests.factories import enable_credits, make_catalog_admin, make_customer

@@ -10,7 +10,8 @@ import pytest
 from models import destinations
 from models.credits import change_balance
 from models.ledger import TransactionKind
-from models.webhooks import DeliveryStatus, WebhookDelivery, create_endpoint
+from models.webhook_outbox import DeliveryStatus, WebhookDelivery
+from models.webhooks import create_endpoint
 from notifications import webhook_http
 from notifications.webhooks import WebhookDispatcher
 from tests.factories import enable_credits, make_catalog_admin, make_customer

@@ -12,7 +12,8 @@ import pytest
 from models.credits import change_balance
 from models.ledger import TransactionKind
 from models.service_requests import request_service
-from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEventType, create_endpoint
+from models.webhook_outbox import DeliveryStatus, WebhookDelivery, WebhookEventType
+from models.webhooks import create_endpoint
 from notifications.webhooks import WebhookDispatcher
 from tests.conftest import IS_POSTGRES, IS_REDIS, requires_postgres
 from tests.factories import enable_credits, make_catalog_admin, make_customer, make_service

@@ -509,7 +509,7 @@ async def test_records_past_retention_are_pruned_and_younger_ones_kept(gql, worl
     before = await ledger(gql, world)
 
     # when: the runtime keeps house
-    pruned = await runtime.keep_house()
+    pruned = await runtime.housekeeping.keep_house()
 
     # then: only the old record is gone, and nothing of the ledger changed
     assert pruned == 1
@@ -529,7 +529,7 @@ async def test_records_within_retention_survive_housekeeping(gql, world, runtime
     await _age_records(47)
 
     # when
-    pruned = await runtime.keep_house()
+    pruned = await runtime.housekeeping.keep_house()
 
     # then
     assert pruned == 0
@@ -560,4 +560,4 @@ def test_retention_below_the_contracts_24_hours_is_refused() -> None:
 
 
 async def test_the_runtime_keeps_house_in_the_background(runtime) -> None:
-    assert runtime.housekeeping is not None and not runtime.housekeeping.done()
+    assert runtime.housekeeping.task is not None and not runtime.housekeeping.task.done()

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from models.user import Role
-from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from models.webhook_outbox import DeliveryStatus, WebhookDelivery
+from models.webhooks import WebhookEndpoint
 from settings import Settings
 from tests.client import GraphQLClient
 from tests.client import user_errors as errors

@@ -12,12 +12,13 @@ import pytest
 from prometheus_client import REGISTRY
 from standardwebhooks import Webhook
 
-from models import webhooks as webhooks_module
+from models import webhook_outbox
 from models.ledger import TransactionKind, post
 from models.notification import AlertKind, Notification
 from models.unit_of_work import unit_of_work
 from models.user import Role
-from models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from models.webhook_outbox import DeliveryStatus, WebhookDelivery
+from models.webhooks import WebhookEndpoint
 from settings import Settings
 from tests.client import GraphQLClient, error_codes
 from tests.client import user_errors as errors
@@ -141,6 +142,17 @@ async def test_every_event_type_arrives_signed_per_standard_webhooks(gql, receiv
         ("REFUND", "30.00", "10.00"),
     ]
     assert entries[1]["serviceRequestId"] == request_id and entries[0]["customerId"] == cid
+    # and: each entry's allocations: the grant's lot; the charge's 10.00 from it and 20.00 of debt;
+    # the refund's 10.00 back to that lot and 20.00 into a new one, of which the debt takes 20.00 in
+    # consumption order (the older lot first): net, the new lot keeps 10.00
+    lot_id = entries[0]["allocations"][0]["lotId"]
+    new_lot_id = entries[2]["allocations"][0]["lotId"]
+    assert new_lot_id not in (lot_id, None)
+    assert [e["allocations"] for e in entries] == [
+        [{"lotId": lot_id, "amount": "10.00"}],
+        [{"lotId": lot_id, "amount": "-10.00"}, {"lotId": None, "amount": "-20.00"}],
+        [{"lotId": new_lot_id, "amount": "10.00"}, {"lotId": None, "amount": "20.00"}],
+    ]
     fired = by_type["credit_alert.fired"][0]["data"]
     assert (fired["kind"], fired["balance"], fired["customerId"]) == ("BELOW_ZERO", "-20.00", cid)
     resolved = by_type["credit_alert.resolved"][0]["data"]
@@ -615,7 +627,7 @@ async def test_a_disabled_endpoint_gets_no_deliveries(gql, receiver) -> None:
 
 def test_event_wire_names_match_the_contract() -> None:
     # given / when / then: the GraphQL names map to the wire names of API.md
-    assert {t.name: t.value for t in webhooks_module.WebhookEventType} == {
+    assert {t.name: t.value for t in webhook_outbox.WebhookEventType} == {
         "CREDIT_TRANSACTION_CREATED": "credit_transaction.created",
         "CREDIT_ALERT_FIRED": "credit_alert.fired",
         "CREDIT_ALERT_RESOLVED": "credit_alert.resolved",

@@ -1,0 +1,58 @@
+"""What follows when a balance moves: the rules a posting batch runs once its entries are applied.
+
+The ledger calls `follow` once per batch, inside the batch's transaction. Each rule sees every
+entry in ledger order, with the locked customer at that entry's balance, and names the customer
+fields it changed; the changes are saved in one statement per customer. Alerts, the live balance
+event and the webhook outbox are rules here; what next follows a balance (expiry warnings,
+top-ups, floors, limits) is one more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+from models import alerts, webhook_outbox
+from models.customer import Customer
+from models.events import BalanceChanged
+from models.transaction import CreditTransaction
+from models.unit_of_work import UnitOfWork
+
+# A rule: given the unit of work, the customer at the entry's balance and the entry, it acts
+# (inside the transaction, or through events after the commit) and returns the fields it changed.
+Rule = Callable[[UnitOfWork, Customer, CreditTransaction], Awaitable[Iterable[str]]]
+
+
+async def _alerts(uow: UnitOfWork, customer: Customer, entry: CreditTransaction) -> Iterable[str]:
+    """Fire the limits the entry's balance crossed downwards, re-arm those it crossed back."""
+    return await alerts.evaluate(uow, customer)
+
+
+async def _live_balance(uow: UnitOfWork, customer: Customer, entry: CreditTransaction) -> Iterable[str]:
+    """The entry goes out live (balanceChanged) after the commit."""
+    uow.events.append(BalanceChanged(entry))
+    return ()
+
+
+async def _webhook(uow: UnitOfWork, customer: Customer, entry: CreditTransaction) -> Iterable[str]:
+    """credit_transaction.created for the endpoints that want it, recorded in the transaction."""
+    webhook_outbox.record(uow, webhook_outbox.transaction_created(entry))
+    return ()
+
+
+# In this order for each entry: an alert's events precede its entry's, as they always have.
+RULES: tuple[Rule, ...] = (_alerts, _live_balance, _webhook)
+
+
+async def follow(uow: UnitOfWork, batch: Sequence[tuple[Customer, Sequence[CreditTransaction]]]) -> None:
+    """Run every rule on every entry of a posted batch: (locked customer, its entries in order) each.
+
+    Leaves each customer at its last entry's balance, its changed fields saved.
+    """
+    for customer, entries in batch:
+        changed: set[str] = set()
+        for entry in entries:
+            customer.balance = entry.balance_after
+            for rule in RULES:
+                changed.update(await rule(uow, customer, entry))
+        if changed:
+            await customer.save(using_db=uow.conn, update_fields=sorted(changed))

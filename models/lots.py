@@ -1,0 +1,184 @@
+"""Credit lots: the credits of one grant, and what each ledger entry did to them (allocations)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import uuid
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.indexes import Index
+from tortoise.models import Model
+
+from models.errors import DomainError, ErrorCode, invalid_input, not_found
+from models.pagination import Page, validate_first
+
+DEFAULT_PRIORITY = 50
+MIN_PRIORITY, MAX_PRIORITY = 0, 100
+MAX_EXPIRY = dt.timedelta(days=36_525)  # 100 years
+
+
+class LotStatus(StrEnum):
+    """ACTIVE lots hold or may again hold credits; EXPIRED is final."""
+
+    ACTIVE = "ACTIVE"
+    DEPLETED = "DEPLETED"
+    EXPIRED = "EXPIRED"
+
+
+class CreditLot(Model):
+    """Credits of one grant (or refund, or the balance a migration found), consumed in order."""
+
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    customer = fields.ForeignKeyField("models.Customer", related_name="lots")
+    transaction = fields.ForeignKeyField("models.CreditTransaction", related_name="created_lots")
+    amount = fields.BigIntField(description="hundredths it held when created")
+    remaining = fields.BigIntField(description="hundredths left")
+    priority = fields.SmallIntField(default=DEFAULT_PRIORITY, description="0-100, lower is consumed first")
+    expires_at = fields.DatetimeField(null=True, description="null: never")
+    status = fields.CharEnumField(LotStatus, max_length=10, default=LotStatus.ACTIVE)
+    sequence = fields.BigIntField(description="ledger sequence of the creating entry (consumption order)")
+    created_at = fields.DatetimeField()
+
+    customer_id: uuid.UUID
+    transaction_id: uuid.UUID
+
+    class Meta:
+        table = "credit_lot"
+        indexes = (
+            Index(fields=["customer_id", "status", "priority", "expires_at", "sequence"]),
+            Index(fields=["status", "expires_at"]),
+        )
+
+
+class CreditAllocation(Model):
+    """The part of one ledger entry that changed one lot, or (lot null) the customer's debt."""
+
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    transaction = fields.ForeignKeyField(
+        "models.CreditTransaction", related_name="allocations", db_index=True
+    )
+    lot = fields.ForeignKeyField("models.CreditLot", related_name="allocations", null=True, db_index=True)
+    amount = fields.BigIntField(description="signed hundredths, like the entry's amount")
+
+    transaction_id: uuid.UUID
+    lot_id: uuid.UUID | None
+
+    class Meta:
+        table = "credit_allocation"
+
+
+def check_priority(priority: int | None) -> None:
+    """A lot's priority is 0 to 100."""
+    if priority is not None and not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        raise invalid_input(f"priority must lie between {MIN_PRIORITY} and {MAX_PRIORITY}", "priority")
+
+
+def check_expiry(expires_at: dt.datetime | None) -> dt.datetime | None:
+    """An expiry lies in the future and within 100 years; a time without offset is UTC."""
+    if expires_at is None:
+        return None
+    if expires_at.tzinfo is None:
+        expires_at = expires_at.replace(tzinfo=dt.UTC)
+    now = dt.datetime.now(dt.UTC)
+    if not now < expires_at <= now + MAX_EXPIRY:
+        raise invalid_input("expiresAt must lie in the future and within 100 years", "expiresAt")
+    return expires_at.astimezone(dt.UTC)
+
+
+def listing_key(lot: CreditLot) -> tuple[int, int, int, str, int]:
+    """`Customer.lots` order: ACTIVE in consumption order, then the others newest first."""
+    if lot.status == LotStatus.ACTIVE:
+        expiry = "" if lot.expires_at is None else lot.expires_at.astimezone(dt.UTC).isoformat()
+        return (0, lot.priority, int(lot.expires_at is None), expiry, lot.sequence)
+    return (1, 0, 0, "", -lot.sequence)
+
+
+def _cursor(key: tuple[int, int, int, str, int]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+def _after(cursor: str) -> tuple[int, int, int, str, int]:
+    try:
+        raw = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
+        if not (isinstance(raw, list) and len(raw) == 5 and isinstance(raw[3], str)):
+            raise ValueError
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in raw[:3] + raw[4:]):
+            raise ValueError
+        return (raw[0], raw[1], raw[2], raw[3], raw[4])
+    except (ValueError, TypeError, RecursionError, binascii.Error):
+        raise invalid_input("after is not a valid cursor", "after") from None
+
+
+async def lots_page(
+    customer_id: uuid.UUID, status: LotStatus | None, first: int, after: str | None
+) -> Page[CreditLot]:
+    """A page of a customer's lots in `listing_key` order; the cursor is the last lot's key.
+
+    The order mixes a consumption order (with expiry-less lots last) and newest first, which
+    keyset SQL over nullable columns does not express simply: a customer's lots are read and
+    sorted here, each page after the cursor's key, so inserts between pages skip nothing.
+    """
+    validate_first(first)
+    start = None if after is None else _after(after)
+    query = CreditLot.filter(customer_id=customer_id)
+    if status is not None:
+        query = query.filter(status=status)
+    keyed = sorted(((listing_key(lot), lot) for lot in await query), key=lambda pair: pair[0])
+    if start is not None:
+        keyed = [(key, lot) for key, lot in keyed if key > start]
+    return Page(
+        rows=[(_cursor(key), lot) for key, lot in keyed[:first]],
+        has_next=len(keyed) > first,
+        has_previous=after is not None,
+    )
+
+
+async def allocations_of(transaction_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[CreditAllocation]]:
+    """Each entry's allocations: lots first (by their lot's ledger order), then the debt part."""
+    found: dict[uuid.UUID, list[CreditAllocation]] = {i: [] for i in transaction_ids}
+    rows = await CreditAllocation.filter(transaction_id__in=transaction_ids).prefetch_related("lot")
+    for row in sorted(rows, key=lambda a: (a.lot is None, a.lot.sequence if a.lot else 0, str(a.lot_id))):
+        found.setdefault(row.transaction_id, []).append(row)
+    return found
+
+
+async def update_lot(
+    lot_id: uuid.UUID,
+    *,
+    priority: int | None,
+    expires_at: dt.datetime | None,
+    change_priority: bool,
+    change_expiry: bool,
+) -> CreditLot:
+    """Change an ACTIVE lot's priority or expiry (None removes it); INVALID_STATE otherwise.
+
+    One conditional UPDATE: a posting that holds the customer's lock only writes `remaining`
+    and `status`, so neither loses the other's change, and a lot that stopped being ACTIVE
+    meanwhile is refused. The balance does not move: no entry.
+    """
+    if change_priority:
+        if priority is None:
+            raise invalid_input("priority cannot be null", "priority")
+        check_priority(priority)
+    if change_expiry:
+        expires_at = check_expiry(expires_at)
+    lot = await CreditLot.get_or_none(id=lot_id)
+    if lot is None:
+        raise not_found("credit lot", "id")
+    updates: dict[str, object] = {}
+    if change_priority:
+        updates["priority"] = priority
+    if change_expiry:
+        updates["expires_at"] = expires_at
+    if updates:
+        changed = await CreditLot.filter(id=lot_id, status=LotStatus.ACTIVE).update(**updates)
+    else:
+        changed = await CreditLot.filter(id=lot_id, status=LotStatus.ACTIVE).count()
+    await lot.refresh_from_db()
+    if not changed:
+        raise DomainError(ErrorCode.INVALID_STATE, f"the lot is {lot.status}, not ACTIVE", "id")
+    return lot

@@ -1,0 +1,64 @@
+"""Housekeeping: what is past its retention is pruned, at start and every CREDITS_HOUSEKEEPING_SECONDS.
+
+Every process runs it (serving processes and `server.py dispatch`); each step is safe to run in
+several at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+
+import metrics
+from infra.tasks import cancel_and_wait
+from models import idempotency
+from models.webhooks import prune_deliveries
+from settings import Settings
+
+log = logging.getLogger("credits.server")
+
+
+class Housekeeping:
+    """The periodic pruning of idempotency records and old webhook deliveries."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Keep house in the background until `stop`."""
+        self.task = asyncio.create_task(self._keep_house(), name="housekeeping")
+
+    async def stop(self) -> None:
+        """Cancel the background task and wait for it."""
+        await cancel_and_wait(self.task)
+        self.task = None
+
+    async def keep_house(self) -> int:
+        """Prune idempotency records past their retention (returns how many went), then old webhooks."""
+        retention = dt.timedelta(hours=self.settings.idempotency_retention_hours)
+        pruned = await idempotency.prune(dt.datetime.now(dt.UTC) - retention)
+        metrics.IDEMPOTENCY_PRUNED.inc(pruned)
+        if pruned:
+            log.info("pruned %d idempotency records older than %s", pruned, retention)
+        await self.prune_webhook_deliveries()
+        return pruned
+
+    async def prune_webhook_deliveries(self) -> int:
+        """Delete delivered and failed webhook deliveries past CREDITS_WEBHOOK_RETENTION_DAYS."""
+        retention = dt.timedelta(days=self.settings.webhook_retention_days)
+        pruned = await prune_deliveries(dt.datetime.now(dt.UTC) - retention)
+        metrics.WEBHOOK_DELIVERIES_PRUNED.inc(pruned)
+        if pruned:
+            log.info("pruned %d webhook deliveries older than %s", pruned, retention)
+        return pruned
+
+    async def _keep_house(self) -> None:
+        """`keep_house` at start and every CREDITS_HOUSEKEEPING_SECONDS; a failure waits for the next."""
+        while True:
+            try:
+                await self.keep_house()
+            except Exception:
+                log.exception("housekeeping failed; retrying at the next interval")
+            await asyncio.sleep(self.settings.housekeeping_seconds)
