@@ -158,12 +158,19 @@ class Api:
         assert not body.get("errors"), body
         return body["data"]
 
-    async def grant(self, customer_id: str, amount: str) -> dict[str, Any]:
-        """Grant credits; returns the new transaction."""
+    async def grant(self, customer_id: str, amount: str, **terms: Any) -> dict[str, Any]:
+        """Grant credits (with a lot's `expiresAt` / `priority` if given); returns the new transaction."""
         data = await self(
             """mutation($input: BalanceChangeInput!) { grantCredits(input: $input) {
                  transaction { sequence balanceAfter } userErrors { code message } } }""",
-            {"input": {"customerId": customer_id, "amount": amount, "idempotencyKey": uuid.uuid4().hex}},
+            {
+                "input": {
+                    "customerId": customer_id,
+                    "amount": amount,
+                    "idempotencyKey": uuid.uuid4().hex,
+                    **terms,
+                }
+            },
         )
         assert not data["grantCredits"]["userErrors"], data
         return data["grantCredits"]["transaction"]

@@ -1,11 +1,12 @@
 // The catalog console: customers (search, create, live balances), a customer's details and its
 // Customer Options → Credit Management panel, and the catalog (credit switch, services, prices).
-import { h, replace, field } from "./dom.js";
+import { h, replace, field, setError } from "./dom.js";
 import { bindMutation } from "./forms.js";
 import { watchBalance } from "./live.js";
 import { ledgerPanel } from "./ledger.js";
 import { balanceCard, thresholdForm } from "./dashboard.js";
 import { requestsTable } from "./services.js";
+import { expiry, lotsPanel } from "./lots.js";
 import { balanceState, normalize, signed } from "./money.js";
 
 const CUSTOMERS = `query Customers($search: String, $after: String) {
@@ -155,16 +156,62 @@ export async function customerDetail(main, { client, live }, id) {
   };
 }
 
+/** Add's "More options": when the granted credits expire and their priority; both optional. */
+function lotOptions() {
+  const expires = field("Expires on", { name: "expiresAt", type: "datetime-local", step: 1 }, "Empty: the credits never expire.");
+  const priority = field("Priority", { name: "priority", inputmode: "numeric", autocomplete: "off", placeholder: "50" }, "0 to 100; lower is used first. Empty: 50.");
+  const element = h("details", { class: "more-options" }, h("summary", {}, "More options"), expires.wrap, priority.wrap);
+  const expiresAt = () => (expires.input.value ? new Date(expires.input.value).toISOString() : null);
+  const priorityValue = () => (priority.input.value.trim() === "" ? null : Number(priority.input.value.trim()));
+  return {
+    element,
+    fields: { expiresAt: expires, priority },
+    /** Whether both are acceptable; otherwise the error shows beside the field. */
+    check() {
+      setError(expires, null);
+      setError(priority, null);
+      if (expires.input.value && new Date(expires.input.value) <= new Date()) {
+        element.open = true;
+        setError(expires, "Choose a date and time in the future, or leave it empty.");
+        expires.input.focus();
+        return false;
+      }
+      const text = priority.input.value.trim();
+      if (text !== "" && !/^(100|[1-9]?[0-9])$/.test(text)) {
+        element.open = true;
+        setError(priority, "Enter a whole number from 0 to 100, or leave it empty for 50.");
+        priority.input.focus();
+        return false;
+      }
+      return true;
+    },
+    describe() {
+      const parts = [];
+      if (expires.input.value) parts.push(`expiring ${expiry(expiresAt())}`);
+      if (priorityValue() !== null) parts.push(`priority ${priorityValue()}`);
+      return parts.length ? `, ${parts.join(", ")}` : "";
+    },
+    /** Only what was set: an omitted field takes the server's default (never, 50). */
+    input() {
+      const chosen = {};
+      if (expiresAt()) chosen.expiresAt = expiresAt();
+      if (priorityValue() !== null) chosen.priority = priorityValue();
+      return chosen;
+    },
+  };
+}
+
 /** Add or Remove: a credits field, a confirmation step, then the new transaction shown. */
 function balanceAction(client, customer, kind) {
   const add = kind === "add";
   const verb = add ? "Add" : "Remove";
   const amount = field(`Credits to ${add ? "add" : "remove"}`, { name: "amount", inputmode: "decimal", autocomplete: "off", placeholder: "100.00" });
   const note = field("Note (optional)", { name: "note", autocomplete: "off" });
+  const options = add ? lotOptions() : null;
   const submit = h("button", { type: "submit", class: add ? "button primary" : "button danger" }, verb);
   const confirmBox = h("div", { class: "confirm", hidden: true, role: "group", "aria-label": `Confirm ${verb.toLowerCase()}` });
   const result = h("div", { class: "result", role: "status" });
-  const form = h("form", { class: "stack", novalidate: true }, amount.wrap, note.wrap, submit, confirmBox);
+  const form = h("form", { class: "stack", novalidate: true }, amount.wrap, note.wrap, options?.element, submit, confirmBox);
   let confirmed = false;
   form.addEventListener("submit", (event) => {
     if (confirmed) return;
@@ -180,9 +227,10 @@ function balanceAction(client, customer, kind) {
     }
     amount.error.hidden = true;
     amount.input.setAttribute("aria-invalid", "false");
+    if (options && !options.check()) return;
     const yes = h("button", { type: "button", class: add ? "button primary" : "button danger" }, `Confirm: ${verb.toLowerCase()} ${normalized}`);
     const no = h("button", { type: "button", class: "button" }, "Cancel");
-    replace(confirmBox, h("p", {}, `${verb} ${normalized} credits ${add ? "to" : "from"} ${customer.name}?`), h("div", { class: "row-actions" }, yes, no));
+    replace(confirmBox, h("p", {}, `${verb} ${normalized} credits ${add ? "to" : "from"} ${customer.name}${options ? options.describe() : ""}?`), h("div", { class: "row-actions" }, yes, no));
     confirmBox.hidden = false;
     submit.hidden = true;
     yes.focus();
@@ -199,9 +247,9 @@ function balanceAction(client, customer, kind) {
   });
   bindMutation(form, {
     keyed: true,
-    fields: { amount, note },
+    fields: { amount, note, ...options?.fields },
     run: async (key) => {
-      const input = { customerId: customer.id, amount: normalize(amount.input.value), note: note.input.value.trim() || null, idempotencyKey: key };
+      const input = { customerId: customer.id, amount: normalize(amount.input.value), note: note.input.value.trim() || null, idempotencyKey: key, ...options?.input() };
       const data = await client.request(add ? GRANT : WITHDRAW, { input });
       return add ? data.grantCredits : data.withdrawCredits;
     },
@@ -209,6 +257,7 @@ function balanceAction(client, customer, kind) {
       const t = payload.transaction;
       replace(result, h("p", { class: "success" }, `Done: ${signed(t.amount)} credits (transaction #${t.sequence}); the balance is now ${t.balanceAfter}.`));
       form.reset();
+      if (options) options.element.open = false;
       confirmBox.hidden = true;
       submit.hidden = false;
     },
@@ -227,6 +276,7 @@ export async function creditManagement(main, { client, live }, id) {
   const watch = watchBalance(live, client, customer.id);
   const summary = balanceCard(watch, "Current balance");
   const ledger = ledgerPanel(client, customer.id, watch);
+  const lots = lotsPanel(client, customer.id, watch);
   const enabled = (await client.request(SETTINGS)).creditSettings.creditManagementEnabled;
   replace(
     main,
@@ -238,12 +288,14 @@ export async function creditManagement(main, { client, live }, id) {
       h("h2", { id: "balance-section" }, "Balance"),
       h("div", { class: "grid three" }, summary.element, balanceAction(client, customer, "add"), balanceAction(client, customer, "remove")),
     ),
+    lots.element,
     thresholdForm(client, watch, summary.draw),
     ledger.element,
   );
   return () => {
     summary.stop();
     ledger.stop();
+    lots.stop();
     watch.release();
   };
 }

@@ -6,6 +6,7 @@ import { ledgerPanel } from "./ledger.js";
 import { bindMutation, messageFor } from "./forms.js";
 import { balanceState, normalize } from "./money.js";
 import { requestsTable } from "./services.js";
+import { expiresNext } from "./lots.js";
 
 const SET_ALERT = `mutation SetAlert($input: SetCreditAlertInput!) {
   setCreditAlert(input: $input) { customer { id alertThreshold } userErrors { code field message } }
@@ -166,6 +167,8 @@ export async function dashboard(main, { client, live, viewer }) {
   document.title = "Dashboard · Credits";
   const watch = watchBalance(live, client, null);
   const summary = balanceCard(watch);
+  const expiring = expiresNext(client, watch);
+  summary.element.append(expiring.element);
   const ledger = ledgerPanel(client, null, watch);
   const requests = requestsTable(client, { customerId: null, canCancel: true, title: "Service requests" });
   replace(
@@ -180,6 +183,7 @@ export async function dashboard(main, { client, live, viewer }) {
   watch.addEventListener("change", onChange);
   return () => {
     summary.stop();
+    expiring.stop();
     ledger.stop();
     watch.removeEventListener("change", onChange);
     watch.release();

@@ -3,21 +3,48 @@
 import { h, replace, when } from "./dom.js";
 import { balanceChart } from "./chart.js";
 import { signed } from "./money.js";
+import { expiry } from "./lots.js";
+import { ALLOCATIONS } from "./live.js";
 
 const PAGE = `query Ledger($id: ID, $after: String) {
   customer(id: $id) {
     transactions(first: 20, after: $after) {
-      nodes { id sequence kind amount balanceAfter createdAt note }
+      nodes { id sequence kind amount balanceAfter createdAt note ${ALLOCATIONS} }
       pageInfo { hasNextPage endCursor }
     }
   }
 }`;
 
-const KIND = { GRANT: "Grant", WITHDRAWAL: "Withdrawal", SERVICE_CHARGE: "Service charge", REFUND: "Refund" };
+const KIND = { GRANT: "Grant", WITHDRAWAL: "Withdrawal", SERVICE_CHARGE: "Service charge", REFUND: "Refund", EXPIRATION: "Expiry" };
+
+/** "Lot from #3 (priority 50, expires 12 Dec 2026, 18:00)" or "Debt". */
+function allocationLabel(allocation) {
+  const lot = allocation.lot;
+  if (!lot) return "Debt";
+  return `Lot from #${lot.transaction.sequence} (priority ${lot.priority}, ${lot.expiresAt ? `expires ${expiry(lot.expiresAt)}` : "no expiry"})`;
+}
+
+/** The allocations of one entry, folded: "2 lots" opens the list. */
+function allocationsCell(entry, open) {
+  const allocations = entry.allocations || [];
+  if (!allocations.length) return h("td", { class: "muted" }, "—");
+  const lots = allocations.filter((a) => a.lot).length;
+  const debt = allocations.length - lots;
+  const summary = [lots ? `${lots} lot${lots === 1 ? "" : "s"}` : null, debt ? "debt" : null].filter(Boolean).join(" + ");
+  const details = h(
+    "details",
+    { class: "allocations", open: open.has(entry.sequence) },
+    h("summary", { "aria-label": `Allocations of transaction ${entry.sequence}: ${summary}` }, summary),
+    h("ul", {}, allocations.map((a) => h("li", {}, h("span", {}, allocationLabel(a)), " ", h("span", { class: "num" }, signed(a.amount))))),
+  );
+  details.addEventListener("toggle", () => (details.open ? open.add(entry.sequence) : open.delete(entry.sequence)));
+  return h("td", {}, details);
+}
 
 /** The ledger panel: {element, highlight(sequence)}; `watch` supplies live entries. */
 export function ledgerPanel(client, customerId, watch) {
   const entries = new Map(); // sequence → entry
+  const open = new Set(); // sequences whose allocations are unfolded (kept across redraws)
   let cursor = null;
   let hasMore = false;
   const body = h("tbody");
@@ -26,7 +53,7 @@ export function ledgerPanel(client, customerId, watch) {
   const table = h(
     "table",
     { class: "table", "aria-label": "Recent transactions" },
-    h("thead", {}, h("tr", {}, h("th", { scope: "col", class: "num" }, "#"), h("th", { scope: "col" }, "Date"), h("th", { scope: "col" }, "Kind"), h("th", { scope: "col" }, "Note"), h("th", { scope: "col", class: "num" }, "Amount"), h("th", { scope: "col", class: "num" }, "Balance after"))),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col", class: "num" }, "#"), h("th", { scope: "col" }, "Date"), h("th", { scope: "col" }, "Kind"), h("th", { scope: "col" }, "Note"), h("th", { scope: "col", class: "num" }, "Amount"), h("th", { scope: "col", class: "num" }, "Balance after"), h("th", { scope: "col" }, "Lots"))),
     body,
   );
   const element = h(
@@ -40,7 +67,7 @@ export function ledgerPanel(client, customerId, watch) {
     const sorted = [...entries.values()].sort((a, b) => b.sequence - a.sequence);
     replace(body);
     if (!sorted.length) {
-      body.append(h("tr", {}, h("td", { colspan: 6, class: "empty" }, "No transactions yet. Granted credits and service charges appear here as they happen.")));
+      body.append(h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No transactions yet. Granted credits and service charges appear here as they happen.")));
     }
     for (const entry of sorted) {
       body.append(
@@ -53,6 +80,7 @@ export function ledgerPanel(client, customerId, watch) {
           h("td", { class: "note" }, entry.note || ""),
           h("td", { class: "num" }, signed(entry.amount)),
           h("td", { class: entry.balanceAfter.startsWith("-") ? "num negative" : "num" }, entry.balanceAfter),
+          allocationsCell(entry, open),
         ),
       );
     }

@@ -84,10 +84,13 @@ export function closeAll() {
   sockets.clear();
 }
 
+// What each entry did to each lot (lot null: the debt), as the ledger table shows it.
+export const ALLOCATIONS = "allocations { amount lot { id priority expiresAt transaction { sequence } } }";
+
 const BALANCE = `subscription Balance($customerId: ID, $afterSequence: Int) {
   balanceChanged(customerId: $customerId, afterSequence: $afterSequence) {
     customerId balance sequence
-    transaction { id sequence kind amount balanceAfter createdAt note }
+    transaction { id sequence kind amount balanceAfter createdAt note ${ALLOCATIONS} }
   }
 }`;
 
