@@ -92,8 +92,6 @@ class Contract:
     def in_order(self) -> list[Lot]:
         """ACTIVE lots with credits: lowest priority, soonest expiry (none last), oldest grant."""
         active = [lot for lot in self.lots.values() if lot.status == "ACTIVE" and lot.remaining > 0]
-        if len(active) > 16:
-            self.seen.add("more than 16 ACTIVE lots")
         return sorted(active, key=lambda x: (x.priority, x.expires is None, x.expires or 0, x.key))
 
     def _add(self, parts: dict[int | None, int], key: int | None, amount: int) -> None:
@@ -123,6 +121,8 @@ class Contract:
         """A charge or withdrawal: lots in order, the rest is debt."""
         parts: dict[int | None, int] = {}
         uncovered = self._take(amount, parts)
+        if len(parts) > 16:
+            self.seen.add("a debit took from more than 16 lots")
         if uncovered:
             self.seen.add("a debit made debt")
             self.debt += uncovered
@@ -315,6 +315,28 @@ async def grant(run: Run, data: st.DataObject) -> None:
     await check(run, [expected])
 
 
+async def grant_many(run: Run, data: st.DataObject) -> None:
+    """Grant many small lots: a debit then spans more lots than the ledger reads at first (16)."""
+    expected = []
+    for _ in range(data.draw(st.integers(2, 20), label="lots")):
+        amount = data.draw(st.integers(1, 60), label="small grant")
+        priority = data.draw(priorities, label="priority")
+        expires = data.draw(st.sampled_from([None, *range(1, 7)]), label="expires")
+        expires = None if expires is None else run.now + expires
+        expected.append(run.model.grant(amount, priority, expires))
+        await change_balance(
+            run.admin.actor,
+            TransactionKind.GRANT,
+            run.customer_id,
+            amount,
+            None,
+            None,
+            priority=priority,
+            expires_at=run.at(expires),
+        )
+    await check(run, expected)
+
+
 async def withdraw(run: Run, data: st.DataObject) -> None:
     """Withdraw credits: a debit like a charge."""
     amount = data.draw(amounts, label="withdraw")
@@ -394,7 +416,18 @@ async def advance(run: Run, data: st.DataObject) -> None:
     await check(run, expected, by_lot=True)
 
 
-STEP_KINDS = [grant, grant, charge, charge, finish_request, withdraw, update_lot, advance, advance]
+STEP_KINDS = [
+    grant,
+    grant,
+    grant_many,
+    charge,
+    charge,
+    finish_request,
+    withdraw,
+    update_lot,
+    advance,
+    advance,
+]
 
 
 @settings(
