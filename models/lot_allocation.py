@@ -65,7 +65,10 @@ class Book:
     lots: dict[uuid.UUID, LotState] = field(default_factory=dict)
     changed: set[uuid.UUID] = field(default_factory=set)
     created: set[uuid.UUID] = field(default_factory=set)
-    ran_out: bool = False  # a debit took all the credits of the lots read and made debt
+    ran_out: bool = False  # a debit made debt, or took from a lot past `horizon`: more lots needed
+    # The consumption key of the last lot read of a truncated read (None: all were read); lots
+    # after it may be unread, so a debit that takes from one of them is redone with all lots.
+    horizon: tuple[int, bool, dt.datetime, int, str] | None = None
 
     @classmethod
     def of(cls, balance: int, lots: Iterable[LotState]) -> Book:
@@ -94,6 +97,8 @@ class Book:
         for lot in self.in_consumption_order():
             if amount == 0:
                 break
+            if self.horizon is not None and lot.consumption_key() > self.horizon:
+                self.ran_out = True
             part = min(lot.remaining, amount)
             self._move(lot, -part, net)
             amount -= part

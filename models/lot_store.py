@@ -37,7 +37,7 @@ _FIRST_ACTIVE_ON_SQLITE = (
     f'SELECT {_QUALIFIED}, 1 AS part FROM json_each({{0}}) AS c JOIN "credit_lot" l ON l."id" IN '
     '(SELECT "id" FROM "credit_lot" WHERE "customer_id" = c.value AND "status" = \'ACTIVE\' '
     'AND "expires_at" IS NOT NULL ORDER BY "priority", "expires_at", "sequence" LIMIT coalesce({3}, -1)) '
-    f'UNION ALL SELECT {_QUALIFIED}, 1 AS part FROM json_each({{0}}) AS c JOIN "credit_lot" l ON l."id" IN '
+    f'UNION ALL SELECT {_QUALIFIED}, 2 AS part FROM json_each({{0}}) AS c JOIN "credit_lot" l ON l."id" IN '
     '(SELECT "id" FROM "credit_lot" WHERE "customer_id" = c.value AND "status" = \'ACTIVE\' '
     'AND "expires_at" IS NULL ORDER BY "priority", "sequence" LIMIT coalesce({3}, -1)) '
 )
@@ -97,23 +97,33 @@ async def read_books(
             query = query.replace(f"{{among{n}}}", sql.among(conn, n))
         rows = await sql.fetch(conn, query, debited, refunded, named, limit)
     lots: dict[uuid.UUID, dict[uuid.UUID, LotState]] = {customer_id: {} for customer_id in balances}
-    read: dict[uuid.UUID, int] = {}
+    # Per customer and part of the first ACTIVE lots (SQLite reads those with and without expiry
+    # apart): how many were read, and the last in consumption order.
+    read: dict[tuple[uuid.UUID, int], list[LotState]] = {}
     for row in rows:
         part = int(str(row.pop("part")))
         lot = _state(CreditLot._init_from_db(**row))
         customer_id = sql.as_uuid(row["customer_id"])
         lots.setdefault(customer_id, {})[lot.id] = lot
-        read[customer_id] = read.get(customer_id, 0) + part
+        if part:
+            read.setdefault((customer_id, part), []).append(lot)
     books = {
         customer_id: Book.of(balance, lots[customer_id].values()) for customer_id, balance in balances.items()
     }
+    truncated: set[uuid.UUID] = set()
+    for (customer_id, _), part_lots in read.items():
+        if limit is not None and len(part_lots) >= limit:
+            # Lots after this part's last one may be unread: a debit that goes past it must read all.
+            truncated.add(customer_id)
+            last = max(lot.consumption_key() for lot in part_lots)
+            book = books[customer_id]
+            book.horizon = last if book.horizon is None else min(book.horizon, last)
     charges: dict[uuid.UUID, list[Allocation]] = {request_id: [] for request_id in refunded}
     if refunded:
         for row in await sql.fetch(conn, _CHARGES.format(among0=sql.among(conn, 0)), refunded):
             lot_id = None if row["lot_id"] is None else sql.as_uuid(row["lot_id"])
             charges[sql.as_uuid(row["service_request_id"])].append(Allocation(lot_id, row["amount"]))
-    truncated = frozenset(c for c, n in read.items() if limit is not None and n >= limit)
-    return Books(books, charges, truncated)
+    return Books(books, charges, frozenset(truncated))
 
 
 def _state(lot: CreditLot) -> LotState:

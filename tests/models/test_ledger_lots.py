@@ -247,3 +247,23 @@ async def test_a_charge_spanning_more_lots_than_are_read_at_first_still_takes_th
     assert await _allocations(big.transaction.id) == [(n, -100) for n in range(1, count - 1)]
     assert await _allocations(small.transaction.id) == [(count - 1, -100)]
     assert (small.new_balance, [lot[3] for lot in await _lots(customer.id)][-1]) == (100, LotStatus.ACTIVE)
+
+
+async def test_a_charge_past_the_lots_read_without_expiry_still_takes_them_before_a_later_priority() -> None:
+    # given: more lots without expiry at priority 0 than a debit reads at first, and one expiring
+    # lot at priority 50 (found by the Hypothesis model of lots, tests/models/test_lots_model.py)
+    admin = await make_catalog_admin()
+    customer = await make_customer()
+    count = LOTS_READ_PER_CUSTOMER + 1
+    async with unit_of_work() as uow:
+        grants = [_grant(100, admin, priority=0) for _ in range(count)]
+        grants.append(_grant(10_000, admin, priority=50, expires_in=SOON))
+        await post_batch(uow, [(customer.id, grants)])
+
+    # when: a charge needs exactly the priority-0 lots
+    async with unit_of_work() as uow:
+        [[charge]] = await post_batch(uow, [(customer.id, [_charge(100 * count, admin)])])
+
+    # then: it took every priority-0 lot, the 17th too, and nothing of the priority-50 lot
+    assert await _allocations(charge.transaction.id) == [(n, -100) for n in range(1, count + 1)]
+    assert (await _lots(customer.id))[-1] == (10_000, 10_000, 50, LotStatus.ACTIVE)
