@@ -11,6 +11,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 SCENARIOS = (
     "ceilings",
     "request",
+    "lots",
     "grant",
     "cancel",
     "topmenu",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import math
 import os
@@ -17,14 +18,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import checks
+from bench import checks, lots
 from bench.ceilings import SqlSpec, run_asyncpg, run_pgbench
 from bench.config import Config
 from bench.load import LoadGenerator, LoadResult, Mode, graphql_request, percentile
 from bench.processes import PROJECT_DIR, MachineCpu, ServerProcess
 from bench.receiver import Receiver
 from bench.report import Row
-from bench.world import Seat, World, add_pgbench_map, recreate_database, seed, seed_elsewhere, vacuum
+from bench.world import (
+    LotTerms,
+    Seat,
+    World,
+    add_pgbench_map,
+    recreate_database,
+    seed,
+    seed_elsewhere,
+    seed_seats,
+    seed_seats_elsewhere,
+    vacuum,
+)
 from models.passwords import reset_hasher
 from settings import Settings, get_settings
 
@@ -188,6 +200,27 @@ class Suite:
             "CREDITS_ARGON2_MEMORY_KIB": "64",
         }
         return await seed_elsewhere(self.side.python, self.side.tree, env, self.config.customers)
+
+    async def seed_seats(self, first: int, count: int, terms: Sequence[LotTerms]) -> tuple[Seat, ...]:
+        """More seats on the PostgreSQL world, numbered from `first`, each with a lot per term."""
+        url = self.config.database_url
+        started = time.perf_counter()
+        if self.side.here:
+            seats = await seed_seats(self.settings(url, "postgres"), first, count, terms)
+        else:
+            env = self.server_env(url, "memory://", "postgres") | {
+                "CREDITS_ARGON2_TIME_COST": "1",
+                "CREDITS_ARGON2_MEMORY_KIB": "64",
+            }
+            seats = await seed_seats_elsewhere(self.side.python, self.side.tree, env, first, count, terms)
+        log.info(
+            "seeded %d customers with %d more lot(s) each in %.1fs (%s)",
+            count,
+            len(terms),
+            time.perf_counter() - started,
+            self.side.name,
+        )
+        return seats
 
     async def setup_postgres(self) -> None:
         """Fresh bench database, seeded via the domain; one server on it."""
@@ -407,6 +440,46 @@ class Suite:
         if shape == "distinct" and isinstance(db, checks.Postgres) and row.ok:
             self.requested += await _requested(db)
         return row
+
+    # -- 2b. credit lots ----------------------------------------------------------------------------
+
+    async def scenario_lots(self) -> None:
+        """requestService for customers with one lot and with five, alternating; the hot one with five.
+
+        Two groups of fresh seats seeded alike (the world's own seats gain lots in later scenarios:
+        grants, refunds), one with the float only, one with four more lots of mixed priority and
+        expiry (bench/lots.py). The rounds alternate which group goes first, and the ratio five /
+        one is the median of the rounds' pairs. The hot customer with five lots is set against the
+        ceilings of the same run. Outside a smoke run both targets are checked.
+        """
+        _, db, config = self._pg()
+        assert self.server is not None
+        count = config.customers
+        one = await self.seed_seats(lots.FIRST_LOTS_SEAT, count, [])
+        five = await self.seed_seats(
+            lots.FIRST_LOTS_SEAT + count, count + 1, lots.four_more_lots(dt.datetime.now(dt.UTC))
+        )
+        hot, five = five[0], five[1:]
+        runs: dict[int, list[Row]] = {1: [], 5: []}
+        rounds = 1 if config.smoke else lots.LOTS_ROUNDS
+        for n in range(rounds):
+            for held, seats in ((1, one), (5, five)) if n % 2 == 0 else ((5, five), (1, one)):
+                shape = f"distinct, {held} lot{'s' if held > 1 else ''}"
+                row = await self._request_run("requestService lots", shape, [self.server], seats, db)
+                self.ratios(row, "distinct")
+                self._also(row, await lots.lots_hold(db, seats))
+                runs[held].append(row)
+        self.add(lots.five_against_one(runs[1], runs[5], strict=not config.smoke))
+        row = await self._request_run("requestService lots", "hot, 5 lots", [self.server], (hot,), db)
+        self.ratios(row, "hot")
+        lots.hot_against_ceiling(row, strict=not config.smoke)
+        self._also(row, await lots.lots_hold(db, (hot,)))
+
+    @staticmethod
+    def _also(row: Row, problems: Sequence[str]) -> None:
+        """More problems for a row already recorded."""
+        row.problems.extend(problems)
+        row.ok = row.ok and not row.problems
 
     # -- 3. grantCredits and cancelServiceRequest ---------------------------------------------------
 
