@@ -113,6 +113,14 @@ WEBHOOK_DELIVERIES_PRUNED = Counter(
     "credits_webhook_deliveries_pruned",
     "Delivered and failed webhook deliveries deleted after CREDITS_WEBHOOK_RETENTION_DAYS.",
 )
+LOTS_EXPIRED = Counter(
+    "credits_lots_expired",
+    "Lots the sweep of this process found past their expiry and expired (or found expired by another).",
+)
+LOT_EXPIRY_WARNINGS = Counter(
+    "credits_lot_expiry_warnings",
+    "CREDITS_EXPIRING alerts the sweep of this process raised for lots that came within 7 days of expiry.",
+)
 
 _ledger = {kind: LEDGER_OPERATIONS.labels(kind) for kind in LEDGER_KINDS}
 _published = {kind: EVENTS_PUBLISHED.labels(kind) for kind in (*EVENT_TYPES, OTHER)}

@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     # API.md keeps idempotency keys at least 24 hours; after that their records are pruned.
     idempotency_retention_hours: int = Field(48, ge=24)
     housekeeping_seconds: float = Field(600.0, gt=0)
+    # API.md: a lot's credits expire within 10 s of its expiresAt; the sweep runs this often.
+    lot_sweep_seconds: float = Field(1.0, gt=0)
 
     # Failed logins within the window before RATE_LIMITED: for one email from one client address;
     # from one address, whatever the emails; for one email from all addresses together (a ceiling

@@ -3,15 +3,16 @@
 The ledger calls `follow` once per batch, inside the batch's transaction. Each rule sees every
 entry in ledger order, with the locked customer at that entry's balance, and names the customer
 fields it changed; the changes are saved in one statement per customer. Alerts, the live balance
-event and the webhook outbox are rules here; what next follows a balance (expiry warnings,
-top-ups, floors, limits) is one more.
+event, the expiry warning of a credited lot and the webhook outbox are rules here; what next
+follows a balance (top-ups, floors, limits) is one more.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from models import alerts, webhook_outbox
+from models import alerts, expiry_warning, webhook_outbox
 from models.customer import Customer
 from models.events import BalanceChanged
 from models.transaction import CreditTransaction
@@ -27,6 +28,14 @@ async def _alerts(uow: UnitOfWork, customer: Customer, entry: CreditTransaction)
     return await alerts.evaluate(uow, customer)
 
 
+async def _expiring(uow: UnitOfWork, customer: Customer, entry: CreditTransaction) -> Iterable[str]:
+    """CREDITS_EXPIRING for a lot the entry credited that expires within 7 days (a grant made so)."""
+    credited = [part.lot_id for part in entry.lot_allocations if part.lot_id is not None and part.amount > 0]
+    if credited:
+        await expiry_warning.warn_due(uow, customer, credited, dt.datetime.now(dt.UTC))
+    return ()
+
+
 async def _live_balance(uow: UnitOfWork, customer: Customer, entry: CreditTransaction) -> Iterable[str]:
     """The entry goes out live (balanceChanged) after the commit."""
     uow.events.append(BalanceChanged(entry))
@@ -40,7 +49,7 @@ async def _webhook(uow: UnitOfWork, customer: Customer, entry: CreditTransaction
 
 
 # In this order for each entry: an alert's events precede its entry's, as they always have.
-RULES: tuple[Rule, ...] = (_alerts, _live_balance, _webhook)
+RULES: tuple[Rule, ...] = (_alerts, _expiring, _live_balance, _webhook)
 
 
 async def follow(uow: UnitOfWork, batch: Sequence[tuple[Customer, Sequence[CreditTransaction]]]) -> None:

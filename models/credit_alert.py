@@ -19,8 +19,10 @@ class CreditAlert(Model):
     balance = fields.BigIntField()
     threshold = fields.BigIntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    lot = fields.ForeignKeyField("models.CreditLot", related_name="alerts", null=True)
 
     customer_id: uuid.UUID
+    lot_id: uuid.UUID | None
 
     class Meta:
         table = "credit_alert"

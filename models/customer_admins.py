@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ async def notify_customer_admins(
     message: str,
     *,
     threshold: int | None = None,
+    lot_id: uuid.UUID | None = None,
     email: EmailFor | None = None,
 ) -> None:
     """Give every active administrator of `customer` a notification (and `email`'s mail), in `uow`."""
@@ -38,6 +40,7 @@ async def notify_customer_admins(
             balance=customer.balance,
             threshold=threshold,
             message=message,
+            lot_id=lot_id,
         )
         uow.events.append(NotificationCreated(note))
         if email is not None:

@@ -13,7 +13,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
 
-from models.errors import DomainError, ErrorCode, invalid_input, not_found
+from models.errors import invalid_input
 from models.pagination import Page, validate_first
 
 DEFAULT_PRIORITY = 50
@@ -42,6 +42,11 @@ class CreditLot(Model):
     status = fields.CharEnumField(LotStatus, max_length=10, default=LotStatus.ACTIVE)
     sequence = fields.BigIntField(description="ledger sequence of the creating entry (consumption order)")
     created_at = fields.DatetimeField()
+    expiring_warned = fields.BooleanField(
+        default=False,
+        db_default=False,
+        description="CREDITS_EXPIRING fired for the current expiry (re-armed when moved out)",
+    )
 
     customer_id: uuid.UUID
     transaction_id: uuid.UUID
@@ -51,6 +56,7 @@ class CreditLot(Model):
         indexes = (
             Index(fields=["customer_id", "status", "priority", "expires_at", "sequence"]),
             Index(fields=["status", "expires_at"]),
+            Index(fields=["status", "expiring_warned", "expires_at"]),
         )
 
 
@@ -144,41 +150,3 @@ async def allocations_of(transaction_ids: list[uuid.UUID]) -> dict[uuid.UUID, li
     for row in sorted(rows, key=lambda a: (a.lot is None, a.lot.sequence if a.lot else 0, str(a.lot_id))):
         found.setdefault(row.transaction_id, []).append(row)
     return found
-
-
-async def update_lot(
-    lot_id: uuid.UUID,
-    *,
-    priority: int | None,
-    expires_at: dt.datetime | None,
-    change_priority: bool,
-    change_expiry: bool,
-) -> CreditLot:
-    """Change an ACTIVE lot's priority or expiry (None removes it); INVALID_STATE otherwise.
-
-    One conditional UPDATE: a posting that holds the customer's lock only writes `remaining`
-    and `status`, so neither loses the other's change, and a lot that stopped being ACTIVE
-    meanwhile is refused. The balance does not move: no entry.
-    """
-    if change_priority:
-        if priority is None:
-            raise invalid_input("priority cannot be null", "priority")
-        check_priority(priority)
-    if change_expiry:
-        expires_at = check_expiry(expires_at)
-    lot = await CreditLot.get_or_none(id=lot_id)
-    if lot is None:
-        raise not_found("credit lot", "id")
-    updates: dict[str, object] = {}
-    if change_priority:
-        updates["priority"] = priority
-    if change_expiry:
-        updates["expires_at"] = expires_at
-    if updates:
-        changed = await CreditLot.filter(id=lot_id, status=LotStatus.ACTIVE).update(**updates)
-    else:
-        changed = await CreditLot.filter(id=lot_id, status=LotStatus.ACTIVE).count()
-    await lot.refresh_from_db()
-    if not changed:
-        raise DomainError(ErrorCode.INVALID_STATE, f"the lot is {lot.status}, not ACTIVE", "id")
-    return lot

@@ -18,7 +18,7 @@ class AlertKind(StrEnum):
     BELOW_ZERO = "BELOW_ZERO"
     BELOW_THRESHOLD = "BELOW_THRESHOLD"
     WEBHOOK_DISABLED = "WEBHOOK_DISABLED"
-    CREDITS_EXPIRING = "CREDITS_EXPIRING"  # a lot expires within 7 days (the alert comes with the sweep)
+    CREDITS_EXPIRING = "CREDITS_EXPIRING"  # a lot expires within 7 days (models/expiry_warning.py)
 
 
 class Notification(Model):
@@ -33,9 +33,11 @@ class Notification(Model):
     message = fields.TextField()
     created_at = fields.DatetimeField(auto_now_add=True)
     read_at = fields.DatetimeField(null=True)
+    lot = fields.ForeignKeyField("models.CreditLot", related_name="notifications", null=True)
 
     user_id: uuid.UUID
     customer_id: uuid.UUID
+    lot_id: uuid.UUID | None
 
     class Meta:
         table = "notification"

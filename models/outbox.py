@@ -12,6 +12,7 @@ from tortoise import fields
 from tortoise.models import Model
 
 from models.customer import Customer
+from models.lots import CreditLot
 from models.money import format_amount
 from models.notification import AlertKind
 from models.user import User
@@ -67,6 +68,38 @@ def render_alert_email(
         f"<tr><th align=left>Balance</th><td>{balance} credits</td></tr></table>"
         "<p>Grant credits or adjust the threshold in the dashboard.</p>"
     )
+    return _alert_row(recipient, subject, text, body, alert_id)
+
+
+def format_expiry(moment: dt.datetime | None) -> str:
+    """An expiry as people read it in mail and notifications: `2026-12-13 08:00 UTC`."""
+    return "never" if moment is None else moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def render_expiring_email(
+    recipient: User, customer: Customer, lot: CreditLot, message: str, alert_id: uuid.UUID
+) -> dict[str, Any]:
+    """The outbox row's fields for one CREDITS_EXPIRING email: the lot's remaining credits and expiry."""
+    remaining = format_amount(lot.remaining)
+    when = format_expiry(lot.expires_at)
+    subject = f"{customer.name}: {remaining} credits expire on {when}"
+    text = (
+        f"Hello {recipient.name},\n\n{message}\n\n"
+        f"Customer: {customer.name}\nCredits expiring: {remaining}\nExpires on: {when}\n"
+        f"Lot: {lot.id}\n\nUse them before then, or ask for the expiry to be moved.\n"
+    )
+    body = (
+        f"<p>Hello {html.escape(recipient.name)},</p><p>{html.escape(message)}</p>"
+        f"<table><tr><th align=left>Customer</th><td>{html.escape(customer.name)}</td></tr>"
+        f"<tr><th align=left>Credits expiring</th><td>{remaining}</td></tr>"
+        f"<tr><th align=left>Expires on</th><td>{when}</td></tr>"
+        f"<tr><th align=left>Lot</th><td>{lot.id}</td></tr></table>"
+        "<p>Use them before then, or ask for the expiry to be moved.</p>"
+    )
+    return _alert_row(recipient, subject, text, body, alert_id)
+
+
+def _alert_row(recipient: User, subject: str, text: str, body: str, alert_id: uuid.UUID) -> dict[str, Any]:
     email_id = uuid.uuid4()
     return {
         "id": email_id,

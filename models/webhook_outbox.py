@@ -24,6 +24,7 @@ from tortoise.models import Model
 from infra import sql
 from models.credit_alert import CreditAlert
 from models.events import WebhooksQueued
+from models.lots import CreditLot
 from models.money import format_amount
 from models.service import ServiceRequest
 from models.transaction import CreditTransaction
@@ -137,9 +138,9 @@ def transaction_created(entry: CreditTransaction) -> Event:
     )
 
 
-def alert_fired(alert: CreditAlert) -> Event:
-    """credit_alert.fired for a new alert row."""
-    data = {
+def alert_fired(alert: CreditAlert, lot: CreditLot | None = None) -> Event:
+    """credit_alert.fired for a new alert row; CREDITS_EXPIRING names its lot, what is left and when."""
+    data: dict[str, Any] = {
         "id": str(alert.id),
         "customerId": str(alert.customer_id),
         "kind": str(alert.kind),
@@ -147,6 +148,12 @@ def alert_fired(alert: CreditAlert) -> Event:
         "threshold": None if alert.threshold is None else format_amount(alert.threshold),
         "createdAt": _iso(alert.created_at),
     }
+    if lot is not None:
+        data["lot"] = {
+            "id": str(lot.id),
+            "remaining": format_amount(lot.remaining),
+            "expiresAt": None if lot.expires_at is None else _iso(lot.expires_at),
+        }
     return Event(WebhookEventType.CREDIT_ALERT_FIRED, alert.customer_id, alert.created_at, lambda: data)
 
 

@@ -1,4 +1,5 @@
-"""Housekeeping: what is past its retention is pruned, at start and every CREDITS_HOUSEKEEPING_SECONDS.
+"""Housekeeping: what is past its retention is pruned, at start and every CREDITS_HOUSEKEEPING_SECONDS;
+the lot sweep (expiries, expiry warnings) runs on its own short period, CREDITS_LOT_SWEEP_SECONDS.
 
 Every process runs it (serving processes and `server.py dispatch`); each step is safe to run in
 several at once.
@@ -12,7 +13,7 @@ import logging
 
 import metrics
 from infra.tasks import cancel_and_wait
-from models import idempotency
+from models import idempotency, lot_expiry
 from models.webhooks import prune_deliveries
 from settings import Settings
 
@@ -20,20 +21,30 @@ log = logging.getLogger("credits.server")
 
 
 class Housekeeping:
-    """The periodic pruning of idempotency records and old webhook deliveries."""
+    """The periodic pruning of idempotency records and old webhook deliveries, and the lot sweep."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.task: asyncio.Task[None] | None = None
+        self.sweep_task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        """Keep house in the background until `stop`."""
+        """Keep house and sweep lots in the background until `stop`."""
         self.task = asyncio.create_task(self._keep_house(), name="housekeeping")
+        self.sweep_task = asyncio.create_task(self._sweep_lots(), name="lot-sweep")
 
     async def stop(self) -> None:
-        """Cancel the background task and wait for it."""
+        """Cancel the background tasks and wait for them."""
         await cancel_and_wait(self.task)
-        self.task = None
+        await cancel_and_wait(self.sweep_task)
+        self.task = self.sweep_task = None
+
+    async def sweep_lots(self) -> tuple[int, int]:
+        """Expire the lots past their expiry and warn of those within 7 days of it (how many of each)."""
+        expired, warned = await lot_expiry.sweep(dt.datetime.now(dt.UTC))
+        metrics.LOTS_EXPIRED.inc(expired)
+        metrics.LOT_EXPIRY_WARNINGS.inc(warned)
+        return expired, warned
 
     async def keep_house(self) -> int:
         """Prune idempotency records past their retention (returns how many went), then old webhooks."""
@@ -62,3 +73,12 @@ class Housekeeping:
             except Exception:
                 log.exception("housekeeping failed; retrying at the next interval")
             await asyncio.sleep(self.settings.housekeeping_seconds)
+
+    async def _sweep_lots(self) -> None:
+        """`sweep_lots` at start and every CREDITS_LOT_SWEEP_SECONDS; a failure waits for the next."""
+        while True:
+            try:
+                await self.sweep_lots()
+            except Exception:
+                log.exception("lot sweep failed; retrying at the next interval")
+            await asyncio.sleep(self.settings.lot_sweep_seconds)

@@ -7,7 +7,7 @@ from strawberry.types import Info
 
 from models.errors import DomainError
 from models.ids import parse_id
-from models.lots import update_lot
+from models.lot_terms import update_lot
 from models.user import Role
 from resolvers.errors import INPUT
 from schema.access import require_role

@@ -24,7 +24,7 @@ from tortoise.models import Model
 
 from models.customer import Customer
 from models.ledger import CreditTransaction
-from models.lots import CreditAllocation, allocations_of
+from models.lots import CreditAllocation, CreditLot, allocations_of
 from models.service import Service, ServiceRequest
 from models.user import User
 from models.webhook_outbox import Backlog, backlogs
@@ -121,6 +121,7 @@ class Loaders:
     __slots__ = (
         "allocations",
         "customers",
+        "lots",
         "requests",
         "services",
         "transactions",
@@ -132,6 +133,7 @@ class Loaders:
         self.allocations = AllocationLoader()
         self.transactions = RowLoader(CreditTransaction)
         self.customers = RowLoader(Customer)
+        self.lots = RowLoader(CreditLot)
         self.services = RowLoader(Service)
         self.requests = RowLoader(ServiceRequest)
         self.users = RowLoader(User)

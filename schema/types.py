@@ -38,6 +38,13 @@ def _optional_amount(cents: int | None) -> Decimal | None:
     return None if cents is None else to_decimal(cents)
 
 
+async def _lot(info: Info, lot_id: uuid.UUID | str | None) -> CreditLot | None:
+    """An alert's or notification's lot; null without one, and for end users (lots are the ledger's)."""
+    if lot_id is None or not can_see_ledger(current_actor(info)):
+        return None
+    return CreditLot.from_model(await loaders(info).lots.load(uuid.UUID(str(lot_id))))
+
+
 @strawberry.type
 class CreditSettings:
     """Platform-wide credit switches."""
@@ -388,9 +395,10 @@ class Notification:
             model=m,
         )
 
-    lot: CreditLot | None = strawberry.field(
-        default=None, description="CREDITS_EXPIRING: the lot that expires."
-    )
+    @strawberry.field(description="CREDITS_EXPIRING: the lot that expires.")
+    async def lot(self, info: Info) -> CreditLot | None:
+        """The lot the alert names (CREDITS_EXPIRING), for whoever may read the ledger."""
+        return await _lot(info, self.model.lot_id)
 
     @strawberry.field
     async def customer(self, info: Info) -> Customer:
@@ -408,9 +416,7 @@ class CreditAlert:
     balance: Decimal
     threshold: Decimal | None
     created_at: dt.datetime
-    lot: CreditLot | None = strawberry.field(
-        default=None, description="CREDITS_EXPIRING: the lot that expires."
-    )
+    lot_id: strawberry.Private[uuid.UUID | None] = None
 
     @classmethod
     def from_model(cls, m: AlertRow) -> CreditAlert:
@@ -422,7 +428,13 @@ class CreditAlert:
             balance=to_decimal(m.balance),
             threshold=_optional_amount(m.threshold),
             created_at=m.created_at,
+            lot_id=m.lot_id,
         )
+
+    @strawberry.field(description="CREDITS_EXPIRING: the lot that expires.")
+    async def lot(self, info: Info) -> CreditLot | None:
+        """The lot the alert names (CREDITS_EXPIRING), for whoever may read the ledger."""
+        return await _lot(info, self.lot_id)
 
 
 @strawberry.type

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,10 +11,12 @@ from models import accounts, catalog
 from models.actor import Actor
 from models.credits import change_balance
 from models.customer import Customer
-from models.ledger import TransactionKind
+from models.ledger import Movement, TransactionKind, post_batch
+from models.lots import CreditLot
 from models.money import parse_price
 from models.platform import set_credit_management
 from models.service import Service
+from models.unit_of_work import unit_of_work
 from models.user import Role, User
 
 PASSWORD = "correct horse battery"
@@ -68,6 +71,16 @@ async def make_service(price: str | None = "10.00", name: str | None = None) -> 
     """A service priced in credits (a decimal string), or unpriced with None."""
     cents = parse_price(price, "price")
     return await catalog.create_service(name or f"Service {uuid.uuid4().hex[:6]}", cents)
+
+
+async def grant_lot(
+    customer: Customer, cents: int, expires_at: dt.datetime | None, *, by: Login, priority: int | None = None
+) -> CreditLot:
+    """Grant `cents` hundredths as one lot expiring at `expires_at` (any time: the ledger does not check)."""
+    movement = Movement(cents, TransactionKind.GRANT, by.actor, priority=priority, expires_at=expires_at)
+    async with unit_of_work() as uow:
+        [[posting]] = await post_batch(uow, [(customer.id, [movement])])
+    return await CreditLot.get(transaction_id=posting.transaction.id)
 
 
 async def enable_credits(enabled: bool = True) -> None:
