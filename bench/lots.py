@@ -7,8 +7,10 @@ ceiling; 10,000 lots expiring in the same second all expired within 10 s, no cha
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import statistics
+import time
 import uuid
 from collections.abc import Sequence
 
@@ -23,6 +25,13 @@ EXPIRY_TARGET_SECONDS = 10.0
 EXPIRING_PER_CUSTOMER = 10
 EXPIRING_LOT_CENTS = 10_000  # 100.00 credits: a run's charges never use one up, so each expiry has an entry
 FIRST_LOTS_SEAT = 100_000  # numbers of the seats seeded for these scenarios (the world's are 0..N)
+FIRST_EXPIRY_SEAT = 200_000
+# Seconds ahead the lots expire: enough for the seeding (a customer, its user, its float and its
+# lots through the domain; about 500 lots a second on this busy box, 10,000 in ~20 s) to end first.
+EXPIRY_LEAD_BASE = 4.0
+EXPIRY_LEAD_PER_LOT = 1 / 150
+CHARGING_BEFORE = 3.0  # the charges start this long before the lots expire: their rate undisturbed
+POLL_SECONDS = 0.1
 
 
 def four_more_lots(now: dt.datetime) -> list[LotTerms]:
@@ -137,4 +146,118 @@ def hot_against_ceiling(row: Row, *, strict: bool) -> None:
         row.problems.append(
             f"hot customer with five lots at {row.vs_asyncpg:.2f}× the asyncpg ceiling "
             f"(want ≥ {HOT_VS_CEILING_TARGET}×)"
+        )
+
+
+def expiry_lead(lots: int) -> float:
+    """Seconds from now at which `lots` lots seeded now may expire, their seeding done."""
+    return EXPIRY_LEAD_BASE + lots * EXPIRY_LEAD_PER_LOT
+
+
+def expiry_window(smoke: bool) -> float:
+    """Seconds the charges go on after the expiry: the target and a margin (a smoke run: 3)."""
+    return 3.0 if smoke else EXPIRY_TARGET_SECONDS + 2.0
+
+
+_EXPIRED = """
+SELECT count(*) FILTER (WHERE status = 'EXPIRED') FROM credit_lot
+WHERE customer_id = ANY($1::uuid[]) AND expires_at = $2
+"""
+
+
+async def wait_expired(
+    db: checks.Postgres, customers: Sequence[str], expires_at: dt.datetime, lots: int, *, deadline: float
+) -> float | None:
+    """Poll until the `lots` lots due at `expires_at` are all EXPIRED: the Unix time it was seen, or None.
+
+    Gives up `deadline` seconds after the expiry.
+    """
+    ids = [uuid.UUID(c) for c in customers]
+    due = expires_at.timestamp()
+    while time.time() < due + deadline:
+        if time.time() >= due and await db.conn.fetchval(_EXPIRED, ids, expires_at) == lots:
+            return time.time()
+        await asyncio.sleep(POLL_SECONDS)
+    return None
+
+
+# Per lot due then: its status, and the EXPIRATION entries naming it (one, as each still held credits).
+_EXPIRATIONS = """
+SELECT l.id, l.status, count(t.id) FROM credit_lot l
+LEFT JOIN credit_allocation a ON a.lot_id = l.id
+LEFT JOIN credit_transaction t ON t.id = a.transaction_id AND t.kind = 'EXPIRATION'
+WHERE l.customer_id = ANY($1::uuid[]) AND l.expires_at = $2
+GROUP BY l.id HAVING l.status <> 'EXPIRED' OR count(t.id) <> 1
+LIMIT 5
+"""
+
+
+async def expired_once(
+    db: checks.Postgres, customers: Sequence[str], expires_at: dt.datetime, lots: int
+) -> list[str]:
+    """Every lot due is EXPIRED with exactly one EXPIRATION entry (each still held credits)."""
+    ids = [uuid.UUID(c) for c in customers]
+    found = await db.conn.fetchval(
+        "SELECT count(*) FROM credit_lot WHERE customer_id = ANY($1::uuid[]) AND expires_at = $2",
+        ids,
+        expires_at,
+    )
+    problems = [] if found == lots else [f"{found} lots due, {lots} granted"]
+    return problems + [
+        f"lot {r[0]}: {r[1]} with {r[2]} EXPIRATION entries"
+        for r in await db.conn.fetch(_EXPIRATIONS, ids, expires_at)
+    ]
+
+
+_CHARGES_BETWEEN = """
+SELECT count(*) FROM credit_transaction
+WHERE customer_id = ANY($1::uuid[]) AND kind = 'SERVICE_CHARGE' AND created_at >= $2 AND created_at < $3
+"""
+
+
+async def expiry_figures(
+    db: checks.Postgres,
+    row: Row,
+    customers: Sequence[str],
+    expires_at: dt.datetime,
+    expired: float | None,
+    *,
+    strict: bool,
+) -> None:
+    """How long until all had expired, and the charges' rate (from the ledger) before and meanwhile."""
+    ids = [uuid.UUID(c) for c in customers]
+    due = expires_at.timestamp()
+    last = await db.conn.fetchval(
+        "SELECT max(t.created_at) FROM credit_transaction t "
+        "WHERE t.customer_id = ANY($1::uuid[]) AND t.kind = 'EXPIRATION'",
+        ids,
+    )
+    # The undisturbed rate: the second before the expiry (the first seconds are the load's warm-up).
+    calm = await db.conn.fetchval(_CHARGES_BETWEEN, ids, expires_at - dt.timedelta(seconds=1), expires_at)
+    row.figures.update(
+        lots_expired_after_s=None if expired is None else round(expired - due, 2),
+        last_expiration_entry_after_s=None if last is None else round(last.timestamp() - due, 2),
+        charges_per_s_before=calm,
+    )
+    if expired is None:
+        row.notes += ", not all lots expired"
+        row.ok = False
+        row.problems.append("some lots were still not EXPIRED when the bench stopped waiting")
+        return
+    seconds = max(expired - due, POLL_SECONDS)
+    during = await db.conn.fetchval(
+        _CHARGES_BETWEEN, ids, expires_at, dt.datetime.fromtimestamp(expired, dt.UTC)
+    )
+    rate = during / seconds
+    row.figures["charges_per_s_during"] = round(rate, 1)
+    row.notes += (
+        f", all expired {expired - due:.1f}s after expiresAt (seen by polling every {POLL_SECONDS}s); "
+        f"charges {calm}/s the second before, {rate:.0f}/s meanwhile"
+    )
+    if calm:
+        row.figures["during_vs_before"] = round(rate / calm, 3)
+    if expired - due > EXPIRY_TARGET_SECONDS and strict:
+        row.ok = False
+        row.problems.append(
+            f"all lots expired after {expired - due:.1f}s (want ≤ {EXPIRY_TARGET_SECONDS:.0f}s)"
         )

@@ -288,11 +288,12 @@ class Suite:
         id_path: tuple[str, ...] | None = None,
         rate: float | None = None,
         clients: int | None = None,
+        seconds: float | None = None,
     ) -> tuple[Row, LoadResult]:
         """Drive `servers` with the configured clients; one row with throughput, latency and CPU.
 
         With `rate` the clients are paced to that many requests a second in all (open loop);
-        `clients` overrides how many there are.
+        `clients` overrides how many there are, `seconds` how long they run.
         """
         config = self.config
         clients = clients or config.clients
@@ -302,7 +303,7 @@ class Suite:
             [s.address for s in servers],
             requests,
             connections=clients,
-            seconds=config.seconds,
+            seconds=seconds or config.seconds,
             warmup=config.warmup,
             mode=mode,
             id_path=id_path,
@@ -474,6 +475,62 @@ class Suite:
         self.ratios(row, "hot")
         lots.hot_against_ceiling(row, strict=not config.smoke)
         self._also(row, await lots.lots_hold(db, (hot,)))
+
+    async def scenario_expiry(self) -> None:
+        """Lots of many customers expiring in the same second while requestService charges them.
+
+        Fresh seats each get `EXPIRING_PER_CUSTOMER` lots of 100.00 credits expiring at one whole
+        second, far enough ahead for the seeding to finish (they come first in the consumption
+        order, so the charges take from them until they expire). The charges start
+        `CHARGING_BEFORE` seconds earlier and go on `expiry_window` seconds after; meanwhile the
+        database is polled until every lot is EXPIRED. What expires them is the serving process's
+        own lot sweep (`CREDITS_LOT_SWEEP_SECONDS`, its default), as in a deployment. The row gives
+        the time from `expiresAt` until the last was EXPIRED, and the charges' rate from the
+        ledger before and during the expiries; no charge may be refused, each lot expires once.
+        """
+        world, db, config = self._pg()
+        assert self.server is not None
+        count = max(1, config.expiring_lots // lots.EXPIRING_PER_CUSTOMER)
+        total = count * lots.EXPIRING_PER_CUSTOMER
+        now = dt.datetime.now(dt.UTC)
+        expires_at = (now + dt.timedelta(seconds=lots.expiry_lead(total))).replace(microsecond=0)
+        seats = await self.seed_seats(lots.FIRST_EXPIRY_SEAT, count, lots.expiring_lots(expires_at))
+        customers = [s.customer_id for s in seats]
+        requests = [
+            graphql_request(
+                REQUEST,
+                {"i": {"serviceId": world.service_id, "customerId": s.customer_id, "quantity": 1}},
+                s.user_token,
+            )
+            for s in seats
+        ]
+        before = await self.settle(db)
+        start = expires_at.timestamp() - lots.CHARGING_BEFORE
+        if time.time() > start:
+            raise RuntimeError(
+                f"seeding {total} lots ended {time.time() - start:.1f}s after the charges were due to "
+                "start: raise EXPIRY_LEAD_PER_LOT in bench/lots.py"
+            )
+        await asyncio.sleep(start - time.time())
+        window = lots.expiry_window(config.smoke)
+        shape = f"{total:,} lots due in one second, {count:,} customers"
+        charging = asyncio.create_task(
+            self.measure(
+                "requestService expiry",
+                shape,
+                [self.server],
+                requests,
+                id_path=("requestService", "serviceRequest", "id"),
+                seconds=lots.CHARGING_BEFORE + window,
+            )
+        )
+        expired = await lots.wait_expired(db, customers, expires_at, total, deadline=window + 20)
+        row, result = await charging
+        problems = await checks.charged(db, result.ids, world.price_cents, before)
+        problems += await lots.expired_once(db, customers, expires_at, total)
+        problems += await lots.lots_hold(db, seats)
+        await lots.expiry_figures(db, row, customers, expires_at, expired, strict=not config.smoke)
+        self.add(row, problems)
 
     @staticmethod
     def _also(row: Row, problems: Sequence[str]) -> None:
