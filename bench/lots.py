@@ -26,10 +26,10 @@ EXPIRING_PER_CUSTOMER = 10
 EXPIRING_LOT_CENTS = 10_000  # 100.00 credits: a run's charges never use one up, so each expiry has an entry
 FIRST_LOTS_SEAT = 100_000  # numbers of the seats seeded for these scenarios (the world's are 0..N)
 FIRST_EXPIRY_SEAT = 200_000
-# Seconds ahead the lots expire: enough for the seeding (a customer, its user, its float and its
-# lots through the domain; about 500 lots a second on this busy box, 10,000 in ~20 s) to end first.
-EXPIRY_LEAD_BASE = 4.0
-EXPIRY_LEAD_PER_LOT = 1 / 150
+# Seconds ahead the lots expire: enough to grant them first (the ledger's batch, 100 customers'
+# lots a transaction: 10,000 lots in 5-30 s on this box, busy with other work).
+EXPIRY_LEAD_BASE = 5.0
+EXPIRY_LEAD_PER_LOT = 1 / 250
 CHARGING_BEFORE = 3.0  # the charges start this long before the lots expire: their rate undisturbed
 POLL_SECONDS = 0.1
 

@@ -30,6 +30,7 @@ from bench.world import (
     Seat,
     World,
     add_pgbench_map,
+    grant_lots,
     recreate_database,
     seed,
     seed_elsewhere,
@@ -221,6 +222,14 @@ class Suite:
             self.side.name,
         )
         return seats
+
+    async def grant_lots(self, seats: Sequence[Seat], terms: Sequence[LotTerms]) -> None:
+        """One lot per term for each seat, through this tree's ledger batch (a baseline's: n/a)."""
+        if not self.side.here:
+            raise RuntimeError("granting lots in a batch needs this tree's ledger; not run on a baseline")
+        started = time.perf_counter()
+        await grant_lots(self.settings(self.config.database_url, "postgres"), seats, terms)
+        log.info("granted %d lots in %.1fs", len(seats) * len(terms), time.perf_counter() - started)
 
     async def setup_postgres(self) -> None:
         """Fresh bench database, seeded via the domain; one server on it."""
@@ -480,8 +489,9 @@ class Suite:
         """Lots of many customers expiring in the same second while requestService charges them.
 
         Fresh seats each get `EXPIRING_PER_CUSTOMER` lots of 100.00 credits expiring at one whole
-        second, far enough ahead for the seeding to finish (they come first in the consumption
-        order, so the charges take from them until they expire). The charges start
+        second, granted through the ledger's batch far enough ahead for the granting to finish
+        (they come first in the consumption order, so the charges take from them until they
+        expire). The charges start
         `CHARGING_BEFORE` seconds earlier and go on `expiry_window` seconds after; meanwhile the
         database is polled until every lot is EXPIRED. What expires them is the serving process's
         own lot sweep (`CREDITS_LOT_SWEEP_SECONDS`, its default), as in a deployment. The row gives
@@ -492,9 +502,10 @@ class Suite:
         assert self.server is not None
         count = max(1, config.expiring_lots // lots.EXPIRING_PER_CUSTOMER)
         total = count * lots.EXPIRING_PER_CUSTOMER
+        seats = await self.seed_seats(lots.FIRST_EXPIRY_SEAT, count, [])
         now = dt.datetime.now(dt.UTC)
         expires_at = (now + dt.timedelta(seconds=lots.expiry_lead(total))).replace(microsecond=0)
-        seats = await self.seed_seats(lots.FIRST_EXPIRY_SEAT, count, lots.expiring_lots(expires_at))
+        await self.grant_lots(seats, lots.expiring_lots(expires_at))
         customers = [s.customer_id for s in seats]
         requests = [
             graphql_request(
@@ -508,7 +519,7 @@ class Suite:
         start = expires_at.timestamp() - lots.CHARGING_BEFORE
         if time.time() > start:
             raise RuntimeError(
-                f"seeding {total} lots ended {time.time() - start:.1f}s after the charges were due to "
+                f"granting {total} lots ended {time.time() - start:.1f}s after the charges were due to "
                 "start: raise EXPIRY_LEAD_PER_LOT in bench/lots.py"
             )
         await asyncio.sleep(start - time.time())
