@@ -223,13 +223,15 @@ class Suite:
         )
         return seats
 
-    async def grant_lots(self, seats: Sequence[Seat], terms: Sequence[LotTerms]) -> None:
-        """One lot per term for each seat, through this tree's ledger batch (a baseline's: n/a)."""
+    async def grant_lots(self, seats: Sequence[Seat], terms: Sequence[LotTerms]) -> float:
+        """One lot per term for each seat, through this tree's ledger batch (a baseline's: n/a); seconds."""
         if not self.side.here:
             raise RuntimeError("granting lots in a batch needs this tree's ledger; not run on a baseline")
         started = time.perf_counter()
         await grant_lots(self.settings(self.config.database_url, "postgres"), seats, terms)
-        log.info("granted %d lots in %.1fs", len(seats) * len(terms), time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        log.info("granted %d lots in %.1fs", len(seats) * len(terms), seconds)
+        return seconds
 
     async def setup_postgres(self) -> None:
         """Fresh bench database, seeded via the domain; one server on it."""
@@ -505,7 +507,7 @@ class Suite:
         seats = await self.seed_seats(lots.FIRST_EXPIRY_SEAT, count, [])
         now = dt.datetime.now(dt.UTC)
         expires_at = (now + dt.timedelta(seconds=lots.expiry_lead(total))).replace(microsecond=0)
-        await self.grant_lots(seats, lots.expiring_lots(expires_at))
+        granting = await self.grant_lots(seats, lots.expiring_lots(expires_at))
         customers = [s.customer_id for s in seats]
         requests = [
             graphql_request(
@@ -540,6 +542,7 @@ class Suite:
         problems = await checks.charged(db, result.ids, world.price_cents, before)
         problems += await lots.expired_once(db, customers, expires_at, total)
         problems += await lots.lots_hold(db, seats)
+        row.figures["granting_s"] = round(granting, 1)
         await lots.expiry_figures(db, row, customers, expires_at, expired, strict=not config.smoke)
         self.add(row, problems)
 
