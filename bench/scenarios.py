@@ -493,12 +493,12 @@ class Suite:
         Fresh seats each get `EXPIRING_PER_CUSTOMER` lots of 100.00 credits expiring at one whole
         second, granted through the ledger's batch far enough ahead for the granting to finish
         (they come first in the consumption order, so the charges take from them until they
-        expire). The charges start
-        `CHARGING_BEFORE` seconds earlier and go on `expiry_window` seconds after; meanwhile the
-        database is polled until every lot is EXPIRED. What expires them is the serving process's
-        own lot sweep (`CREDITS_LOT_SWEEP_SECONDS`, its default), as in a deployment. The row gives
-        the time from `expiresAt` until the last was EXPIRED, and the charges' rate from the
-        ledger before and during the expiries; no charge may be refused, each lot expires once.
+        expire). The charges start `CHARGING_BEFORE` seconds earlier and go on `expiry_window`
+        seconds after; meanwhile the database is polled until every lot is EXPIRED. What expires
+        them is the serving process's own lot sweep (every `CREDITS_LOT_SWEEP_SECONDS`, left at its
+        default), as in a deployment. The row gives the time from `expiresAt` until the last was
+        EXPIRED, and the charges' rate from the ledger before and during the expiries; no charge
+        may be refused, each lot expires once.
         """
         world, db, config = self._pg()
         assert self.server is not None
@@ -543,6 +543,7 @@ class Suite:
         problems += await lots.expired_once(db, customers, expires_at, total)
         problems += await lots.lots_hold(db, seats)
         row.figures["granting_s"] = round(granting, 1)
+        row.figures["sweep_period_s"] = Settings.model_fields["lot_sweep_seconds"].default
         await lots.expiry_figures(db, row, customers, expires_at, expired, strict=not config.smoke)
         self.add(row, problems)
 
