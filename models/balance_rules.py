@@ -21,19 +21,15 @@ from models.unit_of_work import UnitOfWork
 # A rule: given the unit of work, the customer at the entry's balance and the entry, it acts
 # (inside the transaction, or through events after the commit) and returns the fields it changed.
 Rule = Callable[[UnitOfWork, Customer, CreditTransaction], Awaitable[Iterable[str]]]
+# A posted batch: each locked customer with its entries in ledger order.
+Batch = Sequence[tuple[Customer, Sequence[CreditTransaction]]]
+# A rule that looks at the whole batch at once (after every entry's rules).
+BatchRule = Callable[[UnitOfWork, Batch], Awaitable[None]]
 
 
 async def _alerts(uow: UnitOfWork, customer: Customer, entry: CreditTransaction) -> Iterable[str]:
     """Fire the limits the entry's balance crossed downwards, re-arm those it crossed back."""
     return await alerts.evaluate(uow, customer)
-
-
-async def _expiring(uow: UnitOfWork, customer: Customer, entry: CreditTransaction) -> Iterable[str]:
-    """CREDITS_EXPIRING for a lot the entry credited that expires within 7 days (a grant made so)."""
-    credited = [part.lot_id for part in entry.lot_allocations if part.lot_id is not None and part.amount > 0]
-    if credited:
-        await expiry_warning.warn_due(uow, customer, credited, dt.datetime.now(dt.UTC))
-    return ()
 
 
 async def _live_balance(uow: UnitOfWork, customer: Customer, entry: CreditTransaction) -> Iterable[str]:
@@ -49,11 +45,31 @@ async def _webhook(uow: UnitOfWork, customer: Customer, entry: CreditTransaction
 
 
 # In this order for each entry: an alert's events precede its entry's, as they always have.
-RULES: tuple[Rule, ...] = (_alerts, _expiring, _live_balance, _webhook)
+RULES: tuple[Rule, ...] = (_alerts, _live_balance, _webhook)
 
 
-async def follow(uow: UnitOfWork, batch: Sequence[tuple[Customer, Sequence[CreditTransaction]]]) -> None:
-    """Run every rule on every entry of a posted batch: (locked customer, its entries in order) each.
+async def _expiring(uow: UnitOfWork, batch: Batch) -> None:
+    """CREDITS_EXPIRING for the lots the batch credited that expire within 7 days (a grant made so).
+
+    Once per batch, not per entry: one query for a batch of many grants.
+    """
+    credited = {
+        part.lot_id: customer
+        for customer, entries in batch
+        for entry in entries
+        for part in entry.lot_allocations
+        if part.lot_id is not None and part.amount > 0
+    }
+    if credited:
+        await expiry_warning.warn_credited(uow, credited, dt.datetime.now(dt.UTC))
+
+
+# Once per batch, after every entry's rules, with each customer at its last entry's balance.
+BATCH_RULES: tuple[BatchRule, ...] = (_expiring,)
+
+
+async def follow(uow: UnitOfWork, batch: Batch) -> None:
+    """Run every rule on every entry of a posted batch, then the batch rules.
 
     Leaves each customer at its last entry's balance, its changed fields saved.
     """
@@ -65,3 +81,5 @@ async def follow(uow: UnitOfWork, batch: Sequence[tuple[Customer, Sequence[Credi
                 changed.update(await rule(uow, customer, entry))
         if changed:
             await customer.save(using_db=uow.conn, update_fields=sorted(changed))
+    for batch_rule in BATCH_RULES:
+        await batch_rule(uow, batch)

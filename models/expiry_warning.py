@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from models import webhook_outbox
 from models.credit_alert import CreditAlert
@@ -62,9 +62,14 @@ async def warn_due(
     uow: UnitOfWork, customer: Customer, lot_ids: Sequence[uuid.UUID], now: dt.datetime
 ) -> int:
     """Warn about each of the customer's lots among `lot_ids` that is due; returns how many."""
-    lots = await claim(uow, lot_ids, now)
+    return await warn_credited(uow, dict.fromkeys(lot_ids, customer), now)
+
+
+async def warn_credited(uow: UnitOfWork, owners: Mapping[uuid.UUID, Customer], now: dt.datetime) -> int:
+    """Warn about each lot among `owners` (lot id: its customer) that is due; returns how many."""
+    lots = await claim(uow, list(owners), now)
     for lot in lots:
-        await warn(uow, customer, lot)
+        await warn(uow, owners[lot.id], lot)
     return len(lots)
 
 

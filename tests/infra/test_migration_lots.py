@@ -1,4 +1,4 @@
-"""Migration 0008: an existing database's balances become lots (positive) or debt (negative)."""
+"""Migrations 0008 (balances become lots, or debt) and 0009 (expiry warnings) on an existing database."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from settings import Settings
 from tests.conftest import _DATA_DIR, _PG_URL, IS_POSTGRES
 
 _BEFORE_LOTS = MigrationTarget(app_label=APP, name="0007_webhook_delivery_pending")
+_LOTS = MigrationTarget(app_label=APP, name="0008_lots")
 _CUSTOMER = (
     'INSERT INTO "customer" ("id", "name", "balance", "last_sequence", "below_zero_fired", '
     '"below_threshold_fired", "created_at") VALUES ({0}, {1}, {2}, {3}, FALSE, FALSE, {4})'
@@ -113,3 +114,46 @@ async def test_upgrading_turns_positive_balances_into_one_lot_each_and_leaves_de
         "owing": -1_500,
         "new": 0,
     }
+
+
+async def test_upgrading_from_0008_leaves_lots_unwarned_and_alerts_without_a_lot(
+    settings: Settings, old_database: BaseDBAsyncClient
+) -> None:
+    # given: a database at 0008 with a customer's lot expiring in two days and an alert
+    apps = {APP: tortoise_config(settings)["apps"][APP]}
+    await MigrationExecutor(old_database, apps).migrate([_BEFORE_LOTS])
+    customer_id = await _customer_with_entries(old_database, "rich", [10_000])
+    await MigrationExecutor(old_database, apps).migrate([_LOTS])
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+    await sql.fetch(old_database, 'UPDATE "credit_lot" SET "expires_at" = {0}', soon)
+    alert_id = uuid.uuid4()
+    await sql.fetch(
+        old_database,
+        'INSERT INTO "credit_alert" ("id", "customer_id", "kind", "balance", "created_at") '
+        "VALUES ({0}, {1}, 'BELOW_ZERO', -100, {2})",
+        alert_id,
+        customer_id,
+        soon,
+    )
+
+    # when: 0009 runs
+    await MigrationExecutor(old_database, apps).migrate()
+
+    # then: the lot is not warned yet (the first sweep warns it), the alert names no lot
+    [lot] = await sql.fetch(old_database, 'SELECT "id", "expiring_warned" FROM "credit_lot"')
+    assert not lot["expiring_warned"]
+    [alert] = await sql.fetch(old_database, 'SELECT "lot_id" FROM "credit_alert"')
+    assert alert["lot_id"] is None
+    # and: an alert and a notification can name the lot
+    await sql.fetch(
+        old_database,
+        'INSERT INTO "credit_alert" ("id", "customer_id", "kind", "balance", "created_at", "lot_id") '
+        "VALUES ({0}, {1}, 'CREDITS_EXPIRING', 10000, {2}, {3})",
+        uuid.uuid4(),
+        customer_id,
+        soon,
+        sql.as_uuid(lot["id"]),
+    )
+    named = 'SELECT count(*) AS n FROM "credit_alert" WHERE "lot_id" IS NOT NULL'
+    assert (await sql.fetch(old_database, named))[0]["n"] == 1
+    assert await sql.fetch(old_database, 'SELECT "lot_id" FROM "notification"') == []
