@@ -27,11 +27,11 @@ EXPIRING_LOT_CENTS = 10_000  # 100.00 credits: a run's charges never use one up,
 FIRST_LOTS_SEAT = 100_000  # numbers of the seats seeded for these scenarios (the world's are 0..N)
 FIRST_EXPIRY_SEAT = 200_000
 # Seconds ahead the lots expire: enough to grant them first. Each lot granted within 7 days of its
-# expiry is warned in the grant's transaction, a few statements per lot (claim, alert, webhook row,
-# administrators): 10,000 lots took 86 s through the ledger's batch on this box, busy with other
-# work (116 lots/s).
+# expiry is warned in the grant's transaction (alert, webhook row, administrators): 10,000 lots took
+# 34 s through the ledger's batch on this box, busy with other work (49-86 s before the warnings
+# were claimed once per batch).
 EXPIRY_LEAD_BASE = 5.0
-EXPIRY_LEAD_PER_LOT = 1 / 70
+EXPIRY_LEAD_PER_LOT = 1 / 100
 CHARGING_BEFORE = 3.0  # the charges start this long before the lots expire: their rate undisturbed
 POLL_SECONDS = 0.1
 
