@@ -12,6 +12,8 @@ SCENARIOS = (
     "ceilings",
     "request",
     "lean",
+    "lots",
+    "expiry",
     "grant",
     "cancel",
     "topmenu",
@@ -44,6 +46,7 @@ class Config:
     fanout_rate: float = 100.0  # changes per second across the fan-out's customers
     hot_subscribers: int = 1000
     cross_changes: int = 200
+    expiring_lots: int = 10_000  # lots due in the same second in the expiry scenario
     database_url: str = field(
         default_factory=lambda: os.environ.get("CREDITS_BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
     )
@@ -66,6 +69,7 @@ class Config:
             "fanout_rate": 20.0,
             "hot_subscribers": 20,
             "cross_changes": 20,
+            "expiring_lots": 200,
             "rounds": 1,
         }
         return cls(**{**sizes, **overrides})

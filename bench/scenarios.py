@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import math
 import os
@@ -17,14 +18,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import checks
+from bench import checks, lots
 from bench.ceilings import SqlSpec, run_asyncpg, run_pgbench
 from bench.config import Config
 from bench.load import LoadGenerator, LoadResult, Mode, graphql_request, percentile
 from bench.processes import PROJECT_DIR, MachineCpu, ServerProcess
 from bench.receiver import Receiver
 from bench.report import Row
-from bench.world import Seat, World, add_pgbench_map, recreate_database, seed, seed_elsewhere, vacuum
+from bench.world import (
+    LotTerms,
+    Seat,
+    World,
+    add_pgbench_map,
+    grant_lots,
+    recreate_database,
+    seed,
+    seed_elsewhere,
+    seed_seats,
+    seed_seats_elsewhere,
+    vacuum,
+)
 from models.passwords import reset_hasher
 from settings import Settings, get_settings
 
@@ -194,6 +207,37 @@ class Suite:
         }
         return await seed_elsewhere(self.side.python, self.side.tree, env, self.config.customers)
 
+    async def seed_seats(self, first: int, count: int, terms: Sequence[LotTerms]) -> tuple[Seat, ...]:
+        """More seats on the PostgreSQL world, numbered from `first`, each with a lot per term."""
+        url = self.config.database_url
+        started = time.perf_counter()
+        if self.side.here:
+            seats = await seed_seats(self.settings(url, "postgres"), first, count, terms)
+        else:
+            env = self.server_env(url, "memory://", "postgres") | {
+                "CREDITS_ARGON2_TIME_COST": "1",
+                "CREDITS_ARGON2_MEMORY_KIB": "64",
+            }
+            seats = await seed_seats_elsewhere(self.side.python, self.side.tree, env, first, count, terms)
+        log.info(
+            "seeded %d customers with %d more lot(s) each in %.1fs (%s)",
+            count,
+            len(terms),
+            time.perf_counter() - started,
+            self.side.name,
+        )
+        return seats
+
+    async def grant_lots(self, seats: Sequence[Seat], terms: Sequence[LotTerms]) -> float:
+        """One lot per term for each seat, through this tree's ledger batch (a baseline's: n/a); seconds."""
+        if not self.side.here:
+            raise RuntimeError("granting lots in a batch needs this tree's ledger; not run on a baseline")
+        started = time.perf_counter()
+        await grant_lots(self.settings(self.config.database_url, "postgres"), seats, terms)
+        seconds = time.perf_counter() - started
+        log.info("granted %d lots in %.1fs", len(seats) * len(terms), seconds)
+        return seconds
+
     async def setup_postgres(self) -> None:
         """Fresh bench database, seeded via the domain; one server on it."""
         if self.world is not None:
@@ -260,11 +304,12 @@ class Suite:
         id_path: tuple[str, ...] | None = None,
         rate: float | None = None,
         clients: int | None = None,
+        seconds: float | None = None,
     ) -> tuple[Row, LoadResult]:
         """Drive `servers` with the configured clients; one row with throughput, latency and CPU.
 
         With `rate` the clients are paced to that many requests a second in all (open loop);
-        `clients` overrides how many there are.
+        `clients` overrides how many there are, `seconds` how long they run.
         """
         config = self.config
         clients = clients or config.clients
@@ -274,7 +319,7 @@ class Suite:
             [s.address for s in servers],
             requests,
             connections=clients,
-            seconds=config.seconds,
+            seconds=seconds or config.seconds,
             warmup=config.warmup,
             mode=mode,
             id_path=id_path,
@@ -423,6 +468,106 @@ class Suite:
         if shape == "distinct" and isinstance(db, checks.Postgres) and row.ok:
             self.requested += await _requested(db)
         return row
+
+    # -- 2b. credit lots ----------------------------------------------------------------------------
+
+    async def scenario_lots(self) -> None:
+        """requestService for customers with one lot and with five, alternating; the hot one with five.
+
+        Two groups of fresh seats seeded alike (the world's own seats gain lots in later scenarios:
+        grants, refunds), one with the float only, one with four more lots of mixed priority and
+        expiry (bench/lots.py). The rounds alternate which group goes first, and the ratio five /
+        one is the median of the rounds' pairs. The hot customer with five lots is set against the
+        ceilings of the same run. Outside a smoke run both targets are checked.
+        """
+        _, db, config = self._pg()
+        assert self.server is not None
+        count = config.customers
+        one = await self.seed_seats(lots.FIRST_LOTS_SEAT, count, [])
+        five = await self.seed_seats(
+            lots.FIRST_LOTS_SEAT + count, count + 1, lots.four_more_lots(dt.datetime.now(dt.UTC))
+        )
+        hot, five = five[0], five[1:]
+        runs: dict[int, list[Row]] = {1: [], 5: []}
+        rounds = 1 if config.smoke else lots.LOTS_ROUNDS
+        for n in range(rounds):
+            for held, seats in ((1, one), (5, five)) if n % 2 == 0 else ((5, five), (1, one)):
+                shape = f"distinct, {held} lot{'s' if held > 1 else ''}"
+                row = await self._request_run("requestService lots", shape, [self.server], seats, db)
+                self.ratios(row, "distinct")
+                self._also(row, await lots.lots_hold(db, seats))
+                runs[held].append(row)
+        self.add(lots.five_against_one(runs[1], runs[5], strict=not config.smoke))
+        row = await self._request_run("requestService lots", "hot, 5 lots", [self.server], (hot,), db)
+        self.ratios(row, "hot")
+        lots.hot_against_ceiling(row, strict=not config.smoke)
+        self._also(row, await lots.lots_hold(db, (hot,)))
+
+    async def scenario_expiry(self) -> None:
+        """Lots of many customers expiring in the same second while requestService charges them.
+
+        Fresh seats each get `EXPIRING_PER_CUSTOMER` lots of 100.00 credits expiring at one whole
+        second, granted through the ledger's batch far enough ahead for the granting to finish
+        (they come first in the consumption order, so the charges take from them until they
+        expire). The charges start `CHARGING_BEFORE` seconds earlier and go on `expiry_window`
+        seconds after; meanwhile the database is polled until every lot is EXPIRED. What expires
+        them is the serving process's own lot sweep (every `CREDITS_LOT_SWEEP_SECONDS`, left at its
+        default), as in a deployment. The row gives the time from `expiresAt` until the last was
+        EXPIRED, and the charges' rate from the ledger before and during the expiries; no charge
+        may be refused, each lot expires once.
+        """
+        world, db, config = self._pg()
+        assert self.server is not None
+        count = max(1, config.expiring_lots // lots.EXPIRING_PER_CUSTOMER)
+        total = count * lots.EXPIRING_PER_CUSTOMER
+        seats = await self.seed_seats(lots.FIRST_EXPIRY_SEAT, count, [])
+        now = dt.datetime.now(dt.UTC)
+        expires_at = (now + dt.timedelta(seconds=lots.expiry_lead(total))).replace(microsecond=0)
+        granting = await self.grant_lots(seats, lots.expiring_lots(expires_at))
+        customers = [s.customer_id for s in seats]
+        requests = [
+            graphql_request(
+                REQUEST,
+                {"i": {"serviceId": world.service_id, "customerId": s.customer_id, "quantity": 1}},
+                s.user_token,
+            )
+            for s in seats
+        ]
+        before = await self.settle(db)
+        start = expires_at.timestamp() - lots.CHARGING_BEFORE
+        if time.time() > start:
+            raise RuntimeError(
+                f"granting {total} lots ended {time.time() - start:.1f}s after the charges were due to "
+                "start: raise EXPIRY_LEAD_PER_LOT in bench/lots.py"
+            )
+        await asyncio.sleep(start - time.time())
+        window = lots.expiry_window(config.smoke)
+        shape = f"{total:,} lots due in one second, {count:,} customers"
+        charging = asyncio.create_task(
+            self.measure(
+                "requestService expiry",
+                shape,
+                [self.server],
+                requests,
+                id_path=("requestService", "serviceRequest", "id"),
+                seconds=lots.CHARGING_BEFORE + window,
+            )
+        )
+        expired = await lots.wait_expired(db, customers, expires_at, total, deadline=window + 20)
+        row, result = await charging
+        problems = await checks.charged(db, result.ids, world.price_cents, before)
+        problems += await lots.expired_once(db, customers, expires_at, total)
+        problems += await lots.lots_hold(db, seats)
+        row.figures["granting_s"] = round(granting, 1)
+        row.figures["sweep_period_s"] = Settings.model_fields["lot_sweep_seconds"].default
+        await lots.expiry_figures(db, row, customers, expires_at, expired, strict=not config.smoke)
+        self.add(row, problems)
+
+    @staticmethod
+    def _also(row: Row, problems: Sequence[str]) -> None:
+        """More problems for a row already recorded."""
+        row.problems.extend(problems)
+        row.ok = row.ok and not row.problems
 
     # -- 3. grantCredits and cancelServiceRequest ---------------------------------------------------
 

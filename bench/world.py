@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import urllib.parse
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +18,9 @@ from models.accounts import create_user, ensure_first_admin, issue_jwt, normalis
 from models.actor import Actor
 from models.catalog import create_customer, create_service
 from models.credits import change_balance
-from models.ledger import TransactionKind
+from models.ledger import Movement, TransactionKind, post_batch
 from models.platform import set_credit_management
+from models.unit_of_work import UnitOfWork, run_in_transaction
 from models.user import Role, User
 from settings import Settings
 
@@ -41,6 +44,15 @@ class Seat:
     user_id: str
     user_token: str
     admin_token: str
+
+
+@dataclass(frozen=True)
+class LotTerms:
+    """One more grant a seat gets after its float: its own lot with this priority and expiry."""
+
+    amount_cents: int
+    priority: int
+    expires_at: dt.datetime | None
 
 
 @dataclass(frozen=True)
@@ -151,8 +163,70 @@ async def seed(settings: Settings, customers: int, *, concurrency: int = 16) -> 
         await db.close_db()
 
 
-async def _seat(admin: Actor, n: int) -> Seat:
-    """Customer n, its END_USER and CUSTOMER_ADMIN, and its opening grant."""
+async def seed_seats(
+    settings: Settings, first: int, count: int, lots: Sequence[LotTerms], *, concurrency: int = 16
+) -> tuple[Seat, ...]:
+    """`count` more customers numbered from `first` on a seeded database: float, then one lot per term.
+
+    They have no customer administrator (empty `admin_token`): nobody to notify, so a lot granted
+    within 7 days of its expiry warns nobody by mail, and the charges measured are charges only.
+    """
+    await db.init_db(settings)
+    try:
+        assert settings.admin_email
+        admin = Actor(await User.get(email_key=normalise_email(settings.admin_email)))
+        gate = asyncio.Semaphore(1 if settings.is_sqlite else concurrency)
+
+        async def one(n: int) -> Seat:
+            async with gate:
+                return await _seat(admin, n, lots, manager=False)
+
+        return tuple(await asyncio.gather(*(one(n) for n in range(first, first + count))))
+    finally:
+        await db.close_db()
+
+
+async def grant_lots(
+    settings: Settings, seats: Sequence[Seat], lots: Sequence[LotTerms], *, per_transaction: int = 100
+) -> None:
+    """Grant each seat one lot per term through the ledger's batch, `per_transaction` customers at a time.
+
+    Seconds for 10,000 lots where `change_balance` one by one takes a minute on a busy box: lots
+    that must expire soon after can then be granted with a short, predictable lead.
+    """
+    await db.init_db(settings)
+    try:
+        assert settings.admin_email
+        admin = Actor(await User.get(email_key=normalise_email(settings.admin_email)))
+        for at in range(0, len(seats), per_transaction):
+            groups = [
+                (
+                    uuid.UUID(seat.customer_id),
+                    [
+                        Movement(
+                            lot.amount_cents,
+                            TransactionKind.GRANT,
+                            admin,
+                            "bench lot",
+                            priority=lot.priority,
+                            expires_at=lot.expires_at,
+                        )
+                        for lot in lots
+                    ],
+                )
+                for seat in seats[at : at + per_transaction]
+            ]
+
+            async def work(uow: UnitOfWork, groups: list[tuple[uuid.UUID, list[Movement]]] = groups) -> None:
+                await post_batch(uow, groups)
+
+            await run_in_transaction(work)
+    finally:
+        await db.close_db()
+
+
+async def _seat(admin: Actor, n: int, lots: Sequence[LotTerms] = (), *, manager: bool = True) -> Seat:
+    """Customer n, its END_USER (and CUSTOMER_ADMIN), its opening grant and then one grant per lot."""
     customer = await create_customer(f"Bench customer {n:05d}")
     user = await create_user(
         email=f"user{n}@bench.example",
@@ -161,15 +235,29 @@ async def _seat(admin: Actor, n: int) -> Seat:
         customer_id=customer.id,
         password=PASSWORD,
     )
-    manager = await create_user(
-        email=f"admin{n}@bench.example",
-        name=f"Admin {n}",
-        role=Role.CUSTOMER_ADMIN,
-        customer_id=customer.id,
-        password=PASSWORD,
-    )
+    admin_token = ""
+    if manager:
+        created = await create_user(
+            email=f"admin{n}@bench.example",
+            name=f"Admin {n}",
+            role=Role.CUSTOMER_ADMIN,
+            customer_id=customer.id,
+            password=PASSWORD,
+        )
+        admin_token = issue_jwt(created).token
     await change_balance(admin, TransactionKind.GRANT, customer.id, FLOAT_CENTS, "bench float", None)
-    return Seat(str(customer.id), str(user.id), issue_jwt(user).token, issue_jwt(manager).token)
+    for lot in lots:
+        await change_balance(
+            admin,
+            TransactionKind.GRANT,
+            customer.id,
+            lot.amount_cents,
+            "bench lot",
+            None,
+            priority=lot.priority,
+            expires_at=lot.expires_at,
+        )
+    return Seat(str(customer.id), str(user.id), issue_jwt(user).token, admin_token)
 
 
 async def add_pgbench_map(url: str, world: World) -> None:
@@ -207,7 +295,14 @@ async def vacuum(url: str) -> None:
         await conn.close()
 
 
-_VACUUMED = ("customer", "service_request", "credit_transaction", "webhook_delivery")
+_VACUUMED = (
+    "customer",
+    "service_request",
+    "credit_transaction",
+    "webhook_delivery",
+    "credit_lot",
+    "credit_allocation",
+)
 
 # Run in another revision's tree by its interpreter: that revision's own seeding, its World as JSON.
 _SEED_ELSEWHERE = """
@@ -247,3 +342,41 @@ async def seed_elsewhere(python: str, tree: Path, env: dict[str, str], customers
         seats=tuple(Seat(**s) for s in data["seats"]),
         hot=Seat(**data["hot"]),
     )
+
+
+# The same for `seed_seats`: lots as JSON [amount, priority, ISO expiry or null], seats back as JSON.
+_SEED_SEATS_ELSEWHERE = """
+import asyncio, dataclasses, datetime as dt, json, sys
+from bench.world import LotTerms, seed_seats
+from settings import Settings
+terms = [LotTerms(a, p, e and dt.datetime.fromisoformat(e)) for a, p, e in json.loads(sys.argv[3])]
+seats = asyncio.run(seed_seats(Settings(), int(sys.argv[1]), int(sys.argv[2]), terms))
+print("SEATS " + json.dumps([dataclasses.asdict(s) for s in seats]))
+"""
+
+
+async def seed_seats_elsewhere(
+    python: str, tree: Path, env: dict[str, str], first: int, count: int, lots: Sequence[LotTerms]
+) -> tuple[Seat, ...]:
+    """`seed_seats` through another revision's domain; fails where that revision has no lots."""
+    terms = json.dumps(
+        [[t.amount_cents, t.priority, t.expires_at and t.expires_at.isoformat()] for t in lots]
+    )
+    proc = await asyncio.create_subprocess_exec(
+        python,
+        "-c",
+        _SEED_SEATS_ELSEWHERE,
+        str(first),
+        str(count),
+        terms,
+        cwd=tree,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    lines = [line for line in out.decode(errors="replace").splitlines() if line.startswith("SEATS ")]
+    if proc.returncode != 0 or not lines:
+        tail = err.decode(errors="replace").strip()[-1500:]
+        raise RuntimeError(f"seeding seats with lots in {tree} failed ({proc.returncode}): {tail}")
+    return tuple(Seat(**s) for s in json.loads(lines[-1].removeprefix("SEATS ")))
