@@ -183,13 +183,18 @@ async def wait_expired(
     return None
 
 
-# Per lot due then: its status, and the EXPIRATION entries naming it (one, as each still held credits).
+# Per lot due then: its status, and the EXPIRATION entries naming it: one if it still held credits
+# when it expired (its amount plus every later allocation but the expiry's), none if charges had
+# used it up (it expires without an entry).
 _EXPIRATIONS = """
 SELECT l.id, l.status, count(t.id) FROM credit_lot l
-LEFT JOIN credit_allocation a ON a.lot_id = l.id
+LEFT JOIN credit_allocation a ON a.lot_id = l.id AND a.transaction_id <> l.transaction_id
 LEFT JOIN credit_transaction t ON t.id = a.transaction_id AND t.kind = 'EXPIRATION'
 WHERE l.customer_id = ANY($1::uuid[]) AND l.expires_at = $2
-GROUP BY l.id HAVING l.status <> 'EXPIRED' OR count(t.id) <> 1
+GROUP BY l.id
+HAVING l.status <> 'EXPIRED'
+    OR count(t.id) <> CASE WHEN l.amount + coalesce(sum(a.amount) FILTER (WHERE t.id IS NULL), 0) > 0
+                           THEN 1 ELSE 0 END
 LIMIT 5
 """
 
@@ -197,7 +202,7 @@ LIMIT 5
 async def expired_once(
     db: checks.Postgres, customers: Sequence[str], expires_at: dt.datetime, lots: int
 ) -> list[str]:
-    """Every lot due is EXPIRED with exactly one EXPIRATION entry (each still held credits)."""
+    """Every lot due is EXPIRED, with one EXPIRATION entry if it still held credits and none if not."""
     ids = [uuid.UUID(c) for c in customers]
     found = await db.conn.fetchval(
         "SELECT count(*) FROM credit_lot WHERE customer_id = ANY($1::uuid[]) AND expires_at = $2",

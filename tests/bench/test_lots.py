@@ -132,27 +132,45 @@ async def test_lots_hold_finds_a_lot_whose_remaining_disagrees_with_its_allocati
 
 @requires_postgres
 async def test_expired_once_and_wait_expired_follow_the_sweep():
-    # given: two lots due at the same second (past now: the ledger does not check), not swept yet
+    # given: three lots due at the same second (past now: the ledger does not check), not swept
+    # yet, the first used up by a withdrawal (it comes first: priority 0)
     admin = await make_catalog_admin()
     customer = await make_customer(balance=10, by=admin)
     due = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=2)
+    await grant_lot(customer, 1_000, due, by=admin, priority=0)
     for _ in range(2):
         await grant_lot(customer, 1_000, due, by=admin)
+    async with unit_of_work() as uow:
+        await post_batch(uow, [(customer.id, [Movement(1_000, TransactionKind.WITHDRAWAL, admin.actor)])])
     customers = [str(customer.id)]
     db = await _bench_db()
     try:
-        before = await lots.expired_once(db, customers, due, 2)
-        waited = await lots.wait_expired(db, customers, due, 2, deadline=0)
-        # when: the sweep runs
+        before = await lots.expired_once(db, customers, due, 3)
+        waited = await lots.wait_expired(db, customers, due, 3, deadline=0)
+        # when: the sweep runs (two EXPIRATION entries; the used-up lot expires without one)
         await expire_due(dt.datetime.now(dt.UTC))
-        after = await lots.expired_once(db, customers, due, 2)
-        seen = await lots.wait_expired(db, customers, due, 2, deadline=5)
-        wrong_count = await lots.expired_once(db, customers, due, 3)
+        after = await lots.expired_once(db, customers, due, 3)
+        seen = await lots.wait_expired(db, customers, due, 3, deadline=5)
+        wrong_count = await lots.expired_once(db, customers, due, 4)
+        # and when: an EXPIRATION entry's allocation is moved onto the used-up lot
+        [moved] = await db.conn.fetch(
+            "SELECT a.id, a.lot_id FROM credit_allocation a JOIN credit_transaction t "
+            "ON t.id = a.transaction_id WHERE t.kind = 'EXPIRATION' AND t.customer_id = $1 LIMIT 1",
+            customer.id,
+        )
+        depleted = await db.conn.fetchval(
+            "SELECT id FROM credit_lot WHERE customer_id = $1 AND priority = 0", customer.id
+        )
+        move = "UPDATE credit_allocation SET lot_id = $1 WHERE id = $2"
+        await db.conn.execute(move, depleted, moved["id"])
+        tampered = await lots.expired_once(db, customers, due, 3)
+        await db.conn.execute(move, moved["lot_id"], moved["id"])
     finally:
         await db.close()
     # then
-    assert len(before) == 2 and all("ACTIVE with 0 EXPIRATION entries" in p for p in before)
+    assert len(before) == 3 and all(" with 0 EXPIRATION entries" in p for p in before)
     assert waited is None
     assert after == []
     assert seen is not None and seen >= due.timestamp()
-    assert wrong_count == ["2 lots due, 3 granted"]
+    assert wrong_count == ["3 lots due, 4 granted"]
+    assert len(tampered) == 2 and all("EXPIRED with" in p for p in tampered)
