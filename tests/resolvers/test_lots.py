@@ -206,3 +206,17 @@ async def test_an_idempotency_key_replayed_with_other_lot_terms_conflicts(gql: G
     # then: a conflict, and one entry
     assert user_errors(payload) == [("IDEMPOTENCY_CONFLICT", ["input", "idempotencyKey"])]
     assert await CreditTransaction.filter(customer_id=world.customer.id).count() == 1
+
+
+async def test_another_customers_administrator_reads_none_of_its_lots(gql: GraphQLClient) -> None:
+    # given: a lot granted to "shop", and a second customer "rival"
+    world = await make_world("shop", "rival")
+    await _grant(gql, world.admin, world.cid, "5.00", priority=3)
+
+    # when: shop's administrator and rival's ask for shop's lots
+    own = await gql(LOTS, {"id": world.cid}, token=world.customer_admin.token)
+    foreign = await gql(LOTS, {"id": world.cid}, token=world.tenants["rival"].admin.token)
+
+    # then: shop's administrator reads its lot; for rival's, shop's customer is not there at all
+    assert [n["priority"] for n in own["customer"]["lots"]["nodes"]] == [3]
+    assert foreign["customer"] is None
