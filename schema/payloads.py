@@ -27,8 +27,9 @@ ErrorCode = described(
     "Codes of userErrors. Clients must tolerate values added later.",
     {
         "INVALID_AMOUNT": (
-            "Not an amount: a string matching ^-?[0-9]+(\\.[0-9]{1,2})?$ or a JSON integer is; "
-            "or out of range (|amount| ≥ 10^12, or not > 0 where it must be)."
+            "Not an amount (only a string matching ^-?[0-9]+(\\.[0-9]{1,2})?$ or a JSON integer is one), "
+            "or outside what the field allows: |amount| ≥ 10^12, ≤ 0 for grants and withdrawals, < 0 for "
+            "prices."
         ),
         "NOT_FOUND": "No such object, or one of another customer (the two are indistinguishable).",
         "INVALID_STATE": "The object can no longer change that way (a request no longer REQUESTED).",

@@ -230,7 +230,7 @@ class CreditTransaction:
             model=m,
         )
 
-    @strawberry.field(description="The administrator's note; null for end users.")
+    @strawberry.field(description="The note given with a grant or withdrawal; null: none, or for end users.")
     def note(self, info: Info) -> str | None:
         """The administrator's note; null for end users."""
         return self.model.note if can_see_ledger(current_actor(info)) else None
