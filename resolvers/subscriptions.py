@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncGenerator, Callable
 from contextlib import AbstractContextManager, nullcontext
+from typing import Annotated
 
 import strawberry
 from prometheus_client import Gauge
@@ -91,13 +92,43 @@ def _tracked(info: Info, gauge: Gauge) -> AbstractContextManager[object]:
     return nullcontext() if info.context.shared else gauge.track_inprogress()
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "Live updates over graphql-transport-ws, legacy graphql-ws or graphql-sse, with the same access "
+        "rules as queries."
+    )
+)
 class Subscription:
     """Live updates for dashboards and the top-menu badge."""
 
-    @strawberry.subscription
+    @strawberry.subscription(
+        description=(
+            "Every committed ledger entry, in sequence order per customer; end users get `transaction` "
+            "null. Another customer or a missing one: FORBIDDEN. Too slow a subscriber is closed (1013) and "
+            "resumes with afterSequence."
+        )
+    )
     async def balance_changed(
-        self, info: Info, customer_id: strawberry.ID | None = None, after_sequence: int | None = None
+        self,
+        info: Info,
+        customer_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description=(
+                    "The customer to watch; left out: the viewer's own (catalog administrators: every "
+                    "customer)."
+                )
+            ),
+        ] = None,
+        after_sequence: Annotated[
+            int | None,
+            strawberry.argument(
+                description=(
+                    "Needs customerId: first replay the entries after this sequence, then go on live, "
+                    "without gaps or duplicates."
+                )
+            ),
+        ] = None,
     ) -> AsyncGenerator[BalanceEvent, None]:
         """Every committed ledger entry in sequence order; `afterSequence` replays first."""
         actor = current_actor(info)
@@ -120,9 +151,24 @@ class Subscription:
             except SubscriberTooSlow:
                 await _too_slow(info)
 
-    @strawberry.subscription
+    @strawberry.subscription(
+        description=(
+            "Alerts as they fire. Administrators (end users: FORBIDDEN); a customer administrator for its "
+            "own customer."
+        )
+    )
     async def credit_alerts(
-        self, info: Info, customer_id: strawberry.ID | None = None
+        self,
+        info: Info,
+        customer_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description=(
+                    "The customer to watch; left out: the viewer's own (catalog administrators: every "
+                    "customer)."
+                )
+            ),
+        ] = None,
     ) -> AsyncGenerator[CreditAlert, None]:
         """Alerts as they fire (administrators only; customer administrators: their own customer)."""
         actor = current_actor(info)
@@ -136,7 +182,7 @@ class Subscription:
             except SubscriberTooSlow:
                 await _too_slow(info)
 
-    @strawberry.subscription
+    @strawberry.subscription(description="The viewer's new in-app notifications, as they are written.")
     async def notification_added(self, info: Info) -> AsyncGenerator[Notification, None]:
         """The viewer's new in-app notifications."""
         actor = current_actor(info)

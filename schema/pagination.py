@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -15,32 +15,47 @@ from models.pagination import Page, SortKey, paginate
 N = TypeVar("N")
 DEFAULT_PAGE_SIZE = 50
 
+First = Annotated[
+    int | None,
+    strawberry.argument(
+        description="How many items, 1…100 (default 50); outside that range: top-level INVALID_INPUT."
+    ),
+]
+After = Annotated[
+    str | None,
+    strawberry.argument(
+        description="Start after this cursor (a `pageInfo.endCursor`); a bad cursor: top-level INVALID_INPUT."
+    ),
+]
 
-@strawberry.type
+
+@strawberry.type(description="Where this page sits in the list (Relay's PageInfo).")
 class PageInfo:
     """Where this page sits in the list."""
 
-    has_next_page: bool
-    end_cursor: str | None
-    has_previous_page: bool
-    start_cursor: str | None
+    has_next_page: bool = strawberry.field(description="Whether items follow this page.")
+    end_cursor: str | None = strawberry.field(
+        description="The last item's cursor: pass it as `after` for the next page; null on an empty page."
+    )
+    has_previous_page: bool = strawberry.field(description="Whether items come before this page.")
+    start_cursor: str | None = strawberry.field(description="The first item's cursor; null on an empty page.")
 
 
-@strawberry.type
+@strawberry.type(description="An item of a list and the cursor that points at it.")
 class Edge(Generic[N]):
     """A node and the cursor that points at it."""
 
-    cursor: str
-    node: N
+    cursor: str = strawberry.field(description="Opaque; pass it as `after` to continue after this item.")
+    node: N = strawberry.field(description="The item.")
 
 
-@strawberry.type
+@strawberry.type(description="One page of a list; pass `pageInfo.endCursor` as `after` for the next.")
 class Connection(Generic[N]):
     """One page of a list; pass `pageInfo.endCursor` as `after` for the next."""
 
-    nodes: list[N]
-    edges: list[Edge[N]]
-    page_info: PageInfo
+    nodes: list[N] = strawberry.field(description="The page's items, in the list's order.")
+    edges: list[Edge[N]] = strawberry.field(description="The same items, each with its cursor.")
+    page_info: PageInfo = strawberry.field(description="Whether more items follow, and the cursors for them.")
 
     @classmethod
     def empty(cls) -> Connection[Any]:
