@@ -38,6 +38,7 @@ from api.socket_limits import TICKET, TRY_AGAIN_LATER, SocketTicket, client_addr
 from api.sse import (
     STREAM,
     EventStream,
+    OpenStreams,
     refuse_stream,
     sse_transport,
     too_many_streams,
@@ -81,9 +82,11 @@ class GraphQLApp(GraphQL):
             GRAPHQL_SSE_PROTOCOL: sse_transport(settings.sse_heartbeat_seconds)
         }
         self.runtime = runtime
+        self.streams = OpenStreams()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """An event stream holds a connection like a websocket: it counts against the same cap."""
+        """An event stream holds a connection like a websocket: it counts against the same cap, and
+        ends when the server shuts down (`self.streams`)."""
         if scope["type"] != "http" or not wants_event_stream(scope):
             await super().__call__(scope, receive, send)
             return
@@ -92,7 +95,7 @@ class GraphQLApp(GraphQL):
         if ticket is None:
             await refuse_stream(scope, receive, send)
             return
-        stream = EventStream()
+        stream = self.streams.open()
         scope[TICKET], scope[STREAM] = ticket, stream
         metrics.SSE_STREAMS.inc()
         try:
@@ -100,6 +103,7 @@ class GraphQLApp(GraphQL):
         finally:
             metrics.SSE_STREAMS.dec()
             limits.release(ticket)
+            self.streams.close(stream)
             self.runtime.sockets.forget(stream)  # type: ignore[arg-type]
 
     async def render_graphql_ide(self, request: Request) -> Response:
