@@ -93,6 +93,15 @@ def dispatch_refusal(settings: Settings, command: str) -> str | None:
     return f"refusing to {what}: " + "; ".join(problems) + hint
 
 
+def trusted_documents_refusal(settings: Settings) -> str | None:
+    """Why a manifest of CREDITS_TRUSTED_DOCUMENTS cannot be used (unreadable, a wrong hash), or None."""
+    try:
+        trusted_documents(settings.trusted_documents_paths)
+    except ManifestError as exc:
+        return f"refusing to start: CREDITS_TRUSTED_DOCUMENTS: {exc}"
+    return None
+
+
 def address_refusal(settings: Settings) -> str | None:
     """Why CREDITS_ADMIN_EMAIL or CREDITS_MAIL_FROM is not exactly one address, or None when both are.
 
@@ -158,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     settings = get_settings()
     logs.configure_from(settings)
-    if refusal := address_refusal(settings):
+    if refusal := address_refusal(settings) or trusted_documents_refusal(settings):
         sys.exit(refusal)
     if args.command == "migrate":
         asyncio.run(_migrate_only(settings))

@@ -357,6 +357,20 @@ def test_a_manifest_entry_whose_hash_is_not_its_documents_is_refused(tmp_path: P
         read_manifest(path)
 
 
+def test_the_server_refuses_to_start_on_a_bad_manifest(tmp_path: Path, server_env) -> None:
+    """A manifest that cannot be read, or with a wrong hash, stops the server with the reason."""
+    # given
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({document_hash(INTEGRATOR): UNTRUSTED}))
+
+    # when
+    result = run_to_exit({**server_env, "CREDITS_TRUSTED_DOCUMENTS": str(path)})
+
+    # then
+    assert result.returncode != 0
+    assert "CREDITS_TRUSTED_DOCUMENTS" in result.stderr and "is not the sha256 hash" in result.stderr
+
+
 def test_apollos_persisted_query_manifest_is_read_too(tmp_path: Path) -> None:
     """The format of Apollo's generate-persisted-query-manifest gives the same documents."""
     # given
