@@ -69,6 +69,15 @@ async def get(http: httpx.AsyncClient, token: str, text: str, accept: str = JSON
     return await http.get("/graphql", params=params, headers=headers)
 
 
+async def hash_only(
+    http: httpx.AsyncClient, token: str, text: str, method: str, accept: str = JSON
+) -> httpx.Response:
+    """The hash of `text` without the text, over `method`."""
+    if method == "GET":
+        return await get(http, token, text, accept)
+    return await post(http, token, {"extensions": persisted(text)}, accept)
+
+
 @pytest.mark.parametrize("method", ["POST", "GET"])
 async def test_a_hash_answers_not_found_until_its_document_was_sent_once(http, method):
     """PersistedQueryNotFound (as Apollo's link checks it) until the client sends the document and
@@ -76,20 +85,11 @@ async def test_a_hash_answers_not_found_until_its_document_was_sent_once(http, m
     # given
     admin = await make_catalog_admin()
     query = fresh_query()
-    hashed = (
-        get(http, admin.token, query)
-        if method == "GET"
-        else post(http, admin.token, {"extensions": persisted(query)})
-    )
 
     # when
-    missed = await hashed
+    missed = await hash_only(http, admin.token, query, method)
     registered = await post(http, admin.token, {"query": query, "extensions": persisted(query)})
-    hit = await (
-        get(http, admin.token, query)
-        if method == "GET"
-        else post(http, admin.token, {"extensions": persisted(query)})
-    )
+    hit = await hash_only(http, admin.token, query, method)
 
     # then: the miss is 200 (as Apollo Server answers it), not to be cached, and carries both signs
     assert missed.status_code == 200, missed.text
@@ -126,10 +126,7 @@ async def test_a_miss_asking_for_graphql_response_json_is_400_without_data(http,
     query = fresh_query()
 
     # when
-    if method == "GET":
-        response = await get(http, admin.token, query, GRAPHQL_RESPONSE)
-    else:
-        response = await post(http, admin.token, {"extensions": persisted(query)}, GRAPHQL_RESPONSE)
+    response = await hash_only(http, admin.token, query, method, GRAPHQL_RESPONSE)
 
     # then
     assert response.status_code == 400
