@@ -20,10 +20,11 @@ from models.service import Service as ServiceRow
 from models.service import ServiceRequest as RequestRow
 from models.user import ApiToken as ApiTokenRow
 from models.user import Role
+from resolvers.nodes import NodeQueries
 from resolvers.webhooks import WebhookQueries
 from schema.access import current_actor, require_role
 from schema.enums import ServiceRequestStatus
-from schema.pagination import Connection, connection, query_error
+from schema.pagination import Before, Connection, Last, connection, query_error
 from schema.types import (
     NEWEST_FIRST,
     ApiToken,
@@ -40,7 +41,7 @@ CUSTOMER_ORDER = (SortKey("name", str, descending=False), SortKey("id", uuid.UUI
 
 
 @strawberry.type
-class Query(WebhookQueries):
+class Query(WebhookQueries, NodeQueries):
     """Everything a dashboard, a top-menu badge or an integrator reads."""
 
     @strawberry.field
@@ -60,7 +61,13 @@ class Query(WebhookQueries):
 
     @strawberry.field
     async def customers(
-        self, info: Info, first: int | None = 50, after: str | None = None, search: str | None = None
+        self,
+        info: Info,
+        first: int | None = 50,
+        after: str | None = None,
+        search: str | None = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Customer]:
         """Every customer by name (catalog administrators); `search` matches part of the name."""
         require_role(info, Role.CATALOG_ADMIN)
@@ -72,7 +79,9 @@ class Query(WebhookQueries):
             except DomainError as exc:
                 raise query_error(exc) from None
             query = query.filter(name__icontains=search)
-        return await connection(query, CUSTOMER_ORDER, first, after, Customer.from_model)
+        return await connection(
+            query, CUSTOMER_ORDER, first, after, Customer.from_model, last=last, before=before, info=info
+        )
 
     @strawberry.field
     async def services(self, info: Info) -> list[Service]:
@@ -98,6 +107,8 @@ class Query(WebhookQueries):
         customer_id: strawberry.ID | None = None,
         first: int | None = 50,
         after: str | None = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[ServiceRequest]:
         """Every customer's requests, newest first (catalog administrators); `customerId` narrows to one."""
         require_role(info, Role.CATALOG_ADMIN)
@@ -109,18 +120,28 @@ class Query(WebhookQueries):
             query = query.filter(customer_id=parsed)
         if status is not None:
             query = query.filter(status=status)
-        return await connection(query, NEWEST_FIRST, first, after, ServiceRequest.from_model)
+        return await connection(
+            query, NEWEST_FIRST, first, after, ServiceRequest.from_model, last=last, before=before, info=info
+        )
 
     @strawberry.field
     async def notifications(
-        self, info: Info, unread_only: bool | None = False, first: int | None = 50, after: str | None = None
+        self,
+        info: Info,
+        unread_only: bool | None = False,
+        first: int | None = 50,
+        after: str | None = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Notification]:
         """The viewer's notifications, newest first."""
         actor = current_actor(info)
         query = NotificationRow.filter(user_id=actor.user_id)
         if unread_only:
             query = query.filter(read_at=None)
-        return await connection(query, NEWEST_FIRST, first, after, Notification.from_model)
+        return await connection(
+            query, NEWEST_FIRST, first, after, Notification.from_model, last=last, before=before, info=info
+        )
 
     @strawberry.field
     async def api_tokens(self, info: Info) -> list[ApiToken]:

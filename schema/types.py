@@ -27,7 +27,8 @@ from models.user import User as UserRow
 from schema.access import current_actor
 from schema.enums import AlertKind, CreditLotStatus, Role, ServiceRequestStatus, TransactionKind
 from schema.loaders import loaders
-from schema.pagination import Connection, connection, query_error
+from schema.node import Node
+from schema.pagination import Before, Connection, Last, connection, page_sizes, query_error
 
 TRANSACTION_ORDER = (SortKey("sequence", int),)
 NEWEST_FIRST = (SortKey("created_at", dt.datetime), SortKey("id", uuid.UUID))
@@ -53,7 +54,7 @@ class CreditSettings:
 
 
 @strawberry.type
-class ApiToken:
+class ApiToken(Node):
     """A long-lived token; its secret is shown only when created."""
 
     id: strawberry.ID
@@ -75,7 +76,7 @@ class ApiToken:
 
 
 @strawberry.type
-class User:
+class User(Node):
     """A person or integration with a role."""
 
     id: strawberry.ID
@@ -108,7 +109,7 @@ class User:
 
 
 @strawberry.type
-class Service:
+class Service(Node):
     """A credit-priced service of the catalog; a null price is not chargeable."""
 
     id: strawberry.ID
@@ -122,7 +123,7 @@ class Service:
 
 
 @strawberry.type
-class ServiceRequest:
+class ServiceRequest(Node):
     """A request of a service and what it charged."""
 
     id: strawberry.ID
@@ -167,7 +168,7 @@ class ServiceRequest:
 
 
 @strawberry.type
-class CreditTransaction:
+class CreditTransaction(Node):
     """An immutable ledger entry; `amount` is signed, `balanceAfter` the balance it left."""
 
     id: strawberry.ID
@@ -224,7 +225,7 @@ class CreditTransaction:
 
 
 @strawberry.type
-class CreditLot:
+class CreditLot(Node):
     """Credits of one grant: consumed in order, expiring on their own date."""
 
     id: strawberry.ID
@@ -269,7 +270,7 @@ class CreditAllocation:
 
 
 @strawberry.type
-class Customer:
+class Customer(Node):
     """A customer and its credit balance."""
 
     id: strawberry.ID
@@ -295,17 +296,36 @@ class Customer:
         )
 
     @strawberry.field
-    async def users(self, info: Info, first: int | None = 50, after: str | None = None) -> Connection[User]:
+    async def users(
+        self,
+        info: Info,
+        first: int | None = 50,
+        after: str | None = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> Connection[User]:
         """The customer's users by email, for its and the catalog's administrators; empty otherwise."""
         if not can_list_users(current_actor(info), self.model.id):
             return Connection.empty()
         return await connection(
-            UserRow.filter(customer_id=self.model.id), USER_ORDER, first, after, User.from_model
+            UserRow.filter(customer_id=self.model.id),
+            USER_ORDER,
+            first,
+            after,
+            User.from_model,
+            last=last,
+            before=before,
+            info=info,
         )
 
     @strawberry.field
     async def transactions(
-        self, info: Info, first: int | None = 50, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = 50,
+        after: str | None = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[CreditTransaction]:
         """The ledger, newest first; empty for end users."""
         actor = current_actor(info)
@@ -317,6 +337,9 @@ class Customer:
             first,
             after,
             CreditTransaction.from_model,
+            last=last,
+            before=before,
+            info=info,
         )
 
     @strawberry.field
@@ -326,13 +349,16 @@ class Customer:
         status: CreditLotStatus | None = None,
         first: int | None = 50,
         after: str | None = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[CreditLot]:
         """Lots in consumption order, then DEPLETED and EXPIRED ones newest first; empty for end users."""
         actor = current_actor(info)
         if not (can_see_ledger(actor) and can_access_customer(actor, self.model.id)):
             return Connection.empty()
         try:
-            page = await lots_page(self.model.id, status, 50 if first is None else first, after)
+            first, last = page_sizes(info, first, last)
+            page = await lots_page(self.model.id, status, first, after, last, before)
         except DomainError as exc:
             raise query_error(exc) from None
         return Connection.from_page(page, CreditLot.from_model)
@@ -344,6 +370,8 @@ class Customer:
         status: ServiceRequestStatus | None = None,
         first: int | None = 50,
         after: str | None = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[ServiceRequest]:
         """Requests, newest first; an end user sees only the ones it made."""
         actor = current_actor(info)
@@ -354,22 +382,31 @@ class Customer:
             query = query.filter(requested_by_id=actor.user_id)
         if status is not None:
             query = query.filter(status=status)
-        return await connection(query, NEWEST_FIRST, first, after, ServiceRequest.from_model)
+        return await connection(
+            query, NEWEST_FIRST, first, after, ServiceRequest.from_model, last=last, before=before, info=info
+        )
 
     @strawberry.field
     async def alerts(
-        self, info: Info, first: int | None = 50, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = 50,
+        after: str | None = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[CreditAlert]:
         """Alerts of this customer, newest first; empty for end users."""
         actor = current_actor(info)
         if not (can_see_ledger(actor) and can_access_customer(actor, self.model.id)):
             return Connection.empty()
         query = AlertRow.filter(customer_id=self.model.id)
-        return await connection(query, NEWEST_FIRST, first, after, CreditAlert.from_model)
+        return await connection(
+            query, NEWEST_FIRST, first, after, CreditAlert.from_model, last=last, before=before, info=info
+        )
 
 
 @strawberry.type
-class Notification:
+class Notification(Node):
     """An alert as its recipient sees it in the app."""
 
     id: strawberry.ID
@@ -407,7 +444,7 @@ class Notification:
 
 
 @strawberry.type
-class CreditAlert:
+class CreditAlert(Node):
     """A limit the balance crossed: below zero, or below the customer's threshold."""
 
     id: strawberry.ID
@@ -446,4 +483,9 @@ class BalanceEvent:
     sequence: int
     transaction: CreditTransaction | None = strawberry.field(
         description="The ledger entry; null for end users."
+    )
+    customer: Customer = strawberry.field(
+        description="The customer as the event left it (`balance` and `lastSequence` are the event's), "
+        "so that a normalized cache updates the balance it holds; fields read from the ledger load "
+        "when asked."
     )

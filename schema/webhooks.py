@@ -14,7 +14,8 @@ from models.webhook_outbox import WebhookDelivery as DeliveryRow
 from models.webhook_outbox import WebhookEventType as _WebhookEventType
 from models.webhooks import WebhookEndpoint as EndpointRow
 from schema.loaders import loaders
-from schema.pagination import Connection, connection
+from schema.node import Node
+from schema.pagination import Before, Connection, Last, connection
 from schema.payloads import Payload
 from schema.types import Customer
 
@@ -32,7 +33,7 @@ DELIVERY_ORDER = (SortKey("created_at", dt.datetime), SortKey("id", uuid.UUID))
 
 
 @strawberry.type
-class WebhookEndpoint:
+class WebhookEndpoint(Node):
     """Where events are sent; without a customer, every customer's."""
 
     id: strawberry.ID
@@ -88,21 +89,31 @@ class WebhookEndpoint:
     @strawberry.field
     async def deliveries(
         self,
+        info: Info,
         status: WebhookDeliveryStatus | None = None,
         first: int | None = 50,
         after: str | None = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[WebhookDelivery]:
         """Its delivery log, newest first."""
         query = DeliveryRow.filter(endpoint_id=self.model.id)
         if status is not None:
             query = query.filter(status=status)
         return await connection(
-            query, DELIVERY_ORDER, first, after, lambda row: WebhookDelivery.from_model(row, self.model)
+            query,
+            DELIVERY_ORDER,
+            first,
+            after,
+            lambda row: WebhookDelivery.from_model(row, self.model),
+            last=last,
+            before=before,
+            info=info,
         )
 
 
 @strawberry.type
-class WebhookDelivery:
+class WebhookDelivery(Node):
     """One event for one endpoint; its id is the `webhook-id` header, the same on every attempt."""
 
     id: strawberry.ID
