@@ -21,10 +21,11 @@ from models.service import Service as ServiceRow
 from models.service import ServiceRequest as RequestRow
 from models.user import ApiToken as ApiTokenRow
 from models.user import Role
+from resolvers.nodes import NodeQueries
 from resolvers.webhooks import WebhookQueries
 from schema.access import current_actor, require_role
 from schema.enums import ServiceRequestStatus
-from schema.pagination import After, Connection, First, connection, query_error
+from schema.pagination import After, Before, Connection, First, Last, connection, query_error
 from schema.types import (
     NEWEST_FIRST,
     ApiToken,
@@ -46,7 +47,7 @@ CUSTOMER_ORDER = (SortKey("name", str, descending=False), SortKey("id", uuid.UUI
         "UNAUTHENTICATED); what a role may not see is null or empty."
     )
 )
-class Query(WebhookQueries):
+class Query(WebhookQueries, NodeQueries):
     """Everything a dashboard, a top-menu badge or an integrator reads."""
 
     @strawberry.field(
@@ -93,6 +94,8 @@ class Query(WebhookQueries):
             str | None,
             strawberry.argument(description="Only customers whose name contains this, case-insensitively."),
         ] = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Customer]:
         """Every customer by name (catalog administrators); `search` matches part of the name."""
         require_role(info, Role.CATALOG_ADMIN)
@@ -104,7 +107,9 @@ class Query(WebhookQueries):
             except DomainError as exc:
                 raise query_error(exc) from None
             query = query.filter(name__icontains=search)
-        return await connection(query, CUSTOMER_ORDER, first, after, Customer.from_model)
+        return await connection(
+            query, CUSTOMER_ORDER, first, after, Customer.from_model, last=last, before=before, info=info
+        )
 
     @strawberry.field(description="The catalog: every service, by name.")
     async def services(self, info: Info) -> list[Service]:
@@ -147,6 +152,8 @@ class Query(WebhookQueries):
         ] = None,
         first: First = 50,
         after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[ServiceRequest]:
         """Every customer's requests, newest first (catalog administrators); `customerId` narrows to one."""
         require_role(info, Role.CATALOG_ADMIN)
@@ -158,7 +165,9 @@ class Query(WebhookQueries):
             query = query.filter(customer_id=parsed)
         if status is not None:
             query = query.filter(status=status)
-        return await connection(query, NEWEST_FIRST, first, after, ServiceRequest.from_model)
+        return await connection(
+            query, NEWEST_FIRST, first, after, ServiceRequest.from_model, last=last, before=before, info=info
+        )
 
     @strawberry.field(description="The viewer's in-app notifications, newest first.")
     async def notifications(
@@ -169,13 +178,17 @@ class Query(WebhookQueries):
         ] = False,
         first: First = 50,
         after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Notification]:
         """The viewer's notifications, newest first."""
         actor = current_actor(info)
         query = NotificationRow.filter(user_id=actor.user_id)
         if unread_only:
             query = query.filter(read_at=None)
-        return await connection(query, NEWEST_FIRST, first, after, Notification.from_model)
+        return await connection(
+            query, NEWEST_FIRST, first, after, Notification.from_model, last=last, before=before, info=info
+        )
 
     @strawberry.field(description="The caller's API tokens, newest first (without their secrets).")
     async def api_tokens(self, info: Info) -> list[ApiToken]:

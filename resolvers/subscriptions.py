@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncGenerator, Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from prometheus_client import Gauge
@@ -15,6 +15,7 @@ from strawberry.types import Info
 import metrics
 from models.actor import Actor
 from models.customer import Customer as CustomerRow
+from models.customer import find_customer
 from models.errors import invalid_input
 from models.ids import try_parse_id
 from models.money import to_decimal
@@ -23,11 +24,11 @@ from models.permissions import can_access_customer, can_see_ledger
 from models.user import Role
 from notifications.bus import EventBus, SubscriberTooSlow
 from notifications.streams import REPLAYS, alert_events, balance_events, notification_events
-from notifications.wire import alert_from_message, transaction_from_message
+from notifications.wire import alert_from_message, customer_from_message, transaction_from_message
 from resolvers.live import LiveConnection
 from schema.access import current_actor, forbidden
 from schema.pagination import query_error
-from schema.types import BalanceEvent, CreditAlert, CreditTransaction, Notification
+from schema.types import BalanceEvent, CreditAlert, CreditTransaction, Customer, Notification
 from settings import get_settings
 
 TOO_SLOW = 1013
@@ -47,6 +48,20 @@ async def _target(actor: Actor, customer_id: strawberry.ID | None) -> uuid.UUID 
     if parsed is None or not can_access_customer(actor, parsed) or not await CustomerRow.exists(id=parsed):
         raise forbidden()
     return parsed
+
+
+async def _event_customer(message: dict[str, Any]) -> Customer:
+    """The customer as the event left it, from the message; read only when a message carries none.
+
+    Every message published or replayed here carries it; one from an older process may not.
+    """
+    row = customer_from_message(message)
+    if row is None:
+        row = await find_customer(uuid.UUID(message["k"]))
+        if row is None:  # customers are never deleted
+            raise LookupError("the event's customer does not exist")
+        row.balance, row.last_sequence = message["balance"], message["sequence"]
+    return Customer.from_model(row)
 
 
 _closing: set[asyncio.Task[None]] = set()
@@ -147,6 +162,7 @@ class Subscription:
                         balance=to_decimal(message["balance"]),
                         sequence=message["sequence"],
                         transaction=CreditTransaction.from_model(entry) if with_transaction else None,
+                        customer=await _event_customer(message),
                     )
             except SubscriberTooSlow:
                 await _too_slow(info)

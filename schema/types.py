@@ -28,7 +28,8 @@ from models.user import User as UserRow
 from schema.access import current_actor
 from schema.enums import AlertKind, CreditLotStatus, Role, ServiceRequestStatus, TransactionKind
 from schema.loaders import loaders
-from schema.pagination import After, Connection, First, connection, query_error
+from schema.node import Node
+from schema.pagination import After, Before, Connection, First, Last, connection, page_sizes, query_error
 
 TRANSACTION_ORDER = (SortKey("sequence", int),)
 NEWEST_FIRST = (SortKey("created_at", dt.datetime), SortKey("id", uuid.UUID))
@@ -61,7 +62,7 @@ class CreditSettings:
 @strawberry.type(
     description="A long-lived token acting as its owner; its secret is shown only by createApiToken."
 )
-class ApiToken:
+class ApiToken(Node):
     """A long-lived token; its secret is shown only when created."""
 
     id: strawberry.ID = strawberry.field(description="Opaque id; pass it to revokeApiToken.")
@@ -87,7 +88,7 @@ class ApiToken:
 
 
 @strawberry.type(description="A person or integration that logs in; customer roles belong to one customer.")
-class User:
+class User(Node):
     """A person or integration with a role."""
 
     id: strawberry.ID = strawberry.field(description="Opaque id, unique across all types.")
@@ -126,7 +127,7 @@ class User:
 
 
 @strawberry.type(description="A credit-priced service of the catalog; a null price is not chargeable.")
-class Service:
+class Service(Node):
     """A credit-priced service of the catalog; a null price is not chargeable."""
 
     id: strawberry.ID = strawberry.field(description="Opaque id; pass it to requestService.")
@@ -142,7 +143,7 @@ class Service:
 
 
 @strawberry.type(description="A request of a service, what it was charged, and where it stands.")
-class ServiceRequest:
+class ServiceRequest(Node):
     """A request of a service and what it charged."""
 
     id: strawberry.ID = strawberry.field(description="Opaque id, unique across all types.")
@@ -198,7 +199,7 @@ class ServiceRequest:
 @strawberry.type(
     description="An immutable ledger entry; a customer's balance is the sum of its entries' amounts."
 )
-class CreditTransaction:
+class CreditTransaction(Node):
     """An immutable ledger entry; `amount` is signed, `balanceAfter` the balance it left."""
 
     id: strawberry.ID = strawberry.field(description="Opaque id, unique across all types.")
@@ -273,7 +274,7 @@ class CreditTransaction:
 
 
 @strawberry.type(description="Credits of one grant: consumed in order, expiring on their own date.")
-class CreditLot:
+class CreditLot(Node):
     """Credits of one grant: consumed in order, expiring on their own date."""
 
     id: strawberry.ID = strawberry.field(
@@ -322,7 +323,7 @@ class CreditAllocation:
 
 
 @strawberry.type(description="A customer of the platform and its credit balance.")
-class Customer:
+class Customer(Node):
     """A customer and its credit balance."""
 
     id: strawberry.ID = strawberry.field(description="Opaque id, unique across all types.")
@@ -358,16 +359,30 @@ class Customer:
         )
     )
     async def users(self, info: Info, first: First = 50, after: After = None) -> Connection[User]:
+        last: Last = (None,)
+        before: Before = (None,)
         """The customer's users by email, for its and the catalog's administrators; empty otherwise."""
         if not can_list_users(current_actor(info), self.model.id):
             return Connection.empty()
         return await connection(
-            UserRow.filter(customer_id=self.model.id), USER_ORDER, first, after, User.from_model
+            UserRow.filter(customer_id=self.model.id),
+            USER_ORDER,
+            first,
+            after,
+            User.from_model,
+            last=last,
+            before=before,
+            info=info,
         )
 
     @strawberry.field(description="The ledger, newest first; empty for end users.")
     async def transactions(
-        self, info: Info, first: First = 50, after: After = None
+        self,
+        info: Info,
+        first: First = 50,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[CreditTransaction]:
         """The ledger, newest first; empty for end users."""
         actor = current_actor(info)
@@ -379,6 +394,9 @@ class Customer:
             first,
             after,
             CreditTransaction.from_model,
+            last=last,
+            before=before,
+            info=info,
         )
 
     @strawberry.field(
@@ -394,13 +412,16 @@ class Customer:
         ] = None,
         first: First = 50,
         after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[CreditLot]:
         """Lots in consumption order, then DEPLETED and EXPIRED ones newest first; empty for end users."""
         actor = current_actor(info)
         if not (can_see_ledger(actor) and can_access_customer(actor, self.model.id)):
             return Connection.empty()
         try:
-            page = await lots_page(self.model.id, status, 50 if first is None else first, after)
+            first, last = page_sizes(info, first, last)
+            page = await lots_page(self.model.id, status, first, after, last, before)
         except DomainError as exc:
             raise query_error(exc) from None
         return Connection.from_page(page, CreditLot.from_model)
@@ -415,6 +436,8 @@ class Customer:
         ] = None,
         first: First = 50,
         after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[ServiceRequest]:
         """Requests, newest first; an end user sees only the ones it made."""
         actor = current_actor(info)
@@ -425,20 +448,26 @@ class Customer:
             query = query.filter(requested_by_id=actor.user_id)
         if status is not None:
             query = query.filter(status=status)
-        return await connection(query, NEWEST_FIRST, first, after, ServiceRequest.from_model)
+        return await connection(
+            query, NEWEST_FIRST, first, after, ServiceRequest.from_model, last=last, before=before, info=info
+        )
 
     @strawberry.field(description="Alerts of this customer, newest first; empty for end users.")
     async def alerts(self, info: Info, first: First = 50, after: After = None) -> Connection[CreditAlert]:
+        last: Last = (None,)
+        before: Before = (None,)
         """Alerts of this customer, newest first; empty for end users."""
         actor = current_actor(info)
         if not (can_see_ledger(actor) and can_access_customer(actor, self.model.id)):
             return Connection.empty()
         query = AlertRow.filter(customer_id=self.model.id)
-        return await connection(query, NEWEST_FIRST, first, after, CreditAlert.from_model)
+        return await connection(
+            query, NEWEST_FIRST, first, after, CreditAlert.from_model, last=last, before=before, info=info
+        )
 
 
 @strawberry.type(description="An alert (or a disabled webhook endpoint) as its recipient sees it in the app.")
-class Notification:
+class Notification(Node):
     """An alert as its recipient sees it in the app."""
 
     id: strawberry.ID = strawberry.field(
@@ -480,7 +509,7 @@ class Notification:
 
 
 @strawberry.type(description="A limit the balance crossed (once per crossing), or a lot about to expire.")
-class CreditAlert:
+class CreditAlert(Node):
     """A limit the balance crossed: below zero, or below the customer's threshold."""
 
     id: strawberry.ID = strawberry.field(description="Opaque id, unique across all types.")
@@ -529,4 +558,9 @@ class BalanceEvent:
     )
     transaction: CreditTransaction | None = strawberry.field(
         description="The ledger entry; null for end users."
+    )
+    customer: Customer = strawberry.field(
+        description="The customer as the event left it (`balance` and `lastSequence` are the event's), "
+        "so that a normalized cache updates the balance it holds; fields read from the ledger load "
+        "when asked."
     )

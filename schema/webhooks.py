@@ -16,7 +16,8 @@ from models.webhook_outbox import WebhookEventType as _WebhookEventType
 from models.webhooks import WebhookEndpoint as EndpointRow
 from schema.enums import described
 from schema.loaders import loaders
-from schema.pagination import After, Connection, First, connection
+from schema.node import Node
+from schema.pagination import After, Before, Connection, First, Last, connection
 from schema.payloads import Payload
 from schema.types import Customer
 
@@ -54,7 +55,7 @@ DELIVERY_ORDER = (SortKey("created_at", dt.datetime), SortKey("id", uuid.UUID))
 @strawberry.type(
     description="A URL that receives the events of one customer, or (no customer) of every customer."
 )
-class WebhookEndpoint:
+class WebhookEndpoint(Node):
     """Where events are sent; without a customer, every customer's."""
 
     id: strawberry.ID = strawberry.field(description="Opaque id, unique across all types.")
@@ -120,24 +121,34 @@ class WebhookEndpoint:
     @strawberry.field(description="Its delivery log, newest first.")
     async def deliveries(
         self,
+        info: Info,
         status: Annotated[
             WebhookDeliveryStatus | None,
             strawberry.argument(description="Only deliveries in this status; null: all."),
         ] = None,
         first: First = 50,
         after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[WebhookDelivery]:
         """Its delivery log, newest first."""
         query = DeliveryRow.filter(endpoint_id=self.model.id)
         if status is not None:
             query = query.filter(status=status)
         return await connection(
-            query, DELIVERY_ORDER, first, after, lambda row: WebhookDelivery.from_model(row, self.model)
+            query,
+            DELIVERY_ORDER,
+            first,
+            after,
+            lambda row: WebhookDelivery.from_model(row, self.model),
+            last=last,
+            before=before,
+            info=info,
         )
 
 
 @strawberry.type(description="One event for one endpoint, delivered at least once and retried with backoff.")
-class WebhookDelivery:
+class WebhookDelivery(Node):
     """One event for one endpoint; its id is the `webhook-id` header, the same on every attempt."""
 
     id: strawberry.ID = strawberry.field(description="The `webhook-id` header, the same on every attempt.")

@@ -232,7 +232,7 @@ def test_the_project_modules_import_no_cycle():
 
 
 def test_transactions_begin_only_through_infra_transactions():
-    """Tortoise's `in_transaction` leaves a task broken when BEGIN fails; only infra/transactions.py wraps it."""
+    """Tortoise's `in_transaction` breaks a task whose BEGIN fails; only infra/transactions.py uses it."""
     # given / when: the modules that import it, the server's included
     paths = [p for package in PACKAGES for p in modules(package)] + [PROJECT_DIR / "server.py"]
     users = {
