@@ -11,8 +11,9 @@ import strawberry
 from graphql import BooleanValueNode, IntValueNode, NullValueNode, StringValueNode, ValueNode
 from strawberry.schema.types.base_scalars import DateTimeDefinition
 
-# Relative to schema.graphql, which sits beside README.md; the service has no public home page of its own.
-DECIMAL_SPECIFICATION = "README.md#the-decimal-scalar"
+# The numeric-string syntax of the General Decimal Arithmetic specification; the description narrows it
+# (two decimals out; at most two in, or a JSON integer), as does README.md's "The Decimal scalar".
+DECIMAL_SPECIFICATION = "https://speleotrove.com/decimal/daconvs.html#refnumsyn"
 DATETIME_SPECIFICATION = "https://scalars.graphql.org/andimarek/date-time"
 
 
