@@ -358,9 +358,14 @@ class Customer(Node):
             "The customer's users by email, for its and the catalog's administrators; empty for end users."
         )
     )
-    async def users(self, info: Info, first: First = 50, after: After = None) -> Connection[User]:
-        last: Last = (None,)
-        before: Before = (None,)
+    async def users(
+        self,
+        info: Info,
+        first: First = 50,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> Connection[User]:
         """The customer's users by email, for its and the catalog's administrators; empty otherwise."""
         if not can_list_users(current_actor(info), self.model.id):
             return Connection.empty()
@@ -453,9 +458,14 @@ class Customer(Node):
         )
 
     @strawberry.field(description="Alerts of this customer, newest first; empty for end users.")
-    async def alerts(self, info: Info, first: First = 50, after: After = None) -> Connection[CreditAlert]:
-        last: Last = (None,)
-        before: Before = (None,)
+    async def alerts(
+        self,
+        info: Info,
+        first: First = 50,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> Connection[CreditAlert]:
         """Alerts of this customer, newest first; empty for end users."""
         actor = current_actor(info)
         if not (can_see_ledger(actor) and can_access_customer(actor, self.model.id)):
