@@ -33,7 +33,11 @@ async def test_urql_with_its_default_exchanges_logs_in_and_queries(run_script) -
     assert result["gotToken"] is True
     assert result["queryError"] is None
     assert result["data"]["viewer"]["email"] == owner.user.email
-    assert result["data"]["customer"] == {"id": str(customer.id), "balance": "100.00"}
+    assert result["data"]["customer"] == {
+        "__typename": "Customer",
+        "id": str(customer.id),
+        "balance": "100.00",
+    }
 
 
 async def test_apollo_cache_follows_a_grant_through_graphql_ws_with_no_cache_code(
