@@ -60,6 +60,7 @@ def install_packages() -> Path:
     # Installed aside and renamed into place: a run that stops halfway, or one running beside it
     # from another worktree, never leaves a half-installed folder under the final name.
     staging = Path(tempfile.mkdtemp(prefix="installing-", dir=CACHE))
+    staging.chmod(0o755)
     shutil.copy(HERE / "package.json", staging)
     shutil.copy(LOCKFILE, staging)
     done = subprocess.run(
