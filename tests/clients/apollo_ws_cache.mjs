@@ -16,9 +16,12 @@ const BALANCE_CHANGED = gql`
   }
 `;
 
+// Node 20 has no global WebSocket, which GraphQLWsLink reads when a socket fails: as in a browser.
+globalThis.WebSocket ??= WebSocket;
+
 const token = env("TOKEN");
 const customerId = env("CUSTOMER_ID");
-const sockets = createClient({ url: wsUrl(), webSocketImpl: WebSocket, connectionParams: bearer(token) });
+const sockets = createClient({ url: wsUrl(), connectionParams: bearer(token) });
 const isSubscription = ({ query }) => {
   const definition = getMainDefinition(query);
   return definition.kind === "OperationDefinition" && definition.operation === "subscription";
