@@ -10,6 +10,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -20,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 import metrics
 from api import console, logs
 from api.graphql_app import GRAPHQL_PATH, GraphQLApp
+from api.graphql_http import http_error_handler
 from api.runtime import Runtime
 from api.socket_limits import TICKET, client_address, refuse
 from infra import db
@@ -153,6 +155,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> Servi
         routes=routes,
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,
+        exception_handlers={HTTPException: http_error_handler(GRAPHQL_PATH)},
     )
     app.state.runtime = runtime
     return app
