@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 import metrics
 from api import console, logs
 from api.graphql_app import GRAPHQL_PATH, GraphQLApp
-from api.graphql_http import http_error_handler
+from api.graphql_http import http_error_handler, json_too_large
 from api.runtime import Runtime
 from api.socket_limits import TICKET, client_address, refuse
 from infra import db
@@ -45,8 +45,10 @@ class Service(Starlette):
         self.graphql = graphql
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Websockets on /graphql: the GraphQL app; everything else: Starlette."""
+        """Websockets on /graphql: the GraphQL app; everything else: Starlette (413s on /graphql in JSON)."""
         if scope["type"] != "websocket" or scope["path"] != GRAPHQL_PATH:
+            if scope["type"] == "http" and scope["path"] == GRAPHQL_PATH:
+                send = json_too_large(scope, send)
             await super().__call__(scope, receive, send)
             return
         scope["app"] = self

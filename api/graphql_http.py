@@ -17,6 +17,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.types import Message, Scope, Send
 from strawberry.types import ExecutionResult
 
 from api.error_codes import error_body, http_error_code
@@ -66,6 +67,36 @@ def request_error_response(
     body: dict[str, Any] = error_body(message, code)
     media_type = GRAPHQL_RESPONSE_TYPE if graphql_response else "application/json"
     return JSONResponse(body, status_code=status, headers=headers, media_type=media_type)
+
+
+def json_too_large(scope: Scope, send: Send) -> Send:
+    """`send`, answering the body limit's 413 as a GraphQL request error instead of plain text.
+
+    Starlette's body limit sends its plain-text 413 itself, past every handler, when the declared
+    Content-Length is too large; this replaces that response (its headers kept) as it goes out.
+    """
+    held: list[Message] = []
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 413:
+            held.append(message)
+            return
+        if not held or message["type"] != "http.response.body":
+            await send(message)
+            return
+        start = held.pop()
+        accept = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"accept"), "")
+        answer = request_error_response(
+            "Content Too Large",
+            413,
+            code=http_error_code(413, None),
+            graphql_response=wants_graphql_response(accept),
+        )
+        kept = [(k, v) for k, v in start.get("headers", ()) if k not in (b"content-type", b"content-length")]
+        await send({**start, "headers": kept + answer.raw_headers})
+        await send({"type": "http.response.body", "body": answer.body})
+
+    return sending
 
 
 def http_error_handler(path: str) -> Callable[[Request, Exception], Awaitable[Response]]:

@@ -1,0 +1,218 @@
+"""Request errors over HTTP: several operations need a name; refused requests answer JSON errors
+with a code (413, 405, a wrong content type), never plain text."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from api.error_codes import OPERATION_NAME_REQUIRED
+from models.user import ApiToken
+from settings import Settings
+from tests.client import error_codes
+from tests.factories import make_catalog_admin
+from tests.sse_client import EventStream, sse_headers
+
+JSON = "application/json"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+TWO_QUERIES = "query Viewer { viewer { email } } query Services { services { id } }"
+MUTATION_AND_QUERY = (
+    'mutation Create { createApiToken(name: "ci") { token } } query Viewer { viewer { email } }'
+)
+
+
+def auth(token: str, accept: str = JSON) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Accept": accept}
+
+
+# --- choosing the operation -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("accept", [JSON, GRAPHQL_RESPONSE])
+async def test_several_operations_and_no_name_are_a_request_error(
+    http: httpx.AsyncClient, accept: str
+) -> None:
+    # given: a caller and a document of two queries
+    admin = await make_catalog_admin()
+
+    # when: it is sent without operationName
+    response = await http.post("/graphql", json={"query": TWO_QUERIES}, headers=auth(admin.token, accept))
+
+    # then: 400, the spec's message and a code, and nothing ran (no data)
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith(accept)
+    assert response.json() == {
+        "errors": [
+            {"message": OPERATION_NAME_REQUIRED, "extensions": {"code": "OPERATION_RESOLUTION_FAILURE"}}
+        ]
+    }
+
+
+async def test_a_mutation_beside_a_query_does_not_run_without_a_name(http: httpx.AsyncClient) -> None:
+    # given: a document whose first operation is a mutation
+    admin = await make_catalog_admin()
+
+    # when: it is sent without operationName
+    response = await http.post("/graphql", json={"query": MUTATION_AND_QUERY}, headers=auth(admin.token))
+
+    # then: refused, and the mutation did not run (Strawberry alone would have run the first operation)
+    assert error_codes(response.json()) == ["OPERATION_RESOLUTION_FAILURE"]
+    assert await ApiToken.all().count() == 0
+
+
+async def test_operation_name_picks_the_operation(http: httpx.AsyncClient) -> None:
+    # given
+    admin = await make_catalog_admin()
+
+    # when: the second operation is named
+    body = {"query": TWO_QUERIES, "operationName": "Services"}
+    response = await http.post("/graphql", json=body, headers=auth(admin.token))
+
+    # then: that one ran, and only that one
+    assert response.status_code == 200
+    assert list(response.json()["data"]) == ["services"]
+
+
+@pytest.mark.parametrize("accept", [JSON, GRAPHQL_RESPONSE])
+async def test_an_unknown_operation_name_is_a_request_error(http: httpx.AsyncClient, accept: str) -> None:
+    # given
+    admin = await make_catalog_admin()
+
+    # when: the name is none of the document's
+    body = {"query": TWO_QUERIES, "operationName": "Nope"}
+    response = await http.post("/graphql", json=body, headers=auth(admin.token, accept))
+
+    # then: a JSON request error with a code, not Strawberry's plain text
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith(accept)
+    assert response.json() == {
+        "errors": [
+            {
+                "message": 'Unknown operation named "Nope".',
+                "extensions": {"code": "OPERATION_RESOLUTION_FAILURE"},
+            }
+        ]
+    }
+
+
+async def test_several_operations_and_no_name_over_sse_end_with_a_coded_error(
+    http: httpx.AsyncClient,
+) -> None:
+    # given
+    admin = await make_catalog_admin()
+    query = "subscription A { notificationAdded { id } } subscription B { notificationAdded { id } }"
+
+    # when: the stream is asked for without operationName
+    async with http.stream(
+        "POST", "/graphql", json={"query": query}, headers=sse_headers(admin.token)
+    ) as response:
+        events = [e for e in await EventStream(response).rest() if e.kind != "comment"]
+
+    # then: one error result, then complete
+    assert [e.kind for e in events] == ["next", "complete"]
+    assert error_codes(events[0].data) == ["OPERATION_RESOLUTION_FAILURE"]
+    assert events[0].data["errors"][0]["message"] == OPERATION_NAME_REQUIRED
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "code"),
+    [
+        ("subscription { notificationAdded {", None, "GRAPHQL_PARSE_FAILED"),
+        ("subscription { nope }", None, "GRAPHQL_VALIDATION_FAILED"),
+        (
+            "subscription ($id: ID!) { balanceChanged(customerId: $id) { balance } }",
+            {"id": None},
+            "BAD_USER_INPUT",
+        ),
+    ],
+    ids=["parse", "validation", "variables"],
+)
+async def test_request_errors_over_sse_carry_their_code(
+    http: httpx.AsyncClient, query: str, variables: dict | None, code: str
+) -> None:
+    # given
+    admin = await make_catalog_admin()
+
+    # when
+    body = {"query": query, "variables": variables}
+    async with http.stream("POST", "/graphql", json=body, headers=sse_headers(admin.token)) as response:
+        events = [e for e in await EventStream(response).rest() if e.kind != "comment"]
+
+    # then
+    assert error_codes(events[0].data) == [code]
+
+
+# --- refused before any GraphQL ran ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("accept", "content_type"), [(JSON, JSON), (GRAPHQL_RESPONSE, GRAPHQL_RESPONSE)])
+async def test_an_oversized_body_answers_413_in_json(
+    http: httpx.AsyncClient, settings: Settings, accept: str, content_type: str
+) -> None:
+    # given: a body one byte over CREDITS_MAX_BODY_BYTES
+    body = b'{"query": "{ __typename }", "x": "' + b"a" * settings.max_body_bytes + b'"}'
+
+    # when
+    response = await http.post("/graphql", content=body, headers={"Content-Type": JSON, "Accept": accept})
+
+    # then
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith(content_type)
+    assert response.json() == {
+        "errors": [{"message": "Content Too Large", "extensions": {"code": "PAYLOAD_TOO_LARGE"}}]
+    }
+
+
+async def test_an_oversized_chunked_body_answers_413_in_json(
+    http: httpx.AsyncClient, settings: Settings
+) -> None:
+    # given: a body without Content-Length, one byte over the limit
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"query": "{ __typename }", "x": "' + b"a" * settings.max_body_bytes + b'"}'
+
+    # when
+    response = await http.post("/graphql", content=chunks(), headers={"Content-Type": JSON})
+
+    # then: the limit stops the reading; the answer is JSON all the same
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413
+    assert error_codes(response.json()) == ["PAYLOAD_TOO_LARGE"]
+
+
+async def test_a_wrong_method_answers_405_in_json(http: httpx.AsyncClient) -> None:
+    # when
+    response = await http.put("/graphql", json={"query": "{ __typename }"})
+
+    # then: Starlette's 405 with its Allow header, as a GraphQL error
+    assert response.status_code == 405
+    assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}
+    assert response.headers["content-type"] == JSON
+    assert error_codes(response.json()) == ["BAD_REQUEST"]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "content"),
+    [("text/plain", b"{ __typename }"), ("application/x-www-form-urlencoded", b"query=%7B__typename%7D")],
+)
+async def test_an_unsupported_content_type_answers_json(
+    http: httpx.AsyncClient, content_type: str, content: bytes
+) -> None:
+    # when
+    response = await http.post("/graphql", content=content, headers={"Content-Type": content_type})
+
+    # then
+    assert response.status_code == 400
+    assert response.json() == {
+        "errors": [{"message": "Unsupported content type", "extensions": {"code": "BAD_REQUEST"}}]
+    }
+
+
+async def test_other_paths_keep_plain_text_errors(http: httpx.AsyncClient) -> None:
+    # when: a method /healthz does not serve
+    response = await http.post("/healthz")
+
+    # then: Starlette's own answer
+    assert response.status_code == 405
+    assert response.headers["content-type"].startswith("text/plain")
