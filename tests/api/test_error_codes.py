@@ -3,7 +3,7 @@ with a code (413, 405, a wrong content type), never plain text."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -13,7 +13,9 @@ from models.user import ApiToken
 from settings import Settings
 from tests.client import error_codes
 from tests.factories import make_catalog_admin
+from tests.processes import ServerProcess
 from tests.sse_client import EventStream, sse_headers
+from tests.ws_client import PROTOCOLS, TRANSPORT_WS, GraphQLSocket
 
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -216,3 +218,81 @@ async def test_other_paths_keep_plain_text_errors(http: httpx.AsyncClient) -> No
     # then: Starlette's own answer
     assert response.status_code == 405
     assert response.headers["content-type"].startswith("text/plain")
+
+
+# --- over both websocket protocols (a real server) -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(server_env: dict[str, str]) -> Iterator[ServerProcess]:
+    """One real server for the module's websocket tests."""
+    with ServerProcess(server_env) as process:
+        yield process
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize(
+    ("query", "variables", "code"),
+    [
+        ("subscription { nope }", None, "GRAPHQL_VALIDATION_FAILED"),
+        (
+            "subscription ($id: ID!) { balanceChanged(customerId: $id) { balance } }",
+            {"id": None},
+            "BAD_USER_INPUT",
+        ),
+    ],
+    ids=["validation", "variables"],
+)
+async def test_request_errors_over_websockets_carry_their_code(
+    url: str, protocol: str, query: str, variables: dict | None, code: str
+) -> None:
+    # given: an authenticated socket
+    admin = await make_catalog_admin()
+    async with GraphQLSocket(url, protocol, admin.token) as ws:
+        # when: an operation that cannot run is sent
+        subscription = await ws.subscribe(query, variables)
+
+        # then: its error carries the code
+        assert [e.get("extensions", {}).get("code") for e in await subscription.errors()] == [code]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_several_operations_and_no_name_over_websockets_are_refused(url: str, protocol: str) -> None:
+    # given
+    admin = await make_catalog_admin()
+    query = "subscription A { notificationAdded { id } } subscription B { notificationAdded { id } }"
+    async with GraphQLSocket(url, protocol, admin.token) as ws:
+        # when: the operation is sent without operationName
+        subscription = await ws.subscribe(query)
+        message = await subscription.message()
+
+    # then: graphql-transport-ws closes with 4400 and the reason (as for an unknown name); the
+    # legacy protocol answers an `error` with the code
+    if protocol == TRANSPORT_WS:
+        assert (message["type"], message["code"], message["reason"]) == (
+            "closed",
+            4400,
+            OPERATION_NAME_REQUIRED,
+        )
+    else:
+        assert message["type"] == "error"
+        assert message["payload"] == {
+            "message": OPERATION_NAME_REQUIRED,
+            "extensions": {"code": "OPERATION_RESOLUTION_FAILURE"},
+        }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_operation_name_picks_the_subscription_over_websockets(url: str, protocol: str) -> None:
+    # given
+    admin = await make_catalog_admin()
+    query = "subscription A { creditAlerts { id } } subscription B { notificationAdded { id } }"
+    async with GraphQLSocket(url, protocol, admin.token) as ws:
+        # when: one of them is named
+        subscription = await ws.subscribe(query, operation_name="B")
+
+        # then: it runs (silent until a notification), where the document alone is refused
+        await subscription.expect_silence()
