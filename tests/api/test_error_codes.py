@@ -3,12 +3,15 @@ with a code (413, 405, a wrong content type), never plain text."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
 from api.error_codes import OPERATION_NAME_REQUIRED
+from api.socket_limits import refuse
+from api.sse import too_many_streams
 from models.user import ApiToken
 from settings import Settings
 from tests.client import error_codes
@@ -296,3 +299,41 @@ async def test_operation_name_picks_the_subscription_over_websockets(url: str, p
 
         # then: it runs (silent until a notification), where the document alone is refused
         await subscription.expect_silence()
+
+
+# --- capacity refusals --------------------------------------------------------------------
+
+
+async def test_a_refused_stream_carries_a_code() -> None:
+    # when: the process or a user holds as many streams as it may
+    response = too_many_streams()
+
+    # then: 503, Retry-After, and a coded error
+    assert (response.status_code, response.headers["retry-after"]) == (503, "5")
+    assert error_codes(json.loads(response.body)) == ["SERVICE_UNAVAILABLE"]
+
+
+async def test_a_refused_websocket_handshake_carries_a_code() -> None:
+    # given: a handshake where the server may answer with HTTP
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "websocket",
+        "path": "/graphql",
+        "headers": [],
+        "extensions": {"websocket.http.response": {}},
+    }
+
+    # when: the process holds as many sockets as it may
+    status = await refuse(scope, receive, send)
+
+    # then: 503 with a coded error
+    assert status == 503
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "websocket.http.response.body")
+    assert error_codes(json.loads(body)) == ["SERVICE_UNAVAILABLE"]
