@@ -52,8 +52,14 @@ ERROR_CODES = set(
     " INVALID_CREDENTIALS RATE_LIMITED".split()
 )
 TOP_LEVEL_CODES = {"UNAUTHENTICATED", "FORBIDDEN", "INVALID_INPUT"}
-# GraphQL's own refusal of the request (nothing ran): the document or the variables.
-REQUEST_CODES = {"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT"}
+# GraphQL's own refusal of the request (nothing ran): the document, the variables, the operation.
+REQUEST_CODES = {
+    "GRAPHQL_PARSE_FAILED",
+    "GRAPHQL_VALIDATION_FAILED",
+    "BAD_USER_INPUT",
+    "OPERATION_RESOLUTION_FAILURE",
+    "BAD_REQUEST",
+}
 GRAPHQL = "GRAPHQL"  # any of REQUEST_CODES
 TOO_LARGE: tuple[str, None] = ("413", None)  # a body above CREDITS_MAX_BODY_BYTES
 MASKED = "Unexpected error."
