@@ -338,3 +338,24 @@ async def test_a_refused_websocket_handshake_carries_a_code() -> None:
     assert status == 503
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "websocket.http.response.body")
     assert error_codes(json.loads(body)) == ["SERVICE_UNAVAILABLE"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_the_subscription_limit_error_carries_a_code(
+    url: str, protocol: str, settings: Settings
+) -> None:
+    # given: a socket running as many operations as one socket may
+    admin = await make_catalog_admin()
+    async with GraphQLSocket(url, protocol, admin.token) as ws:
+        for _ in range(settings.max_subscriptions_per_socket):
+            await ws.subscribe("subscription { notificationAdded { id } }")
+
+        # when: one more is started
+        extra = await ws.subscribe("subscription { notificationAdded { id } }")
+
+        # then: Strawberry's own refusal, with a code
+        errors = await extra.errors()
+    assert [(e["message"], e["extensions"]["code"]) for e in errors] == [
+        ("Subscription limit reached", "BAD_REQUEST")
+    ]
