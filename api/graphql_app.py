@@ -129,9 +129,12 @@ class GraphQLApp(GraphQL):
         value = super().parse_json(data)
         if not isinstance(value, dict | list):
             raise json.JSONDecodeError("expected a JSON object", "", 0)
-        if isinstance(value, list):
-            check_batch(value)
         return value
+
+    def _validate_batch_request(self, request_data: list[Any], protocol: Any) -> None:
+        """Strawberry's checks of a batch (enabled, not a stream, not too long), then of its items."""
+        super()._validate_batch_request(request_data, protocol)
+        check_batch(request_data)
 
     async def execute_operation(
         self,
