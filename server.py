@@ -1,14 +1,17 @@
-"""The command line: `python server.py [serve|dispatch|migrate|export-schema] [--workers N]`."""
+"""The command line: `python server.py [serve|dispatch|migrate|export-schema|trusted-documents] [...]`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
+from pathlib import Path
 
 from api import logs
 from api.app import Service, create_app, create_dispatch_app
+from api.persisted_queries import ManifestError, trusted_documents
 from api.schema import schema
 from api.socket_limits import raise_descriptor_limit
 from infra import db
@@ -26,8 +29,17 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
         "command",
         nargs="?",
         default="serve",
-        choices=["serve", "dispatch", "migrate", "export-schema"],
-        help="serve: the API (default); dispatch: only send mail and webhooks (CREDITS_OUTBOX_DISPATCH)",
+        choices=["serve", "dispatch", "migrate", "export-schema", "trusted-documents"],
+        help="serve: the API (default); dispatch: only send mail and webhooks (CREDITS_OUTBOX_DISPATCH);"
+        " trusted-documents: print the manifest of the console's documents and CREDITS_TRUSTED_DOCUMENTS'",
+    )
+    parser.add_argument(
+        "--merge",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="MANIFEST",
+        help="trusted-documents: merge this manifest (sha256 hash → document) in too; repeatable",
     )
     parser.add_argument("--host", default=settings.host, help="default 127.0.0.1 (CREDITS_HOST)")
     parser.add_argument(
@@ -79,6 +91,15 @@ def dispatch_refusal(settings: Settings, command: str) -> str | None:
     what = "dispatch" if command == "dispatch" else "serve with CREDITS_OUTBOX_DISPATCH=separate"
     hint = "; or leave CREDITS_OUTBOX_DISPATCH=inline: the serving process then sends them itself"
     return f"refusing to {what}: " + "; ".join(problems) + hint
+
+
+def trusted_documents_refusal(settings: Settings) -> str | None:
+    """Why a manifest of CREDITS_TRUSTED_DOCUMENTS cannot be used (unreadable, a wrong hash), or None."""
+    try:
+        trusted_documents(settings.trusted_documents_paths)
+    except ManifestError as exc:
+        return f"refusing to start: CREDITS_TRUSTED_DOCUMENTS: {exc}"
+    return None
 
 
 def address_refusal(settings: Settings) -> str | None:
@@ -137,9 +158,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "export-schema":
         sys.stdout.write(schema.as_str() + "\n")
         return
+    if args.command == "trusted-documents":
+        try:
+            manifest = trusted_documents([*get_settings().trusted_documents_paths, *args.merge])
+        except ManifestError as exc:
+            sys.exit(str(exc))
+        sys.stdout.write(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        return
     settings = get_settings()
     logs.configure_from(settings)
-    if refusal := address_refusal(settings):
+    if refusal := address_refusal(settings) or trusted_documents_refusal(settings):
         sys.exit(refusal)
     if args.command == "migrate":
         asyncio.run(_migrate_only(settings))

@@ -139,6 +139,14 @@ class Settings(BaseSettings):
     max_batch_operations: int = Field(10, ge=0, le=100)
     # Estimated memory of the parsed and validated documents kept for reuse (at most 1,000 of them).
     query_cache_bytes: int = Field(64 * 1024 * 1024, ge=0)
+    # Automatic persisted queries (Apollo's protocol): the documents registered by hash, kept per
+    # process up to this estimate of memory (least recently used go first; 0 keeps none).
+    apq_max_bytes: int = Field(16 * 1024 * 1024, ge=0)
+    # Manifests of trusted documents (JSON: sha256 hash → document), comma-separated paths; the
+    # console's own documents are always added. Their documents run by hash without being sent.
+    trusted_documents: str | None = None
+    # Refuse every document not in a manifest or the console; None: in production when a manifest is set.
+    trusted_documents_only: bool | None = None
     max_subscriptions_per_socket: int = Field(20, ge=1)
     ws_init_timeout_seconds: float = Field(10.0, gt=0)
     # A frame before `connection_ack` carries a token or one subscribe: 64 KB is plenty. After it,
@@ -219,6 +227,18 @@ class Settings(BaseSettings):
         if self.webhook_allow_private_networks is None:
             return self.is_development
         return self.webhook_allow_private_networks
+
+    @property
+    def trusted_documents_paths(self) -> list[Path]:
+        """The manifests named by CREDITS_TRUSTED_DOCUMENTS, in order."""
+        return [Path(part.strip()) for part in (self.trusted_documents or "").split(",") if part.strip()]
+
+    @property
+    def enforces_trusted_documents(self) -> bool:
+        """Whether only trusted documents run (default: in production, when a manifest is named)."""
+        if self.trusted_documents_only is None:
+            return not self.is_development and bool(self.trusted_documents_paths)
+        return self.trusted_documents_only
 
     def resolved_jwt_secret(self) -> str:
         """The signing secret; in development one is generated once and kept on disk."""

@@ -23,6 +23,7 @@ from api import console, logs
 from api.graphql_app import GRAPHQL_PATH, GraphQLApp
 from api.graphql_http import http_error_handler, json_too_large
 from api.runtime import Runtime
+from api.shutdown import on_server_exit
 from api.socket_limits import TICKET, client_address, refuse
 from infra import db
 from models.webhook_outbox import webhook_lag_seconds
@@ -90,8 +91,11 @@ async def metrics_endpoint(_: Request) -> Response:
     )
 
 
-def _lifespan(runtime: Runtime, what: str) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
-    """Start `runtime` before the first request and stop it after the last."""
+def _lifespan(
+    runtime: Runtime, what: str, on_exit: Callable[[], None] = lambda: None
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """Start `runtime` before the first request and stop it after the last; `on_exit` as the server
+    begins to shut down (before it waits for open responses)."""
     settings = runtime.settings
 
     @asynccontextmanager
@@ -101,7 +105,8 @@ def _lifespan(runtime: Runtime, what: str) -> Callable[[Starlette], AbstractAsyn
         where = settings.effective_database_url if settings.is_sqlite else "PostgreSQL"
         log.info("%s in %s (%s database, event bus %s)", what, settings.env, where, runtime.bus.safe_url)
         try:
-            yield
+            with on_server_exit(on_exit):
+                yield
         finally:
             await runtime.stop()
 
@@ -127,9 +132,9 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> Servi
     settings = settings or get_settings()
     runtime = Runtime(settings, demo=demo)
     what = "serving" if runtime.sends else "serving (mail and webhooks left to `server.py dispatch`)"
-    lifespan = _lifespan(runtime, what)
-
     graphql = GraphQLApp(runtime)
+    # uvicorn closes websockets with 1012 at once, but would wait for open event streams to end.
+    lifespan = _lifespan(runtime, what, on_exit=graphql.streams.end_all)
     middleware = [Middleware(logs.RequestIdMiddleware)]
     if settings.cors_origins:
         # Explicit origins only: a wildcard together with credentials would let any site act.

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from graphql import DocumentNode, GraphQLError, validate
 from strawberry.extensions import SchemaExtension
@@ -47,8 +48,21 @@ def weigh(query: str, document: DocumentNode, errors: list[GraphQLError]) -> int
     return 2 * len(query.encode("utf-8", "surrogatepass")) + TOKEN_BYTES * tokens + ERROR_BYTES * len(errors)
 
 
-class DocumentCache:
-    """A least-recently-used map from query text to its document, bounded by entries and bytes."""
+class Weighed(Protocol):
+    """An entry that knows roughly how many bytes it keeps alive."""
+
+    @property
+    def weight(self) -> int: ...
+
+
+E = TypeVar("E", bound=Weighed)
+
+
+class DocumentCache(Generic[E]):
+    """A least-recently-used map from client text to an entry, bounded by entries and bytes.
+
+    Parsed documents here; the persisted queries' texts by hash too (api/persisted_queries.py).
+    """
 
     def __init__(self, max_entries: int, max_bytes: int) -> None:
         self.max_entries = max_entries
@@ -56,12 +70,12 @@ class DocumentCache:
         self.bytes = 0
         self.hits = 0
         self.misses = 0
-        self._entries: OrderedDict[str, CachedDocument] = OrderedDict()
+        self._entries: OrderedDict[str, E] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, query: str) -> CachedDocument | None:
+    def get(self, query: str) -> E | None:
         """The entry for `query`, now the most recently used; counts a hit or a miss."""
         entry = self._entries.get(query)
         if entry is None:
@@ -71,7 +85,7 @@ class DocumentCache:
         self._entries.move_to_end(query)
         return entry
 
-    def put(self, query: str, entry: CachedDocument) -> None:
+    def put(self, query: str, entry: E) -> None:
         """Keep `entry` unless it is too heavy; evict the least recently used beyond the bounds."""
         if entry.weight > self.max_bytes // 16 or query in self._entries:
             return
@@ -89,7 +103,7 @@ class CachedDocuments(SchemaExtension):
     `hide_suggestions` leaves "Did you mean …" out of validation errors (production).
     """
 
-    def __init__(self, cache: DocumentCache, *, hide_suggestions: bool) -> None:
+    def __init__(self, cache: DocumentCache[CachedDocument], *, hide_suggestions: bool) -> None:
         self.cache = cache
         self.hide_suggestions = hide_suggestions
         self.entry: CachedDocument | None = None

@@ -16,6 +16,9 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLRequestData
+from strawberry.http.async_base_view import AsyncHTTPRequestAdapter
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types import ExecutionResult
@@ -34,12 +37,14 @@ from api.graphql_http import (
     request_error_response,
     wants_graphql_response,
 )
+from api.persisted_queries import PersistedQueries, PersistedQueryError
 from api.runtime import Runtime
 from api.schema import build_schema
 from api.socket_limits import TICKET, TRY_AGAIN_LATER, SocketTicket, client_address
 from api.sse import (
     STREAM,
     EventStream,
+    OpenStreams,
     refuse_stream,
     sse_transport,
     too_many_streams,
@@ -83,9 +88,12 @@ class GraphQLApp(GraphQL):
             GRAPHQL_SSE_PROTOCOL: sse_transport(settings.sse_heartbeat_seconds)
         }
         self.runtime = runtime
+        self.streams = OpenStreams()
+        self.persisted_queries = PersistedQueries.from_settings(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """An event stream holds a connection like a websocket: it counts against the same cap."""
+        """An event stream holds a connection like a websocket: it counts against the same cap, and
+        ends when the server shuts down (`self.streams`)."""
         if scope["type"] != "http" or not wants_event_stream(scope):
             await super().__call__(scope, receive, send)
             return
@@ -94,7 +102,7 @@ class GraphQLApp(GraphQL):
         if ticket is None:
             await refuse_stream(scope, receive, send)
             return
-        stream = EventStream()
+        stream = self.streams.open()
         scope[TICKET], scope[STREAM] = ticket, stream
         metrics.SSE_STREAMS.inc()
         try:
@@ -102,11 +110,25 @@ class GraphQLApp(GraphQL):
         finally:
             metrics.SSE_STREAMS.dec()
             limits.release(ticket)
+            self.streams.close(stream)
             self.runtime.sockets.forget(stream)  # type: ignore[arg-type]
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL from the service's own vendored files, so it works without internet."""
         return console.graphiql_page()
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        """GraphiQL for a GET without a document; a persisted query's GET has only `extensions`."""
+        return super().should_render_graphql_ide(request) and request.query_params.get("extensions") is None
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """Strawberry's parsing; then the persisted query's document, or its refusal (run answers it)."""
+        data = await super().parse_http_body(request)
+        if isinstance(data, GraphQLRequestData):
+            data.query = self.persisted_queries.resolve(data.query, data.extensions)
+        return data
 
     def decode_json(self, data: str | bytes) -> object:
         """JSON Python cannot read is malformed (400 over HTTP), not a crash.
@@ -216,6 +238,8 @@ class GraphQLApp(GraphQL):
                 if refused is not None:
                     return refused
             response = await super().run(request, context, root_value)
+        except PersistedQueryError as refused:
+            return refused.response(graphql_response)
         except HTTPException as exc:
             return _request_error(request, exc, graphql_response)
         except Exception as exc:

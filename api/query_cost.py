@@ -1,9 +1,11 @@
 """Static query cost: how many field values an operation may resolve, refused at validation.
 
 A field costs 1 for every item of the lists that enclose it. A connection's `nodes` and `edges`
-hold `first` items (API.md: 1…100, default 50); a variable's value is not known here (validation
-is cached per document), so it counts as the most a page may hold. A plain list (`services`,
-`apiTokens`, `userErrors`) counts as PLAIN_LIST items. Fragments count where they are spread.
+hold `first` items, or `last` when only that is written (API.md: 1…100, default 50); a variable's
+value is not known here (validation is cached per document), so it counts as the most a page may
+hold. `nodes(ids)` holds one item per id (a variable: the 100 it allows). A plain list
+(`services`, `apiTokens`, `userErrors`) counts as PLAIN_LIST items. Fragments count where they
+are spread.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from graphql import (
     GraphQLObjectType,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationContext,
@@ -85,7 +88,9 @@ class _Coster:
         definition = _field(parent, node.name.value)
         if definition is None:  # unknown, or introspection (bounded by the schema; off in production)
             return 1
-        items = (page or PLAIN_LIST) if is_list_type(get_nullable_type(definition.type)) else 1
+        items = 1
+        if is_list_type(get_nullable_type(definition.type)):
+            items = page or _per_id(node, definition) or PLAIN_LIST
         target = get_named_type(definition.type)
         return 1 + items * self.selections(node.selection_set, target, _page(node, definition), depth + 1)
 
@@ -97,18 +102,36 @@ def _field(parent: Any, name: str) -> GraphQLField | None:
     return None
 
 
-def _page(node: FieldNode, definition: GraphQLField) -> int | None:
-    """The page size a connection field asks for; None for a field without `first`."""
-    if "first" not in definition.args:
-        return None
-    argument = next((a.value for a in node.arguments or () if a.name.value == "first"), None)
+def _written(node: FieldNode, name: str) -> int | None:
+    """The page size an argument asks for, if written: a variable counts as the most a page holds."""
+    argument = next((a.value for a in node.arguments or () if a.name.value == name), None)
     if isinstance(argument, VariableNode):
         return MAX_PAGE
     if isinstance(argument, IntValueNode):
         # Outside 1…100 the resolver refuses the page (INVALID_INPUT), so nothing beyond is read.
         return min(max(int(argument.value), 1), MAX_PAGE)
+    return None
+
+
+def _page(node: FieldNode, definition: GraphQLField) -> int | None:
+    """The page size a connection field asks for; None for a field without `first`."""
+    if "first" not in definition.args:
+        return None
+    sizes = [size for size in (_written(node, "first"), _written(node, "last")) if size is not None]
+    if sizes:
+        return max(sizes)
     default = definition.args["first"].default_value
     return default if isinstance(default, int) and 1 <= default <= MAX_PAGE else DEFAULT_PAGE
+
+
+def _per_id(node: FieldNode, definition: GraphQLField) -> int | None:
+    """A list of one item per id it is given (`nodes(ids)`): how many ids; None for other lists."""
+    if "ids" not in definition.args:
+        return None
+    argument = next((a.value for a in node.arguments or () if a.name.value == "ids"), None)
+    if isinstance(argument, ListValueNode):
+        return min(len(argument.values), MAX_PAGE) or 1
+    return MAX_PAGE
 
 
 def operation_cost(context: ValidationContext, operation: OperationDefinitionNode) -> int:

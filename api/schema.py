@@ -16,7 +16,6 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
-from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
@@ -42,18 +41,23 @@ from settings import Settings, get_settings
 
 log = logging.getLogger("credits.graphql")
 
-Mutation = merge_types(
-    "Mutation",
-    (
-        AccountMutations,
-        CatalogMutations,
-        CreditMutations,
-        LotMutations,
-        ServiceRequestMutations,
-        NotificationMutations,
-        WebhookMutations,
-    ),
+
+@strawberry.type(
+    description=(
+        "Every change. Expected failures come back in the payload's userErrors (its object null); "
+        "a role that may never call a mutation gets a top-level FORBIDDEN."
+    )
 )
+class Mutation(
+    AccountMutations,
+    CatalogMutations,
+    CreditMutations,
+    LotMutations,
+    ServiceRequestMutations,
+    NotificationMutations,
+    WebhookMutations,
+):
+    """Every module's mutations in one type (as `strawberry.tools.merge_types` would, plus a description)."""
 
 
 def should_mask(error: GraphQLError) -> bool:

@@ -5,7 +5,14 @@ between). An open stream counts against `CREDITS_MAX_WEBSOCKETS` like a socket, 
 the socket guard: a deactivated user, a revoked API token or an expired JWT ends it with a last
 UNAUTHENTICATED `next` and `complete`. A subscriber too slow to keep up (its bus queue overflowed)
 gets what was already on its way, a comment, and the end of the stream without `complete`: it
-resumes with `afterSequence`, as a websocket closed with 1013 does.
+resumes with `afterSequence`, as a websocket closed with 1013 does. When the server shuts down
+(SIGTERM), every open stream gets a comment and ends without `complete`, as uvicorn closes websockets
+with 1012 (service restart): the client reconnects elsewhere and resumes with `afterSequence`.
+
+A request gets a stream only when its Accept prefers `text/event-stream` (the highest q-value, the
+earliest of equals): urql lists it after three JSON types on every query and mutation, which want
+JSON. Strawberry writes CRLF line ends; ours are LF, which every SSE parser reads (urql's splits
+events on a blank line of LFs only).
 """
 
 from __future__ import annotations
@@ -27,30 +34,77 @@ from infra.tasks import cancel_and_wait
 from schema.access import unauthenticated
 
 STREAM = "credits.stream"  # the scope key of an SSE request's EventStream
-_SSE = SSETransport()
+EVENT_STREAM = "text/event-stream"
+
+TextStream = Callable[[], AsyncGenerator[str, None]]
+
+
+def prefers_event_stream(accept: str) -> bool:
+    """Whether an Accept header prefers `text/event-stream`: its highest q-value, the earliest of equals."""
+    preferred, best = "", 0.0
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        quality = _quality(params)
+        if media and quality > best:
+            preferred, best = media.lower(), quality
+    return preferred == EVENT_STREAM
+
+
+def _quality(params: list[str]) -> float:
+    """A media range's q-value: 1 when absent, 0 when unreadable."""
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return min(max(float(value), 0.0), 1.0)
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
+def wants_event_stream(scope: Scope) -> bool:
+    """Whether an HTTP request prefers an event stream (graphql-sse).
+
+    Read from the first Accept header, as Strawberry reads it, so that a stream's caps and
+    authentication apply exactly when Strawberry streams.
+    """
+    accept = next((value for name, value in scope.get("headers", ()) if name == b"accept"), b"")
+    return prefers_event_stream(accept.decode("latin-1"))
+
+
+class EventStreamTransport(SSETransport):
+    """Strawberry's graphql-sse transport, chosen by preference, with LF line ends."""
+
+    def accepts(self, accept: str) -> bool:
+        """Stream only when the client prefers `text/event-stream` (Strawberry: whenever listed)."""
+        return prefers_event_stream(accept)
+
+    def encode_event(self, event: str, data: str | None = None) -> str:
+        """One event; Strawberry's checks (`data` on one line), LF line ends."""
+        return super().encode_event(event, data).replace("\r\n", "\n")
+
+    def encode_comment(self, comment: str) -> str:
+        """A comment line (heartbeats, last words), LF line ends."""
+        return f": {comment}\n\n"
+
+
+def sse_transport(heartbeat_seconds: float) -> type[EventStreamTransport]:
+    """Our SSE transport with our heartbeat interval (Strawberry builds it without arguments)."""
+
+    class Transport(EventStreamTransport):
+        def __init__(self) -> None:
+            super().__init__(heartbeat_interval=heartbeat_seconds)
+
+    return Transport
+
+
+_SSE = EventStreamTransport()
 TOO_SLOW_WORDS = _SSE.encode_comment("subscriber too slow: resume with afterSequence")
 REVOKED_WORDS = (
     _SSE.encode_event("next", json.dumps({"errors": [unauthenticated().formatted]}, separators=(",", ":")))
     + _SSE.encode_complete()
 )
-
-TextStream = Callable[[], AsyncGenerator[str, None]]
-
-
-def wants_event_stream(scope: Scope) -> bool:
-    """Whether an HTTP request's Accept asks for `text/event-stream` (graphql-sse)."""
-    accept = b", ".join(value for name, value in scope.get("headers", ()) if name == b"accept")
-    return _SSE.accepts(accept.decode("latin-1"))
-
-
-def sse_transport(heartbeat_seconds: float) -> type[SSETransport]:
-    """Strawberry's SSE transport with our heartbeat interval (Strawberry builds it without arguments)."""
-
-    class Transport(SSETransport):
-        def __init__(self) -> None:
-            super().__init__(heartbeat_interval=heartbeat_seconds)
-
-    return Transport
+SHUTDOWN_WORDS = _SSE.encode_comment("server shutting down: reconnect and resume with afterSequence")
 
 
 class EventStream:
@@ -111,6 +165,39 @@ class EventStream:
         if self.last_words is not None:
             await queue.put(self.last_words)
         await queue.put(None)
+
+
+class OpenStreams:
+    """The process's open event streams, all ended when the server shuts down.
+
+    uvicorn closes websockets with 1012 when it shuts down, but waits for HTTP responses to end
+    before it stops: an open stream would hold the process until its client leaves.
+    """
+
+    __slots__ = ("_streams", "closing")
+
+    def __init__(self) -> None:
+        self._streams: set[EventStream] = set()
+        self.closing = False
+
+    def open(self) -> EventStream:
+        """A new stream; once the server is shutting down, one that ends at once."""
+        stream = EventStream()
+        if self.closing:
+            stream.end(SHUTDOWN_WORDS)
+        else:
+            self._streams.add(stream)
+        return stream
+
+    def close(self, stream: EventStream) -> None:
+        """Forget a stream whose response has ended."""
+        self._streams.discard(stream)
+
+    def end_all(self) -> None:
+        """The server is shutting down: end every stream with a comment and without `complete`."""
+        self.closing = True
+        for stream in self._streams:
+            stream.end(SHUTDOWN_WORDS)
 
 
 def unauthenticated_response() -> JSONResponse:

@@ -151,10 +151,15 @@ class LegacyHandler(BaseGraphQLWSHandler[Context, None]):
             await self.websocket.close(INIT_TIMEOUT_CLOSE, "Connection initialisation timeout")
 
     async def handle_message(self, message: Any) -> None:
-        """Close malformed frames with 4400; hand the others to Strawberry."""
+        """Close malformed frames with 4400; refuse untrusted documents when only trusted ones run."""
         if (reason := malformed(message, "start")) is not None:
             await close_malformed(self.websocket, reason)
             return
+        if message["type"] == "start" and self.connection_acknowledged:
+            refused = self.view.persisted_queries.socket_refusal(message["payload"]["query"])  # type: ignore[attr-defined]
+            if refused is not None:  # only trusted documents run (api/persisted_queries.py)
+                await self.websocket.send_json({"type": "error", "id": message["id"], "payload": refused})
+                return
         await super().handle_message(message)
 
     async def handle_connection_init(self, message: Any) -> None:

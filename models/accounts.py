@@ -17,12 +17,12 @@ import jwt
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
-from tortoise.transactions import in_transaction
 
 from infra import sql
 from infra.batching import Combiner, Ticket
 from infra.email_address import MAX_LENGTH as MAX_EMAIL_LENGTH
 from infra.email_address import InvalidAddress, parse_address
+from infra.transactions import transaction
 from models import throttle
 from models.actor import Actor
 from models.customer import Customer
@@ -253,7 +253,7 @@ async def create_user(
             raise not_found("customer", "customerId")
     password_hash = await hash_password(password)
     try:
-        async with in_transaction():
+        async with transaction():
             return await User.create(
                 email=email,
                 email_key=email_key,

@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from models import alerts, expiry_warning, webhook_outbox
-from models.customer import Customer
+from models.customer import Customer, CustomerState
 from models.events import BalanceChanged
 from models.transaction import CreditTransaction
 from models.unit_of_work import UnitOfWork
@@ -33,8 +33,8 @@ async def _alerts(uow: UnitOfWork, customer: Customer, entry: CreditTransaction)
 
 
 async def _live_balance(uow: UnitOfWork, customer: Customer, entry: CreditTransaction) -> Iterable[str]:
-    """The entry goes out live (balanceChanged) after the commit."""
-    uow.events.append(BalanceChanged(entry))
+    """The entry goes out live (balanceChanged) after the commit, with the customer as it left it."""
+    uow.events.append(BalanceChanged(entry, CustomerState.of(customer)))
     return ()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from tortoise import connections, fields
 from tortoise.models import Model
@@ -26,6 +27,19 @@ class Customer(Model):
         table = "customer"
 
 
+@dataclass(frozen=True)
+class CustomerState:
+    """What a balance event carries of its customer besides the balance, so that no subscriber reads it."""
+
+    name: str
+    alert_threshold: int | None
+
+    @classmethod
+    def of(cls, customer: Customer) -> CustomerState:
+        """The customer's fields as they are now."""
+        return cls(customer.name, customer.alert_threshold)
+
+
 _BY_ID = 'SELECT * FROM "customer" WHERE "id" = {0}'
 
 
@@ -33,3 +47,9 @@ async def find_customer(customer_id: uuid.UUID) -> Customer | None:
     """A customer by id, or None; plain SQL, since the top-menu badge asks on every page load."""
     rows = await sql.fetch(connections.get("default"), _BY_ID, customer_id)
     return Customer._init_from_db(**rows[0]) if rows else None
+
+
+async def customer_state(customer_id: uuid.UUID) -> CustomerState | None:
+    """A customer's `CustomerState` as committed, or None (replays read it once per page)."""
+    customer = await find_customer(customer_id)
+    return None if customer is None else CustomerState.of(customer)

@@ -9,15 +9,17 @@ import uuid
 from dataclasses import dataclass
 
 from models.credit_alert import CreditAlert
+from models.customer import CustomerState
 from models.notification import Notification
 from models.transaction import CreditTransaction
 
 
 @dataclass(frozen=True)
 class BalanceChanged:
-    """A ledger entry was committed: live balance subscribers see it."""
+    """A ledger entry was committed: live balance subscribers see it, with the customer it left."""
 
     transaction: CreditTransaction
+    customer: CustomerState | None = None
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from tortoise.indexes import Index
 from tortoise.models import Model
 
 from models.errors import invalid_input
-from models.pagination import Page, validate_first
+from models.pagination import Page, page_size
 
 DEFAULT_PRIORITY = 50
 MIN_PRIORITY, MAX_PRIORITY = 0, 100
@@ -107,7 +107,7 @@ def _cursor(key: tuple[int, int, int, str, int]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
 
 
-def _after(cursor: str) -> tuple[int, int, int, str, int]:
+def _after(cursor: str, argument: str = "after") -> tuple[int, int, int, str, int]:
     try:
         raw = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
         if not (isinstance(raw, list) and len(raw) == 5 and isinstance(raw[3], str)):
@@ -116,11 +116,16 @@ def _after(cursor: str) -> tuple[int, int, int, str, int]:
             raise ValueError
         return (raw[0], raw[1], raw[2], raw[3], raw[4])
     except (ValueError, TypeError, RecursionError, binascii.Error):
-        raise invalid_input("after is not a valid cursor", "after") from None
+        raise invalid_input(f"{argument} is not a valid cursor", argument) from None
 
 
 async def lots_page(
-    customer_id: uuid.UUID, status: LotStatus | None, first: int, after: str | None
+    customer_id: uuid.UUID,
+    status: LotStatus | None,
+    first: int | None,
+    after: str | None,
+    last: int | None = None,
+    before: str | None = None,
 ) -> Page[CreditLot]:
     """A page of a customer's lots in `listing_key` order; the cursor is the last lot's key.
 
@@ -128,18 +133,22 @@ async def lots_page(
     keyset SQL over nullable columns does not express simply: a customer's lots are read and
     sorted here, each page after the cursor's key, so inserts between pages skip nothing.
     """
-    validate_first(first)
+    size, backward = page_size(first, last)
     start = None if after is None else _after(after)
+    end = None if before is None else _after(before, "before")
     query = CreditLot.filter(customer_id=customer_id)
     if status is not None:
         query = query.filter(status=status)
     keyed = sorted(((listing_key(lot), lot) for lot in await query), key=lambda pair: pair[0])
     if start is not None:
         keyed = [(key, lot) for key, lot in keyed if key > start]
+    if end is not None:
+        keyed = [(key, lot) for key, lot in keyed if key < end]
+    more = len(keyed) > size
     return Page(
-        rows=[(_cursor(key), lot) for key, lot in keyed[:first]],
-        has_next=len(keyed) > first,
-        has_previous=after is not None,
+        rows=[(_cursor(key), lot) for key, lot in (keyed[-size:] if backward else keyed[:size])],
+        has_next=before is not None if backward else more,
+        has_previous=more if backward else after is not None,
     )
 
 

@@ -72,7 +72,9 @@ def _parse(key: SortKey, value: object, model: type[Model]) -> object:
     return parsed
 
 
-def _decode(cursor: str, keys: Sequence[SortKey], model: type[Model]) -> list[object]:
+def _decode(
+    cursor: str, keys: Sequence[SortKey], model: type[Model], argument: str = "after"
+) -> list[object]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         raw = json.loads(base64.urlsafe_b64decode(padded.encode()))
@@ -80,36 +82,66 @@ def _decode(cursor: str, keys: Sequence[SortKey], model: type[Model]) -> list[ob
             raise ValueError
         return [_parse(key, value, model) for key, value in zip(keys, raw, strict=True)]
     except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error, ValidationError):
-        raise invalid_input("after is not a valid cursor", "after") from None
+        raise invalid_input(f"{argument} is not a valid cursor", argument) from None
 
 
-def _after(keys: Sequence[SortKey], values: Sequence[object]) -> Q:
-    """Rows strictly after `values` in the sort order (lexicographic over the keys)."""
+def _after(keys: Sequence[SortKey], values: Sequence[object], forward: bool = True) -> Q:
+    """Rows strictly after `values` in the sort order (lexicographic over the keys); before, backward."""
     clauses = []
     for i, key in enumerate(keys):
         equal = {k.field: v for k, v in zip(keys[:i], values[:i], strict=True)}
-        beyond = {f"{key.field}__{'lt' if key.descending else 'gt'}": values[i]}
+        beyond = {f"{key.field}__{'lt' if key.descending == forward else 'gt'}": values[i]}
         clauses.append(Q(**equal, **beyond))
     return Q(*clauses, join_type=Q.OR)
 
 
-def validate_first(first: int) -> int:
+def validate_first(first: int, argument: str = "first") -> int:
     """Page sizes are 1 to 100."""
     if not 1 <= first <= MAX_PAGE_SIZE:
-        raise invalid_input(f"first must be between 1 and {MAX_PAGE_SIZE}", "first")
+        raise invalid_input(f"{argument} must be between 1 and {MAX_PAGE_SIZE}", argument)
     return first
 
 
-async def paginate(queryset: QuerySet[T], keys: Sequence[SortKey], first: int, after: str | None) -> Page[T]:
-    """Fetch `first` rows after the cursor `after`, in the order `keys` define."""
-    validate_first(first)
+def page_size(first: int | None, last: int | None) -> tuple[int, bool]:
+    """The page size and whether it is taken from the end (`last`); both or neither is INVALID_INPUT.
+
+    Relay's spec allows `first` with `last` but discourages it; nothing here needs it.
+    """
+    if (first is None) == (last is None):
+        raise invalid_input("give either first or last, not both", "last" if last is not None else "first")
+    if last is not None:
+        return validate_first(last, "last"), True
+    assert first is not None
+    return validate_first(first), False
+
+
+async def paginate(
+    queryset: QuerySet[T],
+    keys: Sequence[SortKey],
+    first: int | None,
+    after: str | None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Page[T]:
+    """The `first` rows after `after`, or the `last` rows before `before`, in the order `keys` define.
+
+    As Relay specifies, `hasPreviousPage` is exact when paging backward and `hasNextPage` when
+    paging forward; the other says only whether a cursor was given (rows may lie beyond it).
+    """
+    size, backward = page_size(first, last)
+    model = queryset.model
     if after is not None:
-        queryset = queryset.filter(_after(keys, _decode(after, keys, queryset.model)))
-    order = [f"-{k.field}" if k.descending else k.field for k in keys]
-    rows = await queryset.order_by(*order).limit(first + 1)
-    page = rows[:first]
+        queryset = queryset.filter(_after(keys, _decode(after, keys, model)))
+    if before is not None:
+        queryset = queryset.filter(_after(keys, _decode(before, keys, model, "before"), forward=False))
+    order = [f"-{k.field}" if k.descending != backward else k.field for k in keys]
+    rows = await queryset.order_by(*order).limit(size + 1)
+    page = rows[:size]
+    if backward:
+        page.reverse()
+    more = len(rows) > size
     return Page(
         rows=[(_encode([getattr(r, k.field) for k in keys]), r) for r in page],
-        has_next=len(rows) > first,
-        has_previous=after is not None,
+        has_next=before is not None if backward else more,
+        has_previous=more if backward else after is not None,
     )

@@ -25,6 +25,13 @@ def can_list_users(actor: Actor, customer_id: uuid.UUID) -> bool:
     return can_see_ledger(actor) and can_access_customer(actor, customer_id)
 
 
+def can_see_user(actor: Actor, user: User) -> bool:
+    """The caller itself, and whom `can_list_users` lists (catalog administrators: everyone)."""
+    if user.id == actor.user_id or actor.role == Role.CATALOG_ADMIN:
+        return True
+    return user.customer_id is not None and can_list_users(actor, user.customer_id)
+
+
 def can_see_request(actor: Actor, request: ServiceRequest) -> bool:
     """End users see the requests they made; administrators those of their customers."""
     if actor.role == Role.END_USER:

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.transactions import in_transaction
 
+from infra.transactions import transaction
 from models.events import DomainEvent
 
 log = logging.getLogger("credits.uow")
@@ -53,7 +53,7 @@ class UnitOfWork:
 @asynccontextmanager
 async def unit_of_work() -> AsyncIterator[UnitOfWork]:
     """Run a block in one transaction; publish its events only once it has committed."""
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         uow = UnitOfWork(conn)
         yield uow
         for hook in uow.before_commit:

@@ -22,10 +22,10 @@ import aiosmtplib
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
-from tortoise.transactions import in_transaction
 
 import metrics
 from infra.email_address import Address, InvalidAddress, parse_address
+from infra.transactions import transaction
 from models.outbox import EmailOutbox, EmailStatus
 from notifications.dispatch import PLAN_FOR_BACKLOG, OutboxDispatcher, hold_claims_for
 
@@ -136,7 +136,7 @@ class MailDispatcher(OutboxDispatcher):
         """
         tried = 0
         while tried < self.settings.mail_batch_size:
-            async with in_transaction() as conn:
+            async with transaction() as conn:
                 await hold_claims_for(conn, self.settings.mail_timeout_seconds, **PLAN_FOR_BACKLOG)
                 query = self._due_locked().limit(1).select_for_update(skip_locked=True)
                 row = await query.using_db(conn).first()
@@ -149,7 +149,7 @@ class MailDispatcher(OutboxDispatcher):
 
     async def _claim(self) -> list[EmailOutbox]:
         """SQLite: lease a batch of due rows (SENDING until `lease_until`)."""
-        async with in_transaction() as conn:
+        async with transaction() as conn:
             rows = await self._due().limit(self.settings.mail_batch_size).using_db(conn)
             lease = _now() + dt.timedelta(seconds=self.settings.mail_lease_seconds)
             for row in rows:

@@ -39,9 +39,9 @@ async def publish(
                 outboxes.add(wire.MAIL_OUTBOX)
             case WebhooksQueued():
                 outboxes.add(wire.WEBHOOK_OUTBOX)
-            case BalanceChanged(transaction=entry):
+            case BalanceChanged(transaction=entry, customer=customer):
                 metrics.ledger_operation(entry.kind)
-                messages.append(_counted(wire.transaction_message(entry)))
+                messages.append(_counted(wire.transaction_message(entry, customer)))
             case AlertRaised(alert=alert):
                 messages.append(_counted(wire.alert_message(alert)))
             case NotificationCreated(notification=note):

@@ -20,6 +20,7 @@ from typing import Any
 
 import metrics
 from models.credit_alert import CreditAlert
+from models.customer import customer_state
 from models.ledger import current_sequence, entries_after, first_sequences_since
 from models.notification import Notification
 from notifications.bus import EventBus, Resync
@@ -84,6 +85,13 @@ class ReplayTurns:
 REPLAYS = ReplayTurns()
 
 
+async def _page(customer_id: uuid.UUID, after: int) -> list[Message]:
+    """Entries after `after` as balance messages, with the customer as it is (one query per page)."""
+    entries = await entries_after(customer_id, after)
+    state = await customer_state(customer_id) if entries else None
+    return [transaction_message(entry, state) for entry in entries]
+
+
 class _Sequencer:
     """Per-customer bookkeeping of the last delivered sequence."""
 
@@ -97,12 +105,12 @@ class _Sequencer:
         """
         while True:
             after = self.last[customer]
-            read = partial(entries_after, uuid.UUID(customer), after)
-            entries = await (resync.shared((BALANCE, customer, after), read) if resync else read())
-            for entry in entries:
-                self.last[customer] = entry.sequence
-                yield transaction_message(entry)
-            if len(entries) < PAGE:
+            read = partial(_page, uuid.UUID(customer), after)
+            messages = await (resync.shared((BALANCE, customer, after), read) if resync else read())
+            for message in messages:
+                self.last[customer] = message["sequence"]
+                yield message
+            if len(messages) < PAGE:
                 return
 
     async def accept(self, message: Message) -> AsyncIterator[Message]:

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from models.credit_alert import CreditAlert
+from models.customer import Customer, CustomerState
 from models.events import AccessRevoked
 from models.notification import Notification
 from models.transaction import CreditTransaction
@@ -25,9 +26,12 @@ def _id(value: uuid.UUID | None) -> str | None:
     return None if value is None else str(value)
 
 
-def transaction_message(entry: CreditTransaction) -> dict[str, Any]:
-    """A ledger entry as a balance message; live events and replays share this shape."""
-    return {
+def transaction_message(entry: CreditTransaction, customer: CustomerState | None = None) -> dict[str, Any]:
+    """A ledger entry as a balance message; live events and replays share this shape.
+
+    `c` carries the customer's other fields, so that `BalanceEvent.customer` needs no query.
+    """
+    message = {
         "t": BALANCE,
         "k": str(entry.customer_id),
         "sequence": entry.sequence,
@@ -43,6 +47,9 @@ def transaction_message(entry: CreditTransaction) -> dict[str, Any]:
             "actor_id": _id(entry.actor_id),
         },
     }
+    if customer is not None:
+        message["c"] = {"name": customer.name, "threshold": customer.alert_threshold}
+    return message
 
 
 def transaction_from_message(message: dict[str, Any]) -> CreditTransaction:
@@ -59,6 +66,20 @@ def transaction_from_message(message: dict[str, Any]) -> CreditTransaction:
         created_at=dt.datetime.fromisoformat(tx["created_at"]),
         service_request_id=tx["service_request_id"] and uuid.UUID(tx["service_request_id"]),
         actor_id=tx["actor_id"] and uuid.UUID(tx["actor_id"]),
+    )
+
+
+def customer_from_message(message: dict[str, Any]) -> Customer | None:
+    """The customer as a balance message left it, unsaved (no database read); None without `c`."""
+    state = message.get("c")
+    if not isinstance(state, dict):
+        return None
+    return Customer(
+        id=uuid.UUID(message["k"]),
+        name=state["name"],
+        balance=message["balance"],
+        last_sequence=message["sequence"],
+        alert_threshold=state["threshold"],
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
@@ -27,8 +29,20 @@ from schema.types import ApiToken, User
 class AccountMutations:
     """Logging in, tokens and user administration."""
 
-    @strawberry.mutation
-    async def login(self, info: Info, email: str, password: str) -> LoginPayload:
+    @strawberry.mutation(
+        description=(
+            "Exchange email and password for a signed JWT; needs no token. userErrors: INVALID_CREDENTIALS "
+            "(unknown email, wrong password or deactivated user alike), RATE_LIMITED."
+        )
+    )
+    async def login(
+        self,
+        info: Info,
+        email: Annotated[
+            str, strawberry.argument(description="The user's email, compared case-insensitively.")
+        ],
+        password: Annotated[str, strawberry.argument(description="The user's password.")],
+    ) -> LoginPayload:
         """Exchange email and password for a signed JWT (throttled per email and address)."""
         client = info.context.request.client
         address = client.host if client else None
@@ -41,8 +55,17 @@ class AccountMutations:
 
         return await guarded(LoginPayload, work)
 
-    @strawberry.mutation
-    async def create_api_token(self, info: Info, name: str) -> CreateApiTokenPayload:
+    @strawberry.mutation(
+        description=(
+            "A long-lived token acting as the caller; its secret is shown only in this payload. Any "
+            "signed-in user."
+        )
+    )
+    async def create_api_token(
+        self,
+        info: Info,
+        name: Annotated[str, strawberry.argument(description="A name to recognise the token by.")],
+    ) -> CreateApiTokenPayload:
         """A long-lived token acting as the caller; the secret is shown only here."""
         actor = current_actor(info)
 
@@ -52,8 +75,12 @@ class AccountMutations:
 
         return await guarded(CreateApiTokenPayload, work)
 
-    @strawberry.mutation
-    async def revoke_api_token(self, info: Info, id: strawberry.ID) -> RevokeApiTokenPayload:
+    @strawberry.mutation(
+        description="Revoke a token at once. Its owner or a catalog administrator. userErrors: NOT_FOUND."
+    )
+    async def revoke_api_token(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The API token's id.")]
+    ) -> RevokeApiTokenPayload:
         """Revoke a token at once (its owner or a catalog administrator)."""
         actor = current_actor(info)
 
@@ -63,8 +90,18 @@ class AccountMutations:
 
         return await guarded(RevokeApiTokenPayload, work)
 
-    @strawberry.mutation
-    async def create_user(self, info: Info, input: CreateUserInput) -> UserPayload:
+    @strawberry.mutation(
+        description=(
+            "Create a user. Catalog administrators; customer administrators for their own customer "
+            "(CUSTOMER_ADMIN and END_USER only; a CATALOG_ADMIN: FORBIDDEN). userErrors: INVALID_INPUT, "
+            "NOT_FOUND."
+        )
+    )
+    async def create_user(
+        self,
+        info: Info,
+        input: Annotated[CreateUserInput, strawberry.argument(description="The user to create.")],
+    ) -> UserPayload:
         """Create a user; customer administrators create users of their own customer only."""
         actor = require_role(info, Role.CATALOG_ADMIN, Role.CUSTOMER_ADMIN)
         role = Role(input.role)
@@ -86,8 +123,19 @@ class AccountMutations:
 
         return await guarded(UserPayload, work, under=INPUT)
 
-    @strawberry.mutation
-    async def set_user_active(self, info: Info, id: strawberry.ID, active: bool) -> UserPayload:
+    @strawberry.mutation(
+        description=(
+            "Deactivate or reactivate a user; a deactivated user cannot log in and its tokens stop working "
+            "at once. Catalog administrators; customer administrators for users of their customer. "
+            "userErrors: NOT_FOUND."
+        )
+    )
+    async def set_user_active(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The user's id.")],
+        active: Annotated[bool, strawberry.argument(description="False deactivates, true reactivates.")],
+    ) -> UserPayload:
         """(De)activate a user; a deactivated user's tokens stop working at once."""
         actor = require_role(info, Role.CATALOG_ADMIN, Role.CUSTOMER_ADMIN)
 

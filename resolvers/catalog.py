@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -24,15 +25,34 @@ from schema.types import CreditSettings, Customer, Service
 class CatalogMutations:
     """Customers, services, prices, the credit switch and alert thresholds."""
 
-    @strawberry.mutation
-    async def set_credit_management(self, info: Info, enabled: bool) -> CreditSettingsPayload:
+    @strawberry.mutation(
+        description="Turn credit management on or off (off on a fresh install). Catalog administrators."
+    )
+    async def set_credit_management(
+        self,
+        info: Info,
+        enabled: Annotated[
+            bool,
+            strawberry.argument(
+                description=(
+                    "True: grants, withdrawals and charges happen; false: they do not (refunds still do)."
+                )
+            ),
+        ],
+    ) -> CreditSettingsPayload:
         """Turn credit management on or off (off on a fresh install)."""
         require_role(info, Role.CATALOG_ADMIN)
         enabled = await set_credit_management(enabled)
         return CreditSettingsPayload(credit_settings=CreditSettings(credit_management_enabled=enabled))
 
-    @strawberry.mutation
-    async def create_customer(self, info: Info, input: CreateCustomerInput) -> CustomerPayload:
+    @strawberry.mutation(
+        description="Open a customer with a zero balance. Catalog administrators. userErrors: INVALID_INPUT."
+    )
+    async def create_customer(
+        self,
+        info: Info,
+        input: Annotated[CreateCustomerInput, strawberry.argument(description="The customer to open.")],
+    ) -> CustomerPayload:
         """Open a customer with a zero balance."""
         require_role(info, Role.CATALOG_ADMIN)
 
@@ -41,8 +61,17 @@ class CatalogMutations:
 
         return await guarded(CustomerPayload, work, under=INPUT)
 
-    @strawberry.mutation
-    async def create_service(self, info: Info, input: CreateServiceInput) -> ServicePayload:
+    @strawberry.mutation(
+        description=(
+            "Add a service to the catalog. Catalog administrators. userErrors: INVALID_AMOUNT (price), "
+            "INVALID_INPUT."
+        )
+    )
+    async def create_service(
+        self,
+        info: Info,
+        input: Annotated[CreateServiceInput, strawberry.argument(description="The service to add.")],
+    ) -> ServicePayload:
         """Add a service; a null price is not chargeable."""
         require_role(info, Role.CATALOG_ADMIN)
 
@@ -52,9 +81,19 @@ class CatalogMutations:
 
         return await guarded(ServicePayload, work, under=INPUT)
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description=(
+            "Change a service's price; earlier requests keep (and refund) what they were charged. Catalog "
+            "administrators. userErrors: INVALID_AMOUNT, NOT_FOUND."
+        )
+    )
     async def set_service_price(
-        self, info: Info, service_id: strawberry.ID, credit_price: Decimal | None = None
+        self,
+        info: Info,
+        service_id: Annotated[strawberry.ID, strawberry.argument(description="The service's id.")],
+        credit_price: Annotated[
+            Decimal | None, strawberry.argument(description="Credits per unit, ≥ 0; null: not chargeable.")
+        ] = None,
     ) -> ServicePayload:
         """Change a price; earlier requests keep (and refund) what they were charged."""
         require_role(info, Role.CATALOG_ADMIN)
@@ -66,8 +105,20 @@ class CatalogMutations:
 
         return await guarded(ServicePayload, work)
 
-    @strawberry.mutation
-    async def set_credit_alert(self, info: Info, input: SetCreditAlertInput) -> CustomerPayload:
+    @strawberry.mutation(
+        description=(
+            "Set the balance below which the customer's administrators are alerted (null: off); if the "
+            "balance is already below a new value, it fires at once. Catalog administrators; customer "
+            "administrators for their own customer. userErrors: INVALID_AMOUNT, NOT_FOUND."
+        )
+    )
+    async def set_credit_alert(
+        self,
+        info: Info,
+        input: Annotated[
+            SetCreditAlertInput, strawberry.argument(description="The customer and its threshold.")
+        ],
+    ) -> CustomerPayload:
         """Set the balance below which customer administrators are alerted (null: off)."""
         actor = require_role(info, Role.CATALOG_ADMIN, Role.CUSTOMER_ADMIN)
 

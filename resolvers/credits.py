@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
@@ -50,12 +52,39 @@ async def _change(info: Info, kind: TransactionKind, input: BalanceChangeInput) 
 class CreditMutations:
     """Balance changes by the catalog administrator."""
 
-    @strawberry.mutation
-    async def grant_credits(self, info: Info, input: BalanceChangeInput) -> BalanceChangePayload:
+    @strawberry.mutation(
+        description=(
+            "Add credits to a customer's balance, as a new lot. Catalog administrators. userErrors: "
+            "INVALID_AMOUNT, INVALID_INPUT, NOT_FOUND, CREDIT_MANAGEMENT_DISABLED, IDEMPOTENCY_CONFLICT."
+        )
+    )
+    async def grant_credits(
+        self,
+        info: Info,
+        input: Annotated[
+            BalanceChangeInput,
+            strawberry.argument(description="The customer, the amount (> 0) and the new lot's terms."),
+        ],
+    ) -> BalanceChangePayload:
         """Add credits to a customer's balance."""
         return await _change(info, TransactionKind.GRANT, input)
 
-    @strawberry.mutation
-    async def withdraw_credits(self, info: Info, input: BalanceChangeInput) -> BalanceChangePayload:
+    @strawberry.mutation(
+        description=(
+            "Take credits from a customer's balance; it may go below zero. Catalog administrators. "
+            "userErrors: INVALID_AMOUNT, INVALID_INPUT, NOT_FOUND, CREDIT_MANAGEMENT_DISABLED, "
+            "IDEMPOTENCY_CONFLICT."
+        )
+    )
+    async def withdraw_credits(
+        self,
+        info: Info,
+        input: Annotated[
+            BalanceChangeInput,
+            strawberry.argument(
+                description="The customer and the amount (> 0); expiresAt and priority are refused."
+            ),
+        ],
+    ) -> BalanceChangePayload:
         """Take credits from a customer's balance; it may go below zero."""
         return await _change(info, TransactionKind.WITHDRAWAL, input)

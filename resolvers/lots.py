@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
@@ -20,9 +22,18 @@ from schema.types import CreditLot
 class LotMutations:
     """Lot terms: priority and expiry."""
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description=(
+            "Change an ACTIVE lot's priority or expiry; the balance does not change and no entry is "
+            "written. Catalog administrators. userErrors: INVALID_INPUT, NOT_FOUND, INVALID_STATE (not "
+            "ACTIVE)."
+        )
+    )
     async def update_credit_lot(
-        self, info: Info, id: strawberry.ID, input: UpdateCreditLotInput
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The lot's id.")],
+        input: Annotated[UpdateCreditLotInput, strawberry.argument(description="What to change.")],
     ) -> CreditLotPayload:
         """Change an ACTIVE lot's priority or expiry; the balance does not change."""
         require_role(info, Role.CATALOG_ADMIN)

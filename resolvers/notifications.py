@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
@@ -15,9 +17,18 @@ from schema.payloads import MarkNotificationsReadPayload
 class NotificationMutations:
     """Reading notifications."""
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description="Mark the viewer's notifications read; returns how many changed. Any signed-in user."
+    )
     async def mark_notifications_read(
-        self, info: Info, ids: list[strawberry.ID] | None = None
+        self,
+        info: Info,
+        ids: Annotated[
+            list[strawberry.ID] | None,
+            strawberry.argument(
+                description="The notifications to mark (others' ids are ignored); null: all of the viewer's."
+            ),
+        ] = None,
     ) -> MarkNotificationsReadPayload:
         """Mark the viewer's notifications among `ids` (all when null) read; returns how many."""
         actor = current_actor(info)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -20,10 +21,11 @@ from models.service import Service as ServiceRow
 from models.service import ServiceRequest as RequestRow
 from models.user import ApiToken as ApiTokenRow
 from models.user import Role
+from resolvers.nodes import NodeQueries
 from resolvers.webhooks import WebhookQueries
 from schema.access import current_actor, require_role
 from schema.enums import ServiceRequestStatus
-from schema.pagination import Connection, connection, query_error
+from schema.pagination import After, Before, Connection, First, Last, connection, query_error
 from schema.types import (
     NEWEST_FIRST,
     ApiToken,
@@ -39,17 +41,41 @@ MAX_SEARCH_LENGTH = 200  # a customer's name
 CUSTOMER_ORDER = (SortKey("name", str, descending=False), SortKey("id", uuid.UUID, descending=False))
 
 
-@strawberry.type
-class Query(WebhookQueries):
+@strawberry.type(
+    description=(
+        "What dashboards, the top-menu badge and integrators read. Every query needs a valid token (else "
+        "UNAUTHENTICATED); what a role may not see is null or empty."
+    )
+)
+class Query(WebhookQueries, NodeQueries):
     """Everything a dashboard, a top-menu badge or an integrator reads."""
 
-    @strawberry.field
+    @strawberry.field(
+        description="The authenticated caller (every query needs a valid token, else UNAUTHENTICATED)."
+    )
     async def viewer(self, info: Info) -> User:
         """The authenticated caller."""
         return User.from_model(current_actor(info).user)
 
-    @strawberry.field
-    async def customer(self, info: Info, id: strawberry.ID | None = None) -> Customer | None:
+    @strawberry.field(
+        description=(
+            "A customer by id, or the viewer's own; null for one the viewer may not see or that does not "
+            "exist."
+        )
+    )
+    async def customer(
+        self,
+        info: Info,
+        id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description=(
+                    "The customer's id; left out: the viewer's own customer (null for a catalog "
+                    "administrator)."
+                )
+            ),
+        ] = None,
+    ) -> Customer | None:
         """A customer by id, or the viewer's own; null for one the viewer may not see."""
         actor = current_actor(info)
         customer_id = actor.customer_id if id is None else try_parse_id(id)
@@ -58,9 +84,18 @@ class Query(WebhookQueries):
         model = await find_customer(customer_id)
         return Customer.from_model(model) if model else None
 
-    @strawberry.field
+    @strawberry.field(description="Every customer by name. Catalog administrators only (others: FORBIDDEN).")
     async def customers(
-        self, info: Info, first: int | None = 50, after: str | None = None, search: str | None = None
+        self,
+        info: Info,
+        first: First = 50,
+        after: After = None,
+        search: Annotated[
+            str | None,
+            strawberry.argument(description="Only customers whose name contains this, case-insensitively."),
+        ] = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Customer]:
         """Every customer by name (catalog administrators); `search` matches part of the name."""
         require_role(info, Role.CATALOG_ADMIN)
@@ -72,16 +107,24 @@ class Query(WebhookQueries):
             except DomainError as exc:
                 raise query_error(exc) from None
             query = query.filter(name__icontains=search)
-        return await connection(query, CUSTOMER_ORDER, first, after, Customer.from_model)
+        return await connection(
+            query, CUSTOMER_ORDER, first, after, Customer.from_model, last=last, before=before, info=info
+        )
 
-    @strawberry.field
+    @strawberry.field(description="The catalog: every service, by name.")
     async def services(self, info: Info) -> list[Service]:
         """The catalog."""
         current_actor(info)
         return [Service.from_model(s) for s in await ServiceRow.all().order_by("name", "id")]
 
-    @strawberry.field
-    async def service_request(self, info: Info, id: strawberry.ID) -> ServiceRequest | None:
+    @strawberry.field(
+        description="A service request the viewer may see (an end user: the ones it made), or null."
+    )
+    async def service_request(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The service request's id.")],
+    ) -> ServiceRequest | None:
         """A request the viewer may see, or null."""
         actor = current_actor(info)
         request_id = try_parse_id(id)
@@ -90,14 +133,27 @@ class Query(WebhookQueries):
             return None
         return ServiceRequest.from_model(model)
 
-    @strawberry.field
+    @strawberry.field(
+        description=(
+            "Every customer's service requests, newest first. Catalog administrators only (others: "
+            "FORBIDDEN)."
+        )
+    )
     async def service_requests(
         self,
         info: Info,
-        status: ServiceRequestStatus | None = None,
-        customer_id: strawberry.ID | None = None,
-        first: int | None = 50,
-        after: str | None = None,
+        status: Annotated[
+            ServiceRequestStatus | None,
+            strawberry.argument(description="Only requests in this status; null: all."),
+        ] = None,
+        customer_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Only this customer's requests; null: every customer's."),
+        ] = None,
+        first: First = 50,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[ServiceRequest]:
         """Every customer's requests, newest first (catalog administrators); `customerId` narrows to one."""
         require_role(info, Role.CATALOG_ADMIN)
@@ -109,27 +165,39 @@ class Query(WebhookQueries):
             query = query.filter(customer_id=parsed)
         if status is not None:
             query = query.filter(status=status)
-        return await connection(query, NEWEST_FIRST, first, after, ServiceRequest.from_model)
+        return await connection(
+            query, NEWEST_FIRST, first, after, ServiceRequest.from_model, last=last, before=before, info=info
+        )
 
-    @strawberry.field
+    @strawberry.field(description="The viewer's in-app notifications, newest first.")
     async def notifications(
-        self, info: Info, unread_only: bool | None = False, first: int | None = 50, after: str | None = None
+        self,
+        info: Info,
+        unread_only: Annotated[
+            bool | None, strawberry.argument(description="True: only those not yet marked read.")
+        ] = False,
+        first: First = 50,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Notification]:
         """The viewer's notifications, newest first."""
         actor = current_actor(info)
         query = NotificationRow.filter(user_id=actor.user_id)
         if unread_only:
             query = query.filter(read_at=None)
-        return await connection(query, NEWEST_FIRST, first, after, Notification.from_model)
+        return await connection(
+            query, NEWEST_FIRST, first, after, Notification.from_model, last=last, before=before, info=info
+        )
 
-    @strawberry.field
+    @strawberry.field(description="The caller's API tokens, newest first (without their secrets).")
     async def api_tokens(self, info: Info) -> list[ApiToken]:
         """The caller's API tokens (without their secrets)."""
         actor = current_actor(info)
         rows = await ApiTokenRow.filter(user_id=actor.user_id).order_by("-created_at")
         return [ApiToken.from_model(t) for t in rows]
 
-    @strawberry.field
+    @strawberry.field(description="Whether credit management is on.")
     async def credit_settings(self, info: Info) -> CreditSettings:
         """Whether credit management is on."""
         current_actor(info)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.types import Info
 
@@ -45,8 +47,22 @@ _EVERY_ROLE = (Role.CATALOG_ADMIN, Role.CUSTOMER_ADMIN, Role.END_USER)
 class ServiceRequestMutations:
     """Charge on request; refund exactly once on cancel, fail or reject."""
 
-    @strawberry.mutation
-    async def request_service(self, info: Info, input: RequestServiceInput) -> ServiceRequestPayload:
+    @strawberry.mutation(
+        description=(
+            "Request a service: price × quantity is debited at once (not while credit management is off, "
+            "nor for a free or unpriced service); the balance may go below zero. Every role, for its own "
+            "customer (catalog administrators: any). userErrors: NOT_FOUND, INVALID_INPUT, "
+            "IDEMPOTENCY_CONFLICT."
+        )
+    )
+    async def request_service(
+        self,
+        info: Info,
+        input: Annotated[
+            RequestServiceInput,
+            strawberry.argument(description="The service, the quantity and the customer."),
+        ],
+    ) -> ServiceRequestPayload:
         """Request a service; its price × quantity is debited at once."""
         actor = current_actor(info)
 
@@ -67,26 +83,64 @@ class ServiceRequestMutations:
 
         return await guarded(ServiceRequestPayload, work, under=INPUT)
 
-    @strawberry.mutation
-    async def cancel_service_request(self, info: Info, id: strawberry.ID) -> ServiceRequestPayload:
+    @strawberry.mutation(
+        description=(
+            "Cancel a REQUESTED request and refund what it was charged, once. Every role: end users their "
+            "own requests, customer administrators their customer's. userErrors: NOT_FOUND, INVALID_STATE."
+        )
+    )
+    async def cancel_service_request(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The service request's id.")],
+    ) -> ServiceRequestPayload:
         """Cancel a request and refund what it was charged."""
         return await _transition(info, id, RequestStatus.CANCELLED, None, *_EVERY_ROLE)
 
-    @strawberry.mutation
-    async def complete_service_request(self, info: Info, id: strawberry.ID) -> ServiceRequestPayload:
+    @strawberry.mutation(
+        description=(
+            "Mark a REQUESTED request done; final, no refund. Catalog administrators. userErrors: "
+            "NOT_FOUND, INVALID_STATE."
+        )
+    )
+    async def complete_service_request(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The service request's id.")],
+    ) -> ServiceRequestPayload:
         """Mark a request done; final, no refund."""
         return await _transition(info, id, RequestStatus.COMPLETED, None, Role.CATALOG_ADMIN)
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description=(
+            "Mark a REQUESTED request failed and refund it, once. Catalog administrators. userErrors: "
+            "NOT_FOUND, INVALID_STATE."
+        )
+    )
     async def fail_service_request(
-        self, info: Info, id: strawberry.ID, reason: str | None = None
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The service request's id.")],
+        reason: Annotated[
+            str | None, strawberry.argument(description="Why it failed, shown as `reason`.")
+        ] = None,
     ) -> ServiceRequestPayload:
         """Mark a request failed and refund it."""
         return await _transition(info, id, RequestStatus.FAILED, reason, Role.CATALOG_ADMIN)
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description=(
+            "Reject a REQUESTED request and refund it, once. Catalog administrators. userErrors: NOT_FOUND, "
+            "INVALID_STATE."
+        )
+    )
     async def reject_service_request(
-        self, info: Info, id: strawberry.ID, reason: str | None = None
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The service request's id.")],
+        reason: Annotated[
+            str | None, strawberry.argument(description="Why it was rejected, shown as `reason`.")
+        ] = None,
     ) -> ServiceRequestPayload:
         """Reject a request and refund it."""
         return await _transition(info, id, RequestStatus.REJECTED, reason, Role.CATALOG_ADMIN)

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncGenerator, Callable
 from contextlib import AbstractContextManager, nullcontext
+from typing import Annotated, Any
 
 import strawberry
 from prometheus_client import Gauge
@@ -14,6 +15,7 @@ from strawberry.types import Info
 import metrics
 from models.actor import Actor
 from models.customer import Customer as CustomerRow
+from models.customer import find_customer
 from models.errors import invalid_input
 from models.ids import try_parse_id
 from models.money import to_decimal
@@ -22,11 +24,11 @@ from models.permissions import can_access_customer, can_see_ledger
 from models.user import Role
 from notifications.bus import EventBus, SubscriberTooSlow
 from notifications.streams import REPLAYS, alert_events, balance_events, notification_events
-from notifications.wire import alert_from_message, transaction_from_message
+from notifications.wire import alert_from_message, customer_from_message, transaction_from_message
 from resolvers.live import LiveConnection
 from schema.access import current_actor, forbidden
 from schema.pagination import query_error
-from schema.types import BalanceEvent, CreditAlert, CreditTransaction, Notification
+from schema.types import BalanceEvent, CreditAlert, CreditTransaction, Customer, Notification
 from settings import get_settings
 
 TOO_SLOW = 1013
@@ -46,6 +48,20 @@ async def _target(actor: Actor, customer_id: strawberry.ID | None) -> uuid.UUID 
     if parsed is None or not can_access_customer(actor, parsed) or not await CustomerRow.exists(id=parsed):
         raise forbidden()
     return parsed
+
+
+async def _event_customer(message: dict[str, Any]) -> Customer:
+    """The customer as the event left it, from the message; read only when a message carries none.
+
+    Every message published or replayed here carries it; one from an older process may not.
+    """
+    row = customer_from_message(message)
+    if row is None:
+        row = await find_customer(uuid.UUID(message["k"]))
+        if row is None:  # customers are never deleted
+            raise LookupError("the event's customer does not exist")
+        row.balance, row.last_sequence = message["balance"], message["sequence"]
+    return Customer.from_model(row)
 
 
 _closing: set[asyncio.Task[None]] = set()
@@ -91,13 +107,43 @@ def _tracked(info: Info, gauge: Gauge) -> AbstractContextManager[object]:
     return nullcontext() if info.context.shared else gauge.track_inprogress()
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "Live updates over graphql-transport-ws, legacy graphql-ws or graphql-sse, with the same access "
+        "rules as queries."
+    )
+)
 class Subscription:
     """Live updates for dashboards and the top-menu badge."""
 
-    @strawberry.subscription
+    @strawberry.subscription(
+        description=(
+            "Every committed ledger entry, in sequence order per customer; end users get `transaction` "
+            "null. Another customer or a missing one: FORBIDDEN. Too slow a subscriber is closed (1013) and "
+            "resumes with afterSequence."
+        )
+    )
     async def balance_changed(
-        self, info: Info, customer_id: strawberry.ID | None = None, after_sequence: int | None = None
+        self,
+        info: Info,
+        customer_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description=(
+                    "The customer to watch; left out: the viewer's own (catalog administrators: every "
+                    "customer)."
+                )
+            ),
+        ] = None,
+        after_sequence: Annotated[
+            int | None,
+            strawberry.argument(
+                description=(
+                    "Needs customerId: first replay the entries after this sequence, then go on live, "
+                    "without gaps or duplicates."
+                )
+            ),
+        ] = None,
     ) -> AsyncGenerator[BalanceEvent, None]:
         """Every committed ledger entry in sequence order; `afterSequence` replays first."""
         actor = current_actor(info)
@@ -116,13 +162,29 @@ class Subscription:
                         balance=to_decimal(message["balance"]),
                         sequence=message["sequence"],
                         transaction=CreditTransaction.from_model(entry) if with_transaction else None,
+                        customer=await _event_customer(message),
                     )
             except SubscriberTooSlow:
                 await _too_slow(info)
 
-    @strawberry.subscription
+    @strawberry.subscription(
+        description=(
+            "Alerts as they fire. Administrators (end users: FORBIDDEN); a customer administrator for its "
+            "own customer."
+        )
+    )
     async def credit_alerts(
-        self, info: Info, customer_id: strawberry.ID | None = None
+        self,
+        info: Info,
+        customer_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description=(
+                    "The customer to watch; left out: the viewer's own (catalog administrators: every "
+                    "customer)."
+                )
+            ),
+        ] = None,
     ) -> AsyncGenerator[CreditAlert, None]:
         """Alerts as they fire (administrators only; customer administrators: their own customer)."""
         actor = current_actor(info)
@@ -136,7 +198,7 @@ class Subscription:
             except SubscriberTooSlow:
                 await _too_slow(info)
 
-    @strawberry.subscription
+    @strawberry.subscription(description="The viewer's new in-app notifications, as they are written.")
     async def notification_added(self, info: Info) -> AsyncGenerator[Notification, None]:
         """The viewer's new in-app notifications."""
         actor = current_actor(info)

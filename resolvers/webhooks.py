@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -51,9 +52,21 @@ async def _endpoint(actor: Actor, id: object, field: str = "id") -> EndpointRow:
 class WebhookQueries:
     """Reading endpoints and, through them, their delivery log."""
 
-    @strawberry.field
+    @strawberry.field(
+        description=(
+            "Webhook endpoints the caller manages, newest first. Administrators (end users: FORBIDDEN); a "
+            "customer administrator sees its customer's."
+        )
+    )
     async def webhook_endpoints(
-        self, info: Info, customer_id: strawberry.ID | None = None
+        self,
+        info: Info,
+        customer_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description="Only this customer's endpoints; left out: every endpoint the caller manages."
+            ),
+        ] = None,
     ) -> list[WebhookEndpoint]:
         """Endpoints the caller manages: a customer's (left out: every one a catalog administrator sees)."""
         actor = require_role(info, *_ADMINS)
@@ -70,8 +83,12 @@ class WebhookQueries:
             query = query.filter(customer_id=wanted)
         return [WebhookEndpoint.from_model(e) for e in await query.order_by("-created_at", "-id")]
 
-    @strawberry.field
-    async def webhook_endpoint(self, info: Info, id: strawberry.ID) -> WebhookEndpoint | None:
+    @strawberry.field(
+        description="An endpoint the caller manages, or null. Administrators (end users: FORBIDDEN)."
+    )
+    async def webhook_endpoint(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The endpoint's id.")]
+    ) -> WebhookEndpoint | None:
         """An endpoint the caller manages, or null."""
         actor = require_role(info, *_ADMINS)
         endpoint_id = try_parse_id(id)
@@ -89,9 +106,17 @@ def _types(values: list[object] | None) -> list[WebhookEventType] | None:
 class WebhookMutations:
     """Managing endpoints and their secrets; test sends and redelivery."""
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description=(
+            "Add an endpoint; its signing secret is in this payload and never again. Administrators: a "
+            "customer administrator for its own customer (end users: FORBIDDEN). userErrors: INVALID_INPUT "
+            "(url), NOT_FOUND (customerId)."
+        )
+    )
     async def create_webhook_endpoint(
-        self, info: Info, input: CreateWebhookEndpointInput
+        self,
+        info: Info,
+        input: Annotated[CreateWebhookEndpointInput, strawberry.argument(description="The endpoint to add.")],
     ) -> WebhookEndpointPayload:
         """A new endpoint; its secret is in this payload and never again."""
         actor = require_role(info, *_ADMINS)
@@ -111,9 +136,17 @@ class WebhookMutations:
 
         return await guarded(WebhookEndpointPayload, work, under=INPUT)
 
-    @strawberry.mutation
+    @strawberry.mutation(
+        description=(
+            "Change an endpoint's url, event types, description or whether it is enabled. Administrators of "
+            "its customer (end users: FORBIDDEN). userErrors: NOT_FOUND, INVALID_INPUT."
+        )
+    )
     async def update_webhook_endpoint(
-        self, info: Info, id: strawberry.ID, input: UpdateWebhookEndpointInput
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The endpoint's id.")],
+        input: Annotated[UpdateWebhookEndpointInput, strawberry.argument(description="What to change.")],
     ) -> WebhookEndpointPayload:
         """Change an endpoint's url, event types, description or whether it is enabled."""
         actor = require_role(info, *_ADMINS)
@@ -135,8 +168,15 @@ class WebhookMutations:
 
         return await guarded(WebhookEndpointPayload, work, under=INPUT)
 
-    @strawberry.mutation
-    async def rotate_webhook_secret(self, info: Info, id: strawberry.ID) -> WebhookEndpointPayload:
+    @strawberry.mutation(
+        description=(
+            "A new signing secret, in this payload only; the old one also signs for 24 hours. "
+            "Administrators of its customer (end users: FORBIDDEN). userErrors: NOT_FOUND."
+        )
+    )
+    async def rotate_webhook_secret(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The endpoint's id.")]
+    ) -> WebhookEndpointPayload:
         """A new secret (in this payload only); the old one also signs for 24 hours."""
         actor = require_role(info, *_ADMINS)
 
@@ -149,8 +189,15 @@ class WebhookMutations:
 
         return await guarded(WebhookEndpointPayload, work)
 
-    @strawberry.mutation
-    async def delete_webhook_endpoint(self, info: Info, id: strawberry.ID) -> DeleteWebhookEndpointPayload:
+    @strawberry.mutation(
+        description=(
+            "Delete an endpoint and its delivery log. Administrators of its customer (end users: "
+            "FORBIDDEN). userErrors: NOT_FOUND."
+        )
+    )
+    async def delete_webhook_endpoint(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The endpoint's id.")]
+    ) -> DeleteWebhookEndpointPayload:
         """Delete an endpoint and its delivery log."""
         actor = require_role(info, *_ADMINS)
 
@@ -161,8 +208,15 @@ class WebhookMutations:
 
         return await guarded(DeleteWebhookEndpointPayload, work)
 
-    @strawberry.mutation
-    async def send_test_webhook(self, info: Info, id: strawberry.ID) -> WebhookDeliveryPayload:
+    @strawberry.mutation(
+        description=(
+            "Queue a webhook.test delivery to an endpoint. Administrators of its customer (end users: "
+            "FORBIDDEN). userErrors: NOT_FOUND."
+        )
+    )
+    async def send_test_webhook(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The endpoint's id.")]
+    ) -> WebhookDeliveryPayload:
         """Queue a `webhook.test` delivery to the endpoint."""
         actor = require_role(info, *_ADMINS)
 
@@ -173,8 +227,17 @@ class WebhookMutations:
 
         return await guarded(WebhookDeliveryPayload, work)
 
-    @strawberry.mutation
-    async def redeliver_webhook(self, info: Info, delivery_id: strawberry.ID) -> WebhookDeliveryPayload:
+    @strawberry.mutation(
+        description=(
+            "Send a delivery again: the same id and body. Administrators of its customer (end users: "
+            "FORBIDDEN). userErrors: NOT_FOUND."
+        )
+    )
+    async def redeliver_webhook(
+        self,
+        info: Info,
+        delivery_id: Annotated[strawberry.ID, strawberry.argument(description="The delivery's id.")],
+    ) -> WebhookDeliveryPayload:
         """Send a delivery again: the same id and body."""
         actor = require_role(info, *_ADMINS)
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from enum import EnumMeta
+from typing import TypeVar
+
 import strawberry
 
 from models.ledger import TransactionKind as _TransactionKind
@@ -10,8 +14,78 @@ from models.notification import AlertKind as _AlertKind
 from models.service import RequestStatus as _RequestStatus
 from models.user import Role as _Role
 
-Role = strawberry.enum(_Role, name="Role")
-TransactionKind = strawberry.enum(_TransactionKind, name="TransactionKind")
-ServiceRequestStatus = strawberry.enum(_RequestStatus, name="ServiceRequestStatus")
-AlertKind = strawberry.enum(_AlertKind, name="AlertKind")
-CreditLotStatus = strawberry.enum(_LotStatus, name="CreditLotStatus")
+E = TypeVar("E", bound=EnumMeta)
+
+
+def described(cls: E, name: str, description: str, values: Mapping[str, str]) -> E:
+    """`strawberry.enum` with a description per value; the domain's enums stay free of Strawberry.
+
+    A value left out of `values` has none (tests/schema/test_descriptions.py names it).
+    """
+    enum = strawberry.enum(cls, name=name, description=description)
+    for value in enum.__strawberry_definition__.values:  # type: ignore[attr-defined]
+        value.description = values.get(value.name)
+    return enum
+
+
+Role = described(
+    _Role,
+    "Role",
+    'What a user may do (API.md, "Authentication and who may do what").',
+    {
+        "CATALOG_ADMIN": "Everything, for every customer.",
+        "CUSTOMER_ADMIN": (
+            "Its own customer: balance, ledger, all its service requests, alerts, the alert threshold, "
+            "requesting and cancelling services, and its CUSTOMER_ADMIN and END_USER users."
+        ),
+        "END_USER": (
+            "Its own customer's balance (not its ledger); requests services, sees and cancels "
+            "the ones it made."
+        ),
+    },
+)
+TransactionKind = described(
+    _TransactionKind,
+    "TransactionKind",
+    "Why the balance moved; the sign of `amount` follows from it.",
+    {
+        "GRANT": "Credits granted by a catalog administrator (grantCredits); positive.",
+        "WITHDRAWAL": "Credits withdrawn by a catalog administrator (withdrawCredits); negative.",
+        "SERVICE_CHARGE": "A service request's price × quantity, debited when requested; negative.",
+        "REFUND": "What a cancelled, failed or rejected request was charged, returned once; positive.",
+        "EXPIRATION": "What was left in a lot when it expired; negative.",
+    },
+)
+ServiceRequestStatus = described(
+    _RequestStatus,
+    "ServiceRequestStatus",
+    "A request starts REQUESTED; every other status is final.",
+    {
+        "REQUESTED": "Made (and charged, if chargeable); the only status that may still change.",
+        "COMPLETED": "Done; final, no refund.",
+        "CANCELLED": "Cancelled (cancelServiceRequest); refunded.",
+        "FAILED": "Failed (catalog administrator); refunded.",
+        "REJECTED": "Rejected (catalog administrator); refunded.",
+    },
+)
+AlertKind = described(
+    _AlertKind,
+    "AlertKind",
+    "Which limit a balance crossed, or (notifications only) that a webhook endpoint was disabled.",
+    {
+        "BELOW_ZERO": "The balance moved from ≥ 0 to < 0.",
+        "BELOW_THRESHOLD": "The balance moved from ≥ the customer's alertThreshold to below it.",
+        "WEBHOOK_DISABLED": "A webhook endpoint of the customer was disabled (notifications only).",
+        "CREDITS_EXPIRING": "A lot with credits left expires within 7 days (see `lot`).",
+    },
+)
+CreditLotStatus = described(
+    _LotStatus,
+    "CreditLotStatus",
+    "ACTIVE lots hold or may again hold credits; EXPIRED is final.",
+    {
+        "ACTIVE": "Debits may take from it; a refund may bring credits back to it.",
+        "DEPLETED": "Used up; becomes ACTIVE again when a refund returns credits to it.",
+        "EXPIRED": "Past its expiresAt; what it held became an EXPIRATION entry. Final.",
+    },
+)

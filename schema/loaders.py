@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Hashable
 from contextvars import ContextVar
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from graphql import OperationType
 from strawberry.dataloader import DataLoader
@@ -25,6 +25,7 @@ from tortoise.models import Model
 from models.customer import Customer
 from models.ledger import CreditTransaction
 from models.lots import CreditAllocation, CreditLot, allocations_of
+from models.node_ids import models_of
 from models.service import Service, ServiceRequest
 from models.user import User
 from models.webhook_outbox import Backlog, backlogs
@@ -126,6 +127,27 @@ class AllocationLoader:
         return await self._loader.load(transaction_id)
 
 
+async def _node_models(ids: list[uuid.UUID]) -> list[type[Model] | None]:
+    found = await models_of(ids)
+    return [found.get(i) for i in ids]
+
+
+class NodeModelLoader:
+    """Which model (table) holds each id, for `node`/`nodes`: one query per batch, whatever the types."""
+
+    __slots__ = ("_loader",)
+
+    def __init__(self) -> None:
+        self._loader: DataLoader[uuid.UUID, type[Model] | None] = DataLoader(
+            _node_models, max_batch_size=MAX_BATCH
+        )
+
+    async def load(self, id: uuid.UUID) -> type[Model] | None:
+        """The model whose table holds `id`, or None; batched with the other ids of the same tick."""
+        _outside_transactions()
+        return await self._loader.load(id)
+
+
 class Loaders:
     """One execution's loaders, one per kind of row a nested field reads, each made on first use."""
 
@@ -133,6 +155,8 @@ class Loaders:
         "_allocations",
         "_customers",
         "_lots",
+        "_node_models",
+        "_other_rows",
         "_requests",
         "_services",
         "_transactions",
@@ -149,6 +173,8 @@ class Loaders:
         self._requests: RowLoader[ServiceRequest] | None = None
         self._users: RowLoader[User] | None = None
         self._webhook_backlogs: BacklogLoader | None = None
+        self._node_models: NodeModelLoader | None = None
+        self._other_rows: dict[type[Model], RowLoader[Any]] = {}
 
     @property
     def allocations(self) -> AllocationLoader:
@@ -205,6 +231,20 @@ class Loaders:
         if self._webhook_backlogs is None:
             self._webhook_backlogs = BacklogLoader()
         return self._webhook_backlogs
+
+    @property
+    def node_models(self) -> NodeModelLoader:
+        """The model of any id the API exposes."""
+        if self._node_models is None:
+            self._node_models = NodeModelLoader()
+        return self._node_models
+
+    def rows(self, model: type[Row]) -> RowLoader[Row]:
+        """Rows of a model the properties above do not name, by id."""
+        loader = self._other_rows.get(model)
+        if loader is None:
+            loader = self._other_rows[model] = RowLoader(model)
+        return loader
 
 
 def begin_execution() -> None:

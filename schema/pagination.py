@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, VariableNode
+from strawberry.types import Info
 from tortoise.queryset import QuerySet
 
 from models.errors import DomainError
@@ -15,32 +16,59 @@ from models.pagination import Page, SortKey, paginate
 N = TypeVar("N")
 DEFAULT_PAGE_SIZE = 50
 
+First = Annotated[
+    int | None,
+    strawberry.argument(
+        description="How many items, 1…100 (default 50); outside that range: top-level INVALID_INPUT."
+    ),
+]
+After = Annotated[
+    str | None,
+    strawberry.argument(
+        description="Start after this cursor (a `pageInfo.endCursor`); a bad cursor: top-level INVALID_INPUT."
+    ),
+]
+# Backward paging (Relay's cursor connections): the arguments every connection field takes too.
+Last = Annotated[
+    int | None,
+    strawberry.argument(
+        description="The last this many (1-100) before `before`, in list order; not with an explicit "
+        "`first` (whose default then does not apply)."
+    ),
+]
+Before = Annotated[
+    str | None,
+    strawberry.argument(description="A cursor (`pageInfo.startCursor`): only what comes before it."),
+]
 
-@strawberry.type
+
+@strawberry.type(description="Where this page sits in the list (Relay's PageInfo).")
 class PageInfo:
     """Where this page sits in the list."""
 
-    has_next_page: bool
-    end_cursor: str | None
-    has_previous_page: bool
-    start_cursor: str | None
+    has_next_page: bool = strawberry.field(description="Whether items follow this page.")
+    end_cursor: str | None = strawberry.field(
+        description="The last item's cursor: pass it as `after` for the next page; null on an empty page."
+    )
+    has_previous_page: bool = strawberry.field(description="Whether items come before this page.")
+    start_cursor: str | None = strawberry.field(description="The first item's cursor; null on an empty page.")
 
 
-@strawberry.type
+@strawberry.type(description="An item of a list and the cursor that points at it.")
 class Edge(Generic[N]):
     """A node and the cursor that points at it."""
 
-    cursor: str
-    node: N
+    cursor: str = strawberry.field(description="Opaque; pass it as `after` to continue after this item.")
+    node: N = strawberry.field(description="The item.")
 
 
-@strawberry.type
+@strawberry.type(description="One page of a list; pass `pageInfo.endCursor` as `after` for the next.")
 class Connection(Generic[N]):
     """One page of a list; pass `pageInfo.endCursor` as `after` for the next."""
 
-    nodes: list[N]
-    edges: list[Edge[N]]
-    page_info: PageInfo
+    nodes: list[N] = strawberry.field(description="The page's items, in the list's order.")
+    edges: list[Edge[N]] = strawberry.field(description="The same items, each with its cursor.")
+    page_info: PageInfo = strawberry.field(description="Whether more items follow, and the cursors for them.")
 
     @classmethod
     def empty(cls) -> Connection[Any]:
@@ -77,16 +105,44 @@ def query_error(exc: DomainError) -> GraphQLError:
     return GraphQLError(exc.message, extensions={"code": exc.code.value})
 
 
+def _given(info: Info | None, name: str) -> bool:
+    """Whether the client wrote the argument (a literal, or a variable it sent), not just its default."""
+    if info is None:
+        return True
+    for argument in info._raw_info.field_nodes[0].arguments:
+        if argument.name.value == name:
+            value = argument.value
+            return not isinstance(value, VariableNode) or value.name.value in info.variable_values
+    return False
+
+
+def page_sizes(info: Info | None, first: int | None, last: int | None) -> tuple[int | None, int | None]:
+    """`first` and `last` as the client meant them: `first`'s default (50) gives way to a `last` alone.
+
+    Both given is INVALID_INPUT later (Relay's spec discourages it); neither is the first 50.
+    """
+    if last is not None and not _given(info, "first"):
+        return None, last
+    if first is None and last is None:
+        return DEFAULT_PAGE_SIZE, None
+    return first, last
+
+
 async def connection(
     queryset: QuerySet[Any],
     keys: tuple[SortKey, ...],
     first: int | None,
     after: str | None,
     convert: Callable[[Any], N],
+    *,
+    last: int | None = None,
+    before: str | None = None,
+    info: Info | None = None,
 ) -> Connection[N]:
-    """A page of `queryset` as a connection; bad `first`/`after` is a top-level INVALID_INPUT."""
+    """A page of `queryset` as a connection; a bad size or cursor is a top-level INVALID_INPUT."""
+    first, last = page_sizes(info, first, last)
     try:
-        page = await paginate(queryset, keys, DEFAULT_PAGE_SIZE if first is None else first, after)
+        page = await paginate(queryset, keys, first, after, last, before)
     except DomainError as exc:
         raise query_error(exc) from None
     return Connection.from_page(page, convert)

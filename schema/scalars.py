@@ -1,12 +1,20 @@
-"""The `Decimal` scalar: two decimals out, any JSON value in (resolvers validate it)."""
+"""The `Decimal` scalar: two decimals out, any JSON value in (resolvers validate it); `DateTime`."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
 import strawberry
 from graphql import BooleanValueNode, IntValueNode, NullValueNode, StringValueNode, ValueNode
+from strawberry.schema.types.base_scalars import DateTimeDefinition
+
+# The numeric-string syntax of the General Decimal Arithmetic specification; the description narrows it
+# (two decimals out; at most two in, or a JSON integer), as does README.md's "The Decimal scalar".
+DECIMAL_SPECIFICATION = "https://speleotrove.com/decimal/daconvs.html#refnumsyn"
+DATETIME_SPECIFICATION = "https://scalars.graphql.org/andimarek/date-time"
 
 
 class NotAnAmount:
@@ -43,9 +51,19 @@ DecimalScalar = strawberry.scalar(
         'An exact amount of credits as a JSON string with two decimals ("-15.50"). '
         "Inputs: a string matching ^-?[0-9]+(\\.[0-9]{1,2})?$ or a JSON integer."
     ),
+    specified_by_url=DECIMAL_SPECIFICATION,
     serialize=_serialize,
     parse_value=_parse_value,
     parse_literal=_parse_literal,
 )
 
-SCALAR_MAP = {Decimal: DecimalScalar}
+# Strawberry's own DateTime (isoformat out, ISO 8601 in), with a description and @specifiedBy.
+DateTimeScalar = dataclasses.replace(
+    DateTimeDefinition,
+    description=(
+        'A point in time as an ISO 8601 / RFC 3339 string with its UTC offset ("2026-12-06T09:30:00+00:00").'
+    ),
+    specified_by_url=DATETIME_SPECIFICATION,
+)
+
+SCALAR_MAP = {Decimal: DecimalScalar, dt.datetime: DateTimeScalar}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -27,7 +28,8 @@ from models.user import User as UserRow
 from schema.access import current_actor
 from schema.enums import AlertKind, CreditLotStatus, Role, ServiceRequestStatus, TransactionKind
 from schema.loaders import loaders
-from schema.pagination import Connection, connection, query_error
+from schema.node import Node
+from schema.pagination import After, Before, Connection, First, Last, connection, page_sizes, query_error
 
 TRANSACTION_ORDER = (SortKey("sequence", int),)
 NEWEST_FIRST = (SortKey("created_at", dt.datetime), SortKey("id", uuid.UUID))
@@ -45,22 +47,33 @@ async def _lot(info: Info, lot_id: uuid.UUID | str | None) -> CreditLot | None:
     return CreditLot.from_model(await loaders(info).lots.load(uuid.UUID(str(lot_id))))
 
 
-@strawberry.type
+@strawberry.type(description="Platform-wide credit switches.")
 class CreditSettings:
     """Platform-wide credit switches."""
 
-    credit_management_enabled: bool
+    credit_management_enabled: bool = strawberry.field(
+        description=(
+            "Off on a fresh install: grantCredits and withdrawCredits answer CREDIT_MANAGEMENT_DISABLED and "
+            "new requests are not charged; refunds still happen."
+        ),
+    )
 
 
-@strawberry.type
-class ApiToken:
+@strawberry.type(
+    description="A long-lived token acting as its owner; its secret is shown only by createApiToken."
+)
+class ApiToken(Node):
     """A long-lived token; its secret is shown only when created."""
 
-    id: strawberry.ID
-    name: str
-    created_at: dt.datetime
-    last_used_at: dt.datetime | None
-    revoked_at: dt.datetime | None
+    id: strawberry.ID = strawberry.field(description="Opaque id; pass it to revokeApiToken.")
+    name: str = strawberry.field(description="The name given to createApiToken.")
+    created_at: dt.datetime = strawberry.field(description="When it was created.")
+    last_used_at: dt.datetime | None = strawberry.field(
+        description="When it last authenticated a request; null: never.",
+    )
+    revoked_at: dt.datetime | None = strawberry.field(
+        description="When it was revoked; null: it still works.",
+    )
 
     @classmethod
     def from_model(cls, m: ApiTokenRow) -> ApiToken:
@@ -74,15 +87,19 @@ class ApiToken:
         )
 
 
-@strawberry.type
-class User:
+@strawberry.type(description="A person or integration that logs in; customer roles belong to one customer.")
+class User(Node):
     """A person or integration with a role."""
 
-    id: strawberry.ID
-    email: str
-    name: str
-    role: Role
-    active: bool
+    id: strawberry.ID = strawberry.field(description="Opaque id, unique across all types.")
+    email: str = strawberry.field(
+        description="Unique, compared case-insensitively; what the user logs in with.",
+    )
+    name: str = strawberry.field(description="The user's display name.")
+    role: Role = strawberry.field(description="What the user may do.")
+    active: bool = strawberry.field(
+        description="False: deactivated; it cannot log in and its tokens no longer work.",
+    )
     model: strawberry.Private[UserRow]
 
     @classmethod
@@ -92,14 +109,16 @@ class User:
             id=strawberry.ID(str(m.id)), email=m.email, name=m.name, role=m.role, active=m.active, model=m
         )
 
-    @strawberry.field
+    @strawberry.field(
+        description="The customer a CUSTOMER_ADMIN or END_USER belongs to; null for a CATALOG_ADMIN."
+    )
     async def customer(self, info: Info) -> Customer | None:
         """The customer a customer administrator or end user belongs to."""
         if self.model.customer_id is None:
             return None
         return Customer.from_model(await loaders(info).customers.load(self.model.customer_id))
 
-    @strawberry.field
+    @strawberry.field(description="The viewer's own unread notifications; null for anyone else.")
     async def unread_notification_count(self, info: Info) -> int | None:
         """The viewer's own unread notifications; null for anyone else."""
         if info.context.actor is None or info.context.actor.user_id != self.model.id:
@@ -107,13 +126,15 @@ class User:
         return await unread_count(self.model.id)
 
 
-@strawberry.type
-class Service:
+@strawberry.type(description="A credit-priced service of the catalog; a null price is not chargeable.")
+class Service(Node):
     """A credit-priced service of the catalog; a null price is not chargeable."""
 
-    id: strawberry.ID
-    name: str
-    credit_price: Decimal | None
+    id: strawberry.ID = strawberry.field(description="Opaque id; pass it to requestService.")
+    name: str = strawberry.field(description="The service's name; the catalog lists services by it.")
+    credit_price: Decimal | None = strawberry.field(
+        description="Credits per unit (≥ 0); null: not chargeable. A change never touches earlier requests.",
+    )
 
     @classmethod
     def from_model(cls, m: ServiceRow) -> Service:
@@ -121,17 +142,26 @@ class Service:
         return cls(id=strawberry.ID(str(m.id)), name=m.name, credit_price=_optional_amount(m.credit_price))
 
 
-@strawberry.type
-class ServiceRequest:
+@strawberry.type(description="A request of a service, what it was charged, and where it stands.")
+class ServiceRequest(Node):
     """A request of a service and what it charged."""
 
-    id: strawberry.ID
-    quantity: int
-    amount: Decimal
-    status: ServiceRequestStatus
-    reason: str | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    id: strawberry.ID = strawberry.field(description="Opaque id, unique across all types.")
+    quantity: int = strawberry.field(description="Units requested, at least 1.")
+    amount: Decimal = strawberry.field(
+        description=(
+            'What was debited when it was made (price × quantity; "0.00" when not charged); cancel, fail '
+            "and reject refund exactly this, once."
+        ),
+    )
+    status: ServiceRequestStatus = strawberry.field(
+        description="REQUESTED until it is completed, cancelled, failed or rejected; those are final.",
+    )
+    reason: str | None = strawberry.field(
+        description="Why it failed or was rejected, as the catalog administrator gave it; null otherwise.",
+    )
+    created_at: dt.datetime = strawberry.field(description="When it was made.")
+    updated_at: dt.datetime = strawberry.field(description="When it last changed (its status).")
     model: strawberry.Private[RequestRow]
 
     @classmethod
@@ -148,17 +178,17 @@ class ServiceRequest:
             model=m,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The requested service, with its price as it is now.")
     async def service(self, info: Info) -> Service:
         """The requested service, with its price as it is now."""
         return Service.from_model(await loaders(info).services.load(self.model.service_id))
 
-    @strawberry.field
+    @strawberry.field(description="The customer that was charged.")
     async def customer(self, info: Info) -> Customer:
         """The customer that was charged."""
         return Customer.from_model(await loaders(info).customers.load(self.model.customer_id))
 
-    @strawberry.field
+    @strawberry.field(description="Who made the request.")
     async def requested_by(self, info: Info) -> User | None:
         """Who made the request."""
         if self.model.requested_by_id is None:
@@ -166,16 +196,26 @@ class ServiceRequest:
         return User.from_model(await loaders(info).users.load(self.model.requested_by_id))
 
 
-@strawberry.type
-class CreditTransaction:
+@strawberry.type(
+    description="An immutable ledger entry; a customer's balance is the sum of its entries' amounts."
+)
+class CreditTransaction(Node):
     """An immutable ledger entry; `amount` is signed, `balanceAfter` the balance it left."""
 
-    id: strawberry.ID
-    sequence: int
-    kind: TransactionKind
-    amount: Decimal
-    balance_after: Decimal
-    created_at: dt.datetime
+    id: strawberry.ID = strawberry.field(description="Opaque id, unique across all types.")
+    sequence: int = strawberry.field(
+        description=(
+            "1, 2, 3 … per customer without gaps: the order of the ledger and of balanceChanged events."
+        ),
+    )
+    kind: TransactionKind = strawberry.field(description="Why the balance moved.")
+    amount: Decimal = strawberry.field(
+        description=(
+            "Signed: positive for GRANT and REFUND; negative for WITHDRAWAL, SERVICE_CHARGE and EXPIRATION."
+        ),
+    )
+    balance_after: Decimal = strawberry.field(description="The customer's balance right after this entry.")
+    created_at: dt.datetime = strawberry.field(description="When it was written.")
     model: strawberry.Private[TransactionRow]
 
     @classmethod
@@ -191,26 +231,36 @@ class CreditTransaction:
             model=m,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The note given with a grant or withdrawal; null: none, or for end users.")
     def note(self, info: Info) -> str | None:
         """The administrator's note; null for end users."""
         return self.model.note if can_see_ledger(current_actor(info)) else None
 
-    @strawberry.field
+    @strawberry.field(description="The request this entry charged or refunded; null for other kinds.")
     async def service_request(self, info: Info) -> ServiceRequest | None:
         """The request this entry charged or refunded."""
         if self.model.service_request_id is None:
             return None
         return ServiceRequest.from_model(await loaders(info).requests.load(self.model.service_request_id))
 
-    @strawberry.field
+    @strawberry.field(
+        description=(
+            "Who caused the entry (for an API token: its owner); null for end users and for entries no user "
+            "made."
+        )
+    )
     async def actor(self, info: Info) -> User | None:
         """Who caused the entry (a token's owner); null for end users."""
         if self.model.actor_id is None or not can_see_ledger(current_actor(info)):
             return None
         return User.from_model(await loaders(info).users.load(self.model.actor_id))
 
-    @strawberry.field
+    @strawberry.field(
+        description=(
+            "What the entry did to each lot (net) and, lot null, to the debt; they add up to `amount`. "
+            "Empty for end users and for entries written before lots existed."
+        )
+    )
     async def allocations(self, info: Info) -> list[CreditAllocation]:
         """What the entry did to each lot (net) and, `lot` null, to the debt; empty for end users."""
         if not can_see_ledger(current_actor(info)):
@@ -223,19 +273,21 @@ class CreditTransaction:
         ]
 
 
-@strawberry.type
-class CreditLot:
+@strawberry.type(description="Credits of one grant: consumed in order, expiring on their own date.")
+class CreditLot(Node):
     """Credits of one grant: consumed in order, expiring on their own date."""
 
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(
+        description="Opaque id, unique across all types; pass it to updateCreditLot.",
+    )
     amount: Decimal = strawberry.field(
         description="What it held when created (a grant less the debt it paid)."
     )
-    remaining: Decimal
+    remaining: Decimal = strawberry.field(description="What is left to consume.")
     priority: int = strawberry.field(description="0-100, lower is consumed first.")
     expires_at: dt.datetime | None = strawberry.field(description="Null: never.")
-    created_at: dt.datetime
-    status: CreditLotStatus
+    created_at: dt.datetime = strawberry.field(description="When it was created.")
+    status: CreditLotStatus = strawberry.field(description="ACTIVE, DEPLETED (used up) or EXPIRED.")
     model: strawberry.Private[LotRow]
 
     @classmethod
@@ -252,34 +304,41 @@ class CreditLot:
             model=m,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The entry that created the lot.")
     async def transaction(self, info: Info) -> CreditTransaction:
         """The entry that created the lot."""
         return CreditTransaction.from_model(await loaders(info).transactions.load(self.model.transaction_id))
 
 
-@strawberry.type
+@strawberry.type(description="What one ledger entry did to one lot, or (lot null) to the customer's debt.")
 class CreditAllocation:
     """What one ledger entry did to one lot, or (lot null) to the customer's debt."""
 
-    lot: CreditLot | None
+    lot: CreditLot | None = strawberry.field(
+        description="The lot it changed; null: the part that changed the customer's debt.",
+    )
     amount: Decimal = strawberry.field(
         description="Signed like the entry: the allocations of an entry add up to its amount."
     )
 
 
-@strawberry.type
-class Customer:
+@strawberry.type(description="A customer of the platform and its credit balance.")
+class Customer(Node):
     """A customer and its credit balance."""
 
-    id: strawberry.ID
-    name: str
-    balance: Decimal
+    id: strawberry.ID = strawberry.field(description="Opaque id, unique across all types.")
+    name: str = strawberry.field(description="The customer's name; `customers` lists and searches by it.")
+    balance: Decimal = strawberry.field(description="The sum of the customer's ledger; may be below zero.")
     last_sequence: int = strawberry.field(
         description="Sequence of the newest ledger entry (0 before the first), read with `balance`: "
         "subscribe to balanceChanged with afterSequence: lastSequence to miss nothing."
     )
-    alert_threshold: Decimal | None
+    alert_threshold: Decimal | None = strawberry.field(
+        description=(
+            "Its administrators are alerted (BELOW_THRESHOLD) when the balance falls below it; null: off. "
+            "Set with setCreditAlert."
+        ),
+    )
     model: strawberry.Private[CustomerRow]
 
     @classmethod
@@ -294,18 +353,36 @@ class Customer:
             model=m,
         )
 
-    @strawberry.field
-    async def users(self, info: Info, first: int | None = 50, after: str | None = None) -> Connection[User]:
+    @strawberry.field(
+        description=(
+            "The customer's users by email, for its and the catalog's administrators; empty for end users."
+        )
+    )
+    async def users(self, info: Info, first: First = 50, after: After = None) -> Connection[User]:
+        last: Last = (None,)
+        before: Before = (None,)
         """The customer's users by email, for its and the catalog's administrators; empty otherwise."""
         if not can_list_users(current_actor(info), self.model.id):
             return Connection.empty()
         return await connection(
-            UserRow.filter(customer_id=self.model.id), USER_ORDER, first, after, User.from_model
+            UserRow.filter(customer_id=self.model.id),
+            USER_ORDER,
+            first,
+            after,
+            User.from_model,
+            last=last,
+            before=before,
+            info=info,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The ledger, newest first; empty for end users.")
     async def transactions(
-        self, info: Info, first: int | None = 50, after: str | None = None
+        self,
+        info: Info,
+        first: First = 50,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[CreditTransaction]:
         """The ledger, newest first; empty for end users."""
         actor = current_actor(info)
@@ -317,33 +394,50 @@ class Customer:
             first,
             after,
             CreditTransaction.from_model,
+            last=last,
+            before=before,
+            info=info,
         )
 
-    @strawberry.field
+    @strawberry.field(
+        description=(
+            "Lots in consumption order, then DEPLETED and EXPIRED ones newest first; empty for end users."
+        )
+    )
     async def lots(
         self,
         info: Info,
-        status: CreditLotStatus | None = None,
-        first: int | None = 50,
-        after: str | None = None,
+        status: Annotated[
+            CreditLotStatus | None, strawberry.argument(description="Only lots in this status; null: all.")
+        ] = None,
+        first: First = 50,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[CreditLot]:
         """Lots in consumption order, then DEPLETED and EXPIRED ones newest first; empty for end users."""
         actor = current_actor(info)
         if not (can_see_ledger(actor) and can_access_customer(actor, self.model.id)):
             return Connection.empty()
         try:
-            page = await lots_page(self.model.id, status, 50 if first is None else first, after)
+            first, last = page_sizes(info, first, last)
+            page = await lots_page(self.model.id, status, first, after, last, before)
         except DomainError as exc:
             raise query_error(exc) from None
         return Connection.from_page(page, CreditLot.from_model)
 
-    @strawberry.field
+    @strawberry.field(description="Requests, newest first; an end user sees only the ones it made.")
     async def service_requests(
         self,
         info: Info,
-        status: ServiceRequestStatus | None = None,
-        first: int | None = 50,
-        after: str | None = None,
+        status: Annotated[
+            ServiceRequestStatus | None,
+            strawberry.argument(description="Only requests in this status; null: all."),
+        ] = None,
+        first: First = 50,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[ServiceRequest]:
         """Requests, newest first; an end user sees only the ones it made."""
         actor = current_actor(info)
@@ -354,31 +448,39 @@ class Customer:
             query = query.filter(requested_by_id=actor.user_id)
         if status is not None:
             query = query.filter(status=status)
-        return await connection(query, NEWEST_FIRST, first, after, ServiceRequest.from_model)
+        return await connection(
+            query, NEWEST_FIRST, first, after, ServiceRequest.from_model, last=last, before=before, info=info
+        )
 
-    @strawberry.field
-    async def alerts(
-        self, info: Info, first: int | None = 50, after: str | None = None
-    ) -> Connection[CreditAlert]:
+    @strawberry.field(description="Alerts of this customer, newest first; empty for end users.")
+    async def alerts(self, info: Info, first: First = 50, after: After = None) -> Connection[CreditAlert]:
+        last: Last = (None,)
+        before: Before = (None,)
         """Alerts of this customer, newest first; empty for end users."""
         actor = current_actor(info)
         if not (can_see_ledger(actor) and can_access_customer(actor, self.model.id)):
             return Connection.empty()
         query = AlertRow.filter(customer_id=self.model.id)
-        return await connection(query, NEWEST_FIRST, first, after, CreditAlert.from_model)
+        return await connection(
+            query, NEWEST_FIRST, first, after, CreditAlert.from_model, last=last, before=before, info=info
+        )
 
 
-@strawberry.type
-class Notification:
+@strawberry.type(description="An alert (or a disabled webhook endpoint) as its recipient sees it in the app.")
+class Notification(Node):
     """An alert as its recipient sees it in the app."""
 
-    id: strawberry.ID
-    kind: AlertKind
-    balance: Decimal
-    threshold: Decimal | None
-    message: str
-    created_at: dt.datetime
-    read: bool
+    id: strawberry.ID = strawberry.field(
+        description="Opaque id, unique across all types; pass it to markNotificationsRead.",
+    )
+    kind: AlertKind = strawberry.field(description="What happened.")
+    balance: Decimal = strawberry.field(description="The customer's balance when it was written.")
+    threshold: Decimal | None = strawberry.field(
+        description="BELOW_THRESHOLD: the threshold that was crossed; null for other kinds.",
+    )
+    message: str = strawberry.field(description="The text for people, as in the email.")
+    created_at: dt.datetime = strawberry.field(description="When it was written.")
+    read: bool = strawberry.field(description="Whether markNotificationsRead has marked it read.")
     model: strawberry.Private[NotificationRow]
 
     @classmethod
@@ -400,22 +502,24 @@ class Notification:
         """The lot the alert names (CREDITS_EXPIRING), for whoever may read the ledger."""
         return await _lot(info, self.model.lot_id)
 
-    @strawberry.field
+    @strawberry.field(description="The customer it concerns.")
     async def customer(self, info: Info) -> Customer:
         """The customer whose balance crossed a limit."""
         return Customer.from_model(await loaders(info).customers.load(self.model.customer_id))
 
 
-@strawberry.type
-class CreditAlert:
+@strawberry.type(description="A limit the balance crossed (once per crossing), or a lot about to expire.")
+class CreditAlert(Node):
     """A limit the balance crossed: below zero, or below the customer's threshold."""
 
-    id: strawberry.ID
-    kind: AlertKind
-    customer_id: strawberry.ID
-    balance: Decimal
-    threshold: Decimal | None
-    created_at: dt.datetime
+    id: strawberry.ID = strawberry.field(description="Opaque id, unique across all types.")
+    kind: AlertKind = strawberry.field(description="Which limit, or CREDITS_EXPIRING.")
+    customer_id: strawberry.ID = strawberry.field(description="The customer it concerns.")
+    balance: Decimal = strawberry.field(description="The balance when it fired.")
+    threshold: Decimal | None = strawberry.field(
+        description="BELOW_THRESHOLD: the threshold that was crossed; null for other kinds.",
+    )
+    created_at: dt.datetime = strawberry.field(description="When it fired.")
     lot_id: strawberry.Private[uuid.UUID | None] = None
 
     @classmethod
@@ -437,13 +541,26 @@ class CreditAlert:
         return await _lot(info, self.lot_id)
 
 
-@strawberry.type
+@strawberry.type(
+    description="A committed ledger entry, published after commit; in `sequence` order per customer."
+)
 class BalanceEvent:
     """A committed balance change; `balance` equals `transaction.balanceAfter`."""
 
-    customer_id: strawberry.ID
-    balance: Decimal
-    sequence: int
+    customer_id: strawberry.ID = strawberry.field(description="The customer whose balance changed.")
+    balance: Decimal = strawberry.field(
+        description="The balance after the change; equals `transaction.balanceAfter`.",
+    )
+    sequence: int = strawberry.field(
+        description=(
+            "The entry's ledger sequence: resume with balanceChanged(afterSequence:) to miss nothing."
+        ),
+    )
     transaction: CreditTransaction | None = strawberry.field(
         description="The ledger entry; null for end users."
+    )
+    customer: Customer = strawberry.field(
+        description="The customer as the event left it (`balance` and `lastSequence` are the event's), "
+        "so that a normalized cache updates the balance it holds; fields read from the ledger load "
+        "when asked."
     )

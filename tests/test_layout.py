@@ -229,3 +229,16 @@ def test_the_project_modules_import_no_cycle():
             visit(name, [name])
     # then: none closes on itself
     assert not cycles, [" -> ".join(cycle) for cycle in cycles]
+
+
+def test_transactions_begin_only_through_infra_transactions():
+    """Tortoise's `in_transaction` breaks a task whose BEGIN fails; only infra/transactions.py uses it."""
+    # given / when: the modules that import it, the server's included
+    paths = [p for package in PACKAGES for p in modules(package)] + [PROJECT_DIR / "server.py"]
+    users = {
+        str(path.relative_to(PROJECT_DIR))
+        for path in paths
+        if "tortoise.transactions.in_transaction" in imported_modules(path)
+    }
+    # then: the wrapper alone
+    assert users == {"infra/transactions.py"}

@@ -22,7 +22,7 @@ CREATE_CI_TOKEN = 'mutation { createApiToken(name: "ci") { token userErrors { co
 REQUESTS: dict[str, tuple[str, Any, bool]] = {
     "valid query": ("POST", {"query": "{ viewer { email } }"}, True),
     "does not parse": ("POST", {"query": "{ viewer {"}, True),
-    "does not validate": ("POST", {"query": "{ nope }"}, True),
+    "does not validate": ("POST", {"query": "{ unknownField }"}, True),
     "variables do not coerce": (
         "POST",
         {"query": "query ($id: ID!) { customer(id: $id) { id } }", "variables": {"id": None}},
@@ -132,7 +132,7 @@ async def test_application_json_answers_keep_their_shape(http):
         "data": None,
         "errors": [
             {
-                "message": "Cannot query field 'nope' on type 'Query'.",
+                "message": "Cannot query field 'unknownField' on type 'Query'.",
                 "locations": [{"line": 1, "column": 3}],
                 "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"},
             }
