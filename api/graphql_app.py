@@ -167,13 +167,20 @@ class GraphQLApp(GraphQL):
         root_value: Any,
         sub_response: Response,
     ) -> Any:
-        """A batch runs its operations one after another, in order (Strawberry: all at once)."""
+        """A batch runs its operations one after another, in order (Strawberry: all at once); each
+        may be a persisted query, refused in its own slot (a later one may use a hash an earlier one
+        registered)."""
         if not isinstance(request_data, list):
             return await super().execute_operation(
                 request, request_adapter, request_data, context, root_value, sub_response
             )
 
         async def one(data: Any) -> ExecutionResult:
+            try:
+                data.query = self.persisted_queries.resolve(data.query, data.extensions)
+            except PersistedQueryError as refused:
+                error = GraphQLError(refused.message, extensions={"code": refused.code})
+                return ExecutionResult(data=None, errors=[error])
             return await self.execute_single(
                 request, request_adapter, sub_response, context, root_value, data
             )

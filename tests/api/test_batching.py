@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 
 from api.app import create_app
+from api.persisted_queries import document_hash
 from models.user import Role
 from settings import Settings
 from tests.api.test_limits import NESTED_PAGES
@@ -157,3 +160,19 @@ async def test_batching_can_be_turned_off(settings: Settings) -> None:
     assert response.json() == {
         "errors": [{"message": "Batching is not enabled", "extensions": {"code": "BAD_REQUEST"}}]
     }
+
+
+async def test_a_batch_may_hold_persisted_queries(http: httpx.AsyncClient) -> None:
+    # given: a document the process has never seen
+    admin = await make_catalog_admin()
+    document = f"query Batched{uuid.uuid4().hex} {{ viewer {{ email }} }}"
+    hashed = {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": document_hash(document)}}}
+
+    # when: a batch sends its hash alone, then the document with its hash, then the hash alone again
+    batch = [hashed, {"query": document, **hashed}, hashed]
+    response = await http.post("/graphql", json=batch, headers=auth(admin.token))
+
+    # then: a miss in its slot, then the document runs and is registered, then the hash runs it
+    miss, sent, hit = response.json()
+    assert error_codes(miss) == ["PERSISTED_QUERY_NOT_FOUND"]
+    assert sent == hit == {"data": {"viewer": {"email": admin.user.email}}}
