@@ -58,7 +58,7 @@ export function balanceCard(watch, title = "Balance") {
  */
 export function thresholdForm(client, watch, onSaved) {
   const enabled = h("input", { type: "checkbox", id: "alert-enabled", name: "enabled" });
-  const value = amountField("Alert threshold (credits)", { name: "threshold", negative: true, hint: "Up to two decimals, e.g. 1,000.50. Below zero only to be alerted about a debt." });
+  const value = amountField("Alert threshold (credits)", { name: "threshold", negative: true, hint: "Up to two decimals, e.g. 1,000.50. Set it below zero only to be alerted about a debt." });
   const sync = () => {
     enabled.checked = watch.threshold != null;
     value.input.value = watch.threshold == null ? "" : formatAmount(watch.threshold);
@@ -100,14 +100,15 @@ export function thresholdForm(client, watch, onSaved) {
       value.input.focus();
       return;
     }
-    if (!typed.value.startsWith("-") || typed.value === confirmedNegative) return;
+    // Already confirmed, or the threshold already saved: no need to ask.
+    if (!typed.value.startsWith("-") || typed.value === confirmedNegative || typed.value === watch.threshold) return;
     stop();
     const debt = formatCredits(typed.value.slice(1));
     const yes = h("button", { type: "button", class: "button primary" }, `Save ${formatAmount(typed.value)}`);
     const no = h("button", { type: "button", class: "button" }, "Change it");
     replace(
       confirmBox,
-      h("p", {}, `A threshold below zero alerts only once the balance is more than ${debt} in debt, after the below-zero alert. Alert at ${formatCredits(typed.value)}?`),
+      h("p", {}, `A threshold below zero alerts only once the balance is more than ${debt} in debt, after the below-zero alert. Alert below ${formatCredits(typed.value)}?`),
       h("div", { class: "row-actions" }, yes, no),
     );
     confirmBox.hidden = false;

@@ -81,14 +81,6 @@ export function signed(decimal) {
   return /^[1-9]|^0\.(?!00)/.test(shown) ? `+${shown}` : shown;
 }
 
-/** An element showing an amount (tabular figures, never wrapped): `<span class="amount">`. */
-export function amountElement(decimal, { unit = false, sign = false } = {}) {
-  const element = document.createElement("span");
-  element.className = "amount";
-  element.textContent = sign ? signed(decimal) : unit ? formatCredits(decimal) : formatAmount(decimal);
-  return element;
-}
-
 // What a typed amount may look like: digits, optionally grouped in threes by one kind of separator
 // (comma, space, no-break or thin space), then a point and decimals. Signs are taken off first.
 const TYPED = /^(?:([0-9]+)|([0-9]{1,3}(?:([, \u00a0\u202f\u2009])[0-9]{3})(?:\3[0-9]{3})*))?(?:\.([0-9]*))?$/;
