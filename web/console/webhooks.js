@@ -126,7 +126,7 @@ export async function webhooks(main, { client, viewer }) {
     }
   }
 
-  const url = field("Endpoint URL", { name: "url", type: "url", autocomplete: "off", required: true, placeholder: "https://example.com/webhooks/credits" });
+  const url = field("Endpoint URL", { name: "url", type: "url", autocomplete: "off", required: true }, "A full address, e.g. https://example.com/webhooks/credits.");
   const description = field("Description", { name: "description", autocomplete: "off", placeholder: "e.g. billing sync (optional)" });
   const events = eventChoices();
   let customer = null;
