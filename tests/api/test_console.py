@@ -137,3 +137,13 @@ def test_the_console_keeps_tokens_out_of_local_storage_and_amounts_out_of_floats
         source = path.read_text()
         assert "localStorage" not in source, path.name
         assert "parseFloat" not in source and "toFixed" not in source, path.name
+
+
+def test_amounts_are_shown_and_read_by_rewriting_strings_never_as_numbers() -> None:
+    # given the modules that format and read amounts (money.js, amount-field.js)
+    for name in ("money.js", "amount-field.js"):
+        source = (WEB / "console" / name).read_text()
+
+        # then none of them turns an amount into a JavaScript number or a locale's number format
+        for banned in ("Number(", "Number.", "parseInt", "Math.", "toLocaleString", "Intl."):
+            assert banned not in source, (name, banned)

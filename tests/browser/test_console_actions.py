@@ -239,7 +239,7 @@ async def test_a_threshold_above_the_balance_turns_the_badge_amber_and_alerts(op
     await page.get_by_role("button", name="Save alert").click()
 
     # then the badge turns amber and the bell gets the below-threshold notification
-    await expect(page.get_by_text("Saved: you are alerted below 50.00.")).to_be_visible()
+    await expect(page.get_by_text("Saved: you are alerted below 50.00 credits.")).to_be_visible()
     await expect(badge(tab)).to_have_css("color", AMBER)
     await expect(page.get_by_role("button", name="Notifications, 1 unread")).to_be_visible()
 
@@ -325,7 +325,7 @@ async def test_browsing_many_customers_keeps_the_socket_within_its_subscription_
 
     # then the last one's balance is still live (screens left behind gave their subscriptions back)
     await api(catalog.token).grant(str(customers[-1].id), "2")
-    await expect(page.locator(".big-number")).to_have_text("3.00")
+    await expect(page.locator(".big-number")).to_have_text("3.00 credits")
     assert tab.errors == []
 
 

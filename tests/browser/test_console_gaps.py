@@ -170,7 +170,7 @@ async def test_a_threshold_set_elsewhere_shows_on_the_open_dashboard(
     assert data["setCreditAlert"]["userErrors"] == []
 
     # then the open dashboard shows the new threshold, in the summary and in the form
-    await expect(page.get_by_text("Alert threshold: 20.00.")).to_be_visible()
+    await expect(page.get_by_text("Alert threshold: 20.00 credits.")).to_be_visible()
     await expect(page.get_by_label("Alert threshold (credits)")).to_have_value("20.00")
     await expect(badge(tab)).to_have_text("10.00")
     assert tab.errors == []

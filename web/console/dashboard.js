@@ -4,7 +4,9 @@ import { h, replace, field } from "./dom.js";
 import { watchBalance } from "./live.js";
 import { ledgerPanel } from "./ledger.js";
 import { bindMutation, messageFor } from "./forms.js";
-import { balanceState, normalize } from "./money.js";
+import { userErrorsText } from "./messages.js";
+import { amountField } from "./amount-field.js";
+import { balanceState, formatAmount, formatCredits } from "./money.js";
 import { requestsTable } from "./services.js";
 import { expiresNext } from "./lots.js";
 
@@ -27,14 +29,15 @@ const STATE_TEXT = {
 
 /** The balance summary card, kept live from `watch`. */
 export function balanceCard(watch, title = "Balance") {
-  const amount = h("p", { class: "big-number" }, "…");
+  const amount = h("span", { class: "amount" }, "…");
+  const figure = h("p", { class: "big-number" }, amount, " ", h("span", { class: "unit" }, "credits"));
   const state = h("p", { class: "state-text" });
-  const card = h("section", { class: "card balance-card" }, h("h2", {}, title), amount, state);
+  const card = h("section", { class: "card balance-card" }, h("h2", {}, title), figure, state);
   const draw = () => {
     const current = balanceState(watch.balance, watch.threshold);
-    amount.textContent = watch.balance ?? "…";
-    amount.dataset.state = current;
-    const threshold = watch.threshold ? ` Alert threshold: ${watch.threshold}.` : " No alert threshold set.";
+    amount.textContent = watch.balance == null ? "…" : formatAmount(watch.balance);
+    figure.dataset.state = current;
+    const threshold = watch.threshold ? ` Alert threshold: ${formatCredits(watch.threshold)}.` : " No alert threshold set.";
     state.textContent = (STATE_TEXT[current] || "") + threshold;
   };
   watch.addEventListener("change", draw);
@@ -49,13 +52,16 @@ export function balanceCard(watch, title = "Balance") {
   return { element: card, draw, stop };
 }
 
-/** "Alert when credits fall below" check box + value, as the seed has it. */
+/**
+ * "Alert when credits fall below" check box + value, as the seed has it. The API takes a negative
+ * threshold (an alert when the debt passes it); the console explains that and asks once more.
+ */
 export function thresholdForm(client, watch, onSaved) {
   const enabled = h("input", { type: "checkbox", id: "alert-enabled", name: "enabled" });
-  const value = field("Alert threshold (credits)", { name: "threshold", inputmode: "decimal", autocomplete: "off", placeholder: "e.g. 20.00" });
+  const value = amountField("Alert threshold (credits)", { name: "threshold", negative: true, hint: "Up to two decimals, e.g. 1,000.50. Set it below zero only to be alerted about a debt." });
   const sync = () => {
     enabled.checked = watch.threshold != null;
-    value.input.value = watch.threshold ?? "";
+    value.input.value = watch.threshold == null ? "" : formatAmount(watch.threshold);
     value.input.disabled = !enabled.checked;
   };
   enabled.addEventListener("change", () => {
@@ -67,28 +73,70 @@ export function thresholdForm(client, watch, onSaved) {
     { class: "stack", novalidate: true },
     h("div", { class: "check" }, enabled, h("label", { for: "alert-enabled" }, "Alert when credits fall below")),
     value.wrap,
-    h("button", { type: "submit", class: "button" }, "Save alert"),
   );
+  const submit = h("button", { type: "submit", class: "button" }, "Save alert");
+  const confirmBox = h("div", { class: "confirm", hidden: true, role: "group", "aria-label": "Confirm a negative threshold" });
   const saved = h("p", { class: "success", role: "status", hidden: true });
-  form.append(saved);
+  form.append(h("div", {}, submit), confirmBox, saved);
+  let confirmedNegative = null; // the negative threshold the user confirmed, until the form is edited
+  const closeConfirm = () => {
+    confirmBox.hidden = true;
+    submit.hidden = false;
+  };
+  form.addEventListener("input", () => {
+    confirmedNegative = null;
+    closeConfirm();
+  });
+  // Before bindMutation's handler: an unreadable value goes no further, a negative one asks first.
+  form.addEventListener("submit", (event) => {
+    if (!enabled.checked) return;
+    const typed = value.read();
+    const stop = () => {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    };
+    if (typed.error) {
+      stop();
+      value.input.focus();
+      return;
+    }
+    // Already confirmed, or the threshold already saved: no need to ask.
+    if (!typed.value.startsWith("-") || typed.value === confirmedNegative || typed.value === watch.threshold) return;
+    stop();
+    const debt = formatCredits(typed.value.slice(1));
+    const yes = h("button", { type: "button", class: "button primary" }, `Save ${formatAmount(typed.value)}`);
+    const no = h("button", { type: "button", class: "button" }, "Change it");
+    replace(
+      confirmBox,
+      h("p", {}, `A threshold below zero alerts only once the balance is more than ${debt} in debt, after the below-zero alert. Alert below ${formatCredits(typed.value)}?`),
+      h("div", { class: "row-actions" }, yes, no),
+    );
+    confirmBox.hidden = false;
+    submit.hidden = true;
+    yes.focus();
+    yes.addEventListener("click", () => {
+      confirmedNegative = typed.value;
+      closeConfirm();
+      form.requestSubmit();
+    });
+    no.addEventListener("click", () => {
+      closeConfirm();
+      value.input.focus();
+    });
+  });
   bindMutation(form, {
     fields: { threshold: value },
     run: async () => {
       saved.hidden = true;
-      let threshold = null;
-      if (enabled.checked) {
-        threshold = normalize(value.input.value);
-        if (threshold === null) {
-          return { userErrors: [{ field: ["input", "threshold"], message: "Enter an amount such as 20 or 20.50." }] };
-        }
-      }
+      const threshold = enabled.checked ? value.read().value : null;
       return (await client.request(SET_ALERT, { input: { customerId: watch.customerId, threshold } })).setCreditAlert;
     },
     done: async (payload) => {
       watch.threshold = payload.customer.alertThreshold;
       watch.dispatchEvent(new Event("threshold"));
       sync();
-      saved.textContent = watch.threshold ? `Saved: you are alerted below ${watch.threshold}.` : "Saved: threshold alerts are off.";
+      confirmedNegative = null;
+      saved.textContent = watch.threshold ? `Saved: you are alerted below ${formatCredits(watch.threshold)}.` : "Saved: threshold alerts are off.";
       saved.hidden = false;
       onSaved?.();
     },
@@ -120,7 +168,7 @@ function usersCard(client, viewer) {
         try {
           const payload = (await client.request(SET_ACTIVE, { id: user.id, active: !user.active })).setUserActive;
           if (payload.user) users.set(user.id, payload.user);
-          else throw new Error(payload.userErrors.map((e) => e.message).join(" "));
+          else throw new Error(userErrorsText(payload.userErrors));
         } catch (error) {
           message.textContent = messageFor(error);
           message.hidden = false;

@@ -2,7 +2,7 @@
 // from the customer's BalanceWatch: each ledger entry appears once, in sequence order.
 import { h, replace, when } from "./dom.js";
 import { balanceChart } from "./chart.js";
-import { signed } from "./money.js";
+import { formatAmount, signed } from "./money.js";
 import { expiry } from "./lots.js";
 import { ALLOCATIONS } from "./live.js";
 
@@ -79,7 +79,7 @@ export function ledgerPanel(client, customerId, watch) {
           h("td", {}, KIND[entry.kind] || entry.kind),
           h("td", { class: "note" }, entry.note || ""),
           h("td", { class: "num" }, signed(entry.amount)),
-          h("td", { class: entry.balanceAfter.startsWith("-") ? "num negative" : "num" }, entry.balanceAfter),
+          h("td", { class: entry.balanceAfter.startsWith("-") ? "num negative" : "num" }, formatAmount(entry.balanceAfter)),
           allocationsCell(entry, open),
         ),
       );
@@ -87,7 +87,7 @@ export function ledgerPanel(client, customerId, watch) {
     const recent = sorted.slice(0, 50).reverse();
     // From the very first entry, the line starts at the opening balance of zero.
     if (recent[0]?.sequence === 1) recent.unshift({ sequence: 0, balanceAfter: "0.00" });
-    const label = `Balance over the last ${sorted.slice(0, 50).length} transactions, from ${recent[0]?.balanceAfter} to ${sorted[0]?.balanceAfter}`;
+    const label = `Balance over the last ${sorted.slice(0, 50).length} transactions, from ${formatAmount(recent[0]?.balanceAfter)} to ${formatAmount(sorted[0]?.balanceAfter)} credits`;
     replace(chartBox, recent.length ? balanceChart(recent, label) : h("p", { class: "muted" }, "The chart appears after the first transaction."));
     more.hidden = !hasMore;
   }

@@ -3,6 +3,7 @@
 // Built on contract-webhooks.graphql alone.
 import { h, replace, field, when } from "./dom.js";
 import { bindMutation, messageFor } from "./forms.js";
+import { userErrorsText } from "./messages.js";
 
 const ENDPOINT_FIELDS = "id url description enabled disabledReason eventTypes createdAt customer { id name }";
 // Each endpoint's backlog: how many deliveries it still owes and when the oldest was recorded.
@@ -125,7 +126,7 @@ export async function webhooks(main, { client, viewer }) {
     }
   }
 
-  const url = field("Endpoint URL", { name: "url", type: "url", autocomplete: "off", required: true, placeholder: "https://example.com/webhooks/credits" });
+  const url = field("Endpoint URL", { name: "url", type: "url", autocomplete: "off", required: true }, "A full address, e.g. https://example.com/webhooks/credits.");
   const description = field("Description", { name: "description", autocomplete: "off", placeholder: "e.g. billing sync (optional)" });
   const events = eventChoices();
   let customer = null;
@@ -211,7 +212,7 @@ export async function webhookEndpoint(main, { client, navigate }, id) {
     try {
       const payload = (await client.request(query, variables))[name];
       if (payload.userErrors.length) {
-        message.textContent = payload.userErrors.map((e) => e.message).join(" ");
+        message.textContent = userErrorsText(payload.userErrors);
         message.hidden = false;
         return null;
       }
