@@ -114,7 +114,8 @@ export function ledgerPanel(client, customerId, watch) {
   const to = h("input", { id: toId, type: "date", name: "to" });
   const status = h("p", { class: "form-status", role: "alert", hidden: true });
   const clear = h("button", { type: "button", class: "button small", hidden: true, onclick: () => ((from.value = to.value = ""), applyRange()) }, "All dates");
-  const exportButton = h("button", { type: "button", class: "button small", onclick: () => exportCsv() }, "Download CSV");
+  // Enabled once the first page has named the customer (the dashboard passes no id).
+  const exportButton = h("button", { type: "button", class: "button small", disabled: true, onclick: () => exportCsv() }, "Download CSV");
   from.addEventListener("change", () => applyRange());
   to.addEventListener("change", () => applyRange());
   const filters = h(
@@ -158,6 +159,7 @@ export function ledgerPanel(client, customerId, watch) {
   }
 
   async function exportCsv() {
+    if (!shownId) return;
     exportButton.disabled = true;
     try {
       showStatus(null);
@@ -220,6 +222,7 @@ export function ledgerPanel(client, customerId, watch) {
     }
     if (mine !== generation) return;
     shownId = data.customer.id;
+    exportButton.disabled = false;
     const page = data.customer.transactions;
     for (const node of page.nodes) if (!entries.has(node.sequence)) entries.set(node.sequence, node);
     cursor = page.pageInfo.endCursor;
