@@ -105,3 +105,17 @@ async def test_until_before_since_is_invalid_input_and_equal_ends_are_empty(gql)
     assert error_codes(backward) == ["INVALID_INPUT"]
     assert backward["data"]["customer"] is None
     assert empty == []
+
+
+async def test_a_moment_beyond_utcs_calendar_is_invalid_input_not_an_error(gql):
+    # given
+    world = await daily_ledger(1)
+    # when: moments that exist only in their own zone (before year 1 or after 9999 in UTC)
+    early = await gql.raw(
+        RANGE, {"id": world.cid, "since": "0001-01-01T00:00:00+01:00"}, token=world.admin.token
+    )
+    late = await gql.raw(
+        RANGE, {"id": world.cid, "until": "9999-12-31T23:59:59-01:00"}, token=world.admin.token
+    )
+    # then
+    assert error_codes(early) == error_codes(late) == ["INVALID_INPUT"]
