@@ -19,7 +19,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 import metrics
-from api import console, logs
+from api import console, ledger_export, logs
 from api.graphql_app import GRAPHQL_PATH, GraphQLApp
 from api.graphql_http import http_error_handler, json_too_large
 from api.runtime import Runtime
@@ -155,6 +155,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> Servi
     ]
     if settings.metrics_enabled:
         routes.append(Route("/metrics", metrics_endpoint))
+    routes += ledger_export.routes()
     routes += console.routes(settings)
     app = Service(
         graphql,

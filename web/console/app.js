@@ -37,6 +37,7 @@ const ROUTES = [
   [/^\/customers\/([^/]+)\/credit-management$/, ["CATALOG_ADMIN"], "./catalog.js", "creditManagement"],
   [/^\/catalog$/, ["CATALOG_ADMIN"], "./catalog.js", "catalog"],
   [/^\/requests$/, ["CATALOG_ADMIN"], "./requests.js", "requests"],
+  [/^\/requests\/([^/]+)$/, ["CATALOG_ADMIN", "CUSTOMER_ADMIN"], "./request.js", "requestDetail"],
   [/^\/webhooks$/, ["CATALOG_ADMIN", "CUSTOMER_ADMIN"], "./webhooks.js", "webhooks"],
   [/^\/webhooks\/([^/]+)$/, ["CATALOG_ADMIN", "CUSTOMER_ADMIN"], "./webhooks.js", "webhookEndpoint"],
   [/^\/tokens$/, ["CATALOG_ADMIN", "CUSTOMER_ADMIN", "END_USER"], "./tokens.js", "tokens"],
@@ -76,7 +77,7 @@ window.addEventListener("credits:unauthenticated", sessionEnded);
 window.addEventListener("popstate", () => render());
 document.addEventListener("click", (event) => {
   const link = event.target.closest?.("a[href]");
-  if (!link || link.target || event.defaultPrevented || event.button !== 0) return;
+  if (!link || link.target || link.hasAttribute("download") || event.defaultPrevented || event.button !== 0) return;
   if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
   const url = new URL(link.href);
   if (url.origin !== location.origin || url.pathname.startsWith("/graphql") || url.pathname.startsWith("/static")) return;

@@ -1,6 +1,7 @@
 // Services with their credit prices, Request with a quantity, and service requests with Cancel.
 // An end user sees its own requests; a customer administrator its customer's.
-import { h, replace, field, when } from "./dom.js";
+import "./relative-time-define.js";
+import { h, replace, field } from "./dom.js";
 import { bindMutation, messageFor } from "./forms.js";
 import { watchBalance } from "./live.js";
 import { userErrorsText } from "./messages.js";
@@ -129,7 +130,7 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
         h(
           "tr",
           { "data-request": request.id },
-          h("td", {}, when(request.createdAt)),
+          h("td", { class: "when" }, h("relative-time", { datetime: request.createdAt })),
           across ? h("td", {}, h("a", { href: `/customers/${request.customer.id}` }, request.customer.name)) : null,
           h("td", {}, request.service.name),
           h("td", {}, request.requestedBy?.name || ""),

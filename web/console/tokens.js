@@ -1,4 +1,5 @@
 // API tokens for integrators: create (the token is shown once, with a copy button) and revoke.
+import "./relative-time-define.js";
 import { h, replace, field, when } from "./dom.js";
 import { bindMutation, messageFor } from "./forms.js";
 import { userErrorsText } from "./messages.js";
@@ -37,7 +38,7 @@ export async function tokens(main, { client }) {
           "tr",
           {},
           h("th", { scope: "row" }, token.name),
-          h("td", {}, when(token.createdAt)),
+          h("td", { class: "when" }, h("relative-time", { datetime: token.createdAt })),
           h("td", {}, token.revokedAt ? `Revoked ${when(token.revokedAt)}` : token.lastUsedAt ? `Last used ${when(token.lastUsedAt)}` : "Never used"),
           h("td", { class: "actions" }, token.revokedAt ? "" : revoke),
         ),

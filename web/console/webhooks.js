@@ -1,6 +1,7 @@
 // Webhooks for catalog and customer administrators: endpoints (create, the secret shown once,
 // enable/disable, rotate, delete, send a test) and each endpoint's deliveries with Redeliver.
 // Built on contract-webhooks.graphql alone.
+import "./relative-time-define.js";
 import { h, replace, field, when } from "./dom.js";
 import { bindMutation, messageFor } from "./forms.js";
 import { userErrorsText } from "./messages.js";
@@ -231,7 +232,7 @@ export async function webhookEndpoint(main, { client, navigate }, id) {
       h("dt", {}, "Customer"), h("dd", {}, customerText(endpoint)),
       h("dt", {}, "Events"), h("dd", {}, eventsText(endpoint)),
       h("dt", {}, "Status"), h("dd", {}, h("span", { class: endpoint.enabled ? "pill completed" : "pill failed" }, statusText(endpoint))),
-      h("dt", {}, "Created"), h("dd", {}, when(endpoint.createdAt)),
+      h("dt", {}, "Created"), h("dd", {}, h("relative-time", { datetime: endpoint.createdAt })),
       h("dt", {}, "Backlog"), h("dd", {}, backlogText(endpoint)),
     );
     toggle.textContent = endpoint.enabled ? "Disable" : "Enable";
@@ -252,7 +253,7 @@ export async function webhookEndpoint(main, { client, navigate }, id) {
         h(
           "tr",
           { "data-delivery": delivery.id },
-          h("td", {}, when(delivery.createdAt)),
+          h("td", { class: "when" }, h("relative-time", { datetime: delivery.createdAt })),
           h("td", {}, h("details", {}, h("summary", {}, WIRE[delivery.eventType] || delivery.eventType), h("pre", { class: "payload" }, delivery.payload))),
           h("td", {}, h("span", { class: `pill ${delivery.status.toLowerCase()}` }, STATUS[delivery.status] || delivery.status)),
           h("td", { class: "num" }, String(delivery.attempts)),
