@@ -1,7 +1,7 @@
 // A customer's recent transactions (paged, newest first) and the balance-history chart, kept live
 // from the customer's BalanceWatch: each ledger entry appears once, in sequence order.
 import { h, replace, when } from "./dom.js";
-import { balanceChart } from "./chart.js";
+import { balanceHistory } from "./chart.js";
 import { signed } from "./money.js";
 import { expiry } from "./lots.js";
 import { ALLOCATIONS } from "./live.js";
@@ -48,7 +48,7 @@ export function ledgerPanel(client, customerId, watch) {
   let cursor = null;
   let hasMore = false;
   const body = h("tbody");
-  const chartBox = h("div", { class: "chart-box" });
+  const chart = balanceHistory(client, customerId, watch);
   const more = h("button", { type: "button", class: "button", hidden: true, onclick: () => load() }, "Show older transactions");
   const table = h(
     "table",
@@ -59,7 +59,7 @@ export function ledgerPanel(client, customerId, watch) {
   const element = h(
     "div",
     { class: "ledger" },
-    h("section", { class: "card" }, h("h2", {}, "Balance history"), chartBox),
+    h("section", { class: "card" }, h("h2", {}, "Balance history"), chart.element),
     h("section", { class: "card" }, h("h2", {}, "Recent transactions"), h("div", { class: "table-wrap" }, table), more),
   );
 
@@ -84,11 +84,6 @@ export function ledgerPanel(client, customerId, watch) {
         ),
       );
     }
-    const recent = sorted.slice(0, 50).reverse();
-    // From the very first entry, the line starts at the opening balance of zero.
-    if (recent[0]?.sequence === 1) recent.unshift({ sequence: 0, balanceAfter: "0.00" });
-    const label = `Balance over the last ${sorted.slice(0, 50).length} transactions, from ${recent[0]?.balanceAfter} to ${sorted[0]?.balanceAfter}`;
-    replace(chartBox, recent.length ? balanceChart(recent, label) : h("p", { class: "muted" }, "The chart appears after the first transaction."));
     more.hidden = !hasMore;
   }
 
@@ -116,5 +111,9 @@ export function ledgerPanel(client, customerId, watch) {
   watch.addEventListener("change", onChange);
   // After the watch's anchor: the page holds every entry up to it, the watch brings the later ones.
   const ready = watch.ready.then(load);
-  return { element, ready, stop: () => watch.removeEventListener("change", onChange) };
+  const stop = () => {
+    watch.removeEventListener("change", onChange);
+    chart.stop();
+  };
+  return { element, ready, stop };
 }
