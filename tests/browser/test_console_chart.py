@@ -82,8 +82,10 @@ async def test_the_chart_has_dates_the_zero_and_threshold_lines_the_exact_value_
     await expect(tab.page.get_by_text(f"times in your time zone ({ZONE})")).to_be_visible()
 
     # and its axes carry the date in the browser's time zone, and amounts
-    label = f"{today.day} {today:%b}"
-    await tab.page.wait_for_function("l => window.__drawn.some(t => t.split('\\n').includes(l))", arg=label)
+    label = f"{today.day} {today:%b}"  # (en-GB may write a longer month: "7 Sept")
+    await tab.page.wait_for_function(
+        "l => window.__drawn.some(t => t.split('\\n').some(line => line.startsWith(l)))", arg=label
+    )
     assert any(re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", text) for text in await drawn_text(tab))
     assert any(re.fullmatch(r"[\u2212]?\d{1,3}(,\d{3})*", text) for text in await drawn_text(tab))
 

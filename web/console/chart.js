@@ -32,7 +32,8 @@ export function loadUplot() {
 
 const stamp = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "long" });
 const dayMonth = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short" });
-const dayMonthYear = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", year: "numeric" });
+const month = new Intl.DateTimeFormat(undefined, { month: "short" });
+const year = new Intl.DateTimeFormat(undefined, { year: "numeric" });
 const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const clockSeconds = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 const tickNumber = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 });
@@ -49,19 +50,18 @@ function toPoint(entry) {
   return { sequence: entry.sequence, time: Date.parse(iso) / 1000, cents: toCents(entry.balanceAfter), balance: entry.balanceAfter, amount: entry.amount, createdAt: iso };
 }
 
-/** The x axis' labels: times, with the date under the first tick of each day; dates alone for long spans. */
+/**
+ * The x axis' labels, two lines: the unit the ticks step by, and under the first tick and wherever it
+ * changes, the next larger one: "14:05" over "6 Dec", "7 Nov" over "2026", "Feb" over "2026".
+ */
 function timeTicks(_u, splits, _axis, _space, increment) {
-  if (!splits.length) return [];
-  const years = new Set(splits.map((s) => new Date(s * 1000).getFullYear()));
-  const day = years.size > 1 ? dayMonthYear : dayMonth;
+  const [major, minor] = increment >= 28 * DAY ? [month, year] : increment >= DAY ? [dayMonth, year] : [increment < 60 ? clockSeconds : clock, dayMonth];
   let previous = null;
   return splits.map((s) => {
     const date = new Date(s * 1000);
-    if (increment >= DAY) return day.format(date);
-    const time = (increment < 60 ? clockSeconds : clock).format(date);
-    const today = day.format(date);
-    const label = today === previous ? time : `${time}\n${today}`;
-    previous = today;
+    const context = minor.format(date);
+    const label = context === previous ? major.format(date) : `${major.format(date)}\n${context}`;
+    previous = context;
     return label;
   });
 }
@@ -125,10 +125,10 @@ export function balanceHistory(client, customerId, watch) {
       threshold.style.top = `${u.valToPos(value, "y")}px`;
       threshold.firstChild.textContent = `Alert threshold ${watch.threshold}`;
     }
-    // Each label on the side away from the other line, so close lines keep both legible.
-    const below = value !== null && value < 0;
-    zero.classList.toggle("label-below", !below);
-    threshold.classList.toggle("label-below", below);
+    // Labels sit above their lines; when the two lines are close, the lower one's goes below it.
+    const close = value !== null && Math.abs(u.valToPos(value, "y") - u.valToPos(0, "y")) < 20;
+    zero.classList.toggle("label-below", close && value > 0);
+    threshold.classList.toggle("label-below", close && value < 0);
   }
 
   /** The tooltip of the change under the pointer (the line's last stretch, up to now, is the last change). */
