@@ -52,7 +52,7 @@ async def hover_latest(tab: Any) -> Any:
 async def test_the_chart_has_dates_the_zero_and_threshold_lines_the_exact_value_and_grows_live(
     open_tab: Any, api: Any, artifacts: Path, width: int, height: int
 ) -> None:
-    # given a customer whose balance went 100.00 → −23.45 → 12,345.67, with an alert threshold of 20
+    # given a customer whose balance went 100.00 → −23.45 → 12,345.67, with an alert threshold of 3,000
     customer = await make_customer("Chart Ltd", balance=100)
     owner = await make_user(Role.CUSTOMER_ADMIN, customer)
     catalog = await make_catalog_admin()
@@ -65,7 +65,7 @@ async def test_the_chart_has_dates_the_zero_and_threshold_lines_the_exact_value_
     assert withdrawal["withdrawCredits"]["transaction"]["balanceAfter"] == "-23.45"
     latest = await client.grant(str(customer.id), "12369.12")
     assert latest["balanceAfter"] == "12345.67"
-    data = await client(SET_ALERT, {"input": {"customerId": str(customer.id), "threshold": "20"}})
+    data = await client(SET_ALERT, {"input": {"customerId": str(customer.id), "threshold": "3000"}})
     assert data["setCreditAlert"]["userErrors"] == []
 
     # when its administrator opens the dashboard in a browser set to a time zone of UTC+14
@@ -93,7 +93,7 @@ async def test_the_chart_has_dates_the_zero_and_threshold_lines_the_exact_value_
     zero = tab.page.locator(".chart-rule.zero")
     threshold = tab.page.locator(".chart-rule.threshold")
     await expect(zero).to_have_text("0")
-    await expect(threshold).to_have_text("Alert threshold 20.00")
+    await expect(threshold).to_have_text("Alert threshold 3000.00")
     assert (await zero.bounding_box())["y"] > (await threshold.bounding_box())["y"]
 
     # and pointing at the latest change shows its exact value
@@ -114,11 +114,14 @@ async def test_the_chart_has_dates_the_zero_and_threshold_lines_the_exact_value_
     await expect(latest_rows).to_have_count(5)  # the header and four changes
 
     # when the threshold is changed on the dashboard, then the line moves and says the new value
-    before = (await threshold.bounding_box())["y"]
+    async def above_zero() -> float:
+        return (await zero.bounding_box())["y"] - (await threshold.bounding_box())["y"]
+
+    before = await above_zero()
     await tab.page.get_by_label("Alert threshold (credits)").fill("5000")
     await tab.page.get_by_role("button", name="Save alert").click()
     await expect(threshold).to_have_text("Alert threshold 5000.00")
-    assert (await threshold.bounding_box())["y"] < before
+    assert await above_zero() > before
 
     # and the page does not scroll sideways
     assert await tab.page.evaluate("() => document.documentElement.scrollWidth") <= width
