@@ -4,7 +4,7 @@
 // whole ledger (or the chosen dates) downloads as CSV through a one-time link.
 import "./relative-time-define.js";
 import { h, replace, uid } from "./dom.js";
-import { balanceChart } from "./chart.js";
+import { balanceHistory } from "./chart.js";
 import { formatAmount, signed } from "./money.js";
 import { expiry } from "./lots.js";
 import { ALLOCATIONS, SERVICE_REQUEST } from "./live.js";
@@ -100,7 +100,7 @@ export function ledgerPanel(client, customerId, watch) {
   let shownId = customerId; // the customer's id, once the first page names it
   let generation = 0; // a page read for an earlier range is dropped
   const body = h("tbody");
-  const chartBox = h("div", { class: "chart-box" });
+  const chart = balanceHistory(client, customerId, watch);
   const more = h("button", { type: "button", class: "button", hidden: true, onclick: () => load() }, "Show older transactions");
   const table = h(
     "table",
@@ -132,7 +132,7 @@ export function ledgerPanel(client, customerId, watch) {
   const element = h(
     "div",
     { class: "ledger" },
-    h("section", { class: "card" }, h("h2", {}, "Balance history"), chartBox),
+    h("section", { class: "card" }, h("h2", {}, "Balance history"), chart.element),
     h("section", { class: "card" }, h("h2", {}, "Recent transactions"), filters, status, h("div", { class: "table-wrap" }, table), more),
   );
 
@@ -203,11 +203,6 @@ export function ledgerPanel(client, customerId, watch) {
       }
       body.append(row);
     }
-    const recent = sorted.slice(0, 50).reverse();
-    // From the very first entry, the line starts at the opening balance of zero.
-    if (recent[0]?.sequence === 1) recent.unshift({ sequence: 0, balanceAfter: "0.00" });
-    const label = `Balance over the last ${sorted.slice(0, 50).length} transactions, from ${formatAmount(recent[0]?.balanceAfter)} to ${formatAmount(sorted[0]?.balanceAfter)} credits`;
-    replace(chartBox, recent.length ? balanceChart(recent, label) : h("p", { class: "muted" }, "The chart appears after the first transaction."));
     more.hidden = !hasMore;
   }
 
@@ -245,5 +240,9 @@ export function ledgerPanel(client, customerId, watch) {
   watch.addEventListener("change", onChange);
   // After the watch's anchor: the page holds every entry up to it, the watch brings the later ones.
   const ready = watch.ready.then(load);
-  return { element, ready, stop: () => watch.removeEventListener("change", onChange) };
+  const stop = () => {
+    watch.removeEventListener("change", onChange);
+    chart.stop();
+  };
+  return { element, ready, stop };
 }
