@@ -74,10 +74,10 @@ async def test_the_chart_has_dates_the_zero_and_threshold_lines_the_exact_value_
     await log_in(tab, owner.user.email, PASSWORD)
     today = dt.datetime.now(ZoneInfo(ZONE))
 
-    # then the chart says what it shows, in text: three changes, now 12345.67, lowest −23.45
+    # then the chart says what it shows, in text: three changes, now 12,345.67, lowest −23.45
     chart = tab.page.get_by_role("img", name=re.compile("^Balance history: "))
     await expect(chart).to_be_visible()
-    summary = "^Balance history: 3 changes.*now 12345.67 credits, lowest -23.45 credits"
+    summary = "^Balance history: 3 changes.*now 12,345.67 credits, lowest \u221223.45 credits"
     await expect(chart).to_have_accessible_name(re.compile(summary))
     await expect(tab.page.get_by_text(f"times in your time zone ({ZONE})")).to_be_visible()
 
@@ -99,17 +99,18 @@ async def test_the_chart_has_dates_the_zero_and_threshold_lines_the_exact_value_
     # and pointing at the latest change shows its exact value
     tip = await hover_latest(tab)
     await expect(tip).to_be_visible()
-    await expect(tip).to_contain_text("12345.67 credits")
-    await expect(tip).to_contain_text("+12369.12")
+    await expect(tip).to_contain_text("12,345.67 credits")
+    await expect(tip).to_contain_text("+12,369.12")
     card = tab.page.locator("section.card").filter(has=chart)
     await card.screenshot(path=str(artifacts / f"chart-{width}px.png"))
 
     # when 0.01 is granted through the API, then a point is added without a reload
     grown = await client.grant(str(customer.id), "0.01")
-    await expect(badge(tab)).to_have_text(grown["balanceAfter"])
-    await expect(chart).to_have_accessible_name(re.compile("^Balance history: 4 changes.*now 12345.68"))
+    assert grown["balanceAfter"] == "12345.68"
+    await expect(badge(tab)).to_have_text("12,345.68")
+    await expect(chart).to_have_accessible_name(re.compile("^Balance history: 4 changes.*now 12,345.68"))
     tip = await hover_latest(tab)
-    await expect(tip).to_contain_text("12345.68 credits")
+    await expect(tip).to_contain_text("12,345.68 credits")
     latest_rows = tab.page.get_by_role("table", name="The latest balance changes").get_by_role("row")
     await expect(latest_rows).to_have_count(5)  # the header and four changes
 

@@ -3,7 +3,7 @@
 // a tooltip and a text alternative; kept live from the customer's BalanceWatch. uPlot plots Numbers,
 // which only place pixels: every amount a person reads is the API's Decimal string, kept beside them.
 import { h, replace } from "./dom.js";
-import { signed, toCents } from "./money.js";
+import { formatCredits, signed, toCents } from "./money.js";
 
 const UPLOT = new URL("../vendor/uplot@1.6.32/", import.meta.url);
 const HISTORY = `query BalanceHistory($id: ID) {
@@ -40,7 +40,7 @@ const tickNumber = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 }
 
 /** "12.50" → "12.50 credits": the one place a chart amount becomes text. */
 function credits(amount) {
-  return `${amount} credits`;
+  return formatCredits(amount);
 }
 
 /** A ledger entry as a point: seconds for the x axis, hundredths and the Decimal string for the rest. */
