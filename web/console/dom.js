@@ -67,3 +67,42 @@ export function when(iso) {
   const date = new Date(iso);
   return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 }
+
+/** The column header's text for a body cell, "" for a visually hidden one (an actions column). */
+function columnLabel(cell) {
+  const table = cell.closest("table");
+  const headRow = table?.tHead?.rows[0];
+  if (!headRow) return null;
+  let column = 0;
+  for (const before of cell.parentElement.cells) {
+    if (before === cell) break;
+    column += before.colSpan;
+  }
+  let start = 0;
+  for (const header of headRow.cells) {
+    if (column < start + header.colSpan) {
+      const text = header.textContent.trim();
+      const hidden = header.querySelector(".visually-hidden");
+      return hidden && hidden.textContent.trim() === text ? "" : text;
+    }
+    start += header.colSpan;
+  }
+  return null;
+}
+
+function labelCells(root) {
+  for (const cell of root.querySelectorAll("table.table > tbody > tr > td:not([data-label])")) {
+    if (cell.colSpan > 1) continue;
+    const label = columnLabel(cell);
+    if (label !== null) cell.dataset.label = label;
+  }
+}
+
+/**
+ * Give every body cell of a `.table` under `root`, now and later, its column's name as data-label:
+ * on narrow screens each row is a card and the CSS shows the name before the value.
+ */
+export function labelTableCells(root) {
+  labelCells(root);
+  new MutationObserver(() => labelCells(root)).observe(root, { childList: true, subtree: true });
+}
