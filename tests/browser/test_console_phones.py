@@ -26,14 +26,18 @@ TOKEN = """mutation($name: String!) { createApiToken(name: $name) { apiToken { i
 LAYOUT = """() => {
   const width = window.innerWidth;
   const problems = [];
-  if (document.documentElement.scrollWidth > width) problems.push(`page ${document.documentElement.scrollWidth}px wide`);
+  const page = document.documentElement.scrollWidth;
+  if (page > width) problems.push(`page ${page}px wide`);
   for (const wrap of document.querySelectorAll(".table-wrap")) {
-    if (wrap.scrollWidth > wrap.clientWidth) problems.push(`table ${wrap.querySelector("table")?.getAttribute("aria-label")} scrolls`);
+    const name = wrap.querySelector("table")?.getAttribute("aria-label");
+    if (wrap.scrollWidth > wrap.clientWidth) problems.push(`table ${name} scrolls`);
   }
   for (const control of document.querySelectorAll("main button, main input, main select, main a")) {
     const box = control.getBoundingClientRect();
     if (!box.width || control.closest(".visually-hidden")) continue;
-    if (box.left < 0 || box.right > width) problems.push(`${control.tagName} "${control.textContent.trim() || control.name}" at ${Math.round(box.left)}–${Math.round(box.right)}`);
+    const name = control.textContent.trim() || control.name;
+    const where = `${Math.round(box.left)}–${Math.round(box.right)}`;
+    if (box.left < 0 || box.right > width) problems.push(`${control.tagName} "${name}" at ${where}`);
   }
   return problems;
 }"""
@@ -91,8 +95,8 @@ async def test_every_screen_fits_the_screen_and_passes_axe(
     hook = (await create_endpoint("http://127.0.0.1:9/hooks", customer.id, None, "phones")).endpoint
     end_user_api = Api(console_url, user.token)
     try:
-        key = uuid.uuid4().hex
-        made = await end_user_api(REQUEST, {"input": {"serviceId": str(service.id), "quantity": 1, "idempotencyKey": key}})
+        wanted = {"serviceId": str(service.id), "quantity": 1, "idempotencyKey": uuid.uuid4().hex}
+        made = await end_user_api(REQUEST, {"input": wanted})
         assert not made["requestService"]["userErrors"], made
         assert not (await end_user_api(TOKEN, {"name": "Phone script"}))["createApiToken"]["userErrors"]
     finally:
@@ -129,6 +133,8 @@ async def test_every_screen_fits_the_screen_and_passes_axe(
             await tab.page.wait_for_load_state("networkidle")
             role = who.user.role.value.lower()
             await screenshot(tab, artifacts, f"{width}-{scheme}-{role}{path.replace('/', '-')}")
+            if path == "/dashboard":  # as a phone shows it, for the README (docs/console-phone-*.png)
+                await tab.page.screenshot(path=str(artifacts / f"dashboard-{width}-{scheme}-screen.png"))
             problems = await tab.page.evaluate(LAYOUT)
             if panel := await bell_panel_problem(tab, width, height):
                 problems.append(panel)
@@ -164,7 +170,9 @@ async def test_on_a_phone_each_row_is_a_card_with_its_cells_labelled(open_tab: A
     box = await request.bounding_box()
     assert box and box["x"] >= 0 and box["x"] + box["width"] <= 360
     cells = requests.locator("tbody tr").first.locator("td[data-label]")
-    labels = await cells.evaluate_all("cells => cells.map(cell => [cell.dataset.label, getComputedStyle(cell, '::before').content])")
+    labels = await cells.evaluate_all(
+        "cells => cells.map(cell => [cell.dataset.label, getComputedStyle(cell, '::before').content])"
+    )
     names = [label for label, _ in labels]
     assert "Credits" in names and "Status" in names, names
     assert all(before == json.dumps(label) for label, before in labels if label), labels
