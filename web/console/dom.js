@@ -90,7 +90,18 @@ function columnLabel(cell) {
   return null;
 }
 
+// Safari drops a table's semantics once its parts are display: block (the cards): say them in ARIA.
+const ROLES = { TABLE: "table", THEAD: "rowgroup", TBODY: "rowgroup", TR: "row", TD: "cell" };
+
+function keepRoles(root) {
+  for (const part of root.querySelectorAll("table.table:not([role]), table.table :is(thead, tbody, tr, th, td):not([role])")) {
+    const role = part.tagName === "TH" ? (part.scope === "row" ? "rowheader" : "columnheader") : ROLES[part.tagName];
+    if (role && part.closest("table.table")) part.setAttribute("role", role);
+  }
+}
+
 function labelCells(root) {
+  keepRoles(root);
   for (const cell of root.querySelectorAll("table.table > tbody > tr > td:not([data-label])")) {
     if (cell.colSpan > 1) continue;
     const label = columnLabel(cell);
