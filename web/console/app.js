@@ -2,7 +2,7 @@
 // uses the public GraphQL API only. The token is kept in this tab's sessionStorage only: never in
 // persistent storage, a cookie or a URL.
 import "./credit-balance-define.js";
-import { h, replace, field } from "./dom.js";
+import { h, replace, field, labelTableCells } from "./dom.js";
 import { GraphQLClient, defaultEndpoint, socketUrl } from "./graphql.js";
 import { closeAll, liveFor } from "./live.js";
 import { bindMutation } from "./forms.js";
@@ -223,4 +223,5 @@ async function render() {
   moved = false;
 }
 
+labelTableCells(main);
 render();
