@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve demo test lint schema migrate bench bench-smoke
+.PHONY: serve demo test lint schema docs migrate bench bench-smoke
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ lint: $(STAMP)
 
 schema: $(STAMP)
 	$(BIN)/python server.py export-schema > schema.graphql
+	$(BIN)/python server.py api-docs > docs/api.md
+
+docs: $(STAMP)
+	$(BIN)/python server.py api-docs > docs/api.md
 
 migrate: $(STAMP)
 	$(BIN)/python server.py migrate
