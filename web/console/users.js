@@ -18,9 +18,9 @@ const ROLE_TEXT = { CUSTOMER_ADMIN: "Administrator", END_USER: "End user" };
 
 /**
  * The customer's users (paged, by email) with Deactivate / Reactivate, and a form to add one.
- * `customerId` null: the viewer's own customer (a customer administrator).
+ * `customerId` null: the viewer's own customer (a customer administrator). The table is named "Users".
  */
-export function usersCard(client, viewer, customerId = null) {
+export function usersCard(client, viewer, customerId = null, title = "Users") {
   const users = new Map();
   const list = h("tbody");
   const message = h("p", { class: "form-status", role: "alert", hidden: true });
@@ -98,7 +98,7 @@ export function usersCard(client, viewer, customerId = null) {
   return h(
     "section",
     { class: "card" },
-    h("h2", {}, "Users"),
+    h("h2", {}, title),
     noAdmin,
     message,
     h("div", { class: "table-wrap" }, h("table", { class: "table", "aria-label": "Users" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "User"), h("th", { scope: "col" }, "Role"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))), list)),
@@ -116,6 +116,6 @@ export async function users(main, { client, viewer }) {
     main,
     h("div", { class: "page-head" }, h("h1", {}, "Users"), h("p", { class: "muted" }, viewer.customer?.name || "")),
     h("p", { class: "muted" }, "Administrators see the ledger, set the alert threshold, manage users and receive alerts; end users request services. A deactivated user cannot log in."),
-    usersCard(client, viewer),
+    usersCard(client, viewer, null, "Everyone with a login"),
   );
 }
