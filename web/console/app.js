@@ -24,7 +24,7 @@ const ROLE_NAMES = { CATALOG_ADMIN: "Catalog administrator", CUSTOMER_ADMIN: "Cu
 const HOME = { CATALOG_ADMIN: "/customers", CUSTOMER_ADMIN: "/dashboard", END_USER: "/services" };
 const NAV = {
   CATALOG_ADMIN: [["/customers", "Customers"], ["/requests", "Requests"], ["/catalog", "Catalog"], ["/webhooks", "Webhooks"], ["/tokens", "API tokens"]],
-  CUSTOMER_ADMIN: [["/dashboard", "Dashboard"], ["/services", "Services"], ["/webhooks", "Webhooks"], ["/tokens", "API tokens"]],
+  CUSTOMER_ADMIN: [["/dashboard", "Dashboard"], ["/services", "Services"], ["/users", "Users"], ["/webhooks", "Webhooks"], ["/tokens", "API tokens"]],
   END_USER: [["/services", "Services"], ["/tokens", "API tokens"]],
 };
 
@@ -35,6 +35,8 @@ const ROUTES = [
   [/^\/customers$/, ["CATALOG_ADMIN"], "./catalog.js", "customers"],
   [/^\/customers\/([^/]+)$/, ["CATALOG_ADMIN"], "./catalog.js", "customerDetail"],
   [/^\/customers\/([^/]+)\/credit-management$/, ["CATALOG_ADMIN"], "./catalog.js", "creditManagement"],
+  [/^\/customers\/([^/]+)\/users$/, ["CATALOG_ADMIN"], "./catalog.js", "customerUsers"],
+  [/^\/users$/, ["CUSTOMER_ADMIN"], "./users.js", "users"],
   [/^\/catalog$/, ["CATALOG_ADMIN"], "./catalog.js", "catalog"],
   [/^\/requests$/, ["CATALOG_ADMIN"], "./requests.js", "requests"],
   [/^\/requests\/([^/]+)$/, ["CATALOG_ADMIN", "CUSTOMER_ADMIN"], "./request.js", "requestDetail"],
