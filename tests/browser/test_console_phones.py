@@ -108,6 +108,7 @@ async def test_every_screen_fits_the_screen_and_passes_axe(
                 "/customers",
                 f"/customers/{customer.id}",
                 f"/customers/{customer.id}/credit-management",
+                f"/customers/{customer.id}/users",
                 "/requests",
                 "/catalog",
                 "/webhooks",
@@ -115,7 +116,7 @@ async def test_every_screen_fits_the_screen_and_passes_axe(
                 "/tokens",
             ],
         ),
-        (owner, ["/dashboard", "/services", "/webhooks", f"/webhooks/{hook.id}", "/tokens"]),
+        (owner, ["/dashboard", "/users", "/services", "/webhooks", f"/webhooks/{hook.id}", "/tokens"]),
         (user, ["/services", "/tokens"]),
     ]
     axe = AXE.read_text()
