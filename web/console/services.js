@@ -73,14 +73,14 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
     refresh();
   });
 
-  const status = transientStatus();
+  const said = transientStatus();
   // The open Fail/Reject confirmation (request id → its element), kept across the list's refreshes.
   const deciding = new Map();
 
   async function act(kind, request, reason = null) {
     const [, mutation, name] = TRANSITIONS[kind];
     message.hidden = true;
-    status.clear();
+    said.clear();
     let done = false;
     try {
       const payload = (await client.request(mutation, { id: request.id, reason }))[name];
@@ -98,10 +98,10 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
     await refresh();
     if (done) {
       const refund = kind === "complete" || toCents(request.amount) === 0n ? "" : `; ${formatCredits(request.amount)} refunded`;
-      status.say(`${DONE[kind]}: ${named(request)}${refund}.`);
+      said.say(`${DONE[kind]}: ${named(request)}${refund}.`);
     }
     // The row's buttons may be gone: focus goes to what the action did.
-    (done ? status.element : message).focus();
+    (done ? said.element : message).focus();
   }
 
   /** Fail or Reject: the reason and a confirmation, inline in the row. */
@@ -242,7 +242,7 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
     { class: "card" },
     h("h2", {}, title),
     message,
-    status.element,
+    said.element,
     h(
       "div",
       { class: "table-wrap" },
