@@ -70,18 +70,25 @@ async def test_reject_and_fail_ask_for_a_reason_and_a_confirmation_and_send_the_
     await other.get_by_role("button", name="Confirm: fail").click()
 
     # then the reason went with the mutation, the credits came back, and the result is said
-    await expect(page.get_by_role("status").filter(has_text="Failed: Indexing; 40.00 credits refunded.")).to_be_visible()
+    await expect(
+        page.get_by_role("status").filter(has_text="Failed: Indexing; 40.00 credits refunded.")
+    ).to_be_visible()
     await expect(other).to_contain_text("Refunded 40.00")
     await expect(other).to_contain_text("scanner broken")
     answer = await api(catalog.token)(REQUESTS, {"id": str(customer.id)})
-    decided = {n["service"]["name"]: (n["status"], n["reason"]) for n in answer["customer"]["serviceRequests"]["nodes"]}
+    decided = {
+        n["service"]["name"]: (n["status"], n["reason"])
+        for n in answer["customer"]["serviceRequests"]["nodes"]
+    }
     assert decided == {"Indexing": ("FAILED", "scanner broken"), "Proofreading": ("REQUESTED", None)}
     assert answer["customer"]["balance"] == "60.00"
     assert tab.errors == []
 
 
 @pytest.mark.parametrize(("width", "height"), [(1440, 900), (390, 844)])
-async def test_a_requests_result_is_said_in_a_fixed_place_and_clears(open_tab: Any, width: int, height: int) -> None:
+async def test_a_requests_result_is_said_in_a_fixed_place_and_clears(
+    open_tab: Any, width: int, height: int
+) -> None:
     # given an end user on Services, 100 credits, a service priced 10
     customer = await make_customer(f"Chi Oy {width}", balance=100)
     await make_service("10.00", f"Stamping {width}")
@@ -91,7 +98,9 @@ async def test_a_requests_result_is_said_in_a_fixed_place_and_clears(open_tab: A
     page = tab.page
     await expect(badge(tab)).to_have_text("100.00")
     services = page.get_by_role("table", name="Services")
-    button = services.get_by_role("row").filter(has_text=f"Stamping {width}").get_by_role("button", name="Request")
+    button = (
+        services.get_by_role("row").filter(has_text=f"Stamping {width}").get_by_role("button", name="Request")
+    )
     await button.scroll_into_view_if_needed()  # as the click will (a narrow table scrolls in its frame)
     before = (await services.bounding_box(), await button.bounding_box())
 
@@ -109,7 +118,9 @@ async def test_a_requests_result_is_said_in_a_fixed_place_and_clears(open_tab: A
     assert tab.errors == []
 
 
-async def test_a_request_below_zero_is_warned_of_and_made_only_when_confirmed(open_tab: Any, artifacts: Any) -> None:
+async def test_a_request_below_zero_is_warned_of_and_made_only_when_confirmed(
+    open_tab: Any, artifacts: Any
+) -> None:
     # given an end user with 30 credits and a service priced 40
     customer = await make_customer("Psi Oy", balance=30)
     await make_service("40.00", "Binding")
@@ -138,7 +149,9 @@ async def test_a_request_below_zero_is_warned_of_and_made_only_when_confirmed(op
 
     # then the request is made, once, and the balance goes below zero
     await expect(badge(tab)).to_have_text("\u221210.00")
-    await expect(page.get_by_role("table", name="Your requests").get_by_role("row").filter(has_text="Binding")).to_have_count(1)
+    await expect(
+        page.get_by_role("table", name="Your requests").get_by_role("row").filter(has_text="Binding")
+    ).to_have_count(1)
     assert tab.errors == []
 
 
@@ -160,6 +173,8 @@ async def test_a_cancelled_request_shows_its_refund(open_tab: Any, api: Any) -> 
     # then the row shows the refund, and the result is said
     await expect(row).to_contain_text("Cancelled")
     await expect(row).to_contain_text("Refunded 20.00")
-    await expect(page.get_by_role("status").filter(has_text="Cancelled: Sealing; 20.00 credits refunded.")).to_be_visible()
+    await expect(
+        page.get_by_role("status").filter(has_text="Cancelled: Sealing; 20.00 credits refunded.")
+    ).to_be_visible()
     await expect(badge(tab)).to_have_text("50.00")
     assert tab.errors == []
