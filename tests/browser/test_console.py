@@ -218,6 +218,7 @@ async def test_axe_finds_no_serious_or_critical_violation_on_any_screen(
                 "/customers",
                 f"/customers/{customer.id}",
                 f"/customers/{customer.id}/credit-management",
+                f"/customers/{customer.id}/users",
                 "/requests",
                 "/catalog",
                 "/webhooks",
@@ -225,7 +226,7 @@ async def test_axe_finds_no_serious_or_critical_violation_on_any_screen(
                 "/tokens",
             ],
         ),
-        (owner, ["/dashboard", "/services", "/webhooks", f"/webhooks/{hook.id}", "/tokens"]),
+        (owner, ["/dashboard", "/services", "/users", "/webhooks", f"/webhooks/{hook.id}", "/tokens"]),
         (user, ["/services", "/tokens"]),
     ]
     axe = AXE.read_text()

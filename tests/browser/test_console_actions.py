@@ -333,12 +333,13 @@ async def test_browsing_many_customers_keeps_the_socket_within_its_subscription_
 
 
 async def test_a_customer_administrator_creates_and_deactivates_a_user(open_tab: Any) -> None:
-    # given a customer administrator on its dashboard
+    # given a customer administrator on its Users screen
     customer = await make_customer("Tau Pty", balance=1)
     owner = await make_user(Role.CUSTOMER_ADMIN, customer)
     tab = await open_tab()
     await log_in(tab, owner.user.email, PASSWORD)
     page = tab.page
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name="Users").click()
 
     # when it adds an end user
     await page.get_by_label("Name", exact=True).fill("New Person")

@@ -2,7 +2,7 @@
 // uses the public GraphQL API only. The token is kept in this tab's sessionStorage only: never in
 // persistent storage, a cookie or a URL.
 import "./credit-balance-define.js";
-import { h, replace, field } from "./dom.js";
+import { h, replace, field, labelTableCells } from "./dom.js";
 import { GraphQLClient, defaultEndpoint, socketUrl } from "./graphql.js";
 import { closeAll, liveFor } from "./live.js";
 import { bindMutation } from "./forms.js";
@@ -33,7 +33,7 @@ const NOTIFICATION_LINKS = {
 const HOME = { CATALOG_ADMIN: "/customers", CUSTOMER_ADMIN: "/dashboard", END_USER: "/services" };
 const NAV = {
   CATALOG_ADMIN: [["/customers", "Customers"], ["/requests", "Requests"], ["/catalog", "Catalog"], ["/webhooks", "Webhooks"], ["/tokens", "API tokens"]],
-  CUSTOMER_ADMIN: [["/dashboard", "Dashboard"], ["/services", "Services"], ["/webhooks", "Webhooks"], ["/tokens", "API tokens"]],
+  CUSTOMER_ADMIN: [["/dashboard", "Dashboard"], ["/services", "Services"], ["/users", "Users"], ["/webhooks", "Webhooks"], ["/tokens", "API tokens"]],
   END_USER: [["/services", "Services"], ["/tokens", "API tokens"]],
 };
 
@@ -44,6 +44,8 @@ const ROUTES = [
   [/^\/customers$/, ["CATALOG_ADMIN"], "./catalog.js", "customers"],
   [/^\/customers\/([^/]+)$/, ["CATALOG_ADMIN"], "./catalog.js", "customerDetail"],
   [/^\/customers\/([^/]+)\/credit-management$/, ["CATALOG_ADMIN"], "./catalog.js", "creditManagement"],
+  [/^\/customers\/([^/]+)\/users$/, ["CATALOG_ADMIN"], "./catalog.js", "customerUsers"],
+  [/^\/users$/, ["CUSTOMER_ADMIN"], "./users.js", "users"],
   [/^\/catalog$/, ["CATALOG_ADMIN"], "./catalog.js", "catalog"],
   [/^\/requests$/, ["CATALOG_ADMIN"], "./requests.js", "requests"],
   [/^\/requests\/([^/]+)$/, ["CATALOG_ADMIN", "CUSTOMER_ADMIN"], "./request.js", "requestDetail"],
@@ -238,4 +240,5 @@ async function render() {
   moved = false;
 }
 
+labelTableCells(main);
 render();

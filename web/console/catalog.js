@@ -7,6 +7,7 @@ import { watchBalance } from "./live.js";
 import { ledgerPanel } from "./ledger.js";
 import { balanceCard, thresholdForm } from "./dashboard.js";
 import { requestsTable } from "./services.js";
+import { usersCard } from "./users.js";
 import { expiry, lotsPanel } from "./lots.js";
 import { balanceState, formatAmount, formatCredits, signed } from "./money.js";
 
@@ -118,7 +119,7 @@ export async function customers(main, { client, live }) {
 function customerHeader(customer, current) {
   const base = `/customers/${customer.id}`;
   return [
-    breadcrumbs(["Customers", "/customers"], [customer.name, current === "overview" ? null : base], ...(current === "credit" ? [["Credit Management", null]] : [])),
+    breadcrumbs(["Customers", "/customers"], [customer.name, current === "overview" ? null : base], ...(current === "credit" ? [["Credit Management", null]] : current === "users" ? [["Users", null]] : [])),
     h("div", { class: "page-head" }, h("h1", {}, customer.name)),
     h(
       "nav",
@@ -126,6 +127,7 @@ function customerHeader(customer, current) {
       h("span", { class: "subnav-title" }, "Customer Options"),
       h("a", { href: base, "aria-current": current === "overview" ? "page" : null }, "Overview"),
       h("a", { href: `${base}/credit-management`, "aria-current": current === "credit" ? "page" : null }, "Credit Management"),
+      h("a", { href: `${base}/users`, "aria-current": current === "users" ? "page" : null }, "Users"),
     ),
   ];
 }
@@ -155,6 +157,14 @@ export async function customerDetail(main, { client, live }, id) {
     watch.removeEventListener("change", onChange);
     watch.release();
   };
+}
+
+/** A customer's users: the catalog administrator creates its first administrator here. */
+export async function customerUsers(main, { client, viewer }, id) {
+  const customer = await loadCustomer(main, client, id);
+  if (!customer) return;
+  document.title = `Users · ${customer.name} · Credits`;
+  replace(main, ...customerHeader(customer, "users"), usersCard(client, viewer, customer.id));
 }
 
 /** Add's "More options": when the granted credits expire and their priority; both optional. */

@@ -1,10 +1,9 @@
 // The customer administrator's dashboard: balance and alert state, the alert threshold, balance
-// history, recent transactions, the customer's service requests and its users.
-import { h, replace, field } from "./dom.js";
+// history, recent transactions and the customer's service requests (its users: users.js).
+import { h, replace } from "./dom.js";
 import { watchBalance } from "./live.js";
 import { ledgerPanel } from "./ledger.js";
-import { bindMutation, messageFor } from "./forms.js";
-import { userErrorsText } from "./messages.js";
+import { bindMutation } from "./forms.js";
 import { amountField } from "./amount-field.js";
 import { balanceState, formatAmount, formatCredits } from "./money.js";
 import { requestsTable } from "./services.js";
@@ -13,13 +12,6 @@ import { expiresNext } from "./lots.js";
 const SET_ALERT = `mutation SetAlert($input: SetCreditAlertInput!) {
   setCreditAlert(input: $input) { customer { id alertThreshold } userErrors { code field message } }
 }`;
-const CREATE_USER = `mutation CreateUser($input: CreateUserInput!) {
-  createUser(input: $input) { user { id email name role active } userErrors { code field message } }
-}`;
-const SET_ACTIVE = `mutation SetActive($id: ID!, $active: Boolean!) {
-  setUserActive(id: $id, active: $active) { user { id email name role active } userErrors { code field message } }
-}`;
-
 const STATE_TEXT = {
   negative: "Below zero: new requests still go through, and the balance stays negative until credits are added.",
   low: "Below your alert threshold.",
@@ -147,70 +139,6 @@ export function thresholdForm(client, watch, onSaved) {
   return h("section", { class: "card" }, h("h2", {}, "Alerts"), h("p", { class: "muted" }, "Customer administrators are alerted in the app and by email when the balance falls below zero and, if set, below this threshold."), form);
 }
 
-const USERS = `query Users($after: String) {
-  customer { id users(first: 50, after: $after) { nodes { id email name role active } pageInfo { hasNextPage endCursor } } }
-}`;
-
-/** The customer's users (paged, by email) with Deactivate / Reactivate, and a form to add one. */
-function usersCard(client, viewer) {
-  const users = new Map();
-  const list = h("tbody");
-  const message = h("p", { class: "form-status", role: "alert", hidden: true });
-  const more = h("button", { type: "button", class: "button", hidden: true }, "Show more users");
-  let cursor = null;
-  const draw = () => {
-    replace(list);
-    if (!users.size) list.append(h("tr", {}, h("td", { colspan: 4, class: "empty" }, "No users yet. Add the people of your organisation below.")));
-    for (const user of users.values()) {
-      const toggle = h("button", { type: "button", class: "button small", disabled: user.id === viewer.id, "aria-label": `${user.active ? "Deactivate" : "Reactivate"} ${user.email}` }, user.active ? "Deactivate" : "Reactivate");
-      toggle.addEventListener("click", async () => {
-        message.hidden = true;
-        try {
-          const payload = (await client.request(SET_ACTIVE, { id: user.id, active: !user.active })).setUserActive;
-          if (payload.user) users.set(user.id, payload.user);
-          else throw new Error(userErrorsText(payload.userErrors));
-        } catch (error) {
-          message.textContent = messageFor(error);
-          message.hidden = false;
-        }
-        draw();
-        list.querySelector(`tr[data-user="${user.id}"] button`)?.focus();
-      });
-      list.append(h("tr", { "data-user": user.id }, h("td", {}, user.name, h("br"), h("span", { class: "muted small" }, user.email)), h("td", {}, user.role === "CUSTOMER_ADMIN" ? "Administrator" : "End user"), h("td", {}, user.active ? "Active" : "Deactivated"), h("td", { class: "actions" }, toggle)));
-    }
-    more.hidden = !cursor;
-  };
-  async function load() {
-    try {
-      const page = (await client.request(USERS, { after: cursor })).customer.users;
-      for (const user of page.nodes) users.set(user.id, user);
-      cursor = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
-    } catch (error) {
-      message.textContent = messageFor(error);
-      message.hidden = false;
-    }
-    draw();
-  }
-  more.addEventListener("click", load);
-  const name = field("Name", { name: "name", autocomplete: "off", required: true });
-  const email = field("Email", { name: "email", type: "email", autocomplete: "off", required: true });
-  const password = field("Password", { name: "password", type: "password", autocomplete: "new-password", required: true });
-  const role = h("select", { id: "new-user-role", name: "role" }, h("option", { value: "END_USER" }, "End user"), h("option", { value: "CUSTOMER_ADMIN" }, "Customer administrator"));
-  const form = h("form", { class: "grid-form", novalidate: true }, name.wrap, email.wrap, password.wrap, h("div", { class: "field" }, h("label", { for: "new-user-role" }, "Role"), role), h("div", { class: "field end" }, h("button", { type: "submit", class: "button primary" }, "Create user")));
-  bindMutation(form, {
-    fields: { name, email, password },
-    run: async () => (await client.request(CREATE_USER, { input: { name: name.input.value.trim(), email: email.input.value.trim(), password: password.input.value, role: role.value } })).createUser,
-    done: async (payload) => {
-      users.set(payload.user.id, payload.user);
-      form.reset();
-      draw();
-    },
-  });
-  draw();
-  load();
-  return h("section", { class: "card" }, h("h2", {}, "Users"), message, h("div", { class: "table-wrap" }, h("table", { class: "table", "aria-label": "Users" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "User"), h("th", { scope: "col" }, "Role"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))), list)), more, h("h3", {}, "Add a user"), form);
-}
-
 export async function dashboard(main, { client, live, viewer }) {
   document.title = "Dashboard · Credits";
   const watch = watchBalance(live, client, null);
@@ -225,7 +153,6 @@ export async function dashboard(main, { client, live, viewer }) {
     h("div", { class: "grid two" }, summary.element, thresholdForm(client, watch, summary.draw)),
     ledger.element,
     requests.element,
-    usersCard(client, viewer),
   );
   const onChange = () => requests.refresh();
   watch.addEventListener("change", onChange);
