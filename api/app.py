@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 import metrics
 from api import console, logs
+from api.console_session import ConsoleSessions
 from api.graphql_app import GRAPHQL_PATH, GraphQLApp
 from api.runtime import Runtime
 from api.shutdown import on_server_exit
@@ -151,6 +152,8 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> Servi
     ]
     if settings.metrics_enabled:
         routes.append(Route("/metrics", metrics_endpoint))
+    if settings.console_enabled:
+        routes += ConsoleSessions(settings).routes()
     routes += console.routes(settings)
     app = Service(
         graphql,
