@@ -104,7 +104,9 @@ async def test_an_allowed_cross_origin_page_may_use_bearer_tokens_but_never_the_
     assert accepted
 
 
-async def test_a_foreign_origins_upgrade_is_refused(server: ServerProcess, console: httpx.AsyncClient) -> None:
+async def test_a_foreign_origins_upgrade_is_refused(
+    server: ServerProcess, console: httpx.AsyncClient
+) -> None:
     # given a console session
     cookie, csrf, _ = await start_session(console)
 
