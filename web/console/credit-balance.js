@@ -97,6 +97,16 @@ export class CreditBalanceElement extends HTMLElement {
     if (this.isConnected) this.restart();
   }
 
+  /** Credentials other than a bearer token (the console's session: session.js). Setting them (re)starts. */
+  get auth() {
+    return this._auth || null;
+  }
+
+  set auth(auth) {
+    this._auth = auth;
+    if (this.isConnected) this.restart();
+  }
+
   get endpoint() {
     return this.getAttribute("endpoint") || defaultEndpoint();
   }
@@ -121,7 +131,7 @@ export class CreditBalanceElement extends HTMLElement {
 
   connectedCallback() {
     this.addEventListener("keydown", this.onKey);
-    if (this._tokenGetter) this.restart();
+    if (this._tokenGetter || this._auth) this.restart();
   }
 
   disconnectedCallback() {
@@ -131,7 +141,7 @@ export class CreditBalanceElement extends HTMLElement {
   }
 
   attributeChangedCallback(_name, oldValue, newValue) {
-    if (oldValue !== newValue && this.isConnected && this._tokenGetter) this.restart();
+    if (oldValue !== newValue && this.isConnected && (this._tokenGetter || this._auth)) this.restart();
   }
 
   stop() {
@@ -142,9 +152,9 @@ export class CreditBalanceElement extends HTMLElement {
   async restart() {
     const run = (this._run = (this._run || 0) + 1);
     this.stop();
-    const getToken = () => this._tokenGetter?.();
-    this.client = new GraphQLClient(this.endpoint, getToken);
-    this.live = liveFor(socketUrl(this.endpoint), getToken);
+    const auth = this._auth || (() => this._tokenGetter?.());
+    this.client = new GraphQLClient(this.endpoint, auth);
+    this.live = liveFor(socketUrl(this.endpoint), auth);
     this.bellEl.hidden = this.hasAttribute("no-bell");
     let wasLive = false;
     const onState = () => {
