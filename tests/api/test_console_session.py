@@ -1,4 +1,7 @@
-"""The console's cookie session over HTTP: flags, CSRF, own origin only, logout, throttling, bearers."""
+"""The console's cookie session over HTTP: flags, CSRF, own origin only, logout, throttling, bearers.
+
+Event streams and websockets: tests/api/test_console_session_sockets.py (a real server).
+"""
 
 from __future__ import annotations
 
@@ -254,22 +257,3 @@ async def test_a_session_starts_only_from_the_consoles_own_page_with_json(http: 
     # then neither starts a session
     assert foreign.status_code == 403 and form.status_code == 415
     assert not foreign.headers.get_list("set-cookie") and not form.headers.get_list("set-cookie")
-
-
-async def test_an_event_stream_accepts_the_cookie_with_the_csrf_header(http: httpx.AsyncClient) -> None:
-    # given a console session
-    login = await make_user(Role.CUSTOMER_ADMIN, await make_customer())
-    assert (await start_session(http, login)).status_code == 200
-    query = {"query": "subscription { notificationAdded { id } }"}
-    stream = {**OWN, "Accept": "text/event-stream"}
-
-    # when a stream is asked for without and with the CSRF header
-    refused = await http.post("/graphql", json=query, headers=stream)
-    async with http.stream(
-        "POST", "/graphql", json=query, headers={**stream, "X-CSRF-Token": csrf_of(http)}
-    ) as opened:
-        status = opened.status_code
-
-    # then only the second opens
-    assert refused.status_code == 401
-    assert status == 200

@@ -1,4 +1,5 @@
-"""The console's cookie session on websockets: own origin and CSRF token only; logout closes (4403)."""
+"""The console's cookie session on websockets and event streams: own origin and CSRF token only;
+logout closes them (4403)."""
 
 from __future__ import annotations
 
@@ -134,3 +135,24 @@ async def test_logging_out_closes_the_sessions_open_sockets(
 
         # then the socket is closed with 4403 at once
         assert await ws.closed(timeout=5) == 4403
+
+
+async def test_an_event_stream_accepts_the_cookie_only_with_the_csrf_header(
+    server: ServerProcess, console: httpx.AsyncClient
+) -> None:
+    # given a console session
+    cookie, csrf, _ = await start_session(console)
+    query = {"query": VIEWER_EVENTS}
+    stream = {"Origin": server.base_url, "Accept": "text/event-stream", "Cookie": cookie}
+
+    # when the console's page asks for a stream without and with the CSRF header
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+        refused = await http.post("/graphql", json=query, headers=stream)
+        async with http.stream(
+            "POST", "/graphql", json=query, headers={**stream, "X-CSRF-Token": csrf}
+        ) as opened:
+            status = opened.status_code
+
+    # then only the second is a stream
+    assert refused.status_code == 401
+    assert status == 200
