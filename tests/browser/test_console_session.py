@@ -135,3 +135,16 @@ async def test_an_unknown_url_shows_the_consoles_not_found_page(open_tab: Any) -
     await tab.page.get_by_role("link", name="Go to your start page").click()
     await expect(tab.page.get_by_role("heading", name="Customers", level=1)).to_be_visible()
     assert tab.errors == []
+
+
+async def test_the_not_found_page_fits_phones_and_desktops(open_tab: Any) -> None:
+    for width, height in ((1440, 900), (390, 844)):
+        # given a browser of that size
+        tab = await open_tab(width=width, height=height)
+
+        # when it opens a long unknown URL
+        await tab.page.goto("/" + "a-very-long-address-segment/" * 8)
+
+        # then the page says so without sideways scrolling
+        await expect(tab.page.get_by_role("heading", name="Page not found")).to_be_visible()
+        assert await tab.page.evaluate("() => document.documentElement.scrollWidth") <= width
