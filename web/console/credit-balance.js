@@ -5,6 +5,8 @@
 //   const badge = document.querySelector("credit-balance");
 //   badge.tokenGetter = () => myApp.creditsToken;      // a function returning the bearer token
 //
+// (The console itself sets `badge.auth` to its cookie session's credentials instead: session.js.)
+//
 // Attributes: `endpoint` (default: /graphql of the origin this module came from), `customer-id`
 // (catalog administrators watching one customer), `no-bell`. Events: `credit-balance:change`
 // (detail: the BalanceEvent), `credit-balance:unauthenticated` (the token is refused: log in again).
