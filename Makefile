@@ -1,19 +1,26 @@
-# Two entry points: `make serve` (embedded default) and `make test` (the whole suite).
+# Two entry points: `make serve` (embedded default, with demo data in development) and `make test`.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve demo test lint schema migrate bench bench-smoke
+.PHONY: serve demo test lint schema docs migrate bench bench-smoke
 
+# The first install takes about 40 s: pip shows what it fetches and builds as it goes.
 $(STAMP): pyproject.toml
+	@echo "Installing into $(VENV): the first time takes about 40 seconds."
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --progress-bar on --upgrade pip
+	$(BIN)/pip install --progress-bar on -e ".[test]"
 	touch $(STAMP)
 
+# A console with data: in development `make serve` loads the demo (credits on, "Demo Customer",
+# its logins printed on every start). `python server.py` alone keeps a fresh install empty, with
+# credit management off, as the contract says; so does `make serve` with CREDITS_ENV=production.
+DEMO := $(if $(filter production,$(CREDITS_ENV)),,--demo)
+
 serve: $(STAMP)
-	$(BIN)/python server.py
+	$(BIN)/python server.py $(DEMO)
 
 demo: $(STAMP)
 	$(BIN)/python server.py --demo
@@ -27,6 +34,10 @@ lint: $(STAMP)
 
 schema: $(STAMP)
 	$(BIN)/python server.py export-schema > schema.graphql
+	$(BIN)/python server.py api-docs > docs/api.md
+
+docs: $(STAMP)
+	$(BIN)/python server.py api-docs > docs/api.md
 
 migrate: $(STAMP)
 	$(BIN)/python server.py migrate

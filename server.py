@@ -1,4 +1,4 @@
-"""The command line: `python server.py [serve|dispatch|migrate|export-schema|trusted-documents] [...]`."""
+"""The command line: `python server.py [serve|dispatch|migrate|export-schema|api-docs|trusted-documents]`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from api.socket_limits import raise_descriptor_limit
 from infra import db
 from infra.email_address import InvalidAddress, parse_address
 from models.accounts import ensure_first_admin
+from schema import reference
 from settings import Settings, get_settings
 
 log = logging.getLogger("credits.server")
@@ -29,8 +30,9 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
         "command",
         nargs="?",
         default="serve",
-        choices=["serve", "dispatch", "migrate", "export-schema", "trusted-documents"],
+        choices=["serve", "dispatch", "migrate", "export-schema", "api-docs", "trusted-documents"],
         help="serve: the API (default); dispatch: only send mail and webhooks (CREDITS_OUTBOX_DISPATCH);"
+        " api-docs: print the API reference (docs/api.md);"
         " trusted-documents: print the manifest of the console's documents and CREDITS_TRUSTED_DOCUMENTS'",
     )
     parser.add_argument(
@@ -157,6 +159,9 @@ def main(argv: list[str] | None = None) -> None:
     args = _parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == "export-schema":
         sys.stdout.write(schema.as_str() + "\n")
+        return
+    if args.command == "api-docs":
+        sys.stdout.write(reference.render(schema.as_str()))
         return
     if args.command == "trusted-documents":
         try:

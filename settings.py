@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     max_query_length: int = Field(100_000, ge=1000)
     # Fields an operation may resolve: each counted once per item of the lists around it (first, or 20).
     max_query_cost: int = Field(10_000, ge=100)
+    # Operations in one HTTP batch (a JSON array, Apollo's BatchHttpLink), each within the limits
+    # above; 0 turns batching off.
+    max_batch_operations: int = Field(10, ge=0, le=100)
     # Estimated memory of the parsed and validated documents kept for reuse (at most 1,000 of them).
     query_cache_bytes: int = Field(64 * 1024 * 1024, ge=0)
     # Automatic persisted queries (Apollo's protocol): the documents registered by hash, kept per

@@ -10,6 +10,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -18,9 +19,10 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 import metrics
-from api import console, logs
+from api import console, ledger_export, logs
 from api.console_session import ConsoleSessions
 from api.graphql_app import GRAPHQL_PATH, GraphQLApp
+from api.graphql_http import http_error_handler, json_too_large
 from api.runtime import Runtime
 from api.shutdown import on_server_exit
 from api.socket_limits import TICKET, client_address, refuse
@@ -45,8 +47,10 @@ class Service(Starlette):
         self.graphql = graphql
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Websockets on /graphql: the GraphQL app; everything else: Starlette."""
+        """Websockets on /graphql: the GraphQL app; everything else: Starlette (413s on /graphql in JSON)."""
         if scope["type"] != "websocket" or scope["path"] != GRAPHQL_PATH:
+            if scope["type"] == "http" and scope["path"] == GRAPHQL_PATH:
+                send = json_too_large(scope, send)
             await super().__call__(scope, receive, send)
             return
         scope["app"] = self
@@ -152,8 +156,10 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> Servi
     ]
     if settings.metrics_enabled:
         routes.append(Route("/metrics", metrics_endpoint))
-    if settings.console_enabled:
-        routes += ConsoleSessions(settings).routes()
+    sessions = ConsoleSessions(settings) if settings.console_enabled else None
+    routes += ledger_export.routes(sessions)
+    if sessions is not None:
+        routes += sessions.routes()
     routes += console.routes(settings)
     app = Service(
         graphql,
@@ -161,6 +167,7 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> Servi
         routes=routes,
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,
+        exception_handlers={HTTPException: http_error_handler(GRAPHQL_PATH)},
     )
     app.state.runtime = runtime
     return app

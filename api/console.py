@@ -23,7 +23,17 @@ WEB_DIR = PROJECT_DIR / "web"
 STATIC_PREFIX = "/static"
 IMMUTABLE = "public, max-age=31536000, immutable"
 # Client-side routes: typing one of these URLs loads the console, which then shows the screen.
-CLIENT_ROUTES = ("login", "dashboard", "services", "customers", "catalog", "tokens", "requests", "webhooks")
+CLIENT_ROUTES = (
+    "login",
+    "dashboard",
+    "services",
+    "users",
+    "customers",
+    "catalog",
+    "tokens",
+    "requests",
+    "webhooks",
+)
 TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 
 # No inline script or style, no other origin; websockets to this origin are covered by 'self'.

@@ -20,6 +20,8 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
+from api.error_codes import GRAPHQL_VALIDATION_FAILED, check_operation_name, with_code
+
 # Measured with tracemalloc on graphql-core 3.3: a token with its share of the AST is 200–560 bytes.
 TOKEN_BYTES = 600
 ERROR_BYTES = 1000
@@ -116,8 +118,16 @@ class CachedDocuments(SchemaExtension):
         yield
 
     def on_validate(self) -> Iterator[None]:
-        """Cached errors for a cached document; otherwise validate once and keep the result."""
+        """Cached errors for a cached document; otherwise validate once and keep the result.
+
+        First, per request: a document of several operations needs an `operationName`.
+        Validation errors carry GRAPHQL_VALIDATION_FAILED unless a rule gave a code of its own.
+        """
         context = self.execution_context
+        if context.graphql_document is not None:
+            # Strawberry keeps the requested name private; its public `operation_name` falls back
+            # to the first operation's, which is the behaviour this check refuses.
+            check_operation_name(context.graphql_document, getattr(context, "_provided_operation_name", None))
         if self.entry is not None:
             context.pre_execution_errors = list(self.entry.errors)
         elif context.pre_execution_errors is None and context.graphql_document is not None:
@@ -127,6 +137,7 @@ class CachedDocuments(SchemaExtension):
                 (*context.validation_rules, *STRAWBERRY_RULES),
                 hide_suggestions=self.hide_suggestions,
             )
+            errors = [with_code(e, GRAPHQL_VALIDATION_FAILED) for e in errors]
             context.pre_execution_errors = errors
             if isinstance(context.query, str):
                 weight = weigh(context.query, context.graphql_document, errors)

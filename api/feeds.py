@@ -43,6 +43,7 @@ from strawberry.types.execution import PreExecutionError
 
 import metrics
 from api.context import Context
+from api.error_codes import BAD_REQUEST
 from api.ws_protocol import close_malformed, malformed
 from models.actor import Actor
 from models.permissions import can_see_ledger
@@ -210,7 +211,8 @@ class _Feed:
                         return
                     if not isinstance(result, ExecutionResult):
                         message = "Incremental delivery is not supported over graphql-transport-ws"
-                        self._end(("error", [GraphQLError(message).formatted]))
+                        error = GraphQLError(message, extensions={"code": BAD_REQUEST})
+                        self._end(("error", [error.formatted]))
                         return
                     first = False
                     self._hand_out(("next", _payload(result)))

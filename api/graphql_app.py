@@ -27,8 +27,10 @@ from strawberry.types.unset import UNSET, UnsetType
 
 import metrics
 from api import console
+from api.batching import check_batch, run_batch
 from api.console_session import ConsoleSessions
 from api.context import Context, bearer_token, build_context
+from api.error_codes import BAD_REQUEST, http_error_code
 from api.feeds import SharedFeedHandler
 from api.graphql_http import (
     GRAPHQL_RESPONSE_TYPE,
@@ -153,6 +155,40 @@ class GraphQLApp(GraphQL):
             raise json.JSONDecodeError("expected a JSON object", "", 0)
         return value
 
+    def _validate_batch_request(self, request_data: list[Any], protocol: Any) -> None:
+        """Strawberry's checks of a batch (enabled, not a stream, not too long), then of its items."""
+        super()._validate_batch_request(request_data, protocol)
+        check_batch(request_data)
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: Any,
+        request_data: Any,
+        context: Any,
+        root_value: Any,
+        sub_response: Response,
+    ) -> Any:
+        """A batch runs its operations one after another, in order (Strawberry: all at once); each
+        may be a persisted query, refused in its own slot (a later one may use a hash an earlier one
+        registered)."""
+        if not isinstance(request_data, list):
+            return await super().execute_operation(
+                request, request_adapter, request_data, context, root_value, sub_response
+            )
+
+        async def one(data: Any) -> ExecutionResult:
+            try:
+                data.query = self.persisted_queries.resolve(data.query, data.extensions)
+            except PersistedQueryError as refused:
+                error = GraphQLError(refused.message, extensions={"code": refused.code})
+                return ExecutionResult(data=None, errors=[error])
+            return await self.execute_single(
+                request, request_adapter, sub_response, context, root_value, data
+            )
+
+        return await run_batch(request_data, one, sub_response)
+
     async def execute_single(
         self,
         request: Request,
@@ -186,7 +222,8 @@ class GraphQLApp(GraphQL):
             if refused.operation_type is not OperationType.SUBSCRIPTION:
                 raise
         sub_response.status_code = 400
-        return ExecutionResult(data=None, errors=[GraphQLError(SUBSCRIPTION_NEEDS_A_STREAM)])
+        error = GraphQLError(SUBSCRIPTION_NEEDS_A_STREAM, extensions={"code": BAD_REQUEST})
+        return ExecutionResult(data=None, errors=[error])
 
     async def run(self, request: Request | WebSocket, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         """Answer 503 SERVICE_UNAVAILABLE when the database fails before execution (authentication).
@@ -213,9 +250,7 @@ class GraphQLApp(GraphQL):
         except PersistedQueryError as refused:
             return refused.response(graphql_response)
         except HTTPException as exc:
-            if not graphql_response:
-                raise
-            return _request_error(request, exc)
+            return _request_error(request, exc, graphql_response)
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
@@ -286,14 +321,14 @@ class GraphQLApp(GraphQL):
         if header is None:
             actor = await self.sessions.socket_actor(context.request, params)
             if actor is None:
-                raise ConnectionRejectionError({"message": "a valid bearer token is required"})
+                raise ConnectionRejectionError(_unauthenticated("a valid bearer token is required"))
         elif not token:
-            raise ConnectionRejectionError({"message": "a valid bearer token is required"})
+            raise ConnectionRejectionError(_unauthenticated("a valid bearer token is required"))
         else:
             try:
                 actor = await authenticate(token)
             except AuthenticationError:
-                raise ConnectionRejectionError({"message": "invalid token"}) from None
+                raise ConnectionRejectionError(_unauthenticated("invalid token")) from None
         if isinstance(context.request, WebSocket):
             ticket = context.request.scope.get(TICKET)
             if isinstance(ticket, SocketTicket):
@@ -307,13 +342,21 @@ class GraphQLApp(GraphQL):
         return UNSET
 
 
-def _request_error(request: Request, exc: HTTPException) -> Response:
-    """Strawberry's plain-text refusal as `application/graphql-response+json`; a mutation over GET is 405."""
+def _unauthenticated(message: str) -> dict[str, object]:
+    """A legacy `connection_error` payload: the message and UNAUTHENTICATED, as over HTTP."""
+    return {"message": message, "extensions": {"code": "UNAUTHENTICATED"}}
+
+
+def _request_error(request: Request, exc: HTTPException, graphql_response: bool) -> Response:
+    """Strawberry's plain-text refusal as JSON errors with a code; a mutation over GET is 405 when
+    `application/graphql-response+json` is wanted (400 under `application/json`, as before)."""
     refused = exc.__cause__
+    code = http_error_code(exc.status_code, refused)
     if (
-        request.method == "GET"
+        graphql_response
+        and request.method == "GET"
         and isinstance(refused, InvalidOperationTypeError)
         and refused.operation_type is OperationType.MUTATION
     ):
-        return request_error_response(exc.reason, 405, {"Allow": "POST"})
-    return request_error_response(exc.reason, exc.status_code)
+        return request_error_response(exc.reason, 405, {"Allow": "POST"}, code=code)
+    return request_error_response(exc.reason, exc.status_code, code=code, graphql_response=graphql_response)

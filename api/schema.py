@@ -21,6 +21,7 @@ from strawberry.types.graphql import OperationType
 
 from api.context import FreshLoaders
 from api.document_cache import CachedDocuments, DocumentCache
+from api.error_codes import INTERNAL_SERVER_ERROR, ensure_codes, with_code
 from api.executor import Executor, SuggestionlessExecutor
 from api.extension_hooks import CachedHooksRunner
 from api.query_cost import create_cost_rule
@@ -70,14 +71,20 @@ def should_mask(error: GraphQLError) -> bool:
 class MaskOrUnavailable(MaskErrors):
     """Masks unexpected failures; an unreachable database or event bus says SERVICE_UNAVAILABLE.
 
-    Over HTTP such a response is a 503 with Retry-After, so plain HTTP clients retry too.
+    Over HTTP such a response is a 503 with Retry-After, so plain HTTP clients retry too. Every
+    error it lets out has an `extensions.code` (api/error_codes.py), on every transport: results
+    and stream results all pass through here.
     """
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         """Say "retry" for an outage (no internal detail); "Unexpected error." for the rest."""
         if is_unavailable(error.original_error):
             return unavailable_error(error)
-        return super().anonymise_error(error)
+        return with_code(super().anonymise_error(error), INTERNAL_SERVER_ERROR)
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        """Masked as MaskErrors does, then coded."""
+        return ensure_codes(super()._process_errors(errors))
 
     def on_operation(self) -> Iterator[None]:
         """Mask, then mark an HTTP response carrying SERVICE_UNAVAILABLE as 503."""
@@ -193,7 +200,13 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        config=StrawberryConfig(scalar_map=SCALAR_MAP, disable_field_suggestions=production),
+        config=StrawberryConfig(
+            scalar_map=SCALAR_MAP,
+            disable_field_suggestions=production,
+            batching_config={"max_operations": settings.max_batch_operations}
+            if settings.max_batch_operations
+            else None,
+        ),
         extensions=extensions,
         execution_context_class=SuggestionlessExecutor if production else Executor,
     )

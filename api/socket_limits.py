@@ -20,6 +20,8 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 import metrics
+from api.error_codes import error_body
+from api.unavailable import SERVICE_UNAVAILABLE
 from models.actor import Actor
 
 log = logging.getLogger("credits.websocket")
@@ -162,7 +164,7 @@ async def refuse(scope: Scope, receive: Receive, send: Send) -> int:
     accept and close 1013 (try again later). Returns the status for the access line."""
     socket = WebSocket(scope, receive, send)
     if "websocket.http.response" in scope.get("extensions", {}):
-        body = {"errors": [{"message": "too many websockets; try again later"}]}
+        body = error_body("too many websockets; try again later", SERVICE_UNAVAILABLE)
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
         await socket.send_denial_response(JSONResponse(body, status_code=503, headers=headers))
         return 503

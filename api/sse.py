@@ -27,7 +27,9 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketState
 from strawberry.http.streaming import SSETransport
 
+from api.error_codes import error_body
 from api.socket_limits import RETRY_AFTER_SECONDS
+from api.unavailable import SERVICE_UNAVAILABLE
 from infra.tasks import cancel_and_wait
 from schema.access import unauthenticated
 
@@ -206,7 +208,7 @@ def unauthenticated_response() -> JSONResponse:
 
 def too_many_streams(message: str = "too many open streams; try again later") -> JSONResponse:
     """503 with Retry-After, before any event: a cap on open streams is reached."""
-    body = {"errors": [{"message": message}]}
+    body = error_body(message, SERVICE_UNAVAILABLE)
     return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 

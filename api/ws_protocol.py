@@ -24,6 +24,7 @@ from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageRec
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from api.context import Context
+from api.error_codes import BAD_REQUEST
 from api.socket_limits import TICKET, SocketTicket
 from infra.tasks import cancel_and_wait
 
@@ -95,10 +96,13 @@ class BoundedWebSocketAdapter(ASGIWebSocketAdapter):
 
         A slow subscriber's socket is closed (1013) while its operation may still be sending an
         event or a `complete`; Starlette raises RuntimeError for a send after close, which the
-        protocol handlers would log as a traceback.
+        protocol handlers would log as a traceback. An `error` Strawberry makes itself, outside
+        the schema ("Subscription limit reached"), gets the code every top-level error has.
         """
         if self.ws.application_state == WebSocketState.DISCONNECTED:
             return
+        if message.get("type") == "error":
+            message = {**message, "payload": _coded(message.get("payload"))}
         try:
             await super().send_json(message)
         except RuntimeError:
@@ -109,6 +113,15 @@ class BoundedWebSocketAdapter(ASGIWebSocketAdapter):
         """Close once; closing a socket already closed is nothing to report."""
         if self.ws.application_state != WebSocketState.DISCONNECTED:
             await super().close(code, reason)
+
+
+def _coded(payload: object) -> object:
+    """An `error` payload (one error, legacy; a list, graphql-transport-ws) whose errors all have a code."""
+    if isinstance(payload, list):
+        return [_coded(error) for error in payload]
+    if isinstance(payload, dict) and not (payload.get("extensions") or {}).get("code"):
+        return {**payload, "extensions": {**(payload.get("extensions") or {}), "code": BAD_REQUEST}}
+    return payload
 
 
 def _authenticated(scope: dict[str, Any]) -> bool:

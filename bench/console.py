@@ -1,4 +1,5 @@
-"""The console in Chromium: first load (bytes of JS and CSS, time until the balance is visible) and
+"""The console in Chromium: first load (bytes of JS and CSS, the chart library included; time until
+the balance is visible) and
 the badge's delay from a mutation's answer to the number on screen (p50/p99 over N changes).
 
     python -m bench.console [--changes 100] [--out bench/results/console.json]
@@ -10,6 +11,7 @@ API, and drives Debian's Chromium (/usr/bin/chromium) with Playwright. Figures, 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import statistics
@@ -155,13 +157,13 @@ def measure(base_url: str, changes: int) -> dict[str, Any]:
         assert started.ok, started.text()
         context.add_init_script(WATCH_BADGE)
         page = context.new_page()
-        assets: dict[str, int] = {}
+        assets: dict[str, bytes] = {}
 
         def record(response: Any) -> None:
             if response.request.resource_type in ("script", "stylesheet") or response.url.endswith(
                 (".js", ".css")
             ):
-                assets[response.url] = len(response.body())
+                assets[response.url] = response.body()
 
         page.on("response", record)
         loads = []
@@ -170,20 +172,27 @@ def measure(base_url: str, changes: int) -> dict[str, Any]:
             page.wait_for_function("() => window.__balanceVisibleAt !== undefined")
             loads.append(page.evaluate("window.__balanceVisibleAt"))
             if attempt == 0:
+                # The chart loads its library after the data: the first load ends with the chart drawn.
+                page.wait_for_selector(".chart-plot canvas")
                 cold_assets = dict(assets)
         page.wait_for_timeout(500)
         delays = [
             page.evaluate(GRANT_AND_WAIT, [admin, customer_id, uuid.uuid4().hex]) for _ in range(changes)
         ]
         browser.close()
-    js = sum(size for url, size in cold_assets.items() if url.endswith(".js"))
-    css = sum(size for url, size in cold_assets.items() if url.endswith(".css"))
+    js = sum(len(body) for url, body in cold_assets.items() if url.endswith(".js"))
+    css = sum(len(body) for url, body in cold_assets.items() if url.endswith(".css"))
+    chart = sum(len(body) for url, body in cold_assets.items() if "/vendor/uplot@" in url)
+    # What the same files weigh gzipped (level 6): the service itself sends them uncompressed.
+    gzipped = sum(len(gzip.compress(body, 6)) for body in cold_assets.values())
     return {
         "first_load": {
             "files": len(cold_assets),
             "js_bytes": js,
             "css_bytes": css,
             "total_bytes": js + css,
+            "chart_library_bytes": chart,
+            "total_gzip_bytes": gzipped,
             "balance_visible_ms_cold": round(loads[0], 1),
             "balance_visible_ms_warm_median": round(statistics.median(loads[1:]), 1),
         },

@@ -26,6 +26,7 @@ from infra.transactions import transaction
 from models import throttle
 from models.actor import Actor
 from models.customer import Customer
+from models.development_logins import development_password
 from models.errors import DomainError, ErrorCode, invalid_input, not_found
 from models.events import AccessRevoked
 from models.input_text import bounded, require_storable, storable
@@ -39,6 +40,9 @@ from models.passwords import (
 from models.unit_of_work import unit_of_work
 from models.user import ApiToken, Role, User
 from settings import get_settings
+
+# The catalog administrator made up in development when the environment names none.
+GENERATED_ADMIN_EMAIL = "admin@localhost"
 
 log = logging.getLogger("credits.accounts")
 
@@ -315,13 +319,13 @@ async def ensure_first_admin(email: str | None, password: str | None, *, develop
         return
     if not development:
         raise RuntimeError("CREDITS_ADMIN_EMAIL and CREDITS_ADMIN_PASSWORD are required")
-    generated = secrets.token_urlsafe(12)
+    generated = development_password(GENERATED_ADMIN_EMAIL)
     await create_user(
-        email="admin@localhost",
+        email=GENERATED_ADMIN_EMAIL,
         name="Administrator",
         role=Role.CATALOG_ADMIN,
         customer_id=None,
         password=generated,
     )
     # The one sanctioned exception to "no secret is logged": development first start.
-    print(f"\n  First start: catalog administrator admin@localhost / {generated}\n", flush=True)
+    print(f"\n  First start: catalog administrator {GENERATED_ADMIN_EMAIL} / {generated}\n", flush=True)

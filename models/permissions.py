@@ -50,6 +50,20 @@ def can_manage_user(actor: Actor, user: User) -> bool:
     )
 
 
+WEBHOOK_MANAGERS = (Role.CATALOG_ADMIN, Role.CUSTOMER_ADMIN)
+
+
+def can_manage_endpoint(actor: Actor, endpoint_customer_id: uuid.UUID | None) -> bool:
+    """Webhook endpoints: catalog administrators every one; customer administrators their customer's."""
+    if actor.role == Role.CATALOG_ADMIN:
+        return True
+    return (
+        actor.role == Role.CUSTOMER_ADMIN
+        and endpoint_customer_id is not None
+        and endpoint_customer_id == actor.customer_id
+    )
+
+
 def target_customer(actor: Actor, customer_id: uuid.UUID | None, argument: str) -> uuid.UUID:
     """The customer an operation acts on: the caller's own when left out; others are NOT_FOUND."""
     if customer_id is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import uuid
 
 from tortoise import fields
@@ -57,12 +58,16 @@ def _keys(email_key: str | None, address: str | None) -> list[tuple[str, int]]:
     return keys
 
 
+def _window() -> dt.timedelta:
+    return dt.timedelta(seconds=get_settings().login_window_seconds)
+
+
 def _window_start() -> dt.datetime:
-    return dt.datetime.now(dt.UTC) - dt.timedelta(seconds=get_settings().login_window_seconds)
+    return dt.datetime.now(dt.UTC) - _window()
 
 
 async def ensure_allowed(email_key: str | None, address: str | None) -> None:
-    """RATE_LIMITED while any of the attempt's counters has too many recent failures."""
+    """RATE_LIMITED while any of the attempt's counters has too many recent failures, saying when to retry."""
     keys = _keys(email_key, address)
     if not keys:
         return
@@ -72,8 +77,28 @@ async def ensure_allowed(email_key: str | None, address: str | None) -> None:
         .group_by("key")
         .values_list("key", "failures")
     )
-    if any(counts.get(key, 0) >= limit for key, limit in keys):
-        raise DomainError(ErrorCode.RATE_LIMITED, "too many failed logins; try again later")
+    blocked = [(key, limit, counts[key]) for key, limit in keys if counts.get(key, 0) >= limit]
+    if blocked:
+        wait = max([await _seconds_until_below(*counter) for counter in blocked])
+        raise DomainError(ErrorCode.RATE_LIMITED, f"too many failed logins; try again in {wait} seconds")
+
+
+async def _seconds_until_below(key: str, limit: int, count: int) -> int:
+    """Seconds until fewer than `limit` of the key's `count` recent failures are within the window.
+
+    That is when the (count - limit + 1)-th oldest of them leaves it (at least 1: never "in 0").
+    """
+    now = dt.datetime.now(dt.UTC)
+    moments = (
+        await LoginFailure.filter(key=key, created_at__gte=now - _window())
+        .order_by("created_at")
+        .offset(count - limit)
+        .limit(1)
+        .values_list("created_at", flat=True)
+    )
+    if not moments:
+        return 1
+    return max(1, math.ceil((moments[0] + _window() - now).total_seconds()))
 
 
 async def record_failure(email_key: str | None, address: str | None) -> None:

@@ -25,7 +25,13 @@ from models.errors import invalid_input
 from models.ids import try_parse_id
 from models.lots import CreditLot as LotRow
 from models.notification import Notification as NotificationRow
-from models.permissions import can_access_customer, can_see_ledger, can_see_request, can_see_user
+from models.permissions import (
+    can_access_customer,
+    can_manage_endpoint,
+    can_see_ledger,
+    can_see_request,
+    can_see_user,
+)
 from models.service import Service as ServiceRow
 from models.service import ServiceRequest as RequestRow
 from models.transaction import CreditTransaction as TransactionRow
@@ -33,7 +39,6 @@ from models.user import ApiToken as ApiTokenRow
 from models.user import User as UserRow
 from models.webhook_outbox import WebhookDelivery as DeliveryRow
 from models.webhooks import WebhookEndpoint as EndpointRow
-from resolvers.webhooks import _ADMINS, _may_manage
 from schema.access import current_actor
 from schema.loaders import Loaders, RowLoader, loaders
 from schema.node import Node
@@ -86,7 +91,7 @@ async def _ledger(actor: Actor, row: TransactionRow | LotRow | AlertRow, rows: L
 
 async def _endpoint(actor: Actor, row: EndpointRow, rows: Loaders) -> bool:
     """As `webhookEndpoint(id)`."""
-    return actor.role in _ADMINS and _may_manage(actor, row)
+    return can_manage_endpoint(actor, row.customer_id)
 
 
 async def _delivery(actor: Actor, row: DeliveryRow, rows: Loaders) -> bool:

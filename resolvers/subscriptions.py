@@ -107,6 +107,17 @@ def _tracked(info: Info, gauge: Gauge) -> AbstractContextManager[object]:
     return nullcontext() if info.context.shared else gauge.track_inprogress()
 
 
+# The customer a subscription watches (balanceChanged, creditAlerts).
+WatchedCustomer = Annotated[
+    strawberry.ID | None,
+    strawberry.argument(
+        description=(
+            "The customer to watch; left out: the viewer's own (catalog administrators: every customer)."
+        )
+    ),
+]
+
+
 @strawberry.type(
     description=(
         "Live updates over graphql-transport-ws, legacy graphql-ws or graphql-sse, with the same access "
@@ -126,15 +137,7 @@ class Subscription:
     async def balance_changed(
         self,
         info: Info,
-        customer_id: Annotated[
-            strawberry.ID | None,
-            strawberry.argument(
-                description=(
-                    "The customer to watch; left out: the viewer's own (catalog administrators: every "
-                    "customer)."
-                )
-            ),
-        ] = None,
+        customer_id: WatchedCustomer = None,
         after_sequence: Annotated[
             int | None,
             strawberry.argument(
@@ -176,15 +179,7 @@ class Subscription:
     async def credit_alerts(
         self,
         info: Info,
-        customer_id: Annotated[
-            strawberry.ID | None,
-            strawberry.argument(
-                description=(
-                    "The customer to watch; left out: the viewer's own (catalog administrators: every "
-                    "customer)."
-                )
-            ),
-        ] = None,
+        customer_id: WatchedCustomer = None,
     ) -> AsyncGenerator[CreditAlert, None]:
         """Alerts as they fire (administrators only; customer administrators: their own customer)."""
         actor = current_actor(info)

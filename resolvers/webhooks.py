@@ -12,7 +12,7 @@ from models import webhooks
 from models.actor import Actor
 from models.errors import DomainError, not_found
 from models.ids import parse_id, parse_optional_id, try_parse_id
-from models.permissions import target_customer
+from models.permissions import WEBHOOK_MANAGERS, can_manage_endpoint, target_customer
 from models.user import Role
 from models.webhook_outbox import WebhookDelivery as DeliveryRow
 from models.webhook_outbox import WebhookEventType
@@ -30,20 +30,11 @@ from schema.webhooks import (
     WebhookEndpointPayload,
 )
 
-_ADMINS = (Role.CATALOG_ADMIN, Role.CUSTOMER_ADMIN)
-
-
-def _may_manage(actor: Actor, endpoint: EndpointRow) -> bool:
-    """Catalog administrators: every endpoint; customer administrators: their customer's."""
-    if actor.role == Role.CATALOG_ADMIN:
-        return True
-    return endpoint.customer_id is not None and endpoint.customer_id == actor.customer_id
-
 
 async def _endpoint(actor: Actor, id: object, field: str = "id") -> EndpointRow:
     """An endpoint the caller may manage; NOT_FOUND for a missing one and another customer's."""
     endpoint = await EndpointRow.get_or_none(id=parse_id(id, "webhook endpoint", field))
-    if endpoint is None or not _may_manage(actor, endpoint):
+    if endpoint is None or not can_manage_endpoint(actor, endpoint.customer_id):
         raise not_found("webhook endpoint", field)
     return endpoint
 
@@ -69,7 +60,7 @@ class WebhookQueries:
         ] = None,
     ) -> list[WebhookEndpoint]:
         """Endpoints the caller manages: a customer's (left out: every one a catalog administrator sees)."""
-        actor = require_role(info, *_ADMINS)
+        actor = require_role(info, *WEBHOOK_MANAGERS)
         query = EndpointRow.all()
         if actor.role == Role.CUSTOMER_ADMIN:
             wanted = actor.customer_id if customer_id is None else try_parse_id(customer_id)
@@ -90,10 +81,10 @@ class WebhookQueries:
         self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The endpoint's id.")]
     ) -> WebhookEndpoint | None:
         """An endpoint the caller manages, or null."""
-        actor = require_role(info, *_ADMINS)
+        actor = require_role(info, *WEBHOOK_MANAGERS)
         endpoint_id = try_parse_id(id)
         endpoint = await EndpointRow.get_or_none(id=endpoint_id) if endpoint_id else None
-        if endpoint is None or not _may_manage(actor, endpoint):
+        if endpoint is None or not can_manage_endpoint(actor, endpoint.customer_id):
             return None
         return WebhookEndpoint.from_model(endpoint)
 
@@ -119,7 +110,7 @@ class WebhookMutations:
         input: Annotated[CreateWebhookEndpointInput, strawberry.argument(description="The endpoint to add.")],
     ) -> WebhookEndpointPayload:
         """A new endpoint; its secret is in this payload and never again."""
-        actor = require_role(info, *_ADMINS)
+        actor = require_role(info, *WEBHOOK_MANAGERS)
 
         async def work() -> WebhookEndpointPayload:
             field = "customerId"
@@ -149,7 +140,7 @@ class WebhookMutations:
         input: Annotated[UpdateWebhookEndpointInput, strawberry.argument(description="What to change.")],
     ) -> WebhookEndpointPayload:
         """Change an endpoint's url, event types, description or whether it is enabled."""
-        actor = require_role(info, *_ADMINS)
+        actor = require_role(info, *WEBHOOK_MANAGERS)
 
         try:
             endpoint = await _endpoint(actor, id)
@@ -178,7 +169,7 @@ class WebhookMutations:
         self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The endpoint's id.")]
     ) -> WebhookEndpointPayload:
         """A new secret (in this payload only); the old one also signs for 24 hours."""
-        actor = require_role(info, *_ADMINS)
+        actor = require_role(info, *WEBHOOK_MANAGERS)
 
         async def work() -> WebhookEndpointPayload:
             endpoint = await _endpoint(actor, id)
@@ -199,7 +190,7 @@ class WebhookMutations:
         self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The endpoint's id.")]
     ) -> DeleteWebhookEndpointPayload:
         """Delete an endpoint and its delivery log."""
-        actor = require_role(info, *_ADMINS)
+        actor = require_role(info, *WEBHOOK_MANAGERS)
 
         async def work() -> DeleteWebhookEndpointPayload:
             endpoint = await _endpoint(actor, id)
@@ -218,7 +209,7 @@ class WebhookMutations:
         self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The endpoint's id.")]
     ) -> WebhookDeliveryPayload:
         """Queue a `webhook.test` delivery to the endpoint."""
-        actor = require_role(info, *_ADMINS)
+        actor = require_role(info, *WEBHOOK_MANAGERS)
 
         async def work() -> WebhookDeliveryPayload:
             endpoint = await _endpoint(actor, id)
@@ -239,7 +230,7 @@ class WebhookMutations:
         delivery_id: Annotated[strawberry.ID, strawberry.argument(description="The delivery's id.")],
     ) -> WebhookDeliveryPayload:
         """Send a delivery again: the same id and body."""
-        actor = require_role(info, *_ADMINS)
+        actor = require_role(info, *WEBHOOK_MANAGERS)
 
         async def work() -> WebhookDeliveryPayload:
             field = "deliveryId"
@@ -247,7 +238,7 @@ class WebhookMutations:
             if delivery is None:
                 raise not_found("webhook delivery", field)
             endpoint = await EndpointRow.get_or_none(id=delivery.endpoint_id)
-            if endpoint is None or not _may_manage(actor, endpoint):
+            if endpoint is None or not can_manage_endpoint(actor, endpoint.customer_id):
                 raise not_found("webhook delivery", field)
             again = await webhooks.redeliver(delivery.id)
             return WebhookDeliveryPayload(webhook_delivery=WebhookDelivery.from_model(again, endpoint))

@@ -14,6 +14,7 @@ from models.credit_alert import CreditAlert as AlertRow
 from models.customer import Customer as CustomerRow
 from models.errors import DomainError
 from models.ledger import CreditTransaction as TransactionRow
+from models.ledger_history import entries_between
 from models.lots import CreditLot as LotRow
 from models.lots import lots_page
 from models.money import to_decimal
@@ -34,6 +35,20 @@ from schema.pagination import After, Before, Connection, First, Last, connection
 TRANSACTION_ORDER = (SortKey("sequence", int),)
 NEWEST_FIRST = (SortKey("created_at", dt.datetime), SortKey("id", uuid.UUID))
 USER_ORDER = (SortKey("email_key", str, descending=False), SortKey("id", uuid.UUID, descending=False))
+# A date range over the ledger: half-open, so that consecutive ranges never share an entry.
+Since = Annotated[
+    dt.datetime | None,
+    strawberry.argument(
+        description="Only entries written at this moment or later (no time zone: UTC); null: from the first."
+    ),
+]
+Until = Annotated[
+    dt.datetime | None,
+    strawberry.argument(
+        description="Only entries written before this moment (no time zone: UTC); null: up to now. "
+        "Before `since`: top-level INVALID_INPUT. Cursors stay valid while the range stays the same."
+    ),
+]
 
 
 def _optional_amount(cents: int | None) -> Decimal | None:
@@ -388,13 +403,19 @@ class Customer(Node):
         after: After = None,
         last: Last = None,
         before: Before = None,
+        since: Since = None,
+        until: Until = None,
     ) -> Connection[CreditTransaction]:
         """The ledger, newest first; empty for end users."""
         actor = current_actor(info)
         if not (can_see_ledger(actor) and can_access_customer(actor, self.model.id)):
             return Connection.empty()
+        try:
+            entries = entries_between(self.model.id, since, until)
+        except DomainError as exc:
+            raise query_error(exc) from None
         return await connection(
-            TransactionRow.filter(customer_id=self.model.id),
+            entries,
             TRANSACTION_ORDER,
             first,
             after,

@@ -107,10 +107,15 @@ def init_message(params: dict[str, Any]) -> dict[str, Any]:
     return {"type": "connection_init", "payload": params}
 
 
-def start_message(protocol: str, op_id: str, query: str, variables: dict[str, Any] | None) -> dict[str, Any]:
+def start_message(
+    protocol: str, op_id: str, query: str, variables: dict[str, Any] | None, operation_name: str | None = None
+) -> dict[str, Any]:
     """`subscribe` (graphql-transport-ws) or `start` (graphql-ws)."""
     kind = "subscribe" if protocol == TRANSPORT_WS else "start"
-    return {"id": op_id, "type": kind, "payload": {"query": query, "variables": variables or {}}}
+    payload: dict[str, Any] = {"query": query, "variables": variables or {}}
+    if operation_name is not None:
+        payload["operationName"] = operation_name
+    return {"id": op_id, "type": kind, "payload": payload}
 
 
 def stop_message(protocol: str, op_id: str) -> dict[str, Any]:
@@ -228,14 +233,16 @@ class GraphQLSocket:
         assert self.ws is not None
         await self.ws.send(json.dumps(message))
 
-    async def subscribe(self, query: str, variables: dict[str, Any] | None = None) -> Subscription:
+    async def subscribe(
+        self, query: str, variables: dict[str, Any] | None = None, operation_name: str | None = None
+    ) -> Subscription:
         """Start an operation; read its results from the returned Subscription."""
         subscription = Subscription(self, uuid.uuid4().hex[:8])
         self._subscriptions[subscription.id] = subscription
         if self._closed.is_set():
             subscription.queue.put_nowait(self._closed_message())
         else:
-            await self.send(start_message(self.protocol, subscription.id, query, variables))
+            await self.send(start_message(self.protocol, subscription.id, query, variables, operation_name))
         return subscription
 
     async def ping(self, timeout: float = 5.0) -> None:

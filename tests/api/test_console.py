@@ -135,6 +135,26 @@ async def test_the_embeddable_element_has_a_stable_url(http: httpx.AsyncClient) 
     assert f'"{base}/console/credit-balance-define.js"' in response.text
 
 
+async def test_the_chart_library_is_served_from_its_vendored_files_with_its_license(
+    http: httpx.AsyncClient,
+) -> None:
+    # given the version of uPlot the chart module loads (it names its directory under vendor/)
+    chart = (WEB / "console" / "chart.js").read_text()
+    [directory] = re.findall(r"vendor/(uplot@[0-9.]+)/", chart)
+    base = f"{console.assets().base}/vendor/{directory}"
+
+    # then its script, its stylesheet and its MIT license come from this service, cached as immutable
+    script = await http.get(f"{base}/uPlot.iife.min.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert script.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert "uPlot" in script.text
+    style = await http.get(f"{base}/uPlot.min.css")
+    assert style.status_code == 200 and style.headers["content-type"].startswith("text/css")
+    license_text = await http.get(f"{base}/LICENSE")
+    assert license_text.status_code == 200 and "MIT License" in license_text.text
+    assert f"| uplot | {directory.split('@')[1]} | LICENSE |" in (WEB / "vendor" / "README.md").read_text()
+
+
 def test_every_vendored_package_has_its_license_and_a_manifest_row() -> None:
     manifest = (WEB / "vendor" / "README.md").read_text()
     packages = [p for p in (WEB / "vendor").iterdir() if p.is_dir()]
@@ -144,6 +164,7 @@ def test_every_vendored_package_has_its_license_and_a_manifest_row() -> None:
         "react@18.2.0",
         "react-dom@18.2.0",
         "graphiql@3.8.3",
+        "uplot@1.6.32",
     }
     for package in packages:
         assert any(f.name.startswith("LICENSE") for f in package.iterdir()), package.name
@@ -156,3 +177,13 @@ def test_the_console_keeps_tokens_out_of_local_storage_and_amounts_out_of_floats
         source = path.read_text()
         assert "localStorage" not in source, path.name
         assert "parseFloat" not in source and "toFixed" not in source, path.name
+
+
+def test_amounts_are_shown_and_read_by_rewriting_strings_never_as_numbers() -> None:
+    # given the modules that format and read amounts (money.js, amount-field.js)
+    for name in ("money.js", "amount-field.js"):
+        source = (WEB / "console" / name).read_text()
+
+        # then none of them turns an amount into a JavaScript number or a locale's number format
+        for banned in ("Number(", "Number.", "parseInt", "Math.", "toLocaleString", "Intl."):
+            assert banned not in source, (name, banned)

@@ -1,5 +1,6 @@
 """GraphQL over HTTP: `application/graphql-response+json` with the specification's status codes;
-`application/json` answers keep their shape; mutations never run from GET."""
+`application/json` answers keep their shape; mutations never run from GET; every error has a code,
+and a refused request answers JSON, never plain text."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from api.graphql_http import wants_graphql_response
 from models.user import ApiToken
+from tests.client import error_codes
 from tests.factories import make_catalog_admin
 
 JSON = "application/json"
@@ -20,7 +22,7 @@ CREATE_CI_TOKEN = 'mutation { createApiToken(name: "ci") { token userErrors { co
 REQUESTS: dict[str, tuple[str, Any, bool]] = {
     "valid query": ("POST", {"query": "{ viewer { email } }"}, True),
     "does not parse": ("POST", {"query": "{ viewer {"}, True),
-    "does not validate": ("POST", {"query": "{ nope }"}, True),
+    "does not validate": ("POST", {"query": "{ unknownField }"}, True),
     "variables do not coerce": (
         "POST",
         {"query": "query ($id: ID!) { customer(id: $id) { id } }", "variables": {"id": None}},
@@ -34,8 +36,21 @@ REQUESTS: dict[str, tuple[str, Any, bool]] = {
     "mutation over GET": ("GET", {"query": CREATE_CI_TOKEN}, True),
 }
 
-# (request, Accept) -> (status, content type, has a `data` key); None: plain text
-TEXT = "text/plain; charset=utf-8"
+# the `extensions.code` of each request's error (None: it has no error)
+CODES = {
+    "valid query": None,
+    "does not parse": "GRAPHQL_PARSE_FAILED",
+    "does not validate": "GRAPHQL_VALIDATION_FAILED",
+    "variables do not coerce": "BAD_USER_INPUT",
+    "field error while executing": "UNAUTHENTICATED",
+    "subscription over plain HTTP": "BAD_REQUEST",
+    "body is not JSON": "BAD_REQUEST",
+    "no query": "BAD_REQUEST",
+    "query over GET": None,
+    "mutation over GET": "BAD_REQUEST",
+}
+
+# (request, Accept) -> (status, content type, has a `data` key)
 GR_TYPE = f"{GRAPHQL_RESPONSE}; charset=utf-8"
 CASES = [
     ("valid query", JSON, 200, JSON, True),
@@ -50,13 +65,13 @@ CASES = [
     ("field error while executing", GRAPHQL_RESPONSE, 200, GR_TYPE, True),
     ("subscription over plain HTTP", JSON, 400, JSON, True),
     ("subscription over plain HTTP", GRAPHQL_RESPONSE, 400, GR_TYPE, False),
-    ("body is not JSON", JSON, 400, TEXT, None),
+    ("body is not JSON", JSON, 400, JSON, False),
     ("body is not JSON", GRAPHQL_RESPONSE, 400, GR_TYPE, False),
-    ("no query", JSON, 400, TEXT, None),
+    ("no query", JSON, 400, JSON, False),
     ("no query", GRAPHQL_RESPONSE, 400, GR_TYPE, False),
     ("query over GET", JSON, 200, JSON, True),
     ("query over GET", GRAPHQL_RESPONSE, 200, GR_TYPE, True),
-    ("mutation over GET", JSON, 400, TEXT, None),
+    ("mutation over GET", JSON, 400, JSON, False),
     ("mutation over GET", GRAPHQL_RESPONSE, 405, GR_TYPE, False),
 ]
 
@@ -83,8 +98,6 @@ async def test_status_content_type_and_data_by_accept(http, name, accept, status
 
     # then
     assert (response.status_code, response.headers["content-type"]) == (status, content_type), response.text
-    if has_data is None:
-        return
     body = response.json()
     assert ("data" in body) is has_data, body
     assert body.get("errors") or name in ("valid query", "query over GET"), body
@@ -101,7 +114,8 @@ async def test_a_mutation_over_get_never_runs_and_says_post(http):
     # then
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
-    assert response.json() == {"errors": [{"message": "mutations are not allowed when using GET"}]}
+    error = {"message": "mutations are not allowed when using GET", "extensions": {"code": "BAD_REQUEST"}}
+    assert response.json() == {"errors": [error]}
     assert await ApiToken.all().count() == 0
 
 
@@ -117,9 +131,28 @@ async def test_application_json_answers_keep_their_shape(http):
     assert response.json() == {
         "data": None,
         "errors": [
-            {"message": "Cannot query field 'nope' on type 'Query'.", "locations": [{"line": 1, "column": 3}]}
+            {
+                "message": "Cannot query field 'unknownField' on type 'Query'.",
+                "locations": [{"line": 1, "column": 3}],
+                "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"},
+            }
         ],
     }
+
+
+@pytest.mark.parametrize("accept", [JSON, GRAPHQL_RESPONSE])
+@pytest.mark.parametrize("name", list(REQUESTS))
+async def test_every_top_level_error_has_its_code(http, name, accept):
+    """Each request of the table under each Accept: its errors carry the table's code."""
+    # given
+    admin = await make_catalog_admin()
+
+    # when
+    response = await send(http, name, accept, admin.token)
+
+    # then
+    expected = [] if CODES[name] is None else [CODES[name]]
+    assert error_codes(response.json()) == expected, response.text
 
 
 @pytest.mark.parametrize(

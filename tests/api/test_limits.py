@@ -19,7 +19,7 @@ from api.query_cost import operation_cost
 from api.schema import build_schema, schema
 from models.user import Role
 from settings import Settings
-from tests.client import GraphQLClient
+from tests.client import GraphQLClient, error_codes
 from tests.factories import make_catalog_admin, make_customer, make_user
 from tests.ws_client import PROTOCOLS, GraphQLSocket, SocketClosed
 
@@ -58,6 +58,7 @@ async def test_a_query_deeper_than_the_limit_is_refused(gql: GraphQLClient, sett
     # then: validation refuses it before any resolver runs
     assert body.get("data") is None
     assert "exceeds maximum operation depth" in body["errors"][0]["message"]
+    assert set(error_codes(body)) == {"GRAPHQL_VALIDATION_FAILED"}
 
 
 async def test_aliases_beyond_the_limit_are_refused(gql: GraphQLClient, settings: Settings) -> None:
@@ -70,6 +71,7 @@ async def test_aliases_beyond_the_limit_are_refused(gql: GraphQLClient, settings
 
     # then: only the first is refused
     assert "aliases found" in too_many["errors"][0]["message"]
+    assert error_codes(too_many) == ["GRAPHQL_VALIDATION_FAILED"]
     assert "errors" not in at_limit
 
 
@@ -84,6 +86,7 @@ async def test_documents_beyond_the_token_limit_are_refused(gql: GraphQLClient, 
     # then: the parser stops it
     assert body.get("data") is None
     assert "token" in body["errors"][0]["message"].lower()
+    assert error_codes(body) == ["GRAPHQL_PARSE_FAILED"]
 
 
 def _comment_padded(letters: int) -> str:
@@ -117,6 +120,7 @@ async def test_a_document_longer_than_the_limit_is_refused_and_not_cached(
     assert error["message"] == (
         f"Syntax Error: Source contains more than {settings.max_query_length} code points. Parsing aborted."
     )
+    assert error["extensions"] == {"code": "GRAPHQL_PARSE_FAILED"}
     assert (len(documents), documents.bytes) == cached
 
 
@@ -246,6 +250,7 @@ async def test_the_issues_nested_pages_are_refused_for_their_cost(
     assert body.get("data") is None
     [error] = body["errors"]
     assert error["message"] == f"query cost 2030303 exceeds the limit {settings.max_query_cost}"
+    assert error["extensions"] == {"code": "GRAPHQL_VALIDATION_FAILED"}
 
 
 async def test_the_heaviest_documented_query_stays_well_inside_the_cost_limit(
@@ -376,7 +381,8 @@ async def test_a_subscription_over_plain_http_is_a_client_error(
 
     # then: 400 with a top-level error pointing at the websocket and SSE, and nothing logged as an error
     assert response.status_code == 400
-    assert response.json() == {"data": None, "errors": [{"message": SUBSCRIPTION_NEEDS_A_STREAM}]}
+    error = {"message": SUBSCRIPTION_NEEDS_A_STREAM, "extensions": {"code": "BAD_REQUEST"}}
+    assert response.json() == {"data": None, "errors": [error]}
     assert "websocket" in SUBSCRIPTION_NEEDS_A_STREAM
     assert "text/event-stream" in SUBSCRIPTION_NEEDS_A_STREAM
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -174,7 +174,8 @@ async def test_a_mutation_over_get_is_refused(http: httpx.AsyncClient) -> None:
 
     # then
     assert response.status_code == 400
-    assert response.text == "mutations are not allowed when using GET"
+    error = {"message": "mutations are not allowed when using GET", "extensions": {"code": "BAD_REQUEST"}}
+    assert response.json() == {"errors": [error]}
     assert await ApiToken.all().count() == 0
 
 
@@ -244,7 +245,11 @@ async def test_a_syntax_error_reaches_the_client_unmasked(gql: GraphQLClient) ->
     assert body == {
         "data": None,
         "errors": [
-            {"message": "Syntax Error: Expected Name, found <EOF>.", "locations": [{"line": 1, "column": 17}]}
+            {
+                "message": "Syntax Error: Expected Name, found <EOF>.",
+                "locations": [{"line": 1, "column": 17}],
+                "extensions": {"code": "GRAPHQL_PARSE_FAILED"},
+            }
         ],
     }
 
@@ -264,6 +269,7 @@ async def test_a_validation_error_reaches_the_client_unmasked(gql: GraphQLClient
             {
                 "message": "Cannot query field 'secretField' on type 'User'.",
                 "locations": [{"line": 1, "column": 21}],
+                "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"},
             }
         ],
     }
@@ -288,6 +294,7 @@ async def test_a_wrong_variable_type_reaches_the_client_unmasked(gql: GraphQLCli
         error["message"]
         == "Variable '$first' has invalid value: Int cannot represent non-integer value: 'ten'"
     )
+    assert error["extensions"] == {"code": "BAD_USER_INPUT"}
 
 
 async def test_an_unexpected_exception_in_a_query_is_masked_and_logged(
@@ -317,6 +324,7 @@ async def test_an_unexpected_exception_in_a_query_is_masked_and_logged(
                 "message": "Unexpected error.",
                 "locations": [{"line": 1, "column": 9}],
                 "path": ["creditSettings"],
+                "extensions": {"code": "INTERNAL_SERVER_ERROR"},
             }
         ],
     }
@@ -352,6 +360,7 @@ async def test_an_unexpected_exception_in_a_mutation_is_masked_and_logged(
                 "message": "Unexpected error.",
                 "locations": [{"line": 1, "column": 12}],
                 "path": ["createApiToken"],
+                "extensions": {"code": "INTERNAL_SERVER_ERROR"},
             }
         ],
     }

@@ -170,7 +170,12 @@ async def test_other_failures_stay_masked_as_unexpected_errors(
     assert response.status_code == 200
     assert "retry-after" not in response.headers
     assert response.json()["errors"] == [
-        {"message": "Unexpected error.", "locations": [{"line": 1, "column": 9}], "path": ["creditSettings"]}
+        {
+            "message": "Unexpected error.",
+            "locations": [{"line": 1, "column": 9}],
+            "path": ["creditSettings"],
+            "extensions": {"code": "INTERNAL_SERVER_ERROR"},
+        }
     ]
     assert "secret detail" not in response.text
 

@@ -101,11 +101,13 @@ class Tab:
 
 @pytest.fixture
 async def open_tab(browser: Any, console_url: str) -> AsyncIterator[Any]:
-    """`await open_tab()` → a Tab in a fresh context (its own session storage, like another person)."""
+    """`await open_tab()` → a Tab in a fresh context (its own session storage, like another person);
+    keyword options (`timezone_id`, `locale`, …) go to the browser context."""
     contexts = []
 
-    async def open_one(width: int = 1280, height: int = 900) -> Tab:
-        context = await browser.new_context(base_url=console_url, viewport={"width": width, "height": height})
+    async def open_one(width: int = 1280, height: int = 900, **options: Any) -> Tab:
+        viewport = {"width": width, "height": height}
+        context = await browser.new_context(base_url=console_url, viewport=viewport, **options)
         contexts.append(context)
         page = await context.new_page()
         tab = Tab(page, context)

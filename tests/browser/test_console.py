@@ -96,13 +96,13 @@ async def test_requests_take_the_badge_below_zero_in_red_and_alert_the_administr
     await request_service(tab, "Rendering")
     await expect(badge(tab)).to_have_text("0.00")
     await request_service(tab, "Export")
-    await expect(badge(tab)).to_have_text("-15.00")
+    await expect(badge(tab)).to_have_text("\u221215.00")  # U+2212, the minus sign
     await expect(badge(tab)).to_have_css("color", RED)
     await screenshot(tab, artifacts, "end-user-services")
 
     # and the administrator's bell shows exactly one below-zero notification, live
     await expect(bell).to_have_accessible_name("Notifications, 1 unread")
-    await expect(badge(admin)).to_have_text("-15.00")
+    await expect(badge(admin)).to_have_text("\u221215.00")
     await bell.click()
     panel = admin.page.get_by_role("region", name="Notifications")
     await expect(panel.get_by_role("listitem")).to_have_count(1)
@@ -169,7 +169,7 @@ async def test_after_the_network_returns_the_bell_counts_what_happened_meanwhile
     await tab.context.set_offline(False)
 
     # then the bell counts the below-zero notification it never received as an event
-    await expect(badge(tab)).to_have_text("-15.00")
+    await expect(badge(tab)).to_have_text("\u221215.00")
     await expect(bell).to_have_accessible_name("Notifications, 1 unread")
     assert tab.errors == []
 
@@ -216,6 +216,7 @@ async def test_axe_finds_no_serious_or_critical_violation_on_any_screen(
                 "/customers",
                 f"/customers/{customer.id}",
                 f"/customers/{customer.id}/credit-management",
+                f"/customers/{customer.id}/users",
                 "/requests",
                 "/catalog",
                 "/webhooks",
@@ -223,7 +224,7 @@ async def test_axe_finds_no_serious_or_critical_violation_on_any_screen(
                 "/tokens",
             ],
         ),
-        (owner, ["/dashboard", "/services", "/webhooks", f"/webhooks/{hook.id}", "/tokens"]),
+        (owner, ["/dashboard", "/services", "/users", "/webhooks", f"/webhooks/{hook.id}", "/tokens"]),
         (user, ["/services", "/tokens"]),
     ]
     axe = AXE.read_text()

@@ -239,7 +239,7 @@ async def test_a_threshold_above_the_balance_turns_the_badge_amber_and_alerts(op
     await page.get_by_role("button", name="Save alert").click()
 
     # then the badge turns amber and the bell gets the below-threshold notification
-    await expect(page.get_by_text("Saved: you are alerted below 50.00.")).to_be_visible()
+    await expect(page.get_by_text("Saved: you are alerted below 50.00 credits.")).to_be_visible()
     await expect(badge(tab)).to_have_css("color", AMBER)
     await expect(page.get_by_role("button", name="Notifications, 1 unread")).to_be_visible()
 
@@ -325,17 +325,18 @@ async def test_browsing_many_customers_keeps_the_socket_within_its_subscription_
 
     # then the last one's balance is still live (screens left behind gave their subscriptions back)
     await api(catalog.token).grant(str(customers[-1].id), "2")
-    await expect(page.locator(".big-number")).to_have_text("3.00")
+    await expect(page.locator(".big-number")).to_have_text("3.00 credits")
     assert tab.errors == []
 
 
 async def test_a_customer_administrator_creates_and_deactivates_a_user(open_tab: Any) -> None:
-    # given a customer administrator on its dashboard
+    # given a customer administrator on its Users screen
     customer = await make_customer("Tau Pty", balance=1)
     owner = await make_user(Role.CUSTOMER_ADMIN, customer)
     tab = await open_tab()
     await log_in(tab, owner.user.email, PASSWORD)
     page = tab.page
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name="Users").click()
 
     # when it adds an end user
     await page.get_by_label("Name", exact=True).fill("New Person")

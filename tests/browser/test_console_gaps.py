@@ -76,7 +76,7 @@ async def test_a_page_load_resumes_after_the_last_entry_and_misses_one_made_mean
     assert tab.errors == []
 
 
-async def test_the_dashboard_lists_every_user_of_the_customer_to_deactivate_and_reactivate(
+async def test_users_lists_every_user_of_the_customer_to_deactivate_and_reactivate(
     open_tab: Any, artifacts: Any
 ) -> None:
     # given a customer whose users were made elsewhere (not in this session)
@@ -85,9 +85,10 @@ async def test_the_dashboard_lists_every_user_of_the_customer_to_deactivate_and_
     others = [await make_user(Role.END_USER, customer) for _ in range(2)]
     stranger = await make_user(Role.END_USER, await make_customer("Mu Inc"))
 
-    # when its administrator opens the dashboard
+    # when its administrator opens Users
     tab = await open_tab()
     await log_in(tab, owner.user.email, PASSWORD)
+    await tab.page.get_by_role("navigation", name="Main").get_by_role("link", name="Users").click()
     users = tab.page.get_by_role("table", name="Users")
 
     # then every user of the customer is listed, and nobody else's
@@ -102,7 +103,7 @@ async def test_the_dashboard_lists_every_user_of_the_customer_to_deactivate_and_
     await row.get_by_role("button", name="Reactivate").click()
     await expect(row).to_contain_text("Active")
     await expect(row.get_by_role("button", name="Deactivate")).to_be_focused()
-    await screenshot(tab, artifacts, "dashboard-users")
+    await screenshot(tab, artifacts, "users")
     assert tab.errors == []
 
 
@@ -170,7 +171,7 @@ async def test_a_threshold_set_elsewhere_shows_on_the_open_dashboard(
     assert data["setCreditAlert"]["userErrors"] == []
 
     # then the open dashboard shows the new threshold, in the summary and in the form
-    await expect(page.get_by_text("Alert threshold: 20.00.")).to_be_visible()
+    await expect(page.get_by_text("Alert threshold: 20.00 credits.")).to_be_visible()
     await expect(page.get_by_label("Alert threshold (credits)")).to_have_value("20.00")
     await expect(badge(tab)).to_have_text("10.00")
     assert tab.errors == []

@@ -148,17 +148,17 @@ async def test_a_lot_that_expires_leaves_the_balance_and_the_table_without_a_rel
     await log_in(tab, catalog.user.email, PASSWORD)
     page = await open_credit_management(tab, customer.id)
     balance = page.get_by_role("region", name="Balance").locator(".big-number")
-    await expect(balance).to_have_text("30.00")
+    await expect(balance).to_have_text("30.00 credits")
 
     # when 20 credits are granted, through the API, to expire four seconds from now
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=4)
     await api(catalog.token).grant(str(customer.id), "20.00", expiresAt=expires.isoformat())
-    await expect(balance).to_have_text("50.00")
+    await expect(balance).to_have_text("50.00 credits")
     row = lots_table(page).get_by_role("row").filter(has_text="#2")
     await expect(row).to_contain_text("Active")
 
     # then within the expiry sweep's ten seconds the lot is Expired and the balance back at 30, live
     await expect(row).to_contain_text("Expired", timeout=20_000)
-    await expect(balance).to_have_text("30.00")
+    await expect(balance).to_have_text("30.00 credits")
     await expect(page.get_by_role("table", name="Recent transactions")).to_contain_text("Expiry")
     assert tab.errors == []

@@ -100,7 +100,9 @@ async def test_an_endpoint_is_disabled_its_secret_rotated_and_it_is_deleted(
     await url.fill("ftp://example.com/hooks")
     await page.get_by_role("button", name="Create endpoint").click()
     await expect(url).to_have_attribute("aria-invalid", "true")
-    await expect(url).to_have_accessible_description(re.compile("url must be an absolute"))
+    await expect(url).to_have_accessible_description(
+        re.compile("Enter a full address that starts with https://")
+    )
     await url.fill(receiver.url)
     await page.get_by_label("credit_alert.fired").check()
     await page.get_by_role("button", name="Create endpoint").click()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 
@@ -51,6 +53,56 @@ async def test_too_many_failures_for_an_email_from_one_address_are_rate_limited(
     # then: the email is throttled there
     assert _codes(data) == ["RATE_LIMITED"]
     assert data["login"]["token"] is None
+
+
+def _retry_seconds(data: dict) -> int:
+    """The seconds a RATE_LIMITED message says to wait."""
+    [error] = data["login"]["userErrors"]
+    match = re.fullmatch(r"too many failed logins; try again in (\d+) seconds", error["message"])
+    assert match, error["message"]
+    return int(match.group(1))
+
+
+async def test_rate_limited_says_when_to_retry(gql: GraphQLClient, settings: Settings) -> None:
+    # given: an email at its limit from one address, the failures made 100 seconds ago
+    admin = await make_catalog_admin()
+    for _ in range(settings.login_max_failures_per_email_and_address):
+        await gql(LOGIN, {"email": admin.user.email, "password": "wrong password"})
+    await LoginFailure.all().update(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=100))
+
+    # when: it tries again
+    data = await gql(LOGIN, {"email": admin.user.email, "password": PASSWORD})
+
+    # then: the message says when the oldest failure leaves the window (give or take a second)
+    assert _codes(data) == ["RATE_LIMITED"]
+    assert settings.login_window_seconds - 101 <= _retry_seconds(data) <= settings.login_window_seconds - 99
+
+
+async def test_the_retry_time_is_when_enough_failures_have_left_the_window(
+    gql: GraphQLClient, settings: Settings
+) -> None:
+    # given: two failures more than the limit for an email from one address (counted by another
+    # process while this one refused), the three oldest about to leave the window, the rest 300 s old
+    admin = await make_catalog_admin()
+    limit = settings.login_max_failures_per_email_and_address
+    for _ in range(limit):
+        await gql(LOGIN, {"email": admin.user.email, "password": "wrong password"})
+    pair = (await LoginFailure.filter(key__startswith="pair:").first()).key
+    for _ in range(2):
+        await LoginFailure.create(key=pair)
+    now = dt.datetime.now(dt.UTC)
+    failures = await LoginFailure.filter(key=pair).order_by("created_at")
+    assert len(failures) == limit + 2
+    for index, failure in enumerate(failures):
+        age = settings.login_window_seconds - 10 - index if index < 3 else 300
+        failure.created_at = now - dt.timedelta(seconds=age)
+        await failure.save(update_fields=["created_at"])
+
+    # when
+    data = await gql(LOGIN, {"email": admin.user.email, "password": PASSWORD})
+
+    # then: one failure under the limit needs the three oldest gone: the third leaves in 12 s
+    assert 11 <= _retry_seconds(data) <= 13
 
 
 async def test_a_stranger_cannot_lock_the_owner_out_from_another_address(

@@ -264,7 +264,10 @@ async def test_a_mutation_over_get_never_runs_on_a_stream(server, http):
 
     # then
     assert [e.kind for e in events] == ["next", "complete"]
-    assert events[0].data == {"data": None, "errors": [{"message": "mutations are not allowed"}]}
+    assert events[0].data == {
+        "data": None,
+        "errors": [{"message": "mutations are not allowed", "extensions": {"code": "BAD_REQUEST"}}],
+    }
     assert await ApiToken.all().count() == 0
 
 

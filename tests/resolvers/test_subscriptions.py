@@ -222,7 +222,8 @@ async def test_grant_produces_balance_event_with_transaction(api, url, protocol)
     ids=["no-token", "not-bearer", "not-a-string", "bad-jwt", "bad-api-token"],
 )
 async def test_socket_without_valid_token_is_rejected(url, protocol, params, message):
-    """No or a bad token in connection_init: 4403 (transport-ws) or connection_error, then close (legacy)."""
+    """No or a bad token in connection_init: 4403 (transport-ws) or connection_error with the message
+    and UNAUTHENTICATED, then close (legacy)."""
     # given / when
     with pytest.raises(ConnectionRejected) as rejected:
         async with GraphQLSocket(url, protocol, params=params):
@@ -233,7 +234,8 @@ async def test_socket_without_valid_token_is_rejected(url, protocol, params, mes
         assert (rejected.value.code, rejected.value.error) == (FORBIDDEN_CLOSE, None)
     else:
         # Strawberry's legacy handler closes with 1011 after connection_error.
-        assert (rejected.value.code, rejected.value.error) == (1011, {"message": message})
+        error = {"message": message, "extensions": {"code": "UNAUTHENTICATED"}}
+        assert (rejected.value.code, rejected.value.error) == (1011, error)
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

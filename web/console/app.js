@@ -3,7 +3,7 @@
 // no token in the page, its storage or a URL. Every tab of the browser shares it, a reload keeps
 // the screen (the URL is the state), and a logout in one tab logs every tab out.
 import "./credit-balance-define.js";
-import { h, replace, field } from "./dom.js";
+import { h, replace, field, labelTableCells } from "./dom.js";
 import { GraphQLClient, defaultEndpoint, socketUrl } from "./graphql.js";
 import { closeAll, liveFor } from "./live.js";
 import { bindMutation } from "./forms.js";
@@ -22,7 +22,7 @@ const ROLE_NAMES = { CATALOG_ADMIN: "Catalog administrator", CUSTOMER_ADMIN: "Cu
 const HOME = { CATALOG_ADMIN: "/customers", CUSTOMER_ADMIN: "/dashboard", END_USER: "/services" };
 const NAV = {
   CATALOG_ADMIN: [["/customers", "Customers"], ["/requests", "Requests"], ["/catalog", "Catalog"], ["/webhooks", "Webhooks"], ["/tokens", "API tokens"]],
-  CUSTOMER_ADMIN: [["/dashboard", "Dashboard"], ["/services", "Services"], ["/webhooks", "Webhooks"], ["/tokens", "API tokens"]],
+  CUSTOMER_ADMIN: [["/dashboard", "Dashboard"], ["/services", "Services"], ["/users", "Users"], ["/webhooks", "Webhooks"], ["/tokens", "API tokens"]],
   END_USER: [["/services", "Services"], ["/tokens", "API tokens"]],
 };
 
@@ -33,8 +33,11 @@ const ROUTES = [
   [/^\/customers$/, ["CATALOG_ADMIN"], "./catalog.js", "customers"],
   [/^\/customers\/([^/]+)$/, ["CATALOG_ADMIN"], "./catalog.js", "customerDetail"],
   [/^\/customers\/([^/]+)\/credit-management$/, ["CATALOG_ADMIN"], "./catalog.js", "creditManagement"],
+  [/^\/customers\/([^/]+)\/users$/, ["CATALOG_ADMIN"], "./catalog.js", "customerUsers"],
+  [/^\/users$/, ["CUSTOMER_ADMIN"], "./users.js", "users"],
   [/^\/catalog$/, ["CATALOG_ADMIN"], "./catalog.js", "catalog"],
   [/^\/requests$/, ["CATALOG_ADMIN"], "./requests.js", "requests"],
+  [/^\/requests\/([^/]+)$/, ["CATALOG_ADMIN", "CUSTOMER_ADMIN"], "./request.js", "requestDetail"],
   [/^\/webhooks$/, ["CATALOG_ADMIN", "CUSTOMER_ADMIN"], "./webhooks.js", "webhooks"],
   [/^\/webhooks\/([^/]+)$/, ["CATALOG_ADMIN", "CUSTOMER_ADMIN"], "./webhooks.js", "webhookEndpoint"],
   [/^\/tokens$/, ["CATALOG_ADMIN", "CUSTOMER_ADMIN", "END_USER"], "./tokens.js", "tokens"],
@@ -108,7 +111,7 @@ window.addEventListener("credits:unauthenticated", sessionEnded);
 window.addEventListener("popstate", () => render());
 document.addEventListener("click", (event) => {
   const link = event.target.closest?.("a[href]");
-  if (!link || link.target || event.defaultPrevented || event.button !== 0) return;
+  if (!link || link.target || link.hasAttribute("download") || event.defaultPrevented || event.button !== 0) return;
   if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
   const url = new URL(link.href);
   if (url.origin !== location.origin || url.pathname.startsWith("/graphql") || url.pathname.startsWith("/static")) return;
@@ -279,4 +282,5 @@ async function render() {
   moved = false;
 }
 
+labelTableCells(main);
 render();

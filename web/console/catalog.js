@@ -1,13 +1,15 @@
 // The catalog console: customers (search, create, live balances), a customer's details and its
 // Customer Options → Credit Management panel, and the catalog (credit switch, services, prices).
 import { h, replace, field, setError } from "./dom.js";
-import { bindMutation } from "./forms.js";
+import { bindMutation, messageFor } from "./forms.js";
+import { amountField } from "./amount-field.js";
 import { watchBalance } from "./live.js";
 import { ledgerPanel } from "./ledger.js";
 import { balanceCard, thresholdForm } from "./dashboard.js";
 import { requestsTable } from "./services.js";
+import { usersCard } from "./users.js";
 import { expiry, lotsPanel } from "./lots.js";
-import { balanceState, normalize, signed } from "./money.js";
+import { balanceState, formatAmount, formatCredits, signed } from "./money.js";
 
 const CUSTOMERS = `query Customers($search: String, $after: String) {
   customers(first: 50, search: $search, after: $after) { nodes { id name balance lastSequence alertThreshold } pageInfo { hasNextPage endCursor } }
@@ -41,7 +43,7 @@ function breadcrumbs(...parts) {
 
 function balanceCell(customer) {
   const state = balanceState(customer.balance, customer.alertThreshold);
-  return h("td", { class: `num balance-cell ${state}`, "data-customer": customer.id }, customer.balance);
+  return h("td", { class: `num balance-cell ${state}`, "data-customer": customer.id }, formatAmount(customer.balance));
 }
 
 export async function customers(main, { client, live }) {
@@ -62,7 +64,7 @@ export async function customers(main, { client, live }) {
     for (const customer of page.nodes) {
       const cell = balanceCell(customer);
       rows.set(customer.id, { customer, sequence: customer.lastSequence, cell });
-      body.append(h("tr", {}, h("th", { scope: "row" }, h("a", { href: `/customers/${customer.id}` }, customer.name)), h("td", { class: "num" }, customer.alertThreshold ?? "—"), cell));
+      body.append(h("tr", {}, h("th", { scope: "row" }, h("a", { href: `/customers/${customer.id}` }, customer.name)), h("td", { class: "num" }, customer.alertThreshold == null ? "—" : formatAmount(customer.alertThreshold)), cell));
     }
     if (!rows.size) body.append(h("tr", {}, h("td", { colspan: 3, class: "empty" }, search.value ? "No customer matches. Clear the search or create one below." : "No customers yet. Create the first one below.")));
     cursor = page.pageInfo.endCursor;
@@ -117,7 +119,7 @@ export async function customers(main, { client, live }) {
 function customerHeader(customer, current) {
   const base = `/customers/${customer.id}`;
   return [
-    breadcrumbs(["Customers", "/customers"], [customer.name, current === "overview" ? null : base], ...(current === "credit" ? [["Credit Management", null]] : [])),
+    breadcrumbs(["Customers", "/customers"], [customer.name, current === "overview" ? null : base], ...(current === "credit" ? [["Credit Management", null]] : current === "users" ? [["Users", null]] : [])),
     h("div", { class: "page-head" }, h("h1", {}, customer.name)),
     h(
       "nav",
@@ -125,6 +127,7 @@ function customerHeader(customer, current) {
       h("span", { class: "subnav-title" }, "Customer Options"),
       h("a", { href: base, "aria-current": current === "overview" ? "page" : null }, "Overview"),
       h("a", { href: `${base}/credit-management`, "aria-current": current === "credit" ? "page" : null }, "Credit Management"),
+      h("a", { href: `${base}/users`, "aria-current": current === "users" ? "page" : null }, "Users"),
     ),
   ];
 }
@@ -156,10 +159,18 @@ export async function customerDetail(main, { client, live }, id) {
   };
 }
 
+/** A customer's users: the catalog administrator creates its first administrator here. */
+export async function customerUsers(main, { client, viewer }, id) {
+  const customer = await loadCustomer(main, client, id);
+  if (!customer) return;
+  document.title = `Users · ${customer.name} · Credits`;
+  replace(main, ...customerHeader(customer, "users"), usersCard(client, viewer, customer.id));
+}
+
 /** Add's "More options": when the granted credits expire and their priority; both optional. */
 function lotOptions() {
   const expires = field("Expires on", { name: "expiresAt", type: "datetime-local", step: 1 }, "Empty: the credits never expire.");
-  const priority = field("Priority", { name: "priority", inputmode: "numeric", autocomplete: "off", placeholder: "50" }, "0 to 100; lower is used first. Empty: 50.");
+  const priority = field("Priority", { name: "priority", inputmode: "numeric", autocomplete: "off" }, "0 to 100; lower is used first. Empty: 50.");
   const element = h("details", { class: "more-options" }, h("summary", {}, "More options"), expires.wrap, priority.wrap);
   const expiresAt = () => (expires.input.value ? new Date(expires.input.value).toISOString() : null);
   const priorityValue = () => (priority.input.value.trim() === "" ? null : Number(priority.input.value.trim()));
@@ -205,7 +216,7 @@ function lotOptions() {
 function balanceAction(client, customer, kind) {
   const add = kind === "add";
   const verb = add ? "Add" : "Remove";
-  const amount = field(`Credits to ${add ? "add" : "remove"}`, { name: "amount", inputmode: "decimal", autocomplete: "off", placeholder: "100.00" });
+  const amount = amountField(`Credits to ${add ? "add" : "remove"}`, { name: "amount", zero: false, messages: { negative: `Enter the credits to ${add ? "add" : "remove"} without a minus sign${add ? "" : ": Remove takes them away"}.` } });
   const note = field("Note (optional)", { name: "note", autocomplete: "off" });
   const options = add ? lotOptions() : null;
   const submit = h("button", { type: "submit", class: add ? "button primary" : "button danger" }, verb);
@@ -217,20 +228,16 @@ function balanceAction(client, customer, kind) {
     if (confirmed) return;
     event.preventDefault();
     event.stopImmediatePropagation();
-    const normalized = normalize(amount.input.value);
-    if (normalized === null || normalized.startsWith("-") || normalized === "0.00") {
-      amount.error.textContent = "Enter a positive amount such as 100 or 12.50.";
-      amount.error.hidden = false;
-      amount.input.setAttribute("aria-invalid", "true");
+    const typed = amount.read();
+    if (typed.error) {
       amount.input.focus();
       return;
     }
-    amount.error.hidden = true;
-    amount.input.setAttribute("aria-invalid", "false");
     if (options && !options.check()) return;
-    const yes = h("button", { type: "button", class: add ? "button primary" : "button danger" }, `Confirm: ${verb.toLowerCase()} ${normalized}`);
+    const shown = formatAmount(typed.value);
+    const yes = h("button", { type: "button", class: add ? "button primary" : "button danger" }, `Confirm: ${verb.toLowerCase()} ${shown}`);
     const no = h("button", { type: "button", class: "button" }, "Cancel");
-    replace(confirmBox, h("p", {}, `${verb} ${normalized} credits ${add ? "to" : "from"} ${customer.name}${options ? options.describe() : ""}?`), h("div", { class: "row-actions" }, yes, no));
+    replace(confirmBox, h("p", {}, `${verb} ${formatCredits(typed.value)} ${add ? "to" : "from"} ${customer.name}${options ? options.describe() : ""}?`), h("div", { class: "row-actions" }, yes, no));
     confirmBox.hidden = false;
     submit.hidden = true;
     yes.focus();
@@ -249,13 +256,13 @@ function balanceAction(client, customer, kind) {
     keyed: true,
     fields: { amount, note, ...options?.fields },
     run: async (key) => {
-      const input = { customerId: customer.id, amount: normalize(amount.input.value), note: note.input.value.trim() || null, idempotencyKey: key, ...options?.input() };
+      const input = { customerId: customer.id, amount: amount.read().value, note: note.input.value.trim() || null, idempotencyKey: key, ...options?.input() };
       const data = await client.request(add ? GRANT : WITHDRAW, { input });
       return add ? data.grantCredits : data.withdrawCredits;
     },
     done: async (payload) => {
       const t = payload.transaction;
-      replace(result, h("p", { class: "success" }, `Done: ${signed(t.amount)} credits (transaction #${t.sequence}); the balance is now ${t.balanceAfter}.`));
+      replace(result, h("p", { class: "success" }, `Done: ${signed(t.amount)} credits (transaction #${t.sequence}); the balance is now ${formatCredits(t.balanceAfter)}.`));
       form.reset();
       if (options) options.element.open = false;
       confirmBox.hidden = true;
@@ -300,22 +307,29 @@ export async function creditManagement(main, { client, live }, id) {
   };
 }
 
+const PRICE_WORDS = { negative: "A price cannot be below zero: enter 0 for free, or leave it empty for not charged." };
+
+/** A credit price in a "Credit price" column: "1,250.00", or "Not charged" for none. */
+function priceText(price) {
+  return price == null ? "Not charged" : formatAmount(price);
+}
+
 function priceRow(client, service) {
-  const price = field(`Price of ${service.name}`, { name: "creditPrice", inputmode: "decimal", autocomplete: "off", value: service.creditPrice ?? "", placeholder: "Free" });
+  const price = amountField(`Price of ${service.name}`, { name: "creditPrice", value: service.creditPrice, optional: true, hint: null, messages: PRICE_WORDS });
+  price.input.placeholder = "Not charged";
   price.wrap.classList.add("inline");
   price.wrap.querySelector("label").classList.add("visually-hidden");
-  const shown = h("td", { class: "num" }, service.creditPrice ?? "Not charged");
+  const shown = h("td", { class: "num" }, priceText(service.creditPrice));
   const form = h("form", { class: "request-form", novalidate: true }, price.wrap, h("button", { type: "submit", class: "button small" }, "Set price"));
   bindMutation(form, {
     fields: { creditPrice: price },
     run: async () => {
-      const text = price.input.value.trim();
-      const value = text === "" ? null : normalize(text);
-      if (text !== "" && value === null) return { userErrors: [{ field: ["creditPrice"], message: "Enter an amount such as 40 or 12.50, or leave it empty for not charged." }] };
-      return (await client.request(SET_PRICE, { id: service.id, price: value })).setServicePrice;
+      const typed = price.read();
+      if (typed.error) return { userErrors: [{ field: ["creditPrice"], message: typed.message }] };
+      return (await client.request(SET_PRICE, { id: service.id, price: typed.value })).setServicePrice;
     },
     done: async (payload) => {
-      shown.textContent = payload.service.creditPrice ?? "Not charged";
+      shown.textContent = priceText(payload.service.creditPrice);
     },
   });
   return h("tr", {}, h("th", { scope: "row" }, service.name), shown, h("td", { class: "actions" }, form));
@@ -336,22 +350,21 @@ export async function catalog(main, { client }) {
       const payload = (await client.request(SET_SWITCH, { enabled: toggle.checked })).setCreditManagement;
       drawSwitch(payload.creditSettings.creditManagementEnabled);
     } catch (error) {
-      switchError.textContent = error.message;
+      switchError.textContent = messageFor(error);
       switchError.hidden = false;
       drawSwitch(!toggle.checked);
     }
   });
   const list = h("tbody");
   const name = field("Service name", { name: "name", autocomplete: "off", required: true });
-  const price = field("Credit price", { name: "creditPrice", inputmode: "decimal", autocomplete: "off", placeholder: "e.g. 40.00 (empty: not charged)" });
+  const price = amountField("Credit price", { name: "creditPrice", optional: true, hint: "Up to two decimals, e.g. 12.50. Empty: not charged; 0: free.", messages: PRICE_WORDS });
   const form = h("form", { class: "grid-form", novalidate: true }, name.wrap, price.wrap, h("div", { class: "field end" }, h("button", { type: "submit", class: "button primary" }, "Create service")));
   bindMutation(form, {
     fields: { name, creditPrice: price },
     run: async () => {
-      const text = price.input.value.trim();
-      const value = text === "" ? null : normalize(text);
-      if (text !== "" && value === null) return { userErrors: [{ field: ["input", "creditPrice"], message: "Enter an amount such as 40 or 12.50, or leave it empty." }] };
-      return (await client.request(CREATE_SERVICE, { input: { name: name.input.value.trim(), creditPrice: value } })).createService;
+      const typed = price.read();
+      if (typed.error) return { userErrors: [{ field: ["input", "creditPrice"], message: typed.message }] };
+      return (await client.request(CREATE_SERVICE, { input: { name: name.input.value.trim(), creditPrice: typed.value } })).createService;
     },
     done: async () => {
       form.reset();

@@ -12,7 +12,7 @@
 // (detail: the BalanceEvent), `credit-balance:unauthenticated` (the token is refused: log in again).
 import { GraphQLClient, defaultEndpoint, socketUrl } from "./graphql.js";
 import { liveFor, watchBalance } from "./live.js";
-import { balanceState } from "./money.js";
+import { balanceState, formatAmount } from "./money.js";
 
 const VIEWER = `query Badge { viewer { id role unreadNotificationCount customer { id } } }`;
 const UNREAD = `query Unread { viewer { unreadNotificationCount } }`;
@@ -250,9 +250,10 @@ export class CreditBalanceElement extends HTMLElement {
       const live = this.live?.state === "live" && watch.balance !== null;
       const state = balanceState(watch.balance, watch.threshold);
       this.wrapEl.dataset.state = live ? state : "stale";
+      const shown = formatAmount(watch.balance);
       if (watch.balance === null) this.balanceEl.textContent = "…";
-      else if (live) this.balanceEl.textContent = watch.balance;
-      else this.balanceEl.textContent = `${watch.balance} (${this.live?.state === "offline" ? "reconnecting" : "connecting"})`;
+      else if (live) this.balanceEl.textContent = shown;
+      else this.balanceEl.textContent = `${shown} (${this.live?.state === "offline" ? "reconnecting" : "connecting"})`;
       this.stateEl.textContent = live && STATE_LABEL[state] ? `, ${STATE_LABEL[state]}` : "";
       this.wrapEl.title = live ? "Credit balance, live" : "Not connected: this is the last known balance";
     }

@@ -1,23 +1,17 @@
 // The customer administrator's dashboard: balance and alert state, the alert threshold, balance
-// history, recent transactions, the customer's service requests and its users.
-import { h, replace, field } from "./dom.js";
+// history, recent transactions and the customer's service requests (its users: users.js).
+import { h, replace } from "./dom.js";
 import { watchBalance } from "./live.js";
 import { ledgerPanel } from "./ledger.js";
-import { bindMutation, messageFor } from "./forms.js";
-import { balanceState, normalize } from "./money.js";
+import { bindMutation } from "./forms.js";
+import { amountField } from "./amount-field.js";
+import { balanceState, formatAmount, formatCredits } from "./money.js";
 import { requestsTable } from "./services.js";
 import { expiresNext } from "./lots.js";
 
 const SET_ALERT = `mutation SetAlert($input: SetCreditAlertInput!) {
   setCreditAlert(input: $input) { customer { id alertThreshold } userErrors { code field message } }
 }`;
-const CREATE_USER = `mutation CreateUser($input: CreateUserInput!) {
-  createUser(input: $input) { user { id email name role active } userErrors { code field message } }
-}`;
-const SET_ACTIVE = `mutation SetActive($id: ID!, $active: Boolean!) {
-  setUserActive(id: $id, active: $active) { user { id email name role active } userErrors { code field message } }
-}`;
-
 const STATE_TEXT = {
   negative: "Below zero: new requests still go through, and the balance stays negative until credits are added.",
   low: "Below your alert threshold.",
@@ -27,14 +21,15 @@ const STATE_TEXT = {
 
 /** The balance summary card, kept live from `watch`. */
 export function balanceCard(watch, title = "Balance") {
-  const amount = h("p", { class: "big-number" }, "…");
+  const amount = h("span", { class: "amount" }, "…");
+  const figure = h("p", { class: "big-number" }, amount, " ", h("span", { class: "unit" }, "credits"));
   const state = h("p", { class: "state-text" });
-  const card = h("section", { class: "card balance-card" }, h("h2", {}, title), amount, state);
+  const card = h("section", { class: "card balance-card" }, h("h2", {}, title), figure, state);
   const draw = () => {
     const current = balanceState(watch.balance, watch.threshold);
-    amount.textContent = watch.balance ?? "…";
-    amount.dataset.state = current;
-    const threshold = watch.threshold ? ` Alert threshold: ${watch.threshold}.` : " No alert threshold set.";
+    amount.textContent = watch.balance == null ? "…" : formatAmount(watch.balance);
+    figure.dataset.state = current;
+    const threshold = watch.threshold ? ` Alert threshold: ${formatCredits(watch.threshold)}.` : " No alert threshold set.";
     state.textContent = (STATE_TEXT[current] || "") + threshold;
   };
   watch.addEventListener("change", draw);
@@ -49,13 +44,16 @@ export function balanceCard(watch, title = "Balance") {
   return { element: card, draw, stop };
 }
 
-/** "Alert when credits fall below" check box + value, as the seed has it. */
+/**
+ * "Alert when credits fall below" check box + value, as the seed has it. The API takes a negative
+ * threshold (an alert when the debt passes it); the console explains that and asks once more.
+ */
 export function thresholdForm(client, watch, onSaved) {
   const enabled = h("input", { type: "checkbox", id: "alert-enabled", name: "enabled" });
-  const value = field("Alert threshold (credits)", { name: "threshold", inputmode: "decimal", autocomplete: "off", placeholder: "e.g. 20.00" });
+  const value = amountField("Alert threshold (credits)", { name: "threshold", negative: true, hint: "Up to two decimals, e.g. 1,000.50. Set it below zero only to be alerted about a debt." });
   const sync = () => {
     enabled.checked = watch.threshold != null;
-    value.input.value = watch.threshold ?? "";
+    value.input.value = watch.threshold == null ? "" : formatAmount(watch.threshold);
     value.input.disabled = !enabled.checked;
   };
   enabled.addEventListener("change", () => {
@@ -67,28 +65,70 @@ export function thresholdForm(client, watch, onSaved) {
     { class: "stack", novalidate: true },
     h("div", { class: "check" }, enabled, h("label", { for: "alert-enabled" }, "Alert when credits fall below")),
     value.wrap,
-    h("button", { type: "submit", class: "button" }, "Save alert"),
   );
+  const submit = h("button", { type: "submit", class: "button" }, "Save alert");
+  const confirmBox = h("div", { class: "confirm", hidden: true, role: "group", "aria-label": "Confirm a negative threshold" });
   const saved = h("p", { class: "success", role: "status", hidden: true });
-  form.append(saved);
+  form.append(h("div", {}, submit), confirmBox, saved);
+  let confirmedNegative = null; // the negative threshold the user confirmed, until the form is edited
+  const closeConfirm = () => {
+    confirmBox.hidden = true;
+    submit.hidden = false;
+  };
+  form.addEventListener("input", () => {
+    confirmedNegative = null;
+    closeConfirm();
+  });
+  // Before bindMutation's handler: an unreadable value goes no further, a negative one asks first.
+  form.addEventListener("submit", (event) => {
+    if (!enabled.checked) return;
+    const typed = value.read();
+    const stop = () => {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    };
+    if (typed.error) {
+      stop();
+      value.input.focus();
+      return;
+    }
+    // Already confirmed, or the threshold already saved: no need to ask.
+    if (!typed.value.startsWith("-") || typed.value === confirmedNegative || typed.value === watch.threshold) return;
+    stop();
+    const debt = formatCredits(typed.value.slice(1));
+    const yes = h("button", { type: "button", class: "button primary" }, `Save ${formatAmount(typed.value)}`);
+    const no = h("button", { type: "button", class: "button" }, "Change it");
+    replace(
+      confirmBox,
+      h("p", {}, `A threshold below zero alerts only once the balance is more than ${debt} in debt, after the below-zero alert. Alert below ${formatCredits(typed.value)}?`),
+      h("div", { class: "row-actions" }, yes, no),
+    );
+    confirmBox.hidden = false;
+    submit.hidden = true;
+    yes.focus();
+    yes.addEventListener("click", () => {
+      confirmedNegative = typed.value;
+      closeConfirm();
+      form.requestSubmit();
+    });
+    no.addEventListener("click", () => {
+      closeConfirm();
+      value.input.focus();
+    });
+  });
   bindMutation(form, {
     fields: { threshold: value },
     run: async () => {
       saved.hidden = true;
-      let threshold = null;
-      if (enabled.checked) {
-        threshold = normalize(value.input.value);
-        if (threshold === null) {
-          return { userErrors: [{ field: ["input", "threshold"], message: "Enter an amount such as 20 or 20.50." }] };
-        }
-      }
+      const threshold = enabled.checked ? value.read().value : null;
       return (await client.request(SET_ALERT, { input: { customerId: watch.customerId, threshold } })).setCreditAlert;
     },
     done: async (payload) => {
       watch.threshold = payload.customer.alertThreshold;
       watch.dispatchEvent(new Event("threshold"));
       sync();
-      saved.textContent = watch.threshold ? `Saved: you are alerted below ${watch.threshold}.` : "Saved: threshold alerts are off.";
+      confirmedNegative = null;
+      saved.textContent = watch.threshold ? `Saved: you are alerted below ${formatCredits(watch.threshold)}.` : "Saved: threshold alerts are off.";
       saved.hidden = false;
       onSaved?.();
     },
@@ -97,70 +137,6 @@ export function thresholdForm(client, watch, onSaved) {
   // Set elsewhere meanwhile: show it, unless the user is editing it here.
   watch.addEventListener("threshold", () => form.contains(document.activeElement) || sync());
   return h("section", { class: "card" }, h("h2", {}, "Alerts"), h("p", { class: "muted" }, "Customer administrators are alerted in the app and by email when the balance falls below zero and, if set, below this threshold."), form);
-}
-
-const USERS = `query Users($after: String) {
-  customer { id users(first: 50, after: $after) { nodes { id email name role active } pageInfo { hasNextPage endCursor } } }
-}`;
-
-/** The customer's users (paged, by email) with Deactivate / Reactivate, and a form to add one. */
-function usersCard(client, viewer) {
-  const users = new Map();
-  const list = h("tbody");
-  const message = h("p", { class: "form-status", role: "alert", hidden: true });
-  const more = h("button", { type: "button", class: "button", hidden: true }, "Show more users");
-  let cursor = null;
-  const draw = () => {
-    replace(list);
-    if (!users.size) list.append(h("tr", {}, h("td", { colspan: 4, class: "empty" }, "No users yet. Add the people of your organisation below.")));
-    for (const user of users.values()) {
-      const toggle = h("button", { type: "button", class: "button small", disabled: user.id === viewer.id, "aria-label": `${user.active ? "Deactivate" : "Reactivate"} ${user.email}` }, user.active ? "Deactivate" : "Reactivate");
-      toggle.addEventListener("click", async () => {
-        message.hidden = true;
-        try {
-          const payload = (await client.request(SET_ACTIVE, { id: user.id, active: !user.active })).setUserActive;
-          if (payload.user) users.set(user.id, payload.user);
-          else throw new Error(payload.userErrors.map((e) => e.message).join(" "));
-        } catch (error) {
-          message.textContent = messageFor(error);
-          message.hidden = false;
-        }
-        draw();
-        list.querySelector(`tr[data-user="${user.id}"] button`)?.focus();
-      });
-      list.append(h("tr", { "data-user": user.id }, h("td", {}, user.name, h("br"), h("span", { class: "muted small" }, user.email)), h("td", {}, user.role === "CUSTOMER_ADMIN" ? "Administrator" : "End user"), h("td", {}, user.active ? "Active" : "Deactivated"), h("td", { class: "actions" }, toggle)));
-    }
-    more.hidden = !cursor;
-  };
-  async function load() {
-    try {
-      const page = (await client.request(USERS, { after: cursor })).customer.users;
-      for (const user of page.nodes) users.set(user.id, user);
-      cursor = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
-    } catch (error) {
-      message.textContent = messageFor(error);
-      message.hidden = false;
-    }
-    draw();
-  }
-  more.addEventListener("click", load);
-  const name = field("Name", { name: "name", autocomplete: "off", required: true });
-  const email = field("Email", { name: "email", type: "email", autocomplete: "off", required: true });
-  const password = field("Password", { name: "password", type: "password", autocomplete: "new-password", required: true });
-  const role = h("select", { id: "new-user-role", name: "role" }, h("option", { value: "END_USER" }, "End user"), h("option", { value: "CUSTOMER_ADMIN" }, "Customer administrator"));
-  const form = h("form", { class: "grid-form", novalidate: true }, name.wrap, email.wrap, password.wrap, h("div", { class: "field" }, h("label", { for: "new-user-role" }, "Role"), role), h("div", { class: "field end" }, h("button", { type: "submit", class: "button primary" }, "Create user")));
-  bindMutation(form, {
-    fields: { name, email, password },
-    run: async () => (await client.request(CREATE_USER, { input: { name: name.input.value.trim(), email: email.input.value.trim(), password: password.input.value, role: role.value } })).createUser,
-    done: async (payload) => {
-      users.set(payload.user.id, payload.user);
-      form.reset();
-      draw();
-    },
-  });
-  draw();
-  load();
-  return h("section", { class: "card" }, h("h2", {}, "Users"), message, h("div", { class: "table-wrap" }, h("table", { class: "table", "aria-label": "Users" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "User"), h("th", { scope: "col" }, "Role"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))), list)), more, h("h3", {}, "Add a user"), form);
 }
 
 export async function dashboard(main, { client, live, viewer }) {
@@ -177,7 +153,6 @@ export async function dashboard(main, { client, live, viewer }) {
     h("div", { class: "grid two" }, summary.element, thresholdForm(client, watch, summary.draw)),
     ledger.element,
     requests.element,
-    usersCard(client, viewer),
   );
   const onChange = () => requests.refresh();
   watch.addEventListener("change", onChange);

@@ -67,3 +67,53 @@ export function when(iso) {
   const date = new Date(iso);
   return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 }
+
+/** The column header's text for a body cell, "" for a visually hidden one (an actions column). */
+function columnLabel(cell) {
+  const table = cell.closest("table");
+  const headRow = table?.tHead?.rows[0];
+  if (!headRow) return null;
+  let column = 0;
+  for (const before of cell.parentElement.cells) {
+    if (before === cell) break;
+    column += before.colSpan;
+  }
+  let start = 0;
+  for (const header of headRow.cells) {
+    if (column < start + header.colSpan) {
+      const text = header.textContent.trim();
+      const hidden = header.querySelector(".visually-hidden");
+      return hidden && hidden.textContent.trim() === text ? "" : text;
+    }
+    start += header.colSpan;
+  }
+  return null;
+}
+
+// Safari drops a table's semantics once its parts are display: block (the cards): say them in ARIA.
+const ROLES = { TABLE: "table", THEAD: "rowgroup", TBODY: "rowgroup", TR: "row", TD: "cell" };
+
+function keepRoles(root) {
+  for (const part of root.querySelectorAll("table.table:not([role]), table.table :is(thead, tbody, tr, th, td):not([role])")) {
+    const role = part.tagName === "TH" ? (part.scope === "row" ? "rowheader" : "columnheader") : ROLES[part.tagName];
+    if (role && part.closest("table.table")) part.setAttribute("role", role);
+  }
+}
+
+function labelCells(root) {
+  keepRoles(root);
+  for (const cell of root.querySelectorAll("table.table > tbody > tr > td:not([data-label])")) {
+    if (cell.colSpan > 1) continue;
+    const label = columnLabel(cell);
+    if (label !== null) cell.dataset.label = label;
+  }
+}
+
+/**
+ * Give every body cell of a `.table` under `root`, now and later, its column's name as data-label:
+ * on narrow screens each row is a card and the CSS shows the name before the value.
+ */
+export function labelTableCells(root) {
+  labelCells(root);
+  new MutationObserver(() => labelCells(root)).observe(root, { childList: true, subtree: true });
+}

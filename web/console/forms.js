@@ -1,7 +1,10 @@
 // Mutations from forms: one idempotency key per user action, the button busy while it runs, and
-// userErrors shown beside the field they name.
+// userErrors shown beside the field they name, in the console's words (messages.js).
 import { idempotencyKey } from "./graphql.js";
 import { h, setError } from "./dom.js";
+import { messageFor, userErrorMessage } from "./messages.js";
+
+export { messageFor };
 
 /**
  * Bind a form to a mutation. `fields` maps an argument name (the last part of a userError's field
@@ -53,20 +56,13 @@ function showErrors(errors, fields, status) {
     const name = error.field?.[error.field.length - 1];
     const parts = name && fields[name];
     if (parts) {
-      setError(parts, error.message);
+      setError(parts, userErrorMessage(error));
       if (!focused) parts.input.focus();
       focused = true;
     } else {
-      general.push(error.message);
+      general.push(userErrorMessage(error));
     }
   }
   status.textContent = general.join(" ");
   status.hidden = general.length === 0;
-}
-
-/** What to tell the user about a failed request. */
-export function messageFor(error) {
-  if (error.code === "FORBIDDEN") return "Your role may not do this.";
-  if (error.code === "SERVICE_UNAVAILABLE") return "The service is busy or restarting. Try again in a moment: nothing was done twice.";
-  return error.message || "Something went wrong. Try again.";
 }

@@ -1,19 +1,26 @@
-// A customer's recent transactions (paged, newest first) and the balance-history chart, kept live
-// from the customer's BalanceWatch: each ledger entry appears once, in sequence order.
-import { h, replace, when } from "./dom.js";
-import { balanceChart } from "./chart.js";
-import { signed } from "./money.js";
+// A customer's recent transactions (paged, newest first, optionally between two dates) and the
+// balance-history chart, kept live from the customer's BalanceWatch: each ledger entry appears
+// once, in sequence order. Charges and refunds name their service and link to the request; the
+// whole ledger (or the chosen dates) downloads as CSV through a one-time link.
+import "./relative-time-define.js";
+import { h, replace, uid } from "./dom.js";
+import { balanceHistory } from "./chart.js";
+import { formatAmount, signed } from "./money.js";
 import { expiry } from "./lots.js";
-import { ALLOCATIONS } from "./live.js";
+import { ALLOCATIONS, SERVICE_REQUEST } from "./live.js";
+import { messageFor } from "./forms.js";
 
-const PAGE = `query Ledger($id: ID, $after: String) {
+const PAGE = `query Ledger($id: ID, $after: String, $since: DateTime, $until: DateTime) {
   customer(id: $id) {
-    transactions(first: 20, after: $after) {
-      nodes { id sequence kind amount balanceAfter createdAt note ${ALLOCATIONS} }
+    id
+    transactions(first: 20, after: $after, since: $since, until: $until) {
+      nodes { id sequence kind amount balanceAfter createdAt note ${SERVICE_REQUEST} ${ALLOCATIONS} }
       pageInfo { hasNextPage endCursor }
     }
   }
 }`;
+// How long a row that arrived live stays highlighted (the CSS animation fades it out).
+const FRESH_MS = 4000;
 
 const KIND = { GRANT: "Grant", WITHDRAWAL: "Withdrawal", SERVICE_CHARGE: "Service charge", REFUND: "Refund", EXPIRATION: "Expiry" };
 
@@ -41,14 +48,58 @@ function allocationsCell(entry, open) {
   return h("td", {}, details);
 }
 
-/** The ledger panel: {element, highlight(sequence)}; `watch` supplies live entries. */
+/** The kind, and for charges and refunds the service, linked to its request. */
+function kindCell(entry) {
+  const kind = KIND[entry.kind] || entry.kind;
+  const request = entry.serviceRequest;
+  if (!request) return h("td", {}, kind);
+  return h(
+    "td",
+    { class: "kind" },
+    h("span", {}, kind),
+    " ",
+    h("a", { class: "service-link", href: `/requests/${encodeURIComponent(request.id)}`, "aria-label": `${request.service.name}: open the request` }, request.service.name),
+  );
+}
+
+/** A date input's day ("2026-12-06") as the ISO moment of its local midnight, `days` later. */
+function localMidnight(day, days = 0) {
+  const [year, month, date] = day.split("-").map(Number);
+  return new Date(year, month - 1, date + days).toISOString();
+}
+
+/** {since, until} of the From and To dates (To is inclusive: until the next midnight), or {error}. */
+export function dateRange(from, to) {
+  if (from && to && to < from) return { error: "The end date is before the start date." };
+  return { since: from ? localMidnight(from) : null, until: to ? localMidnight(to, 1) : null };
+}
+
+/** Ask the API for a one-time link to the CSV (60 s) and let the browser save it. */
+async function downloadCsv(client, customerId, range) {
+  const url = new URL(`/exports/ledger/${encodeURIComponent(customerId)}/link`, client.endpoint);
+  if (range.since) url.searchParams.set("since", range.since);
+  if (range.until) url.searchParams.set("until", range.until);
+  const response = await fetch(url, { method: "POST", headers: await client.auth.headers(), credentials: client.auth.credentials });
+  const body = await response.json().catch(() => null);
+  if (!response.ok || !body?.url) throw Object.assign(new Error(body?.errors?.[0]?.message || `HTTP ${response.status}`), { code: body?.errors?.[0]?.extensions?.code });
+  // A navigation to an attachment: the browser streams it to disk, the page stays.
+  const link = h("a", { href: new URL(body.url, client.endpoint).toString(), download: "", hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+}
+
+/** The ledger panel: {element, ready, stop}; `watch` supplies live entries. */
 export function ledgerPanel(client, customerId, watch) {
   const entries = new Map(); // sequence → entry
   const open = new Set(); // sequences whose allocations are unfolded (kept across redraws)
   let cursor = null;
   let hasMore = false;
+  let range = { since: null, until: null };
+  let shownId = customerId; // the customer's id, once the first page names it
+  let generation = 0; // a page read for an earlier range is dropped
   const body = h("tbody");
-  const chartBox = h("div", { class: "chart-box" });
+  const chart = balanceHistory(client, customerId, watch);
   const more = h("button", { type: "button", class: "button", hidden: true, onclick: () => load() }, "Show older transactions");
   const table = h(
     "table",
@@ -56,44 +107,116 @@ export function ledgerPanel(client, customerId, watch) {
     h("thead", {}, h("tr", {}, h("th", { scope: "col", class: "num" }, "#"), h("th", { scope: "col" }, "Date"), h("th", { scope: "col" }, "Kind"), h("th", { scope: "col" }, "Note"), h("th", { scope: "col", class: "num" }, "Amount"), h("th", { scope: "col", class: "num" }, "Balance after"), h("th", { scope: "col" }, "Lots"))),
     body,
   );
+  const fromId = uid("ledger-from");
+  const toId = uid("ledger-to");
+  const from = h("input", { id: fromId, type: "date", name: "from" });
+  const to = h("input", { id: toId, type: "date", name: "to" });
+  const status = h("p", { class: "form-status", role: "alert", hidden: true });
+  const clear = h("button", { type: "button", class: "button small", hidden: true, onclick: () => ((from.value = to.value = ""), applyRange()) }, "All dates");
+  // Enabled once the first page has named the customer (the dashboard passes no id).
+  const exportButton = h("button", { type: "button", class: "button small", disabled: true, onclick: () => exportCsv() }, "Download CSV");
+  from.addEventListener("change", () => applyRange());
+  to.addEventListener("change", () => applyRange());
+  const filters = h(
+    "div",
+    { class: "toolbar ledger-filters", role: "group", "aria-label": "Transactions between dates" },
+    h("label", { for: fromId }, "From"),
+    from,
+    h("label", { for: toId }, "To"),
+    to,
+    clear,
+    h("span", { class: "spacer" }),
+    exportButton,
+  );
   const element = h(
     "div",
     { class: "ledger" },
-    h("section", { class: "card" }, h("h2", {}, "Balance history"), chartBox),
-    h("section", { class: "card" }, h("h2", {}, "Recent transactions"), h("div", { class: "table-wrap" }, table), more),
+    h("section", { class: "card" }, h("h2", {}, "Balance history"), chart.element),
+    h("section", { class: "card" }, h("h2", {}, "Recent transactions"), filters, status, h("div", { class: "table-wrap" }, table), more),
   );
+
+  function showStatus(message) {
+    status.textContent = message || "";
+    status.hidden = !message;
+  }
+
+  function inRange(entry) {
+    const at = new Date(entry.createdAt);
+    return (!range.since || at >= new Date(range.since)) && (!range.until || at < new Date(range.until));
+  }
+
+  function applyRange() {
+    const next = dateRange(from.value, to.value);
+    clear.hidden = !from.value && !to.value;
+    if (next.error) return showStatus(next.error);
+    showStatus(null);
+    range = next;
+    entries.clear();
+    cursor = null;
+    hasMore = false;
+    return load();
+  }
+
+  async function exportCsv() {
+    if (!shownId) return;
+    exportButton.disabled = true;
+    try {
+      showStatus(null);
+      await downloadCsv(client, shownId, range);
+    } catch (error) {
+      showStatus(`The export could not start: ${messageFor(error)}`);
+    } finally {
+      exportButton.disabled = false;
+    }
+  }
 
   function draw() {
     const sorted = [...entries.values()].sort((a, b) => b.sequence - a.sequence);
     replace(body);
     if (!sorted.length) {
-      body.append(h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No transactions yet. Granted credits and service charges appear here as they happen.")));
+      const filtered = range.since || range.until;
+      body.append(h("tr", {}, h("td", { colspan: 7, class: "empty" }, filtered ? "No transactions between these dates." : "No transactions yet. Granted credits and service charges appear here as they happen.")));
     }
+    const now = performance.now();
     for (const entry of sorted) {
-      body.append(
-        h(
-          "tr",
-          { "data-sequence": entry.sequence, class: entry.fresh ? "fresh" : null },
-          h("td", { class: "num" }, String(entry.sequence)),
-          h("td", { class: "when" }, when(entry.createdAt)),
-          h("td", {}, KIND[entry.kind] || entry.kind),
-          h("td", { class: "note" }, entry.note || ""),
-          h("td", { class: "num" }, signed(entry.amount)),
-          h("td", { class: entry.balanceAfter.startsWith("-") ? "num negative" : "num" }, entry.balanceAfter),
-          allocationsCell(entry, open),
-        ),
+      const fresh = entry.freshSince !== undefined && now - entry.freshSince < FRESH_MS;
+      const row = h(
+        "tr",
+        { "data-sequence": entry.sequence, class: fresh ? "fresh" : null },
+        h("td", { class: "num" }, String(entry.sequence)),
+        h("td", { class: "when" }, h("relative-time", { datetime: entry.createdAt })),
+        kindCell(entry),
+        h("td", { class: "note" }, entry.note || ""),
+        h("td", { class: "num" }, signed(entry.amount)),
+        h("td", { class: entry.balanceAfter.startsWith("-") ? "num negative" : "num" }, formatAmount(entry.balanceAfter)),
+        allocationsCell(entry, open),
       );
+      if (fresh) {
+        // A redraw rebuilds the row: the fade carries on from where it was, and ends for good.
+        row.style.animationDelay = `${-(now - entry.freshSince)}ms`;
+        row.addEventListener("animationend", (event) => {
+          if (event.target !== row) return;
+          delete entry.freshSince;
+          row.classList.remove("fresh");
+        });
+      }
+      body.append(row);
     }
-    const recent = sorted.slice(0, 50).reverse();
-    // From the very first entry, the line starts at the opening balance of zero.
-    if (recent[0]?.sequence === 1) recent.unshift({ sequence: 0, balanceAfter: "0.00" });
-    const label = `Balance over the last ${sorted.slice(0, 50).length} transactions, from ${recent[0]?.balanceAfter} to ${sorted[0]?.balanceAfter}`;
-    replace(chartBox, recent.length ? balanceChart(recent, label) : h("p", { class: "muted" }, "The chart appears after the first transaction."));
     more.hidden = !hasMore;
   }
 
   async function load() {
-    const data = await client.request(PAGE, { id: customerId, after: cursor });
+    const mine = ++generation;
+    let data;
+    try {
+      data = await client.request(PAGE, { id: customerId, after: cursor, ...range });
+    } catch (error) {
+      if (mine === generation) showStatus(messageFor(error));
+      return;
+    }
+    if (mine !== generation) return;
+    shownId = data.customer.id;
+    exportButton.disabled = false;
     const page = data.customer.transactions;
     for (const node of page.nodes) if (!entries.has(node.sequence)) entries.set(node.sequence, node);
     cursor = page.pageInfo.endCursor;
@@ -104,8 +227,8 @@ export function ledgerPanel(client, customerId, watch) {
   let frame = null;
   const onChange = (event) => {
     const entry = event.detail.transaction;
-    if (entry && !entries.has(entry.sequence)) {
-      entries.set(entry.sequence, { ...entry, fresh: true });
+    if (entry && !entries.has(entry.sequence) && inRange(entry)) {
+      entries.set(entry.sequence, { ...entry, freshSince: performance.now() });
       // One redraw per animation frame, however many entries a replay brings at once.
       frame ??= requestAnimationFrame(() => {
         frame = null;
@@ -116,5 +239,9 @@ export function ledgerPanel(client, customerId, watch) {
   watch.addEventListener("change", onChange);
   // After the watch's anchor: the page holds every entry up to it, the watch brings the later ones.
   const ready = watch.ready.then(load);
-  return { element, ready, stop: () => watch.removeEventListener("change", onChange) };
+  const stop = () => {
+    watch.removeEventListener("change", onChange);
+    chart.stop();
+  };
+  return { element, ready, stop };
 }

@@ -89,11 +89,13 @@ export function closeAll() {
 
 // What each entry did to each lot (lot null: the debt), as the ledger table shows it.
 export const ALLOCATIONS = "allocations { amount lot { id priority expiresAt transaction { sequence } } }";
+// The request a charge or refund belongs to, for the ledger's service link.
+export const SERVICE_REQUEST = "serviceRequest { id service { id name } }";
 
 const BALANCE = `subscription Balance($customerId: ID, $afterSequence: Int) {
   balanceChanged(customerId: $customerId, afterSequence: $afterSequence) {
     customerId balance sequence
-    transaction { id sequence kind amount balanceAfter createdAt note ${ALLOCATIONS} }
+    transaction { id sequence kind amount balanceAfter createdAt note ${SERVICE_REQUEST} ${ALLOCATIONS} }
   }
 }`;
 

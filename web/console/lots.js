@@ -1,7 +1,7 @@
 // Credit lots: a customer's lots in consumption order (Credit Management) and what expires next
 // (the dashboard), both redrawn when the customer's balance moves. Amounts stay Decimal strings.
 import { h, replace } from "./dom.js";
-import { compare, formatCents, toCents } from "./money.js";
+import { compare, formatCents, formatCredits, formatAmount, toCents } from "./money.js";
 
 const LOTS = `query Lots($id: ID, $after: String) {
   customer(id: $id) {
@@ -51,8 +51,8 @@ export function lotsPanel(client, customerId, watch) {
       "tr",
       { "data-lot": lot.id, class: lot.status === "ACTIVE" ? null : "inactive" },
       h("td", { class: "num" }, `#${lot.transaction.sequence}`),
-      h("td", { class: "num" }, lot.amount),
-      h("td", { class: "num" }, lot.remaining),
+      h("td", { class: "num" }, formatAmount(lot.amount)),
+      h("td", { class: "num" }, formatAmount(lot.remaining)),
       h("td", { class: "num" }, String(lot.priority)),
       h("td", { class: "when" }, expiry(lot.expiresAt)),
       h("td", {}, h("span", { class: `lot-status ${lot.status.toLowerCase()}` }, STATUS[lot.status] || lot.status)),
@@ -117,7 +117,7 @@ export function expiresNext(client, watch) {
     const lots = (await client.request(ACTIVE_LOTS, { id: watch.customerId })).customer.lots.nodes;
     const next = nextExpiry(lots);
     text.textContent = next
-      ? `${next.amount} credits expire on ${new Date(next.at).toLocaleDateString(undefined, { day: "numeric", month: "short" })}.`
+      ? `${formatCredits(next.amount)} expire on ${new Date(next.at).toLocaleDateString(undefined, { day: "numeric", month: "short" })}.`
       : "No credits are due to expire.";
   }
   const stop = onChanges(watch, () => draw().catch(() => {}));

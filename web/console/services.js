@@ -1,8 +1,11 @@
 // Services with their credit prices, Request with a quantity, and service requests with Cancel.
 // An end user sees its own requests; a customer administrator its customer's.
-import { h, replace, field, when } from "./dom.js";
+import "./relative-time-define.js";
+import { h, replace, field } from "./dom.js";
 import { bindMutation, messageFor } from "./forms.js";
 import { watchBalance } from "./live.js";
+import { userErrorsText } from "./messages.js";
+import { formatAmount, formatCredits } from "./money.js";
 
 const SERVICES = `query Services { services { id name creditPrice } }`;
 const REQUESTS = `query Requests($id: ID) {
@@ -49,7 +52,7 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
     try {
       const payload = (await client.request(mutation, { id: request.id, reason }))[name];
       if (payload.userErrors.length) {
-        message.textContent = payload.userErrors.map((e) => e.message).join(" ");
+        message.textContent = userErrorsText(payload.userErrors);
         message.hidden = false;
       }
     } catch (error) {
@@ -127,12 +130,12 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
         h(
           "tr",
           { "data-request": request.id },
-          h("td", {}, when(request.createdAt)),
+          h("td", { class: "when" }, h("relative-time", { datetime: request.createdAt })),
           across ? h("td", {}, h("a", { href: `/customers/${request.customer.id}` }, request.customer.name)) : null,
           h("td", {}, request.service.name),
           h("td", {}, request.requestedBy?.name || ""),
           h("td", { class: "num" }, String(request.quantity)),
-          h("td", { class: "num" }, request.amount),
+          h("td", { class: "num" }, formatAmount(request.amount)),
           h("td", {}, h("span", { class: `pill ${request.status.toLowerCase()}` }, STATUS[request.status] || request.status)),
           h("td", { class: "actions" }, actions(request)),
         ),
@@ -177,11 +180,11 @@ function serviceRow(client, service, onRequested) {
       return (await client.request(REQUEST, { input: { serviceId: service.id, quantity: count, idempotencyKey: key } })).requestService;
     },
     done: async (payload) => {
-      result.textContent = `Requested: ${payload.serviceRequest.amount} credits.`;
+      result.textContent = `Requested: ${formatCredits(payload.serviceRequest.amount)}.`;
       onRequested();
     },
   });
-  return h("tr", {}, h("th", { scope: "row" }, service.name), h("td", { class: "num" }, service.creditPrice ?? "Free"), h("td", { class: "actions" }, form, result));
+  return h("tr", {}, h("th", { scope: "row" }, service.name), h("td", { class: "num" }, service.creditPrice == null ? "Free" : formatAmount(service.creditPrice)), h("td", { class: "actions" }, form, result));
 }
 
 export async function services(main, { client, live, viewer }) {

@@ -1,6 +1,8 @@
 // API tokens for integrators: create (the token is shown once, with a copy button) and revoke.
+import "./relative-time-define.js";
 import { h, replace, field, when } from "./dom.js";
 import { bindMutation, messageFor } from "./forms.js";
+import { userErrorsText } from "./messages.js";
 
 const TOKENS = `query Tokens { apiTokens { id name createdAt lastUsedAt revokedAt } }`;
 const CREATE = `mutation CreateToken($name: String!) {
@@ -24,7 +26,7 @@ export async function tokens(main, { client }) {
         if (!window.confirm(`Revoke “${token.name}”? Programs using it stop working at once.`)) return;
         try {
           const payload = (await client.request(REVOKE, { id: token.id })).revokeApiToken;
-          if (payload.userErrors.length) throw new Error(payload.userErrors[0].message);
+          if (payload.userErrors.length) throw new Error(userErrorsText(payload.userErrors));
         } catch (error) {
           message.textContent = messageFor(error);
           message.hidden = false;
@@ -36,7 +38,7 @@ export async function tokens(main, { client }) {
           "tr",
           {},
           h("th", { scope: "row" }, token.name),
-          h("td", {}, when(token.createdAt)),
+          h("td", { class: "when" }, h("relative-time", { datetime: token.createdAt })),
           h("td", {}, token.revokedAt ? `Revoked ${when(token.revokedAt)}` : token.lastUsedAt ? `Last used ${when(token.lastUsedAt)}` : "Never used"),
           h("td", { class: "actions" }, token.revokedAt ? "" : revoke),
         ),

@@ -1,8 +1,10 @@
 // Webhooks for catalog and customer administrators: endpoints (create, the secret shown once,
 // enable/disable, rotate, delete, send a test) and each endpoint's deliveries with Redeliver.
 // Built on contract-webhooks.graphql alone.
+import "./relative-time-define.js";
 import { h, replace, field, when } from "./dom.js";
 import { bindMutation, messageFor } from "./forms.js";
+import { userErrorsText } from "./messages.js";
 
 const ENDPOINT_FIELDS = "id url description enabled disabledReason eventTypes createdAt customer { id name }";
 // Each endpoint's backlog: how many deliveries it still owes and when the oldest was recorded.
@@ -125,7 +127,7 @@ export async function webhooks(main, { client, viewer }) {
     }
   }
 
-  const url = field("Endpoint URL", { name: "url", type: "url", autocomplete: "off", required: true, placeholder: "https://example.com/webhooks/credits" });
+  const url = field("Endpoint URL", { name: "url", type: "url", autocomplete: "off", required: true }, "A full address, e.g. https://example.com/webhooks/credits.");
   const description = field("Description", { name: "description", autocomplete: "off", placeholder: "e.g. billing sync (optional)" });
   const events = eventChoices();
   let customer = null;
@@ -211,7 +213,7 @@ export async function webhookEndpoint(main, { client, navigate }, id) {
     try {
       const payload = (await client.request(query, variables))[name];
       if (payload.userErrors.length) {
-        message.textContent = payload.userErrors.map((e) => e.message).join(" ");
+        message.textContent = userErrorsText(payload.userErrors);
         message.hidden = false;
         return null;
       }
@@ -230,7 +232,7 @@ export async function webhookEndpoint(main, { client, navigate }, id) {
       h("dt", {}, "Customer"), h("dd", {}, customerText(endpoint)),
       h("dt", {}, "Events"), h("dd", {}, eventsText(endpoint)),
       h("dt", {}, "Status"), h("dd", {}, h("span", { class: endpoint.enabled ? "pill completed" : "pill failed" }, statusText(endpoint))),
-      h("dt", {}, "Created"), h("dd", {}, when(endpoint.createdAt)),
+      h("dt", {}, "Created"), h("dd", {}, h("relative-time", { datetime: endpoint.createdAt })),
       h("dt", {}, "Backlog"), h("dd", {}, backlogText(endpoint)),
     );
     toggle.textContent = endpoint.enabled ? "Disable" : "Enable";
@@ -251,7 +253,7 @@ export async function webhookEndpoint(main, { client, navigate }, id) {
         h(
           "tr",
           { "data-delivery": delivery.id },
-          h("td", {}, when(delivery.createdAt)),
+          h("td", { class: "when" }, h("relative-time", { datetime: delivery.createdAt })),
           h("td", {}, h("details", {}, h("summary", {}, WIRE[delivery.eventType] || delivery.eventType), h("pre", { class: "payload" }, delivery.payload))),
           h("td", {}, h("span", { class: `pill ${delivery.status.toLowerCase()}` }, STATUS[delivery.status] || delivery.status)),
           h("td", { class: "num" }, String(delivery.attempts)),

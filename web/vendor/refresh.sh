@@ -12,6 +12,7 @@ VERSIONS=(
   "react-dom@18.2.0 LICENSE umd/react-dom.production.min.js"
   "graphiql@3.8.3 LICENSE graphiql.min.js graphiql.min.css"
   "axe-core@4.14.1 LICENSE axe.min.js"
+  "uplot@1.6.32 LICENSE dist/uPlot.iife.min.js dist/uPlot.min.css"
 )
 
 work=$(mktemp -d)
@@ -21,7 +22,8 @@ trap 'rm -rf "$work"' EXIT
   echo
   echo "Fetched by \`refresh.sh\` from the npm registry (\`npm pack\`); do not edit by hand."
   echo "graphql-ws is the console's websocket client; react, react-dom and graphiql serve GraphiQL at"
-  echo "/graphql offline; axe-core is used by the browser tests only."
+  echo "/graphql offline; uplot draws the balance-history chart (loaded only where a chart is shown);"
+  echo "axe-core is used by the browser tests only."
   echo
   echo "| package | version | license file | files | sha256 of the tarball |"
   echo "| --- | --- | --- | --- | --- |"

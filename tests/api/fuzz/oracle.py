@@ -52,7 +52,15 @@ ERROR_CODES = set(
     " INVALID_CREDENTIALS RATE_LIMITED".split()
 )
 TOP_LEVEL_CODES = {"UNAUTHENTICATED", "FORBIDDEN", "INVALID_INPUT"}
-GRAPHQL = "GRAPHQL"  # a validation/coercion error of the request: no extensions.code
+# GraphQL's own refusal of the request (nothing ran): the document, the variables, the operation.
+REQUEST_CODES = {
+    "GRAPHQL_PARSE_FAILED",
+    "GRAPHQL_VALIDATION_FAILED",
+    "BAD_USER_INPUT",
+    "OPERATION_RESOLUTION_FAILURE",
+    "BAD_REQUEST",
+}
+GRAPHQL = "GRAPHQL"  # any of REQUEST_CODES
 TOO_LARGE: tuple[str, None] = ("413", None)  # a body above CREDITS_MAX_BODY_BYTES
 MASKED = "Unexpected error."
 # fmt: off
@@ -734,7 +742,7 @@ def check_well_formed(body: Any) -> None:
         _assert_no_leak(error["message"])
         _assert_no_leak(json.dumps(error.get("extensions") or {}))
         code = (error.get("extensions") or {}).get("code")
-        if code is None:
+        if code in REQUEST_CODES:
             # GraphQL's own refusal of the request: nothing ran.
             assert "path" not in error and body.get("data") is None, short(error)
         else:
@@ -805,7 +813,8 @@ async def call(
         return Answer({}, problem=TOO_LARGE)
     errors = body.get("errors")
     if errors:
-        code = (errors[0].get("extensions") or {}).get("code") or GRAPHQL
+        code = (errors[0].get("extensions") or {}).get("code")
+        code = GRAPHQL if code in REQUEST_CODES else code
         return Answer(body, problem=(code, None))
     payload = body["data"][name]
     if isinstance(payload, dict) and payload.get("userErrors"):
