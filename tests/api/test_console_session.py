@@ -257,3 +257,21 @@ async def test_a_session_starts_only_from_the_consoles_own_page_with_json(http: 
     # then neither starts a session
     assert foreign.status_code == 403 and form.status_code == 415
     assert not foreign.headers.get_list("set-cookie") and not form.headers.get_list("set-cookie")
+
+
+async def test_the_console_asks_for_a_ledger_export_link_with_its_session(http: httpx.AsyncClient) -> None:
+    # given a customer administrator's console session
+    customer = await make_customer()
+    login = await make_user(Role.CUSTOMER_ADMIN, customer)
+    assert (await start_session(http, login)).status_code == 200
+    path = f"/exports/ledger/{customer.id}/link"
+
+    # when the console asks for a download link without and with the CSRF header
+    refused = await http.post(path, headers=OWN)
+    granted = await http.post(path, headers={**OWN, "X-CSRF-Token": csrf_of(http)})
+
+    # then only the second gets one, and the link downloads the CSV
+    assert refused.status_code == 401
+    assert granted.status_code == 200, granted.text
+    download = await http.get(granted.json()["url"])
+    assert download.status_code == 200 and download.headers["content-type"].startswith("text/csv")
