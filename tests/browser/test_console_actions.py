@@ -163,16 +163,17 @@ async def test_a_cancelled_request_and_a_rejected_one_give_their_credits_back(op
     for name in ("Translation", "Export"):
         row = page.get_by_role("table", name="Services").get_by_role("row").filter(has_text=name)
         await row.get_by_role("button", name="Request").click()
-        await expect(row.get_by_role("status")).to_contain_text("Requested")
+        await expect(page.get_by_role("status").filter(has_text=f"Requested {name}")).to_be_visible()
     await expect(badge(tab)).to_have_text("45.00")
 
     # when the end user cancels the Export request
     mine = page.get_by_role("table", name="Your requests")
     await mine.get_by_role("row").filter(has_text="Export").get_by_role("button", name="Cancel").click()
 
-    # then its 15 credits come back
+    # then its 15 credits come back, and the row says so
     await expect(badge(tab)).to_have_text("60.00")
     await expect(mine.get_by_role("row").filter(has_text="Export")).to_contain_text("Cancelled")
+    await expect(mine.get_by_role("row").filter(has_text="Export")).to_contain_text("Refunded 15.00")
 
     # when the catalog administrator rejects the other with a reason
     admin = await open_tab()
@@ -180,13 +181,15 @@ async def test_a_cancelled_request_and_a_rejected_one_give_their_credits_back(op
     await admin.page.goto(f"/customers/{customer.id}")
     requests = admin.page.get_by_role("table", name="Service requests")
     row = requests.get_by_role("row").filter(has_text="Translation")
-    await row.get_by_label("Reason for Translation").fill("out of scope")
     await row.get_by_role("button", name="Reject").click()
+    await row.get_by_label("Reason").fill("out of scope")
+    await row.get_by_role("button", name="Confirm: reject").click()
 
     # then the end user's badge gets the 40 back live, and the reason is shown
     await expect(badge(tab)).to_have_text("100.00")
     await expect(requests.get_by_role("row").filter(has_text="Translation")).to_contain_text("out of scope")
     await expect(mine.get_by_role("row").filter(has_text="Translation")).to_contain_text("Rejected")
+    await expect(mine.get_by_role("row").filter(has_text="Translation")).to_contain_text("Refunded 40.00")
     assert tab.errors == [] and admin.errors == []
 
 
@@ -245,9 +248,9 @@ async def test_a_threshold_above_the_balance_turns_the_badge_amber_and_alerts(op
 
 
 async def test_the_console_works_from_the_keyboard(open_tab: Any) -> None:
-    # given an end user at the login page
+    # given a customer administrator (who has the bell) at the login page
     customer = await make_customer("Rho Ltd", balance=8)
-    user = await make_user(Role.END_USER, customer)
+    user = await make_user(Role.CUSTOMER_ADMIN, customer)
     tab = await open_tab()
     page = tab.page
     await page.goto("/")
@@ -292,14 +295,14 @@ async def test_a_screen_that_loads_slowly_does_not_take_focus_the_user_moved(ope
     await page.get_by_role("button", name="Log in").click()
     await expect(badge(tab)).to_have_text("8.00")
 
-    # when it focuses the bell while the screen is still loading, and the screen then arrives
-    bell = page.get_by_role("button", name="Notifications")
-    await bell.focus()
+    # when it focuses Log out while the screen is still loading, and the screen then arrives
+    button = page.get_by_role("button", name="Log out")
+    await button.focus()
     release.set()
     await expect(page.get_by_text("No services yet.")).to_be_visible()
 
-    # then focus stays on the bell
-    await expect(bell).to_be_focused()
+    # then focus stays on Log out
+    await expect(button).to_be_focused()
 
 
 async def test_browsing_many_customers_keeps_the_socket_within_its_subscription_limit(

@@ -134,8 +134,9 @@ async def test_the_catalog_administrator_decides_requests_of_every_customer_on_o
 
     # when it rejects Xi's with a reason and completes Nu's
     xi_row = table.get_by_role("row").filter(has_text="Xi SpA")
-    await xi_row.get_by_label("Reason for Scanning").fill("duplicate order")
     await xi_row.get_by_role("button", name="Reject").click()
+    await xi_row.get_by_label("Reason").fill("duplicate order")
+    await xi_row.get_by_role("button", name="Confirm: reject").click()
     await expect(xi_row).to_have_count(0)
     await table.get_by_role("row").filter(has_text="Nu SA").get_by_role("button", name="Complete").click()
 

@@ -19,6 +19,15 @@ const LOGGED_OUT_ELSEWHERE = "You logged out in another tab.";
 const VIEWER = `query Viewer { viewer { id email name role customer { id name } } }`;
 
 const ROLE_NAMES = { CATALOG_ADMIN: "Catalog administrator", CUSTOMER_ADMIN: "Customer administrator", END_USER: "End user" };
+// Only customer administrators receive notifications (of their own customer): the others get no bell.
+const BELL_ROLES = ["CUSTOMER_ADMIN"];
+// Where a notification leads: the balance and the lots are on the dashboard, endpoints on Webhooks.
+const NOTIFICATION_LINKS = {
+  BELOW_ZERO: ["/dashboard", "See the balance and ledger"],
+  BELOW_THRESHOLD: ["/dashboard", "See the balance and ledger"],
+  CREDITS_EXPIRING: ["/dashboard", "See the credit lots"],
+  WEBHOOK_DISABLED: ["/webhooks", "See the webhook endpoints"],
+};
 const HOME = { CATALOG_ADMIN: "/customers", CUSTOMER_ADMIN: "/dashboard", END_USER: "/services" };
 const NAV = {
   CATALOG_ADMIN: [["/customers", "Customers"], ["/requests", "Requests"], ["/catalog", "Catalog"], ["/webhooks", "Webhooks"], ["/tokens", "API tokens"]],
@@ -110,7 +119,8 @@ onOtherTabs((kind) => {
 window.addEventListener("credits:unauthenticated", sessionEnded);
 window.addEventListener("popstate", () => render());
 document.addEventListener("click", (event) => {
-  const link = event.target.closest?.("a[href]");
+  // composedPath: a link inside a custom element's shadow root (the bell's) is not event.target here.
+  const link = (event.composedPath?.()[0] ?? event.target).closest?.("a[href]");
   if (!link || link.target || link.hasAttribute("download") || event.defaultPrevented || event.button !== 0) return;
   if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
   const url = new URL(link.href);
@@ -140,6 +150,11 @@ function renderTopbar() {
   topbarFor = viewer.id;
   const badge = document.createElement("credit-balance");
   badge.addEventListener("credit-balance:unauthenticated", sessionEnded);
+  if (!BELL_ROLES.includes(viewer.role)) badge.setAttribute("no-bell", "");
+  badge.notificationLink = (note) => {
+    const [href, label] = NOTIFICATION_LINKS[note.kind] || [];
+    return href ? { href, label } : null;
+  };
   badge.auth = sessionAuth;
   const links = NAV[viewer.role].map(([path, label]) =>
     h("a", { href: path, "aria-current": here === path || here.startsWith(path + "/") ? "page" : null }, label),

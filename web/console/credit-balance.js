@@ -8,17 +8,22 @@
 // (The console itself sets `badge.auth` to its cookie session's credentials instead: session.js.)
 //
 // Attributes: `endpoint` (default: /graphql of the origin this module came from), `customer-id`
-// (catalog administrators watching one customer), `no-bell`. Events: `credit-balance:change`
-// (detail: the BalanceEvent), `credit-balance:unauthenticated` (the token is refused: log in again).
+// (catalog administrators watching one customer), `no-bell` (for users who never receive
+// notifications). Property `notificationLink`: a function from a notification to {href, label} (or
+// null) that links it to the host app's page about it; without one, notifications have no link.
+// Events: `credit-balance:change` (detail: the BalanceEvent), `credit-balance:unauthenticated` (the
+// token is refused: log in again).
+import "./relative-time-define.js";
 import { GraphQLClient, defaultEndpoint, socketUrl } from "./graphql.js";
 import { liveFor, watchBalance } from "./live.js";
-import { balanceState, formatAmount } from "./money.js";
+import { balanceState, formatAmount, formatCredits } from "./money.js";
 
 const VIEWER = `query Badge { viewer { id role unreadNotificationCount customer { id } } }`;
 const UNREAD = `query Unread { viewer { unreadNotificationCount } }`;
-const NOTIFICATIONS = `query Notifications { notifications(first: 20) { nodes { id kind message balance createdAt read } } }`;
+const NOTE = `id kind message balance threshold createdAt read customer { id name } lot { id }`;
+const NOTIFICATIONS = `query Notifications { notifications(first: 20) { nodes { ${NOTE} } } }`;
 const MARK = `mutation Mark($ids: [ID!]) { markNotificationsRead(ids: $ids) { count userErrors { code message } } }`;
-const ADDED = `subscription Added { notificationAdded { id kind message balance createdAt read } }`;
+const ADDED = `subscription Added { notificationAdded { ${NOTE} } }`;
 
 const STATE_LABEL = { negative: "below zero", low: "below the alert threshold", ok: "", unknown: "" };
 
@@ -30,6 +35,16 @@ function el(tag, attributes = {}, ...children) {
   }
   element.append(...children.filter((c) => c !== null && c !== undefined));
   return element;
+}
+
+/** A notification's text from its kind and amounts, in the console's money format; else the server's. */
+export function notificationText(note) {
+  const whose = note.customer?.name ? `The credit balance of ${note.customer.name}` : "The credit balance";
+  if (note.kind === "BELOW_ZERO") return `${whose} fell below zero: ${formatCredits(note.balance)}.`;
+  if (note.kind === "BELOW_THRESHOLD" && note.threshold != null) {
+    return `${whose} fell below ${formatCredits(note.threshold)}: ${formatCredits(note.balance)}.`;
+  }
+  return note.message;
 }
 
 function bellIcon() {
@@ -56,6 +71,7 @@ export class CreditBalanceElement extends HTMLElement {
   constructor() {
     super();
     this._tokenGetter = null;
+    this.notificationLink = null;
     this._cleanup = [];
     this.notifications = [];
     this.unread = 0;
@@ -81,11 +97,16 @@ export class CreditBalanceElement extends HTMLElement {
     );
     this.bellEl = el("span", { class: "bell-wrap" }, this.bellButton, this.panelEl);
     root.append(this.wrapEl, this.bellEl);
+    // While the panel is open: Escape anywhere closes it (focus back on the bell), and so does a
+    // click anywhere outside the element (focus stays where the click put it).
     this.onKey = (event) => {
       if (event.key === "Escape" && !this.panelEl.hidden) {
         this.toggle(false);
         this.bellButton.focus();
       }
+    };
+    this.onOutside = (event) => {
+      if (!this.panelEl.hidden && !event.composedPath().includes(this)) this.toggle(false);
     };
   }
 
@@ -132,12 +153,14 @@ export class CreditBalanceElement extends HTMLElement {
   }
 
   connectedCallback() {
-    this.addEventListener("keydown", this.onKey);
+    document.addEventListener("keydown", this.onKey);
+    document.addEventListener("pointerdown", this.onOutside);
     if (this._tokenGetter || this._auth) this.restart();
   }
 
   disconnectedCallback() {
-    this.removeEventListener("keydown", this.onKey);
+    document.removeEventListener("keydown", this.onKey);
+    document.removeEventListener("pointerdown", this.onOutside);
     this._run = (this._run || 0) + 1; // a restart still waiting for its answer must not subscribe
     this.stop();
   }
@@ -284,10 +307,25 @@ export class CreditBalanceElement extends HTMLElement {
       return;
     }
     for (const note of this.notifications) {
+      const link = this.notificationLink?.(note);
+      const follow = () => {
+        this.toggle(false);
+        if (!note.read) this.markRead([note.id]);
+      };
       const item = el(
         "li",
         { class: note.read ? "read" : "unread" },
-        el("span", { class: "message" }, note.message),
+        el(
+          "div",
+          { class: "body" },
+          el("span", { class: "message" }, notificationText(note)),
+          el(
+            "span",
+            { class: "meta" },
+            el("relative-time", { datetime: note.createdAt }),
+            link ? el("a", { href: link.href, onclick: follow }, link.label) : null,
+          ),
+        ),
         note.read ? null : el("button", { type: "button", class: "link", onclick: () => this.markRead([note.id]) }, "Mark read"),
       );
       this.listEl.append(item);

@@ -1,11 +1,13 @@
 // Services with their credit prices, Request with a quantity, and service requests with Cancel.
-// An end user sees its own requests; a customer administrator its customer's.
+// An end user sees its own requests; a customer administrator its customer's. Results are said in
+// a status line with its place reserved (nothing moves), which clears itself; a request that would
+// take the balance below zero asks first; Fail and Reject ask for a reason and a confirmation.
 import "./relative-time-define.js";
-import { h, replace, field } from "./dom.js";
+import { h, replace, field, setError } from "./dom.js";
 import { bindMutation, messageFor } from "./forms.js";
 import { watchBalance } from "./live.js";
 import { userErrorsText } from "./messages.js";
-import { formatAmount, formatCredits } from "./money.js";
+import { formatAmount, formatCents, formatCredits, toCents } from "./money.js";
 
 const SERVICES = `query Services { services { id name creditPrice } }`;
 const REQUESTS = `query Requests($id: ID) {
@@ -21,7 +23,7 @@ const ALL_REQUESTS = `query AllRequests($status: ServiceRequestStatus, $after: S
   }
 }`;
 const REQUEST = `mutation Request($input: RequestServiceInput!) {
-  requestService(input: $input) { serviceRequest { id amount status } userErrors { code field message } }
+  requestService(input: $input) { serviceRequest { id quantity amount status } userErrors { code field message } }
 }`;
 const TRANSITIONS = {
   cancel: ["Cancel", `mutation Cancel($id: ID!) { cancelServiceRequest(id: $id) { serviceRequest { id status } userErrors { code field message } } }`, "cancelServiceRequest"],
@@ -30,6 +32,31 @@ const TRANSITIONS = {
   reject: ["Reject", `mutation Reject($id: ID!, $reason: String) { rejectServiceRequest(id: $id, reason: $reason) { serviceRequest { id status } userErrors { code field message } } }`, "rejectServiceRequest"],
 };
 const STATUS = { REQUESTED: "Requested", COMPLETED: "Completed", CANCELLED: "Cancelled", FAILED: "Failed", REJECTED: "Rejected" };
+const REFUNDED = ["CANCELLED", "FAILED", "REJECTED"];
+const DONE = { cancel: "Cancelled", complete: "Completed", fail: "Failed", reject: "Rejected" };
+// How long a result stays in its status line (the next action clears it sooner).
+const STATUS_MS = 8000;
+
+/** A status line in a fixed place (its height reserved): `say` shows a result, which clears itself. */
+export function transientStatus(ms = STATUS_MS) {
+  const element = h("p", { class: "transient-status success", role: "status", tabindex: "-1" });
+  let timer = null;
+  const clear = () => {
+    clearTimeout(timer);
+    element.textContent = "";
+  };
+  const say = (text) => {
+    clear();
+    element.textContent = text;
+    timer = setTimeout(clear, ms);
+  };
+  return { element, say, clear };
+}
+
+/** What a request's service and customer are called in a sentence: "Translation of Xi GmbH". */
+function named(request) {
+  return `${request.service.name}${request.customer ? ` of ${request.customer.name}` : ""}`;
+}
 
 /**
  * A customer's service requests with their actions: Cancel for customer roles, Complete, Fail and
@@ -46,36 +73,97 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
     refresh();
   });
 
+  const said = transientStatus();
+  // The open Fail/Reject confirmation (request id → its element), kept across the list's refreshes.
+  const deciding = new Map();
+
   async function act(kind, request, reason = null) {
     const [, mutation, name] = TRANSITIONS[kind];
     message.hidden = true;
+    said.clear();
+    let done = false;
     try {
       const payload = (await client.request(mutation, { id: request.id, reason }))[name];
       if (payload.userErrors.length) {
         message.textContent = userErrorsText(payload.userErrors);
         message.hidden = false;
+      } else {
+        done = true;
       }
     } catch (error) {
       message.textContent = messageFor(error);
       message.hidden = false;
     }
+    deciding.delete(request.id);
     await refresh();
+    if (done) {
+      const refund = kind === "complete" || toCents(request.amount) === 0n ? "" : `; ${formatCredits(request.amount)} refunded`;
+      said.say(`${DONE[kind]}: ${named(request)}${refund}.`);
+    }
+    // The row's buttons may be gone: focus goes to what the action did.
+    (done ? said.element : message).focus();
+  }
+
+  /** Fail or Reject: the reason and a confirmation, inline in the row. */
+  function confirmDecision(kind, request, cell, trigger) {
+    const verb = kind === "fail" ? "fail" : "reject";
+    const reason = field("Reason", { name: "reason", autocomplete: "off", class: "small-input", required: true }, `Shown to ${request.customer ? request.customer.name : "the customer"}.`);
+    const yes = h("button", { type: "submit", class: `button small ${kind === "reject" ? "danger" : ""}` }, `Confirm: ${verb}`);
+    const no = h("button", { type: "button", class: "button small" }, "Keep");
+    const refund = toCents(request.amount) === 0n ? "" : ` and refund ${formatCredits(request.amount)}`;
+    const box = h(
+      "form",
+      { class: "confirm decide", role: "group", "aria-label": `Confirm: ${verb} ${named(request)}`, novalidate: true },
+      h("p", {}, `${verb === "fail" ? "Fail" : "Reject"} ${named(request)}${refund}?`),
+      reason.wrap,
+      h("div", { class: "row-actions" }, yes, no),
+    );
+    const close = () => {
+      deciding.delete(request.id);
+      box.replaceWith(cell);
+      trigger.focus();
+    };
+    no.addEventListener("click", close);
+    box.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") close();
+    });
+    box.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const text = reason.input.value.trim();
+      if (!text) {
+        setError(reason, `Say why it is ${verb === "fail" ? "failed" : "rejected"}: the customer sees this reason.`);
+        reason.input.focus();
+        return;
+      }
+      yes.setAttribute("aria-disabled", "true");
+      act(kind, request, text);
+    });
+    deciding.set(request.id, box);
+    cell.replaceWith(box);
+    reason.input.focus();
   }
 
   function actions(request) {
-    if (request.status !== "REQUESTED") return request.reason ? h("span", { class: "muted small" }, request.reason) : "";
+    if (request.status !== "REQUESTED") {
+      const refunded = REFUNDED.includes(request.status) && toCents(request.amount) > 0n;
+      return h(
+        "div",
+        { class: "outcome small" },
+        refunded ? h("span", { class: "refund" }, `Refunded ${formatAmount(request.amount)}`) : null,
+        request.reason ? h("span", { class: "muted" }, request.reason) : null,
+      );
+    }
+    const open = deciding.get(request.id);
+    if (open) return open;
     const cell = h("div", { class: "row-actions" });
     if (canCancel) cell.append(h("button", { type: "button", class: "button small", onclick: () => act("cancel", request) }, "Cancel"));
     if (canDecide) {
-      cell.append(h("button", { type: "button", class: "button small", onclick: () => act("complete", request) }, "Complete"));
-      const reasonId = `reason-${request.id}`;
-      const reason = h("input", { id: reasonId, class: "small-input", placeholder: "Reason", autocomplete: "off" });
-      cell.append(
-        h("label", { for: reasonId, class: "visually-hidden" }, `Reason for ${request.service.name}${request.customer ? ` of ${request.customer.name}` : ""}`),
-        reason,
-        h("button", { type: "button", class: "button small", onclick: () => act("fail", request, reason.value || null) }, "Fail"),
-        h("button", { type: "button", class: "button small danger", onclick: () => act("reject", request, reason.value || null) }, "Reject"),
-      );
+      const label = (verb) => `${verb} ${named(request)}`;
+      const fail = h("button", { type: "button", class: "button small", "aria-label": label("Fail") }, "Fail");
+      const reject = h("button", { type: "button", class: "button small danger", "aria-label": label("Reject") }, "Reject");
+      fail.addEventListener("click", () => confirmDecision("fail", request, cell, fail));
+      reject.addEventListener("click", () => confirmDecision("reject", request, cell, reject));
+      cell.append(h("button", { type: "button", class: "button small", onclick: () => act("complete", request) }, "Complete"), fail, reject);
     }
     return cell;
   }
@@ -122,6 +210,11 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
       message.textContent = messageFor(error);
       message.hidden = false;
     }
+    // A refresh redraws every row: an open confirmation keeps its element, its text and the focus.
+    const focused = document.activeElement;
+    for (const id of [...deciding.keys()]) {
+      if (!nodes.some((r) => r.id === id && r.status === "REQUESTED")) deciding.delete(id);
+    }
     replace(body);
     const none = across && table.status === "REQUESTED" ? "No request is waiting for a decision." : "No service requests yet. Requests made from Services appear here.";
     if (!nodes.length) body.append(h("tr", {}, h("td", { colspan: columns, class: "empty" }, none)));
@@ -141,6 +234,7 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
         ),
       );
     }
+    if (focused && focused !== document.activeElement && body.contains(focused)) focused.focus();
   }
 
   const element = h(
@@ -148,6 +242,7 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
     { class: "card" },
     h("h2", {}, title),
     message,
+    said.element,
     h(
       "div",
       { class: "table-wrap" },
@@ -165,26 +260,93 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
   return table;
 }
 
-function serviceRow(client, service, onRequested) {
+/**
+ * One service with its Request form. A request that would take the balance below zero (price ×
+ * quantity against the live balance, in hundredths) asks first, in `warning`; results go to `status`.
+ */
+function serviceRow(client, service, { onRequested, status, warning, balance }) {
   const quantity = field(`Quantity of ${service.name}`, { name: "quantity", type: "number", min: "1", step: "1", value: "1", class: "qty", inputmode: "numeric" });
   quantity.wrap.classList.add("inline");
   quantity.wrap.querySelector("label").classList.add("visually-hidden");
-  const form = h("form", { class: "request-form", novalidate: true }, quantity.wrap, h("button", { type: "submit", class: "button primary small" }, "Request"));
-  const result = h("span", { class: "success small", role: "status" });
+  const submit = h("button", { type: "submit", class: "button primary small" }, "Request");
+  const form = h("form", { class: "request-form", novalidate: true }, quantity.wrap, submit);
+  const count = () => {
+    const value = quantity.input.value.trim();
+    return /^[0-9]+$/.test(value) && Number.parseInt(value, 10) >= 1 ? Number.parseInt(value, 10) : null;
+  };
+  let confirmed = false;
+  form.addEventListener("submit", (event) => {
+    status.clear();
+    warning.close();
+    if (confirmed) return;
+    const units = count();
+    const now = balance();
+    if (units === null || now === null || service.creditPrice == null) return;
+    const cost = toCents(service.creditPrice) * BigInt(units);
+    const after = toCents(now) - cost;
+    if (cost === 0n || after >= 0n) return;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    warning.ask({
+      text: `${service.name}${units > 1 ? ` × ${units}` : ""} costs ${formatCredits(formatCents(cost))}: the balance goes from ${formatCredits(now)} to ${formatCredits(formatCents(after))}, below zero.`,
+      yes: "Request anyway",
+      onYes: () => {
+        confirmed = true;
+        form.requestSubmit();
+        confirmed = false;
+      },
+      back: submit,
+    });
+  });
   bindMutation(form, {
     keyed: true,
     fields: { quantity },
     run: async (key) => {
-      const count = Number.parseInt(quantity.input.value, 10);
-      if (!Number.isInteger(count) || count < 1) return { userErrors: [{ field: ["input", "quantity"], message: "Enter a whole number, 1 or more." }] };
-      return (await client.request(REQUEST, { input: { serviceId: service.id, quantity: count, idempotencyKey: key } })).requestService;
+      const units = count();
+      if (units === null) return { userErrors: [{ field: ["input", "quantity"], message: "Enter a whole number, 1 or more." }] };
+      return (await client.request(REQUEST, { input: { serviceId: service.id, quantity: units, idempotencyKey: key } })).requestService;
     },
     done: async (payload) => {
-      result.textContent = `Requested: ${formatCredits(payload.serviceRequest.amount)}.`;
+      const units = payload.serviceRequest.quantity ?? count();
+      status.say(`Requested ${service.name}${units > 1 ? ` × ${units}` : ""}: ${formatCredits(payload.serviceRequest.amount)}.`);
       onRequested();
     },
   });
-  return h("tr", {}, h("th", { scope: "row" }, service.name), h("td", { class: "num" }, service.creditPrice == null ? "Free" : formatAmount(service.creditPrice)), h("td", { class: "actions" }, form, result));
+  form.addEventListener("input", () => warning.close());
+  return h("tr", {}, h("th", { scope: "row" }, service.name), h("td", { class: "num" }, service.creditPrice == null ? "Free" : formatAmount(service.creditPrice)), h("td", { class: "actions" }, form));
+}
+
+/** The below-zero question under the services table: one at a time, answered or closed. */
+function warningBox() {
+  const element = h("div", { class: "confirm", role: "alert", hidden: true, tabindex: "-1" });
+  let back = null;
+  const close = () => {
+    element.hidden = true;
+    element.replaceChildren();
+  };
+  const ask = ({ text, yes, onYes, back: returnTo }) => {
+    back = returnTo;
+    const confirm = h("button", { type: "button", class: "button primary small" }, yes);
+    const cancel = h("button", { type: "button", class: "button small" }, "Don't request");
+    confirm.addEventListener("click", () => {
+      close();
+      onYes();
+    });
+    cancel.addEventListener("click", () => {
+      close();
+      back?.focus();
+    });
+    replace(element, h("p", {}, text), h("div", { class: "row-actions" }, confirm, cancel));
+    element.hidden = false;
+    element.focus();
+  };
+  element.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      close();
+      back?.focus();
+    }
+  });
+  return { element, ask, close };
 }
 
 export async function services(main, { client, live, viewer }) {
@@ -192,21 +354,31 @@ export async function services(main, { client, live, viewer }) {
   const own = viewer.role === "END_USER";
   const requests = requestsTable(client, { customerId: null, canCancel: true, title: own ? "Your requests" : "Service requests" });
   const list = h("tbody");
-  replace(
-    main,
-    h("div", { class: "page-head" }, h("h1", {}, "Services"), h("p", { class: "muted" }, "Each request debits its price × quantity from your organisation's credits at once; a cancelled request gets its credits back.")),
-    h("section", { class: "card" }, h("h2", {}, "Request a service"), h("div", { class: "table-wrap" }, h("table", { class: "table", "aria-label": "Services" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Service"), h("th", { scope: "col", class: "num" }, "Credits each"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Request")))), list))),
-    requests.element,
-  );
-  const found = (await client.request(SERVICES)).services;
-  if (!found.length) list.append(h("tr", {}, h("td", { colspan: 3, class: "empty" }, "No services yet. The catalog administrator adds them.")));
-  for (const service of found) list.append(serviceRow(client, service, () => requests.refresh()));
-  // A refund or a charge made elsewhere (a cancel in another tab, a rejection) moves the balance.
+  const status = transientStatus();
+  const warning = warningBox();
+  // The live balance (as the top menu shows it): a refund or a charge made elsewhere moves it.
   const watch = watchBalance(live, client, null);
   const onChange = () => requests.refresh();
   watch.addEventListener("change", onChange);
-  return () => {
+  const stop = () => {
     watch.removeEventListener("change", onChange);
     watch.release();
   };
+  replace(
+    main,
+    h("div", { class: "page-head" }, h("h1", {}, "Services"), h("p", { class: "muted" }, "Each request debits its price × quantity from your organisation's credits at once; a cancelled request gets its credits back.")),
+    h("section", { class: "card" }, h("h2", {}, "Request a service"), status.element, h("div", { class: "table-wrap" }, h("table", { class: "table", "aria-label": "Services" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Service"), h("th", { scope: "col", class: "num" }, "Credits each"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Request")))), list)), warning.element),
+    requests.element,
+  );
+  let found;
+  try {
+    found = (await client.request(SERVICES)).services;
+  } catch (error) {
+    stop();
+    throw error;
+  }
+  if (!found.length) list.append(h("tr", {}, h("td", { colspan: 3, class: "empty" }, "No services yet. The catalog administrator adds them.")));
+  const balance = () => watch.balance ?? null;
+  for (const service of found) list.append(serviceRow(client, service, { onRequested: () => requests.refresh(), status, warning, balance }));
+  return stop;
 }
