@@ -43,6 +43,8 @@ class Settings(BaseSettings):
 
     jwt_secret: str | None = None
     jwt_ttl_seconds: int = Field(12 * 3600, ge=60)
+    # A console login (HttpOnly cookie) lasts this long, whatever the activity; logout ends it sooner.
+    console_session_seconds: int = Field(8 * 3600, ge=60)
 
     admin_email: str | None = None
     admin_password: str | None = None

@@ -20,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 import metrics
 from api import console, ledger_export, logs
+from api.console_session import ConsoleSessions
 from api.graphql_app import GRAPHQL_PATH, GraphQLApp
 from api.graphql_http import http_error_handler, json_too_large
 from api.runtime import Runtime
@@ -155,7 +156,10 @@ def create_app(settings: Settings | None = None, *, demo: bool = False) -> Servi
     ]
     if settings.metrics_enabled:
         routes.append(Route("/metrics", metrics_endpoint))
-    routes += ledger_export.routes()
+    sessions = ConsoleSessions(settings) if settings.console_enabled else None
+    routes += ledger_export.routes(sessions)
+    if sessions is not None:
+        routes += sessions.routes()
     routes += console.routes(settings)
     app = Service(
         graphql,

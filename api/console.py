@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from settings import PROJECT_DIR, Settings
@@ -121,6 +121,15 @@ async def console_page(request: Request) -> Response:
     return _revalidated(request, _page("console/index.html", CONSOLE_CSP))
 
 
+async def not_found_page(request: Request) -> Response:
+    """Any other path: 404, with the console's page for browsers (it shows its own "Page not found")."""
+    if "text/html" not in request.headers.get("accept", ""):
+        return PlainTextResponse("Not Found", status_code=404)
+    page = _page("console/index.html", CONSOLE_CSP)
+    page.status_code = 404
+    return page
+
+
 def graphiql_page() -> Response:
     """GraphiQL from vendored React and GraphiQL files: works without internet."""
     return _page("console/graphiql.html", GRAPHIQL_CSP)
@@ -167,4 +176,5 @@ def routes(settings: Settings) -> list[BaseRoute]:
     found += [Route("/embed/credit-balance.js", embed_module), Route("/", console_page)]
     for section in CLIENT_ROUTES:
         found += [Route(f"/{section}", console_page), Route(f"/{section}/{{rest:path}}", console_page)]
-    return found
+    # Last of all routes: a browser typing an unknown URL gets the console's styled not-found page.
+    return [*found, Route("/{path:path}", not_found_page)]

@@ -28,6 +28,7 @@ from strawberry.types.unset import UNSET, UnsetType
 import metrics
 from api import console
 from api.batching import check_batch, run_batch
+from api.console_session import ConsoleSessions
 from api.context import Context, bearer_token, build_context
 from api.error_codes import BAD_REQUEST, http_error_code
 from api.feeds import SharedFeedHandler
@@ -88,6 +89,7 @@ class GraphQLApp(GraphQL):
             GRAPHQL_SSE_PROTOCOL: sse_transport(settings.sse_heartbeat_seconds)
         }
         self.runtime = runtime
+        self.sessions = ConsoleSessions(settings)
         self.streams = OpenStreams()
         self.persisted_queries = PersistedQueries.from_settings(settings)
 
@@ -271,7 +273,7 @@ class GraphQLApp(GraphQL):
         """Authenticated and within its user's and customer's caps: the stream is watched by the
         socket guard and ended when too slow. Else the refusal (401, or 503 with Retry-After)."""
         token = bearer_token(request.headers.get("authorization"))
-        if context.actor is None or not token:
+        if context.actor is None:
             return unauthenticated_response()
         ticket = request.scope.get(TICKET)
         if isinstance(ticket, SocketTicket):
@@ -296,13 +298,19 @@ class GraphQLApp(GraphQL):
         return await super().create_streaming_response(request, stream, sub_response, headers)
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
-        """Authenticate the HTTP caller from its Authorization header (websockets: on connect)."""
+        """Authenticate the HTTP caller from its Authorization header, or else from the console's
+        session cookie with its CSRF header (websockets: on connect)."""
         header = request.headers.get("authorization") if isinstance(request, Request) else None
-        return await build_context(request, response, header, self.runtime.bus)
+        context = await build_context(request, response, header, self.runtime.bus)
+        if header is None and isinstance(request, Request):
+            context.actor = await self.sessions.http_actor(request)
+        return context
 
     async def on_ws_connect(self, context: Context) -> UnsetType:
-        """Authenticate `connection_init`'s token; refuse the socket (4403) without a valid one, and
-        close it with 1013 (try again later) when its user or customer holds as many as it may.
+        """Authenticate `connection_init`'s token (or, without one, the console's session cookie of
+        the upgrade with the CSRF token in `connection_init`); refuse the socket (4403) without a
+        valid one, and close it with 1013 (try again later) when its user or customer holds as many
+        as it may.
 
         Both protocols' handlers then find the socket closed: their own refusal (4403, or the legacy
         `connection_error` and 1011) is dropped by the adapter, so the client sees 1013 and why.
@@ -310,12 +318,17 @@ class GraphQLApp(GraphQL):
         params = context.connection_params or {}
         header = params.get("Authorization") or params.get("authorization")
         token = bearer_token(header) if isinstance(header, str) else None
-        if not token:
+        if header is None:
+            actor = await self.sessions.socket_actor(context.request, params)
+            if actor is None:
+                raise ConnectionRejectionError(_unauthenticated("a valid bearer token is required"))
+        elif not token:
             raise ConnectionRejectionError(_unauthenticated("a valid bearer token is required"))
-        try:
-            actor = await authenticate(token)
-        except AuthenticationError:
-            raise ConnectionRejectionError(_unauthenticated("invalid token")) from None
+        else:
+            try:
+                actor = await authenticate(token)
+            except AuthenticationError:
+                raise ConnectionRejectionError(_unauthenticated("invalid token")) from None
         if isinstance(context.request, WebSocket):
             ticket = context.request.scope.get(TICKET)
             if isinstance(ticket, SocketTicket):

@@ -2,7 +2,8 @@
 
 Read by the same rules as `Customer.transactions` (catalog administrators: any customer; a
 customer's administrators: their own; end users: none), with `Authorization: Bearer` or with a
-one-time link from `POST /exports/ledger/{customerId}/link` (models/export_links.py). `since`
+one-time link from `POST /exports/ledger/{customerId}/link` (models/export_links.py), which the
+console asks for with its session cookie and CSRF header (api/console_session.py). `since`
 and `until` (ISO 8601) narrow it as they narrow `Customer.transactions`. Rows are read and sent
 1,000 at a time: the server never holds the whole ledger.
 """
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from api.console_session import ConsoleSessions
 from api.context import bearer_token
 from models.accounts import AuthenticationError, authenticate
 from models.actor import Actor
@@ -70,13 +72,17 @@ def _range(request: Request) -> tuple[dt.datetime | None, dt.datetime | None]:
         raise _Refusal(_error(400, exc.code.value, exc.message)) from None
 
 
-async def _bearer_actor(request: Request) -> Actor:
-    token = bearer_token(request.headers.get("authorization"))
+async def _bearer_actor(request: Request, sessions: ConsoleSessions | None = None) -> Actor:
+    """The bearer token's user; without an Authorization header, the console session's (POST only)."""
+    header = request.headers.get("authorization")
+    token = bearer_token(header)
     try:
         if token:
             return await authenticate(token)
     except AuthenticationError:
         pass
+    if header is None and sessions is not None and (actor := await sessions.http_actor(request)):
+        return actor
     raise _Refusal(_error(401, "UNAUTHENTICATED", "a valid bearer token or download link is required"))
 
 
@@ -118,11 +124,11 @@ async def export_csv(request: Request) -> Response:
     )
 
 
-async def export_link(request: Request) -> Response:
+async def export_link(request: Request, sessions: ConsoleSessions | None = None) -> Response:
     """A one-time URL of the export (same `since`/`until`), valid 60 s: JSON `{url, expiresAt}`."""
     try:
         customer_id = _customer_id(request)
-        actor = await _bearer_actor(request)
+        actor = await _bearer_actor(request, sessions)
         since, until = _range(request)
         await _authorise(actor, customer_id)
     except _Refusal as refusal:
@@ -133,9 +139,14 @@ async def export_link(request: Request) -> Response:
     return JSONResponse({"url": url, "expiresAt": expires.isoformat()}, headers=_HEADERS)
 
 
-def routes() -> list[Route]:
-    """The export and its link."""
+def routes(sessions: ConsoleSessions | None = None) -> list[Route]:
+    """The export and its link (asked for with a bearer token, or with the console's `sessions`)."""
+
+    async def link(request: Request) -> Response:
+        """`export_link` for a bearer token or the console's session."""
+        return await export_link(request, sessions)
+
     return [
         Route(PREFIX + "/{customer_id}.csv", export_csv, methods=["GET"]),
-        Route(PREFIX + "/{customer_id}/link", export_link, methods=["POST"]),
+        Route(PREFIX + "/{customer_id}/link", link, methods=["POST"]),
     ]

@@ -1,7 +1,8 @@
-"""Open websockets stay authenticated: expired, revoked or deactivated means closed (4403).
+"""Open websockets stay authenticated: expired, revoked, logged out or deactivated means closed (4403).
 
-A deactivation or revocation arrives on the event bus (every process's guard hears it) and closes
-the sockets it concerns at once; the periodic sweep catches expiry, and anything the bus missed.
+A deactivation, a revocation or a console logout arrives on the event bus (every process's guard
+hears it) and closes the sockets it concerns at once; the periodic sweep catches expiry, and
+anything the bus missed.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from dataclasses import dataclass
 
 import jwt
 from starlette.websockets import WebSocket, WebSocketState
+from tortoise.models import Model
 
 from infra import sql
 from infra.tasks import cancel_and_wait
 from models.actor import Actor
+from models.console_sessions import ConsoleSession
 from models.user import ApiToken, User
 from notifications import wire
 from notifications.bus import EventBus, Resync, SubscriberTooSlow
@@ -48,6 +51,7 @@ class _Watched:
     user_id: uuid.UUID
     generation: int  # the user's token generation when the socket authenticated
     api_token_id: uuid.UUID | None
+    session_id: uuid.UUID | None
     expires_at: float | None
 
 
@@ -73,9 +77,16 @@ class SocketGuard:
         if self.bus is not None and self._listener is None:
             self._listener = asyncio.get_running_loop().create_task(self._listen(), name="socket-guard-bus")
 
-    def watch(self, socket: WebSocket, actor: Actor, token: str) -> None:
-        """Keep checking `socket`, authenticated as `actor` with `token`, until it closes."""
-        watched = _Watched(actor.user_id, actor.user.token_generation, actor.api_token_id, _expires_at(token))
+    def watch(self, socket: WebSocket, actor: Actor, token: str | None = None) -> None:
+        """Keep checking `socket`, authenticated as `actor` (with bearer `token`, or a console
+        session), until it closes."""
+        if actor.expires_at is not None:
+            expires_at = time.monotonic() + actor.expires_at - time.time()
+        else:
+            expires_at = _expires_at(token) if token else None
+        watched = _Watched(
+            actor.user_id, actor.user.token_generation, actor.api_token_id, actor.session_id, expires_at
+        )
         self._sockets[socket] = (*self._sockets.get(socket, ()), watched)
         self._changed.set()
         if self._task is None or self._task.done():
@@ -94,12 +105,19 @@ class SocketGuard:
             await cancel_and_wait(self._task)
             self._task = None
 
-    async def revoke(self, user_id: uuid.UUID | None, api_token_id: uuid.UUID | None) -> None:
-        """Close at once every socket of a deactivated user or authenticated by a revoked token."""
+    async def revoke(
+        self,
+        user_id: uuid.UUID | None,
+        api_token_id: uuid.UUID | None,
+        session_id: uuid.UUID | None = None,
+    ) -> None:
+        """Close at once every socket of a deactivated user, or authenticated by a revoked token or
+        an ended console session."""
         for socket, identities in list(self._sockets.items()):
             if any(
                 (user_id is not None and w.user_id == user_id)
                 or (api_token_id is not None and w.api_token_id == api_token_id)
+                or (session_id is not None and w.session_id == session_id)
                 for w in identities
             ):
                 self._sockets.pop(socket, None)
@@ -121,7 +139,7 @@ class SocketGuard:
                             self.sweep_soon()
                             continue
                         revoked = wire.access_from_message(message)
-                        await self.revoke(revoked.user_id, revoked.api_token_id)
+                        await self.revoke(revoked.user_id, revoked.api_token_id, revoked.session_id)
             except SubscriberTooSlow:
                 self.sweep_soon()
             except Exception:
@@ -160,22 +178,27 @@ class SocketGuard:
         generations = await _active_generations({w.user_id for w in identities})
         token_ids = {w.api_token_id for w in identities if w.api_token_id is not None}
         live_tokens = await _existing(ApiToken, token_ids, revoked_at=None)
+        session_ids = {w.session_id for w in identities if w.session_id is not None}
+        live_sessions = await _existing(ConsoleSession, session_ids, ended_at=None)
         now = time.monotonic()
         for socket, ws in watched.items():
-            if any(_lost(w, now, generations, live_tokens) for w in ws):
+            if any(_lost(w, now, generations, live_tokens | live_sessions) for w in ws):
                 self._sockets.pop(socket, None)
                 await _close(socket)
 
 
-def _lost(w: _Watched, now: float, generations: dict[uuid.UUID, int], live_tokens: set) -> bool:
-    """Whether an identity lost access: expired, revoked, or its user deactivated (since, too)."""
+def _lost(w: _Watched, now: float, generations: dict[uuid.UUID, int], live: set) -> bool:
+    """Whether an identity lost access: expired, revoked, logged out, or its user deactivated (since, too).
+
+    `live`: the ids of the API tokens and console sessions that are neither revoked nor ended.
+    """
     expired = w.expires_at is not None and w.expires_at <= now
-    revoked = w.api_token_id is not None and w.api_token_id not in live_tokens
+    revoked = any(c is not None and c not in live for c in (w.api_token_id, w.session_id))
     # Deactivated, or deactivated and reactivated since: either way its tokens are dead.
     return expired or revoked or generations.get(w.user_id) != w.generation
 
 
-async def _existing(model: type[ApiToken], ids: Iterable[uuid.UUID], **where: object) -> set:
+async def _existing(model: type[Model], ids: Iterable[uuid.UUID], **where: object) -> set:
     """Which of `ids` still exist and match `where`, a chunk of ids per query."""
     ids = list(ids)
     found: set[uuid.UUID] = set()

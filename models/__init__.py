@@ -1,5 +1,6 @@
 """Tortoise models and the domain logic beside them; never imports Strawberry."""
 
+from models.console_sessions import ConsoleSession
 from models.credit_alert import CreditAlert
 from models.customer import Customer
 from models.idempotency import IdempotencyRecord
@@ -18,6 +19,7 @@ from models.webhooks import WebhookEndpoint
 __all__ = [
     "AlertKind",
     "ApiToken",
+    "ConsoleSession",
     "CreditAlert",
     "CreditAllocation",
     "CreditLot",

@@ -132,10 +132,16 @@ def issue_jwt(user: User) -> Session:
 
 
 async def login(email: str, password: str, address: str | None = None) -> Session:
-    """Check credentials; unknown email, wrong password and inactive user answer the same.
+    """Check credentials (see `check_credentials`) and sign a JWT for the user."""
+    return issue_jwt(await check_credentials(email, password, address))
+
+
+async def check_credentials(email: str, password: str, address: str | None = None) -> User:
+    """The active user of these credentials; unknown email, wrong password and inactive user answer the same.
 
     Throttled per (email, client address), per client address and per email (RATE_LIMITED),
-    before the password is checked: see models/throttle.py.
+    before the password is checked: see models/throttle.py. The login mutation and the console's
+    session login both come here.
     """
     keys = login_keys(email)
     # No key: no account has such an address, an unknown email throttled by the client address only.
@@ -153,7 +159,7 @@ async def login(email: str, password: str, address: str | None = None) -> Sessio
         await throttle.record_failure(email_key, address)
         raise DomainError(ErrorCode.INVALID_CREDENTIALS, "invalid email or password")
     await throttle.forget_failures(email_key, address)
-    return issue_jwt(user)
+    return user
 
 
 async def authenticate(token: str) -> Actor:

@@ -14,6 +14,8 @@ class Actor:
 
     user: User
     api_token_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None  # the console session it came through (models/console_sessions.py)
+    expires_at: float | None = None  # Unix time its console session ends (JWTs carry their own `exp`)
 
     @property
     def user_id(self) -> uuid.UUID:

@@ -38,13 +38,15 @@ class NotificationCreated:
 
 @dataclass(frozen=True)
 class AccessRevoked:
-    """A user was deactivated (`user_id`) or an API token revoked (`api_token_id`).
+    """A user was deactivated (`user_id`), an API token revoked (`api_token_id`) or a console
+    session ended (`session_id`, a logout).
 
     Every process closes the open sockets authenticated so at once, without waiting for its recheck.
     """
 
     user_id: uuid.UUID | None = None
     api_token_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)

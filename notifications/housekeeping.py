@@ -13,7 +13,7 @@ import logging
 
 import metrics
 from infra.tasks import cancel_and_wait
-from models import idempotency, lot_expiry
+from models import console_sessions, idempotency, lot_expiry
 from models.webhooks import prune_deliveries
 from settings import Settings
 
@@ -54,6 +54,7 @@ class Housekeeping:
         if pruned:
             log.info("pruned %d idempotency records older than %s", pruned, retention)
         await self.prune_webhook_deliveries()
+        await console_sessions.prune(dt.datetime.now(dt.UTC))  # expired: no cookie can use them
         return pruned
 
     async def prune_webhook_deliveries(self) -> int:

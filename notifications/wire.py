@@ -114,10 +114,16 @@ def notification_message(note: Notification) -> dict[str, Any]:
 
 
 def access_message(event: AccessRevoked) -> dict[str, Any]:
-    """A deactivated user or a revoked API token, for every process's socket guard."""
+    """A deactivated user, a revoked API token or an ended console session, for every socket guard."""
     # `k` is set so that the bus hands it once to the guards' subscription of every key.
-    key = _id(event.api_token_id or event.user_id)
-    return {"t": ACCESS, "k": key, "user": _id(event.user_id), "token": _id(event.api_token_id)}
+    key = _id(event.api_token_id or event.session_id or event.user_id)
+    return {
+        "t": ACCESS,
+        "k": key,
+        "user": _id(event.user_id),
+        "token": _id(event.api_token_id),
+        "session": _id(event.session_id),
+    }
 
 
 def outbox_message(outbox: str) -> dict[str, Any]:
@@ -127,7 +133,11 @@ def outbox_message(outbox: str) -> dict[str, Any]:
 
 def access_from_message(message: dict[str, Any]) -> AccessRevoked:
     """The AccessRevoked of an access message (ids that do not parse are None)."""
-    return AccessRevoked(_uuid_or_none(message.get("user")), _uuid_or_none(message.get("token")))
+    return AccessRevoked(
+        _uuid_or_none(message.get("user")),
+        _uuid_or_none(message.get("token")),
+        _uuid_or_none(message.get("session")),
+    )
 
 
 def _uuid_or_none(value: object) -> uuid.UUID | None:

@@ -86,6 +86,7 @@ _TABLES = (
     "credit_transaction",
     "service_request",
     "api_token",
+    "console_session",
     "app_user",
     "service",
     "customer",

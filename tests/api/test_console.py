@@ -51,6 +51,25 @@ async def test_client_routes_serve_the_same_page_and_unknown_paths_do_not(http: 
     assert (await http.get("/nothing-here")).status_code == 404
 
 
+async def test_browsers_get_the_consoles_own_not_found_page_for_unknown_urls(
+    http: httpx.AsyncClient,
+) -> None:
+    # given the console's page
+    home = (await http.get("/")).text
+
+    # when a browser opens URLs the service does not have
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    unknown = await http.get("/nothing-here/at/all", headers=browser)
+    api_client = await http.get("/nothing-here")
+
+    # then the browser gets the console (which shows its styled "Page not found") with a 404 status,
+    # under the same strict policy; other clients a plain 404
+    assert unknown.status_code == 404
+    assert unknown.text == home
+    assert "'unsafe" not in unknown.headers["content-security-policy"]
+    assert api_client.status_code == 404 and api_client.headers["content-type"].startswith("text/plain")
+
+
 async def test_assets_have_versioned_immutable_urls(http: httpx.AsyncClient) -> None:
     # given the URLs the page names
     urls = static_urls((await http.get("/")).text)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime as dt
+import time
 from dataclasses import dataclass, field
 
 from starlette.websockets import WebSocketState
 
 from api.socket_auth import FORBIDDEN_CLOSE, SocketGuard
-from models import accounts
+from models import accounts, console_sessions
 from models.accounts import issue_jwt, set_user_active
+from models.console_sessions import ConsoleSession
 from models.user import Role
-from tests.factories import make_catalog_admin, make_customer, make_user
+from tests.factories import PASSWORD, make_catalog_admin, make_customer, make_user
 
 
 @dataclass(eq=False)
@@ -164,4 +168,41 @@ async def test_a_sweep_closes_the_sockets_of_a_user_deactivated_and_reactivated_
     # then: its token died with the deactivation, and so does the socket
     assert socket.closed_with == [FORBIDDEN_CLOSE]
     assert guard._sockets == {}
+    await guard.stop()
+
+
+async def test_a_sweep_closes_the_sockets_of_a_console_session_ended_elsewhere() -> None:
+    # given: two sockets of one user's console sessions, and the bus message of a logout missed
+    login = await make_user(Role.CUSTOMER_ADMIN, await make_customer())
+    guard = SocketGuard(recheck_seconds=60)
+    kept, dropped = FakeSocket(), FakeSocket()
+    sessions = [await console_sessions.start(login.user.email, PASSWORD) for _ in range(2)]
+    actors = [await console_sessions.authenticate(s.token, s.csrf_token) for s in sessions]
+    guard.watch(kept, actors[0])  # type: ignore[arg-type]
+    guard.watch(dropped, actors[1])  # type: ignore[arg-type]
+    await ConsoleSession.filter(id=sessions[1].id).update(ended_at=dt.datetime.now(dt.UTC))
+
+    # when
+    await guard.sweep()
+
+    # then: only the ended session's socket is closed
+    assert dropped.closed_with == [FORBIDDEN_CLOSE]
+    assert kept.closed_with == []
+    await guard.stop()
+
+
+async def test_a_console_sessions_socket_closes_when_the_session_expires() -> None:
+    # given: a socket of a console session that has just expired
+    login = await make_user(Role.END_USER, await make_customer())
+    started = await console_sessions.start(login.user.email, PASSWORD)
+    actor = await console_sessions.authenticate(started.token, started.csrf_token)
+    guard = SocketGuard(recheck_seconds=60)
+    socket = FakeSocket()
+
+    # when: it is watched past its end
+    guard.watch(socket, dataclasses.replace(actor, expires_at=time.time() - 1))  # type: ignore[arg-type]
+
+    # then: the guard closes it without waiting for the next sweep
+    await asyncio.wait_for(socket.closed.wait(), 5)
+    assert socket.closed_with == [FORBIDDEN_CLOSE]
     await guard.stop()

@@ -1,24 +1,22 @@
 // The console: session, top menu, router. Screens live in their own modules; every one of them
-// uses the public GraphQL API only. The token is kept in this tab's sessionStorage only: never in
-// persistent storage, a cookie or a URL.
+// uses the public GraphQL API only. The login is the server's HttpOnly session cookie (session.js):
+// no token in the page, its storage or a URL. Every tab of the browser shares it, a reload keeps
+// the screen (the URL is the state), and a logout in one tab logs every tab out.
 import "./credit-balance-define.js";
 import { h, replace, field, labelTableCells } from "./dom.js";
 import { GraphQLClient, defaultEndpoint, socketUrl } from "./graphql.js";
 import { closeAll, liveFor } from "./live.js";
 import { bindMutation } from "./forms.js";
+import { csrfToken, logIn, logOut, onOtherTabs, sessionAuth } from "./session.js";
 
-const STORE = "credits.session";
-const NOTICE = "credits.notice";
 const main = document.getElementById("main");
 const topbar = document.getElementById("topbar");
 const endpoint = defaultEndpoint();
-const getToken = () => sessionStorage.getItem(STORE);
-const client = new GraphQLClient(endpoint, getToken);
+const client = new GraphQLClient(endpoint, sessionAuth);
+const ENDED = "Your session has ended (it expired or was revoked). Log in again.";
+const LOGGED_OUT_ELSEWHERE = "You logged out in another tab.";
 
 const VIEWER = `query Viewer { viewer { id email name role customer { id name } } }`;
-const LOGIN = `mutation Login($email: String!, $password: String!) {
-  login(email: $email, password: $password) { token expiresAt userErrors { code field message } }
-}`;
 
 const ROLE_NAMES = { CATALOG_ADMIN: "Catalog administrator", CUSTOMER_ADMIN: "Customer administrator", END_USER: "End user" };
 // Only customer administrators receive notifications (of their own customer): the others get no bell.
@@ -56,9 +54,26 @@ const ROUTES = [
 
 let viewer = null;
 let cleanup = null;
+let notice = null; // shown once by the next login screen
 
 function live() {
-  return liveFor(socketUrl(endpoint), getToken);
+  return liveFor(socketUrl(endpoint), sessionAuth);
+}
+
+/** Whether the console has a screen at `path` (for some role). */
+function isConsolePath(path) {
+  return path === "/" || path === "/login" || ROUTES.some(([pattern]) => pattern.test(path));
+}
+
+/** The login page's URL, remembering a screen to come back to. */
+function loginUrl(path = location.pathname) {
+  return path === "/" || path === "/login" || !isConsolePath(path) ? "/login" : `/login?next=${encodeURIComponent(path)}`;
+}
+
+/** Where the login page came from: a console path of this origin only (never `//host` or a URL). */
+function nextPath() {
+  const next = new URLSearchParams(location.search).get("next");
+  return next && /^\/(?![/\\])/.test(next) && isConsolePath(next) ? next : null;
 }
 
 /** Go to `path` inside the console. */
@@ -72,17 +87,34 @@ export function navigate(path, { replaceState = false } = {}) {
 // After the user moves to another screen, focus goes to its content (screen readers announce it).
 let moved = false;
 
-function logout(message = null) {
-  sessionStorage.removeItem(STORE);
-  if (message) sessionStorage.setItem(NOTICE, message);
+/** Leave this tab's signed-in state: live connections closed, back to the login page. */
+function signedOut(message = null, { keepScreen = false } = {}) {
+  notice = message;
   viewer = null;
   closeAll();
-  navigate("/login", { replaceState: true });
+  navigate(keepScreen ? loginUrl() : "/login", { replaceState: true });
 }
 
-function sessionEnded() {
-  if (getToken()) logout("Your session has ended (it expired or was revoked). Log in again.");
+async function logout() {
+  const ended = await logOut();
+  signedOut(ended ? null : "The service could not be reached: this tab is logged out, but the session stays valid until it expires.");
 }
+
+/** The server refused the session: ended in another tab (its cookie is gone), or expired or revoked. */
+async function sessionEnded() {
+  if (!viewer) return;
+  const elsewhere = !csrfToken();
+  viewer = null;
+  closeAll();
+  if (!elsewhere) await logOut("ended"); // clears the dead session's cookies (and tells the other tabs)
+  signedOut(elsewhere ? LOGGED_OUT_ELSEWHERE : ENDED, { keepScreen: !elsewhere });
+}
+
+onOtherTabs((kind) => {
+  if (kind === "login" && !viewer) render();
+  else if (kind === "logout" && viewer) signedOut(LOGGED_OUT_ELSEWHERE);
+  else if (kind === "ended" && viewer) signedOut(ENDED, { keepScreen: true });
+});
 
 window.addEventListener("credits:unauthenticated", sessionEnded);
 window.addEventListener("popstate", () => render());
@@ -123,7 +155,7 @@ function renderTopbar() {
     const [href, label] = NOTIFICATION_LINKS[note.kind] || [];
     return href ? { href, label } : null;
   };
-  badge.tokenGetter = getToken;
+  badge.auth = sessionAuth;
   const links = NAV[viewer.role].map(([path, label]) =>
     h("a", { href: path, "aria-current": here === path || here.startsWith(path + "/") ? "page" : null }, label),
   );
@@ -144,18 +176,18 @@ function renderTopbar() {
 
 function loginScreen() {
   document.title = "Log in · Credits";
-  const notice = sessionStorage.getItem(NOTICE);
-  sessionStorage.removeItem(NOTICE);
+  const shown = notice;
+  notice = null;
   const email = field("Email", { name: "email", type: "email", autocomplete: "username", required: true });
   const password = field("Password", { name: "password", type: "password", autocomplete: "current-password", required: true });
   const form = h("form", { class: "stack", novalidate: true }, email.wrap, password.wrap, h("button", { type: "submit", class: "button primary wide" }, "Log in"));
   bindMutation(form, {
     fields: { email, password },
-    run: async () => (await client.request(LOGIN, { email: email.input.value.trim(), password: password.input.value })).login,
-    done: async (payload) => {
-      sessionStorage.setItem(STORE, payload.token);
+    run: () => logIn(email.input.value.trim(), password.input.value),
+    done: async () => {
+      const next = nextPath();
       await loadViewer();
-      navigate(HOME[viewer.role], { replaceState: true });
+      navigate(next || HOME[viewer.role], { replaceState: true });
     },
   });
   replace(
@@ -165,7 +197,7 @@ function loginScreen() {
       { class: "login card" },
       h("div", { class: "login-brand" }, h("span", { class: "logo", "aria-hidden": "true" }, "C"), h("span", {}, "Credits")),
       h("h1", {}, "Log in to the console"),
-      notice ? h("p", { class: "notice", role: "alert" }, notice) : null,
+      shown ? h("p", { class: "notice", role: "alert" }, shown) : null,
       form,
       h("p", { class: "muted small" }, "Integrators: the GraphQL API is at ", h("a", { href: "/graphql" }, "/graphql"), "."),
     ),
@@ -176,6 +208,22 @@ function loginScreen() {
 async function loadViewer() {
   viewer = (await client.request(VIEWER)).viewer;
   return viewer;
+}
+
+function notFound() {
+  document.title = "Page not found · Credits";
+  const back = viewer ? h("a", { class: "button", href: HOME[viewer.role] }, "Go to your start page") : h("a", { class: "button", href: "/login" }, "Go to the login page");
+  replace(
+    main,
+    h(
+      "section",
+      { class: "empty-state not-found" },
+      h("p", { class: "muted" }, "404"),
+      h("h1", {}, "Page not found"),
+      h("p", {}, "There is no page at ", h("code", {}, location.pathname), ". Check the address, or start again from the console."),
+      back,
+    ),
+  );
 }
 
 function notAvailable() {
@@ -202,26 +250,35 @@ async function render() {
   cleanup?.();
   cleanup = null;
   const path = location.pathname.replace(/\/+$/, "") || "/";
-  if (!getToken()) {
-    viewer = null;
-    renderTopbar();
-    if (path !== "/login") history.replaceState(null, "", "/login");
-    return loginScreen();
-  }
-  if (!viewer) {
+  if (!viewer && csrfToken()) {
+    // A session cookie of this browser (another tab's login, or before a reload): who is it?
     try {
       await loadViewer();
       if (mine !== generation) return;
     } catch (error) {
-      if (error.code === "UNAUTHENTICATED") return sessionEnded();
-      replace(main, h("section", { class: "empty-state" }, h("h1", {}, "The service cannot be reached"), h("p", {}, error.message), h("button", { type: "button", class: "button", onclick: () => render() }, "Try again")));
-      return;
+      if (mine !== generation) return;
+      if (error.code === "UNAUTHENTICATED") {
+        await logOut("ended"); // the session expired or was revoked: clear its cookies
+        if (mine !== generation) return;
+        notice = ENDED;
+      } else {
+        replace(main, h("section", { class: "empty-state" }, h("h1", {}, "The service cannot be reached"), h("p", {}, error.message), h("button", { type: "button", class: "button", onclick: () => render() }, "Try again")));
+        return;
+      }
     }
   }
-  if (path === "/" || path === "/login") return navigate(HOME[viewer.role], { replaceState: true });
+  if (!viewer) {
+    renderTopbar();
+    if (!isConsolePath(path)) return notFound();
+    const login = loginUrl(path);
+    if (path !== "/login") history.replaceState(null, "", login);
+    return loginScreen();
+  }
+  if (path === "/" || path === "/login") return navigate(nextPath() || HOME[viewer.role], { replaceState: true });
   renderTopbar();
   const route = ROUTES.map(([pattern, roles, module, name]) => [path.match(pattern), roles, module, name]).find(([m]) => m);
-  if (!route || !route[1].includes(viewer.role)) return notAvailable();
+  if (!route) return notFound();
+  if (!route[1].includes(viewer.role)) return notAvailable();
   const [match, , module, name] = route;
   const screens = await import(module);
   if (mine !== generation) return;

@@ -5,6 +5,8 @@
 //   const badge = document.querySelector("credit-balance");
 //   badge.tokenGetter = () => myApp.creditsToken;      // a function returning the bearer token
 //
+// (The console itself sets `badge.auth` to its cookie session's credentials instead: session.js.)
+//
 // Attributes: `endpoint` (default: /graphql of the origin this module came from), `customer-id`
 // (catalog administrators watching one customer), `no-bell` (for users who never receive
 // notifications). Property `notificationLink`: a function from a notification to {href, label} (or
@@ -118,6 +120,16 @@ export class CreditBalanceElement extends HTMLElement {
     if (this.isConnected) this.restart();
   }
 
+  /** Credentials other than a bearer token (the console's session: session.js). Setting them (re)starts. */
+  get auth() {
+    return this._auth || null;
+  }
+
+  set auth(auth) {
+    this._auth = auth;
+    if (this.isConnected) this.restart();
+  }
+
   get endpoint() {
     return this.getAttribute("endpoint") || defaultEndpoint();
   }
@@ -143,7 +155,7 @@ export class CreditBalanceElement extends HTMLElement {
   connectedCallback() {
     document.addEventListener("keydown", this.onKey);
     document.addEventListener("pointerdown", this.onOutside);
-    if (this._tokenGetter) this.restart();
+    if (this._tokenGetter || this._auth) this.restart();
   }
 
   disconnectedCallback() {
@@ -154,7 +166,7 @@ export class CreditBalanceElement extends HTMLElement {
   }
 
   attributeChangedCallback(_name, oldValue, newValue) {
-    if (oldValue !== newValue && this.isConnected && this._tokenGetter) this.restart();
+    if (oldValue !== newValue && this.isConnected && (this._tokenGetter || this._auth)) this.restart();
   }
 
   stop() {
@@ -165,9 +177,9 @@ export class CreditBalanceElement extends HTMLElement {
   async restart() {
     const run = (this._run = (this._run || 0) + 1);
     this.stop();
-    const getToken = () => this._tokenGetter?.();
-    this.client = new GraphQLClient(this.endpoint, getToken);
-    this.live = liveFor(socketUrl(this.endpoint), getToken);
+    const auth = this._auth || (() => this._tokenGetter?.());
+    this.client = new GraphQLClient(this.endpoint, auth);
+    this.live = liveFor(socketUrl(this.endpoint), auth);
     this.bellEl.hidden = this.hasAttribute("no-bell");
     let wasLive = false;
     const onState = () => {

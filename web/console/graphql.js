@@ -1,5 +1,6 @@
-// GraphQL over HTTP to one endpoint, with a bearer token from a getter. Shared by the console and
-// the embeddable <credit-balance>; no token ever goes into a URL.
+// GraphQL over HTTP to one endpoint, with a bearer token from a getter (the embeddable
+// <credit-balance> on other sites) or the console's session cookie (session.js). Shared by the
+// console and the element; no token ever goes into a URL.
 
 /** A top-level GraphQL error (codes: UNAUTHENTICATED, FORBIDDEN, SERVICE_UNAVAILABLE, …). */
 export class GraphQLError extends Error {
@@ -22,24 +23,45 @@ export function socketUrl(endpoint) {
   return url.toString();
 }
 
+/**
+ * Credentials from a bearer token getter: `{ credentials, headers(), connectionParams() }`, the
+ * shape GraphQLClient and the live connection take (session.js has the console's cookie one).
+ */
+export function bearerAuth(getToken) {
+  return {
+    credentials: "omit",
+    async headers() {
+      const token = await getToken?.();
+      return token ? { Authorization: `Bearer ${token}` } : {};
+    },
+    async connectionParams() {
+      return { Authorization: `Bearer ${(await getToken?.()) || ""}` };
+    },
+  };
+}
+
+/** `auth` as credentials: a token getter (or nothing) becomes bearerAuth. */
+export function asAuth(auth) {
+  return auth && typeof auth === "object" ? auth : bearerAuth(auth);
+}
+
 export class GraphQLClient {
-  constructor(endpoint, getToken) {
+  /** `auth`: a function returning the bearer token, or credentials such as session.js's. */
+  constructor(endpoint, auth) {
     this.endpoint = endpoint;
-    this.getToken = getToken;
+    this.auth = asAuth(auth);
   }
 
   /** The `data` of a response; throws GraphQLError on top-level errors. */
   async request(query, variables = {}) {
-    const token = await this.getToken?.();
-    const headers = { "Content-Type": "application/json", Accept: "application/json" };
-    if (token) headers.Authorization = `Bearer ${token}`;
+    const headers = { "Content-Type": "application/json", Accept: "application/json", ...(await this.auth.headers()) };
     let response;
     try {
       response = await fetch(this.endpoint, {
         method: "POST",
         headers,
         body: JSON.stringify({ query, variables }),
-        credentials: "omit",
+        credentials: this.auth.credentials,
       });
     } catch {
       throw new GraphQLError([{ message: "The service cannot be reached. Check the connection and retry.", extensions: { code: "NETWORK" } }], 0);

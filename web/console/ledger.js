@@ -79,8 +79,7 @@ async function downloadCsv(client, customerId, range) {
   const url = new URL(`/exports/ledger/${encodeURIComponent(customerId)}/link`, client.endpoint);
   if (range.since) url.searchParams.set("since", range.since);
   if (range.until) url.searchParams.set("until", range.until);
-  const token = await client.getToken?.();
-  const response = await fetch(url, { method: "POST", headers: token ? { Authorization: `Bearer ${token}` } : {}, credentials: "omit" });
+  const response = await fetch(url, { method: "POST", headers: await client.auth.headers(), credentials: client.auth.credentials });
   const body = await response.json().catch(() => null);
   if (!response.ok || !body?.url) throw Object.assign(new Error(body?.errors?.[0]?.message || `HTTP ${response.status}`), { code: body?.errors?.[0]?.extensions?.code });
   // A navigation to an attachment: the browser streams it to disk, the page stays.

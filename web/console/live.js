@@ -1,7 +1,8 @@
 // One websocket per tab and endpoint (graphql-transport-ws, through the vendored graphql-ws client).
 // It reconnects with backoff; `balanceChanged` resumes with afterSequence, so a badge never misses
-// or double-applies a change; a 4403 close means the token is no longer valid.
+// or double-applies a change; a 4403 close means the token (or the console's session) is no longer valid.
 import { createClient } from "../vendor/graphql-ws@6.4.2/client.js";
+import { asAuth } from "./graphql.js";
 
 const FORBIDDEN = 4403;
 const sockets = new Map();
@@ -14,8 +15,10 @@ function backoff(retries) {
 
 /** The live connection: `state` is "connecting", "live" or "offline"; events "state", "forbidden". */
 export class Live extends EventTarget {
-  constructor(url, getToken) {
+  /** `auth`: a bearer token getter, or credentials such as session.js's. */
+  constructor(url, auth) {
     super();
+    auth = asAuth(auth);
     this.url = url;
     this.state = "connecting";
     this.watches = new Map();
@@ -27,7 +30,7 @@ export class Live extends EventTarget {
       retryAttempts: Infinity,
       retryWait: backoff,
       shouldRetry: (event) => !(event && event.code === FORBIDDEN),
-      connectionParams: async () => ({ Authorization: `Bearer ${(await getToken()) || ""}` }),
+      connectionParams: () => auth.connectionParams(),
       on: {
         connecting: () => this.setState(this.state === "live" ? "offline" : "connecting"),
         connected: () => this.setState("live"),
@@ -69,10 +72,10 @@ export class Live extends EventTarget {
 }
 
 /** The tab's live connection to `url` (created on first use). */
-export function liveFor(url, getToken) {
+export function liveFor(url, auth) {
   let live = sockets.get(url);
   if (!live) {
-    live = new Live(url, getToken);
+    live = new Live(url, auth);
     sockets.set(url, live);
   }
   return live;
