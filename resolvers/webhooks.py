@@ -30,6 +30,9 @@ from schema.webhooks import (
     WebhookEndpointPayload,
 )
 
+# The `id` argument of the mutations that act on one endpoint.
+EndpointId = Annotated[strawberry.ID, strawberry.argument(description="The endpoint's id.")]
+
 
 async def _endpoint(actor: Actor, id: object, field: str = "id") -> EndpointRow:
     """An endpoint the caller may manage; NOT_FOUND for a missing one and another customer's."""
@@ -77,9 +80,7 @@ class WebhookQueries:
     @strawberry.field(
         description="An endpoint the caller manages, or null. Administrators (end users: FORBIDDEN)."
     )
-    async def webhook_endpoint(
-        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The endpoint's id.")]
-    ) -> WebhookEndpoint | None:
+    async def webhook_endpoint(self, info: Info, id: EndpointId) -> WebhookEndpoint | None:
         """An endpoint the caller manages, or null."""
         actor = require_role(info, *WEBHOOK_MANAGERS)
         endpoint_id = try_parse_id(id)
@@ -136,7 +137,7 @@ class WebhookMutations:
     async def update_webhook_endpoint(
         self,
         info: Info,
-        id: Annotated[strawberry.ID, strawberry.argument(description="The endpoint's id.")],
+        id: EndpointId,
         input: Annotated[UpdateWebhookEndpointInput, strawberry.argument(description="What to change.")],
     ) -> WebhookEndpointPayload:
         """Change an endpoint's url, event types, description or whether it is enabled."""
@@ -165,9 +166,7 @@ class WebhookMutations:
             "Administrators of its customer (end users: FORBIDDEN). userErrors: NOT_FOUND."
         )
     )
-    async def rotate_webhook_secret(
-        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The endpoint's id.")]
-    ) -> WebhookEndpointPayload:
+    async def rotate_webhook_secret(self, info: Info, id: EndpointId) -> WebhookEndpointPayload:
         """A new secret (in this payload only); the old one also signs for 24 hours."""
         actor = require_role(info, *WEBHOOK_MANAGERS)
 
@@ -186,9 +185,7 @@ class WebhookMutations:
             "FORBIDDEN). userErrors: NOT_FOUND."
         )
     )
-    async def delete_webhook_endpoint(
-        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The endpoint's id.")]
-    ) -> DeleteWebhookEndpointPayload:
+    async def delete_webhook_endpoint(self, info: Info, id: EndpointId) -> DeleteWebhookEndpointPayload:
         """Delete an endpoint and its delivery log."""
         actor = require_role(info, *WEBHOOK_MANAGERS)
 
@@ -205,9 +202,7 @@ class WebhookMutations:
             "FORBIDDEN). userErrors: NOT_FOUND."
         )
     )
-    async def send_test_webhook(
-        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The endpoint's id.")]
-    ) -> WebhookDeliveryPayload:
+    async def send_test_webhook(self, info: Info, id: EndpointId) -> WebhookDeliveryPayload:
         """Queue a `webhook.test` delivery to the endpoint."""
         actor = require_role(info, *WEBHOOK_MANAGERS)
 
