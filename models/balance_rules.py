@@ -9,9 +9,9 @@ follows a balance (top-ups, floors, limits) is one more.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
+from infra import clock
 from models import alerts, expiry_warning, webhook_outbox
 from models.customer import Customer, CustomerState
 from models.events import BalanceChanged
@@ -61,7 +61,7 @@ async def _expiring(uow: UnitOfWork, batch: Batch) -> None:
         if part.lot_id is not None and part.amount > 0
     }
     if credited:
-        await expiry_warning.warn_credited(uow, credited, dt.datetime.now(dt.UTC))
+        await expiry_warning.warn_credited(uow, credited, clock.now())
 
 
 # Once per batch, after every entry's rules, with each customer at its last entry's balance.

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Min
 
-from infra import sql
+from infra import clock, sql
 from infra.request_id import current_request_id
 from models import balance_rules, lot_allocation, lot_store
 from models.actor import Actor
@@ -115,7 +115,7 @@ async def post_batch(
         raise ValueError("a ledger entry moves a positive amount")
     if any((m.kind is TransactionKind.EXPIRATION) != (m.lot_id is not None) for _, ms in groups for m in ms):
         raise ValueError("an EXPIRATION names its lot, and only it does")
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     batch = [
         (
             customer_id,

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from infra import sql
+from infra import clock, sql
 from infra.batching import Combiner, Ticket
 from infra.request_id import current_request_id
 from models import platform, webhook_outbox
@@ -122,7 +122,7 @@ async def _charge_batch(tickets: list[Ticket[_Charge, RequestMade]]) -> None:
         answered: _Answered = []  # replays of a key's first result, and refusals
         postings: _Postings = {}
         facts = await _read_facts(uow, [ticket.job for ticket in tickets])
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         for ticket in ordered:
             try:
                 outcome = await _record(uow, ticket.job, facts, now)
@@ -295,7 +295,7 @@ async def finish(
     async def work(uow: UnitOfWork) -> RequestMade:
         # The conditional update is the race's referee: exactly one caller sees a row change.
         # It locks the request row before the refund locks the customer row, like every posting.
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         rows = await sql.fetch(uow.conn, _TRANSITION, request_id, status.value, reason, now)
         if not rows:
             current = await ServiceRequest.get_or_none(id=request_id, using_db=uow.conn)
