@@ -81,6 +81,16 @@ def workers_refusal(settings: Settings, workers: int) -> str | None:
     return f"refusing to serve with {workers} workers: " + "; ".join(problems) if problems else None
 
 
+def demo_refusal(settings: Settings, demo: bool) -> str | None:
+    """Why `--demo` cannot run here: in production it would print passwords derived from the real secret."""
+    if demo and not settings.is_development:
+        return (
+            "refusing to start: --demo makes up logins and prints their passwords; "
+            "it runs only with CREDITS_ENV=development"
+        )
+    return None
+
+
 def dispatch_refusal(settings: Settings, command: str) -> str | None:
     """Why mail and webhooks cannot be sent by separate processes here, or None when they can."""
     if command == "serve" and settings.outbox_dispatch == "inline":
@@ -186,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "dispatch":
         _dispatch(settings, args.host, args.port or settings.dispatch_port)
         return
-    if refusal := workers_refusal(settings, args.workers):
+    if refusal := demo_refusal(settings, args.demo) or workers_refusal(settings, args.workers):
         sys.exit(refusal)
     if settings.is_sqlite:
         log.info("embedded database: %s", settings.effective_database_url)
