@@ -132,6 +132,10 @@ class ConsoleSessions:
             started = await console_sessions.start(email, password, client.host if client else None)
         except DomainError as refused:
             return _error(refused.code, refused.message, _STATUS.get(refused.code, 400))
+        # The session this browser held before (another user's, or an older login) ends now,
+        # rather than living on to its expiry behind the new cookie.
+        if previous := request.cookies.get(self.session_cookie):
+            await console_sessions.end(previous, request.cookies.get(self.csrf_cookie) or "")
         response = JSONResponse({"expiresAt": started.expires_at.isoformat()}, headers=NO_STORE)
         self._set_cookies(response, started.token, started.csrf_token)
         return response

@@ -175,6 +175,38 @@ async def test_logging_out_ends_the_session_on_the_server_and_clears_the_cookies
         assert await viewer(thief, stolen) == ["UNAUTHENTICATED"]
 
 
+async def test_a_new_login_ends_the_session_the_browser_held_before(http: httpx.AsyncClient) -> None:
+    # given a browser logged in as a customer administrator, its cookies kept aside
+    first = await make_user(Role.CUSTOMER_ADMIN, await make_customer())
+    assert (await start_session(http, first)).status_code == 200
+    token, csrf = http.cookies["credits_session"], csrf_of(http)
+    kept = {**OWN, "X-CSRF-Token": csrf, "Cookie": f"credits_session={token}; credits_csrf={csrf}"}
+
+    # when the same browser logs in as someone else
+    second = await make_user(Role.END_USER, await make_customer())
+    assert (await start_session(http, second)).status_code == 200
+
+    # then the new session works and the one it replaced is over on the server
+    assert await viewer(http, {**OWN, "X-CSRF-Token": csrf_of(http)}) == second.user.email
+    async with httpx.AsyncClient(transport=http._transport, base_url="http://testserver") as other:
+        assert await viewer(other, kept) == ["UNAUTHENTICATED"]
+
+
+async def test_a_failed_login_leaves_the_current_session_alone(http: httpx.AsyncClient) -> None:
+    # given a console session
+    login = await make_user(Role.CUSTOMER_ADMIN, await make_customer())
+    assert (await start_session(http, login)).status_code == 200
+    csrf = csrf_of(http)
+
+    # when a wrong password is tried in the same browser
+    credentials = {"email": login.user.email, "password": "wrong password"}
+    refused = await http.post(SESSION, json=credentials, headers=OWN)
+
+    # then it is refused and the session still works
+    assert refused.status_code >= 400
+    assert await viewer(http, {**OWN, "X-CSRF-Token": csrf}) == login.user.email
+
+
 async def test_logging_out_needs_the_csrf_header_and_the_own_origin(http: httpx.AsyncClient) -> None:
     # given a console session
     login = await make_user(Role.CUSTOMER_ADMIN, await make_customer())
