@@ -21,6 +21,7 @@ from starlette.types import Message, Scope, Send
 from strawberry.types import ExecutionResult
 
 from api.error_codes import error_body, http_error_code
+from api.negotiation import weighted
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 GRAPHQL_RESPONSE_TYPE = f"{GRAPHQL_RESPONSE}; charset=utf-8"
@@ -30,17 +31,7 @@ _JSON_RANGES = frozenset({"application/json", "application/*", "*/*"})
 def wants_graphql_response(accept: str) -> bool:
     """Whether an Accept header prefers `application/graphql-response+json` (ties included) to JSON."""
     preferred = {GRAPHQL_RESPONSE: 0.0, "json": 0.0}
-    for part in accept.split(","):
-        media, *params = (p.strip() for p in part.split(";"))
-        quality = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        media = media.lower()
+    for media, quality in weighted(accept):
         key = GRAPHQL_RESPONSE if media == GRAPHQL_RESPONSE else "json" if media in _JSON_RANGES else None
         if key is not None:
             preferred[key] = max(preferred[key], quality)

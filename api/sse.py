@@ -28,6 +28,7 @@ from starlette.websockets import WebSocketState
 from strawberry.http.streaming import SSETransport
 
 from api.error_codes import error_body
+from api.negotiation import weighted
 from api.socket_limits import RETRY_AFTER_SECONDS
 from api.unavailable import SERVICE_UNAVAILABLE
 from infra.tasks import cancel_and_wait
@@ -42,24 +43,10 @@ TextStream = Callable[[], AsyncGenerator[str, None]]
 def prefers_event_stream(accept: str) -> bool:
     """Whether an Accept header prefers `text/event-stream`: its highest q-value, the earliest of equals."""
     preferred, best = "", 0.0
-    for part in accept.split(","):
-        media, *params = (p.strip() for p in part.split(";"))
-        quality = _quality(params)
-        if media and quality > best:
-            preferred, best = media.lower(), quality
+    for media, quality in weighted(accept):
+        if quality > best:
+            preferred, best = media, quality
     return preferred == EVENT_STREAM
-
-
-def _quality(params: list[str]) -> float:
-    """A media range's q-value: 1 when absent, 0 when unreadable."""
-    for param in params:
-        name, _, value = param.partition("=")
-        if name.strip().lower() == "q":
-            try:
-                return min(max(float(value), 0.0), 1.0)
-            except ValueError:
-                return 0.0
-    return 1.0
 
 
 def wants_event_stream(scope: Scope) -> bool:
