@@ -221,7 +221,7 @@ function balanceAction(client, customer, kind) {
   const options = add ? lotOptions() : null;
   const submit = h("button", { type: "submit", class: add ? "button primary" : "button danger" }, verb);
   const confirmBox = h("div", { class: "confirm", hidden: true, role: "group", "aria-label": `Confirm ${verb.toLowerCase()}` });
-  const result = h("div", { class: "result", role: "status" });
+  const result = h("div", { class: "result", role: "status", tabindex: "-1" });
   const form = h("form", { class: "stack", novalidate: true }, amount.wrap, note.wrap, options?.element, submit, confirmBox);
   let confirmed = false;
   form.addEventListener("submit", (event) => {
@@ -267,6 +267,7 @@ function balanceAction(client, customer, kind) {
       if (options) options.element.open = false;
       confirmBox.hidden = true;
       submit.hidden = false;
+      result.focus(); // the Confirm button is gone: focus goes to what the action did
     },
   });
   form.addEventListener("input", () => {

@@ -4,7 +4,7 @@
 // take the balance below zero asks first; Fail and Reject ask for a reason and a confirmation.
 import "./relative-time-define.js";
 import { h, replace, field, setError } from "./dom.js";
-import { bindMutation, messageFor } from "./forms.js";
+import { bindMutation, messageFor, whileBusy } from "./forms.js";
 import { watchBalance } from "./live.js";
 import { userErrorsText } from "./messages.js";
 import { formatAmount, formatCents, formatCredits, toCents } from "./money.js";
@@ -77,23 +77,28 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
   // The open Fail/Reject confirmation (request id → its element), kept across the list's refreshes.
   const deciding = new Map();
 
-  async function act(kind, request, reason = null) {
+  /** Run a transition with `button` busy (and the row's `others` disabled), then say what it did. */
+  async function act(kind, request, reason = null, button = null, others = []) {
     const [, mutation, name] = TRANSITIONS[kind];
     message.hidden = true;
     said.clear();
     let done = false;
-    try {
-      const payload = (await client.request(mutation, { id: request.id, reason }))[name];
-      if (payload.userErrors.length) {
-        message.textContent = userErrorsText(payload.userErrors);
+    const send = async () => {
+      try {
+        const payload = (await client.request(mutation, { id: request.id, reason }))[name];
+        if (payload.userErrors.length) {
+          message.textContent = userErrorsText(payload.userErrors);
+          message.hidden = false;
+        } else {
+          done = true;
+        }
+      } catch (error) {
+        message.textContent = messageFor(error);
         message.hidden = false;
-      } else {
-        done = true;
       }
-    } catch (error) {
-      message.textContent = messageFor(error);
-      message.hidden = false;
-    }
+    };
+    if (button) await whileBusy(button, send, others);
+    else await send();
     deciding.delete(request.id);
     await refresh();
     if (done) {
@@ -135,8 +140,7 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
         reason.input.focus();
         return;
       }
-      yes.setAttribute("aria-disabled", "true");
-      act(kind, request, text);
+      act(kind, request, text, yes, [no]);
     });
     deciding.set(request.id, box);
     cell.replaceWith(box);
@@ -156,14 +160,17 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
     const open = deciding.get(request.id);
     if (open) return open;
     const cell = h("div", { class: "row-actions" });
-    if (canCancel) cell.append(h("button", { type: "button", class: "button small", onclick: () => act("cancel", request) }, "Cancel"));
+    // The row's buttons: the pressed one busy, the others disabled while it runs.
+    const others = (button) => [...cell.querySelectorAll("button")].filter((b) => b !== button);
+    const run = (kind) => (event) => act(kind, request, null, event.currentTarget, others(event.currentTarget));
+    if (canCancel) cell.append(h("button", { type: "button", class: "button small", onclick: run("cancel") }, "Cancel"));
     if (canDecide) {
       const label = (verb) => `${verb} ${named(request)}`;
       const fail = h("button", { type: "button", class: "button small", "aria-label": label("Fail") }, "Fail");
       const reject = h("button", { type: "button", class: "button small danger", "aria-label": label("Reject") }, "Reject");
       fail.addEventListener("click", () => confirmDecision("fail", request, cell, fail));
       reject.addEventListener("click", () => confirmDecision("reject", request, cell, reject));
-      cell.append(h("button", { type: "button", class: "button small", onclick: () => act("complete", request) }, "Complete"), fail, reject);
+      cell.append(h("button", { type: "button", class: "button small", onclick: run("complete") }, "Complete"), fail, reject);
     }
     return cell;
   }

@@ -1,0 +1,93 @@
+"""Busy buttons and focus in Chromium (issue 21, point 6): the button of a running mutation is busy
+(disabled, aria-busy, a spinner) and the others of its confirmation are disabled; when it is done,
+keyboard focus is on what it did, not on the page's body."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from playwright.async_api import expect
+
+from models.ledger import CreditTransaction
+from tests.browser.conftest import Tab, log_in
+from tests.factories import PASSWORD, enable_credits, make_catalog_admin, make_customer
+
+MUTATIONS = ("grantCredits", "withdrawCredits")
+
+
+async def hold_mutations(tab: Tab) -> tuple[asyncio.Event, asyncio.Event]:
+    """Hold grants and withdrawals in the network until `release` is set; `held` says one is held."""
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def hold(route: Any) -> None:
+        if any(name in (route.request.post_data or "") for name in MUTATIONS):
+            held.set()
+            await release.wait()
+        await route.continue_()
+
+    await tab.page.route("**/graphql", hold)
+    return held, release
+
+
+async def test_confirm_is_busy_while_add_runs_and_focus_goes_to_the_result(open_tab: Any) -> None:
+    # given the catalog administrator in Credit Management, with grants held in the network
+    await enable_credits()
+    customer = await make_customer("Busy Oy", balance=50)
+    catalog = await make_catalog_admin()
+    tab = await open_tab()
+    await log_in(tab, catalog.user.email, PASSWORD)
+    page = tab.page
+    held, release = await hold_mutations(tab)
+    await page.goto(f"/customers/{customer.id}/credit-management")
+    await page.get_by_label("Credits to add").fill("100")
+    await page.get_by_role("button", name="Add", exact=True).click()
+
+    # when it confirms and the grant is on its way
+    confirm = page.get_by_role("button", name="Confirm: add 100.00")
+    await confirm.click()
+    await held.wait()
+
+    # then Confirm is busy and disabled, and Cancel cannot be pressed meanwhile
+    await expect(confirm).to_have_attribute("aria-busy", "true")
+    await expect(confirm).to_be_disabled()
+    box = page.get_by_role("group", name="Confirm add")
+    await expect(box.get_by_role("button", name="Cancel")).to_be_disabled()
+
+    # when the grant is answered
+    release.set()
+
+    # then focus is on the result (not on the body), which says the new balance
+    result = page.get_by_role("status").filter(has_text="Done: +100.00 credits")
+    await expect(result).to_be_focused()
+    await expect(result).to_contain_text("150.00 credits")
+    assert await CreditTransaction.filter(customer_id=customer.id).count() == 2
+
+
+async def test_focus_goes_to_the_result_after_remove(open_tab: Any) -> None:
+    # given the catalog administrator removing credits, with withdrawals held in the network
+    await enable_credits()
+    customer = await make_customer("Busy Two Oy", balance=50)
+    catalog = await make_catalog_admin()
+    tab = await open_tab()
+    await log_in(tab, catalog.user.email, PASSWORD)
+    page = tab.page
+    held, release = await hold_mutations(tab)
+    await page.goto(f"/customers/{customer.id}/credit-management")
+    await page.get_by_label("Credits to remove").fill("20")
+    await page.get_by_role("button", name="Remove", exact=True).click()
+
+    # when it confirms with the keyboard
+    confirm = page.get_by_role("button", name="Confirm: remove 20.00")
+    await expect(confirm).to_be_focused()
+    await page.keyboard.press("Enter")
+    await held.wait()
+    await expect(confirm).to_have_attribute("aria-busy", "true")
+    release.set()
+
+    # then focus is on the result, and Confirm is no longer busy
+    result = page.get_by_role("status").filter(has_text="Done: −20.00 credits")
+    await expect(result).to_be_focused()
+    await expect(result).to_contain_text("30.00 credits")
+    assert await page.evaluate("document.activeElement !== document.body")
+
