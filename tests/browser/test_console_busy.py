@@ -91,3 +91,38 @@ async def test_focus_goes_to_the_result_after_remove(open_tab: Any) -> None:
     await expect(result).to_contain_text("30.00 credits")
     assert await page.evaluate("document.activeElement !== document.body")
 
+
+async def test_the_next_screen_shows_its_skeleton_at_once_not_the_old_screen(open_tab: Any) -> None:
+    # given the catalog administrator on Customers, with the Requests screen's code held in the network
+    await make_customer("Skeleton Oy")
+    catalog = await make_catalog_admin()
+    tab = await open_tab()
+    await log_in(tab, catalog.user.email, PASSWORD)
+    page = tab.page
+    await expect(page.get_by_role("table", name="Customers")).to_contain_text("Skeleton Oy")
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def hold(route: Any) -> None:
+        held.set()
+        await release.wait()
+        await route.continue_()
+
+    await page.route("**/requests.js", hold)
+
+    # when it opens Requests from the menu and the screen is still loading
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name="Requests").click()
+    await held.wait()
+
+    # then the old screen is gone: a skeleton, busy, says it is loading under the new highlight
+    await expect(page.get_by_role("link", name="Requests", exact=True)).to_have_attribute(
+        "aria-current", "page"
+    )
+    await expect(page.get_by_role("table", name="Customers")).to_have_count(0)
+    await expect(page.locator("main .view[aria-busy=true]")).to_have_count(1)
+    await expect(page.get_by_role("status").filter(has_text="Loading")).to_have_count(1)
+
+    # when the screen has loaded, then it replaces the skeleton and is no longer busy
+    release.set()
+    await expect(page.get_by_role("heading", name="Requests", level=1)).to_be_visible()
+    await expect(page.locator("main [aria-busy=true]")).to_have_count(0)
+    await expect(page.locator("main .skeleton")).to_have_count(0)
