@@ -19,6 +19,7 @@ const CREATE_CUSTOMER = `mutation CreateCustomer($input: CreateCustomerInput!) {
 }`;
 const CUSTOMER = `query Customer($id: ID!) { customer(id: $id) { id name balance alertThreshold } }`;
 const ALL_BALANCES = `subscription AllBalances { balanceChanged { customerId balance sequence } }`;
+const ALL_SETTINGS = `subscription AllSettings { customerChanged { id alertThreshold } }`;
 const GRANT = `mutation Grant($input: BalanceChangeInput!) {
   grantCredits(input: $input) { transaction { id sequence kind amount balanceAfter } userErrors { code field message } }
 }`;
@@ -39,6 +40,10 @@ const SET_PRICE = `mutation SetPrice($id: ID!, $price: Decimal) {
 
 function breadcrumbs(...parts) {
   return h("nav", { class: "breadcrumbs", "aria-label": "Breadcrumbs" }, h("ol", {}, parts.map(([label, href]) => h("li", {}, href ? h("a", { href }, label) : h("span", { "aria-current": "page" }, label)))));
+}
+
+function thresholdText(customer) {
+  return customer.alertThreshold == null ? "—" : formatAmount(customer.alertThreshold);
 }
 
 function balanceCell(customer) {
@@ -63,8 +68,9 @@ export async function customers(main, { client, live }) {
     const page = (await client.request(CUSTOMERS, { search: search.value.trim() || null, after: cursor })).customers;
     for (const customer of page.nodes) {
       const cell = balanceCell(customer);
-      rows.set(customer.id, { customer, sequence: customer.lastSequence, cell });
-      body.append(h("tr", {}, h("th", { scope: "row" }, h("a", { href: `/customers/${customer.id}` }, customer.name)), h("td", { class: "num" }, customer.alertThreshold == null ? "—" : formatAmount(customer.alertThreshold)), cell));
+      const threshold = h("td", { class: "num" }, thresholdText(customer));
+      rows.set(customer.id, { customer, sequence: customer.lastSequence, cell, threshold });
+      body.append(h("tr", {}, h("th", { scope: "row" }, h("a", { href: `/customers/${customer.id}` }, customer.name)), threshold, cell));
     }
     if (!rows.size) body.append(h("tr", {}, h("td", { colspan: 3, class: "empty" }, search.value ? "No customer matches. Clear the search or create one below." : "No customers yet. Create the first one below.")));
     cursor = page.pageInfo.endCursor;
@@ -101,19 +107,32 @@ export async function customers(main, { client, live }) {
     ),
     h("section", { class: "card" }, h("h2", {}, "New customer"), form),
   );
-  // Every customer's events (a catalog administrator's subscription without customerId).
+  const redraw = (row) => {
+    const fresh = balanceCell(row.customer);
+    row.cell.replaceWith(fresh);
+    row.cell = fresh;
+    row.threshold.textContent = thresholdText(row.customer);
+  };
+  // Every customer's events (a catalog administrator's subscriptions without customerId).
   const dispose = live.subscribe(ALL_BALANCES, {}, (data) => {
     const event = data.balanceChanged;
     const row = rows.get(event.customerId);
     if (!row || event.sequence <= row.sequence) return;
     row.sequence = event.sequence;
     row.customer.balance = event.balance;
-    const fresh = balanceCell(row.customer);
-    row.cell.replaceWith(fresh);
-    row.cell = fresh;
+    redraw(row);
+  });
+  const disposeSettings = live.subscribe(ALL_SETTINGS, {}, (data) => {
+    const row = rows.get(data.customerChanged.id);
+    if (!row) return;
+    row.customer.alertThreshold = data.customerChanged.alertThreshold;
+    redraw(row);
   });
   await load(true);
-  return dispose;
+  return () => {
+    dispose();
+    disposeSettings();
+  };
 }
 
 function customerHeader(customer, current) {

@@ -135,8 +135,8 @@ export function thresholdForm(client, watch, onSaved) {
     },
   });
   watch.ready.then(sync, () => {});
-  // Set elsewhere meanwhile: show it, unless the user is editing it here.
-  watch.addEventListener("threshold", () => form.contains(document.activeElement) || sync());
+  // Set elsewhere meanwhile (live): show it, unless the user is editing it here.
+  watch.addEventListener("threshold", () => (form.contains(document.activeElement) && document.activeElement.matches("input")) || sync());
   return h("section", { class: "card" }, h("h2", {}, "Alerts"), h("p", { class: "muted" }, "Customer administrators are alerted in the app and by email when the balance falls below zero and, if set, below this threshold."), form);
 }
 

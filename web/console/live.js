@@ -103,6 +103,9 @@ const BALANCE = `subscription Balance($customerId: ID, $afterSequence: Int) {
 // replays nothing, whatever commits between this query and the subscription.
 const ANCHOR = `query Anchor($id: ID) { customer(id: $id) { id name balance lastSequence alertThreshold } }`;
 const THRESHOLD = `query Threshold($id: ID) { customer(id: $id) { id alertThreshold } }`;
+// The customer's settings as committed, each time they change (a threshold set in another tab or by
+// the catalog administrator).
+const SETTINGS = `subscription CustomerSettings($customerId: ID) { customerChanged(customerId: $customerId) { id alertThreshold } }`;
 
 /**
  * One customer's balance, kept live: `balance`, `sequence`, `threshold`; a "change" event per applied
@@ -130,15 +133,25 @@ export class BalanceWatch extends EventTarget {
     this.threshold = customer.alertThreshold;
     this.balance = customer.balance;
     this.sequence = customer.lastSequence;
-    // A threshold set elsewhere (another tab, the catalog administrator) shows when this tab is
-    // looked at again; the badge also asks after each notification.
+    // A threshold set elsewhere (another tab, the catalog administrator) arrives live; what changed
+    // while the socket was down is read again when it is back, or when the tab is looked at again.
     this.onVisible = () => document.visibilityState === "visible" && this.refreshThreshold();
     document.addEventListener("visibilitychange", this.onVisible);
+    let wasOffline = false;
+    this.onState = () => {
+      if (this.live.state === "offline") wasOffline = true;
+      else if (this.live.state === "live" && wasOffline) {
+        wasOffline = false;
+        this.refreshThreshold();
+      }
+    };
+    this.live.addEventListener("state", this.onState);
     this.dispose = this.live.subscribe(
       BALANCE,
       { customerId: this.customerId, afterSequence: this.sequence },
       (data, payload) => this.apply(data.balanceChanged, payload),
     );
+    this.disposeSettings = this.live.subscribe(SETTINGS, { customerId: this.customerId }, (data) => this.setThreshold(data.customerChanged.alertThreshold));
     this.dispatchEvent(new Event("ready"));
     return this;
   }
@@ -159,13 +172,20 @@ export class BalanceWatch extends EventTarget {
     } catch {
       return;
     }
-    if (!customer || customer.alertThreshold === this.threshold) return;
-    this.threshold = customer.alertThreshold;
+    if (customer) this.setThreshold(customer.alertThreshold);
+  }
+
+  /** Take the alert threshold as committed; a "threshold" event when it changed. */
+  setThreshold(threshold) {
+    if (threshold === this.threshold) return;
+    this.threshold = threshold;
     this.dispatchEvent(new Event("threshold"));
   }
 
   stop() {
     this.dispose?.();
+    this.disposeSettings?.();
+    if (this.onState) this.live.removeEventListener("state", this.onState);
     if (this.onVisible) document.removeEventListener("visibilitychange", this.onVisible);
   }
 
