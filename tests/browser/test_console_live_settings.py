@@ -1,15 +1,16 @@
 """Live state in Chromium (issue 21): a threshold the catalog administrator sets shows on the
 customer administrator's open dashboard and on the open Customers list, without a reload or an
-alert."""
+alert; back from an outage, the top menu's balance says it is updating until the catch-up arrives."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from playwright.async_api import expect
 
 from models.user import Role
-from tests.browser.conftest import log_in
+from tests.browser.conftest import badge, log_in
 from tests.factories import PASSWORD, enable_credits, make_catalog_admin, make_customer, make_user
 
 
@@ -51,3 +52,41 @@ async def test_a_threshold_set_by_the_catalog_administrator_reaches_an_open_dash
     # and the open Customers list shows it in its "Alert below" column
     await expect(row).to_contain_text("25.00")
     assert not dashboard.errors and not listing.errors
+
+
+async def test_back_from_an_outage_the_badge_says_updating_until_the_catch_up_arrives(
+    open_tab: Any, api: Any
+) -> None:
+    # given an administrator's dashboard showing 10.00 live, whose catch-up read will be held
+    customer = await make_customer("Stale Badge AB", balance=10)
+    owner = await make_user(Role.CUSTOMER_ADMIN, customer)
+    catalog = await make_catalog_admin()
+    tab = await open_tab()
+    await log_in(tab, owner.user.email, PASSWORD)
+    await expect(badge(tab)).to_have_text("10.00")
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def hold(route: Any) -> None:
+        if "query Threshold" in (route.request.post_data or ""):
+            held.set()
+            await release.wait()
+        await route.continue_()
+
+    await tab.page.route("**/graphql", hold)
+
+    # when the network drops while a grant happens, and comes back
+    await tab.context.set_offline(True)
+    await expect(badge(tab)).to_contain_text("reconnecting")
+    await api(catalog.token).grant(str(customer.id), "5")
+    await tab.context.set_offline(False)
+
+    # then, connected again but not yet caught up, the badge says so instead of passing as live
+    await held.wait()
+    await expect(badge(tab)).to_contain_text("(updating)")
+    await expect(badge(tab)).to_have_attribute("aria-busy", "true")
+
+    # when the catch-up arrives, then the badge is live with the balance after the grant
+    release.set()
+    await expect(badge(tab)).to_have_text("15.00")
+    await expect(badge(tab)).to_have_attribute("aria-busy", "false")
+    assert tab.errors == []

@@ -102,7 +102,7 @@ const BALANCE = `subscription Balance($customerId: ID, $afterSequence: Int) {
 // balance and lastSequence come from one row: subscribing after lastSequence misses nothing and
 // replays nothing, whatever commits between this query and the subscription.
 const ANCHOR = `query Anchor($id: ID) { customer(id: $id) { id name balance lastSequence alertThreshold } }`;
-const THRESHOLD = `query Threshold($id: ID) { customer(id: $id) { id alertThreshold } }`;
+const THRESHOLD = `query Threshold($id: ID) { customer(id: $id) { id alertThreshold lastSequence } }`;
 // The customer's settings as committed, each time they change (a threshold set in another tab or by
 // the catalog administrator).
 const SETTINGS = `subscription CustomerSettings($customerId: ID) { customerChanged(customerId: $customerId) { id alertThreshold } }`;
@@ -110,6 +110,8 @@ const SETTINGS = `subscription CustomerSettings($customerId: ID) { customerChang
 /**
  * One customer's balance, kept live: `balance`, `sequence`, `threshold`; a "change" event per applied
  * ledger entry (detail: the BalanceEvent). Shared by every view of the tab that shows that customer.
+ * After a reconnect `syncing` is true (a "sync" event) until the entries committed meanwhile have
+ * arrived: until then `balance` is the last known one, not the live one.
  */
 export class BalanceWatch extends EventTarget {
   constructor(live, client, customerId) {
@@ -120,6 +122,8 @@ export class BalanceWatch extends EventTarget {
     this.balance = null;
     this.sequence = null;
     this.threshold = null;
+    this.syncing = false;
+    this.target = null; // while syncing: the newest sequence the ledger had when the socket came back
     this.ready = this.start();
     this.ready.catch(() => {});
   }
@@ -137,13 +141,9 @@ export class BalanceWatch extends EventTarget {
     // while the socket was down is read again when it is back, or when the tab is looked at again.
     this.onVisible = () => document.visibilityState === "visible" && this.refreshThreshold();
     document.addEventListener("visibilitychange", this.onVisible);
-    let wasOffline = false;
     this.onState = () => {
-      if (this.live.state === "offline") wasOffline = true;
-      else if (this.live.state === "live" && wasOffline) {
-        wasOffline = false;
-        this.refreshThreshold();
-      }
+      if (this.live.state === "offline") this.setSyncing(true);
+      else if (this.live.state === "live" && this.syncing) this.catchUp();
     };
     this.live.addEventListener("state", this.onState);
     this.dispose = this.live.subscribe(
@@ -162,17 +162,39 @@ export class BalanceWatch extends EventTarget {
     this.balance = event.balance;
     payload.variables.afterSequence = event.sequence;
     this.dispatchEvent(new CustomEvent("change", { detail: event }));
+    this.checkCaughtUp();
   }
 
-  /** Read the alert threshold again; a "threshold" event when it changed. */
+  setSyncing(syncing) {
+    this.target = null;
+    if (syncing === this.syncing) return;
+    this.syncing = syncing;
+    this.dispatchEvent(new Event("sync"));
+  }
+
+  /** Back live after an outage: where the ledger stands now; synced once the replay reaches it. */
+  async catchUp() {
+    const customer = await this.refreshThreshold();
+    if (this.live.state !== "live") return; // down again: the next reconnect asks again
+    if (!customer) return this.setSyncing(false); // unreadable: the replay is all there is
+    this.target = customer.lastSequence;
+    this.checkCaughtUp();
+  }
+
+  checkCaughtUp() {
+    if (this.syncing && this.target !== null && this.sequence >= this.target) this.setSyncing(false);
+  }
+
+  /** Read the alert threshold again (a "threshold" event when it changed); the customer read, or null. */
   async refreshThreshold() {
     let customer = null;
     try {
       customer = (await this.client.request(THRESHOLD, { id: this.customerId })).customer;
     } catch {
-      return;
+      return null;
     }
     if (customer) this.setThreshold(customer.alertThreshold);
+    return customer;
   }
 
   /** Take the alert threshold as committed; a "threshold" event when it changed. */
