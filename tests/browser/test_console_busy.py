@@ -1,17 +1,20 @@
-"""Busy buttons and focus in Chromium (issue 21, point 6): the button of a running mutation is busy
-(disabled, aria-busy, a spinner) and the others of its confirmation are disabled; when it is done,
-keyboard focus is on what it did, not on the page's body."""
+"""Busy buttons, focus, loading and disabled buttons in Chromium (issue 21, point 6): the button of a
+running mutation is busy (disabled, aria-busy, a spinner) and the others of its confirmation are
+disabled; when it is done, keyboard focus is on what it did, not on the page's body; the next screen
+shows its skeleton at once; a disabled button looks disabled in both themes and says why."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from playwright.async_api import expect
 
 from models.ledger import CreditTransaction
+from models.user import Role
 from tests.browser.conftest import Tab, log_in
-from tests.factories import PASSWORD, enable_credits, make_catalog_admin, make_customer
+from tests.factories import PASSWORD, enable_credits, make_catalog_admin, make_customer, make_user
 
 MUTATIONS = ("grantCredits", "withdrawCredits")
 
@@ -126,3 +129,34 @@ async def test_the_next_screen_shows_its_skeleton_at_once_not_the_old_screen(ope
     await expect(page.get_by_role("heading", name="Requests", level=1)).to_be_visible()
     await expect(page.locator("main [aria-busy=true]")).to_have_count(0)
     await expect(page.locator("main .skeleton")).to_have_count(0)
+
+
+STYLE = "b => { const s = getComputedStyle(b); return [s.backgroundColor, s.color, s.cursor]; }"
+
+
+async def test_the_administrators_own_deactivate_looks_disabled_in_both_themes_and_says_why(
+    open_tab: Any,
+) -> None:
+    # given a customer administrator on Users, with an end user of its customer
+    customer = await make_customer("Disabled Oy")
+    admin = await make_user(Role.CUSTOMER_ADMIN, customer)
+    other = await make_user(Role.END_USER, customer)
+    tab = await open_tab()
+    await log_in(tab, admin.user.email, PASSWORD)
+    page = tab.page
+    await page.goto("/users")
+    own = page.get_by_role("button", name=f"Deactivate {admin.user.email}")
+    theirs = page.get_by_role("button", name=f"Deactivate {other.user.email}")
+
+    # then its own Deactivate is disabled and says why; the other's is not
+    await expect(own).to_be_disabled()
+    await expect(own).to_have_attribute("title", re.compile("cannot deactivate your own login"))
+    await expect(theirs).to_be_enabled()
+
+    # and in both themes it looks unlike an enabled button: another background and text colour
+    for scheme in ("light", "dark"):
+        await page.emulate_media(color_scheme=scheme)
+        own_style, their_style = await own.evaluate(STYLE), await theirs.evaluate(STYLE)
+        assert own_style[0] != their_style[0], scheme
+        assert own_style[1] != their_style[1], scheme
+        assert own_style[2] == "not-allowed", scheme

@@ -34,7 +34,9 @@ export function usersCard(client, viewer, customerId = null, title = "Users") {
     replace(list);
     if (!users.size) list.append(h("tr", {}, h("td", { colspan: 4, class: "empty" }, loaded ? (forCatalog ? "No users yet." : "No users yet. Add the people of your organisation below.") : "Loading users…")));
     for (const user of users.values()) {
-      const toggle = h("button", { type: "button", class: "button small", disabled: user.id === viewer.id, "aria-label": `${user.active ? "Deactivate" : "Reactivate"} ${user.email}` }, user.active ? "Deactivate" : "Reactivate");
+      const self = user.id === viewer.id;
+      // Your own login cannot be deactivated (you would lock yourself out): disabled, and it says why.
+      const toggle = h("button", { type: "button", class: "button small", disabled: self, title: self ? "You cannot deactivate your own login: ask another administrator." : null, "aria-label": `${user.active ? "Deactivate" : "Reactivate"} ${user.email}` }, user.active ? "Deactivate" : "Reactivate");
       toggle.addEventListener("click", async () => {
         message.hidden = true;
         await whileBusy(toggle, async () => {
@@ -50,7 +52,7 @@ export function usersCard(client, viewer, customerId = null, title = "Users") {
         draw();
         list.querySelector(`tr[data-user="${user.id}"] button`)?.focus();
       });
-      list.append(h("tr", { "data-user": user.id }, h("td", {}, user.name, h("br"), h("span", { class: "muted small" }, user.email)), h("td", {}, ROLE_TEXT[user.role] || user.role), h("td", {}, user.active ? "Active" : "Deactivated"), h("td", { class: "actions" }, toggle)));
+      list.append(h("tr", { "data-user": user.id }, h("td", {}, user.name, self ? h("span", { class: "muted small" }, " (you)") : null, h("br"), h("span", { class: "muted small" }, user.email)), h("td", {}, ROLE_TEXT[user.role] || user.role), h("td", {}, user.active ? "Active" : "Deactivated"), h("td", { class: "actions" }, toggle)));
     }
     more.hidden = !cursor;
     // A customer without an active administrator: the catalog administrator is offered to create one.
