@@ -11,9 +11,10 @@ import { usersCard } from "./users.js";
 import { expiry, lotsPanel } from "./lots.js";
 import { balanceState, formatAmount, formatCredits, signed } from "./money.js";
 
-const CUSTOMERS = `query Customers($search: String, $after: String) {
-  customers(first: 50, search: $search, after: $after) { nodes { id name balance lastSequence alertThreshold } pageInfo { hasNextPage endCursor } }
+const CUSTOMERS = `query Customers($search: String, $after: String, $order: CustomerOrder!) {
+  customers(first: 50, search: $search, after: $after, orderBy: $order) { totalCount nodes { id name balance lastSequence alertThreshold } pageInfo { hasNextPage endCursor } }
 }`;
+const ORDERS = [["NAME", "Name"], ["BALANCE_ASCENDING", "Lowest balance first"], ["BALANCE_DESCENDING", "Highest balance first"]];
 const CREATE_CUSTOMER = `mutation CreateCustomer($input: CreateCustomerInput!) {
   createCustomer(input: $input) { customer { id name } userErrors { code field message } }
 }`;
@@ -57,6 +58,8 @@ export async function customers(main, { client, live }) {
   const rows = new Map(); // customer id → {customer, sequence, cell}
   const search = h("input", { id: "customer-search", type: "search", placeholder: "Search by name", autocomplete: "off" });
   const more = h("button", { type: "button", class: "button", hidden: true }, "Show more customers");
+  const order = h("select", { id: "customer-sort" }, ORDERS.map(([value, label]) => h("option", { value }, label)));
+  const count = h("p", { class: "muted count", "aria-live": "polite" });
   let cursor = null;
 
   async function load(reset) {
@@ -65,7 +68,9 @@ export async function customers(main, { client, live }) {
       cursor = null;
       replace(body);
     }
-    const page = (await client.request(CUSTOMERS, { search: search.value.trim() || null, after: cursor })).customers;
+    const page = (await client.request(CUSTOMERS, { search: search.value.trim() || null, after: cursor, order: order.value })).customers;
+    const total = page.totalCount;
+    count.textContent = search.value.trim() ? `${total} ${total === 1 ? "customer matches" : "customers match"}` : `${total} ${total === 1 ? "customer" : "customers"}`;
     for (const customer of page.nodes) {
       const cell = balanceCell(customer);
       const threshold = h("td", { class: "num" }, thresholdText(customer));
@@ -77,6 +82,7 @@ export async function customers(main, { client, live }) {
     more.hidden = !page.pageInfo.hasNextPage;
   }
   more.addEventListener("click", () => load(false));
+  order.addEventListener("change", () => load(true));
   let timer = null;
   search.addEventListener("input", () => {
     clearTimeout(timer);
@@ -95,13 +101,27 @@ export async function customers(main, { client, live }) {
     },
   });
 
+  // At the top: the form sits below the list (50 rows and more), the button takes the user there.
+  const newCustomer = h("button", { type: "button", class: "button primary" }, "New customer");
+  newCustomer.addEventListener("click", () => {
+    name.wrap.scrollIntoView({ block: "center" });
+    name.input.focus({ preventScroll: true });
+  });
   replace(
     main,
-    h("div", { class: "page-head" }, h("h1", {}, "Customers"), h("p", { class: "muted" }, "Balances update live.")),
+    h("div", { class: "page-head with-action" }, h("div", {}, h("h1", {}, "Customers"), h("p", { class: "muted" }, "Balances update live.")), newCustomer),
     h(
       "section",
       { class: "card" },
-      h("div", { class: "toolbar" }, h("label", { for: "customer-search", class: "visually-hidden" }, "Search customers"), search),
+      h(
+        "div",
+        { class: "toolbar" },
+        h("label", { for: "customer-search", class: "visually-hidden" }, "Search customers"),
+        search,
+        h("label", { for: "customer-sort" }, "Sort by"),
+        order,
+        count,
+      ),
       h("div", { class: "table-wrap" }, h("table", { class: "table", "aria-label": "Customers" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Customer"), h("th", { scope: "col", class: "num" }, "Alert below"), h("th", { scope: "col", class: "num" }, "Balance"))), body)),
       more,
     ),

@@ -16,8 +16,8 @@ const REQUESTS = `query Requests($id: ID) {
     serviceRequests(first: 50) { nodes { id quantity amount status reason createdAt service { name } requestedBy { name email } } }
   }
 }`;
-const ALL_REQUESTS = `query AllRequests($status: ServiceRequestStatus, $after: String) {
-  serviceRequests(status: $status, first: 50, after: $after) {
+const ALL_REQUESTS = `query AllRequests($status: ServiceRequestStatus, $after: String, $since: DateTime, $until: DateTime) {
+  serviceRequests(status: $status, first: 50, after: $after, since: $since, until: $until) {
     nodes { id quantity amount status reason createdAt service { name } requestedBy { name email } customer { id name } }
     pageInfo { hasNextPage endCursor }
   }
@@ -199,7 +199,7 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
     let after = null;
     let hasMore = true;
     while (hasMore && nodes.length < shown) {
-      const page = (await client.request(ALL_REQUESTS, { status: table.status, after })).serviceRequests;
+      const page = (await client.request(ALL_REQUESTS, { status: table.status, since: table.since, until: table.until, after })).serviceRequests;
       nodes.push(...page.nodes);
       after = page.pageInfo.endCursor;
       hasMore = page.pageInfo.hasNextPage;
@@ -223,7 +223,8 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
       if (!nodes.some((r) => r.id === id && r.status === "REQUESTED")) deciding.delete(id);
     }
     replace(body);
-    const none = across && table.status === "REQUESTED" ? "No request is waiting for a decision." : "No service requests yet. Requests made from Services appear here.";
+    const dated = across && (table.since || table.until);
+    const none = dated ? "No request was made in these dates." : across && table.status === "REQUESTED" ? "No request is waiting for a decision." : "No service requests yet. Requests made from Services appear here.";
     if (!nodes.length) body.append(h("tr", {}, h("td", { colspan: columns, class: "empty" }, none)));
     for (const request of nodes) {
       body.append(
@@ -262,7 +263,8 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
     ),
     more,
   );
-  const table = { element, refresh, status };
+  // Across customers: `status`, `since` and `until` (the API's moments) narrow the list.
+  const table = { element, refresh, status, since: null, until: null };
   refresh();
   return table;
 }
