@@ -11,8 +11,6 @@ import { ALLOCATIONS, SERVICE_REQUEST } from "./live.js";
 import { messageFor } from "./forms.js";
 import { dateRange } from "./dates.js";
 
-export { dateRange };
-
 const PAGE = `query Ledger($id: ID, $after: String, $since: DateTime, $until: DateTime) {
   customer(id: $id) {
     id
