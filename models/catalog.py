@@ -7,6 +7,7 @@ import uuid
 from models import alerts
 from models.customer import Customer
 from models.errors import not_found
+from models.events import CustomerChanged
 from models.input_text import bounded
 from models.notification import AlertKind
 from models.service import Service
@@ -53,6 +54,7 @@ async def set_alert_threshold(customer_id: uuid.UUID, threshold: int | None) -> 
             customer.below_threshold_fired = False
             await alerts.evaluate(uow, customer, only=AlertKind.BELOW_THRESHOLD)
             await customer.save(using_db=uow.conn, update_fields=["alert_threshold", "below_threshold_fired"])
+            uow.events.append(CustomerChanged(customer.id))
         return customer
 
     return await run_in_transaction(work)

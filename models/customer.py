@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from enum import StrEnum
 
 from tortoise import connections, fields
 from tortoise.models import Model
@@ -25,6 +26,14 @@ class Customer(Model):
 
     class Meta:
         table = "customer"
+
+
+class CustomerOrder(StrEnum):
+    """How a list of customers is sorted."""
+
+    NAME = "NAME"
+    BALANCE_ASCENDING = "BALANCE_ASCENDING"
+    BALANCE_DESCENDING = "BALANCE_DESCENDING"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,13 @@ class BalanceChanged:
 
 
 @dataclass(frozen=True)
+class CustomerChanged:
+    """A customer's settings (its alert threshold) changed: its open screens see them live."""
+
+    customer_id: uuid.UUID
+
+
+@dataclass(frozen=True)
 class AlertRaised:
     """A balance crossed a limit: `creditAlerts` subscribers see the alert."""
 
@@ -65,5 +72,11 @@ class WebhooksQueued:
 
 # Every event a unit of work may carry; publishing handles each one (and a type checker says so).
 DomainEvent = (
-    BalanceChanged | AlertRaised | NotificationCreated | AccessRevoked | EmailQueued | WebhooksQueued
+    BalanceChanged
+    | CustomerChanged
+    | AlertRaised
+    | NotificationCreated
+    | AccessRevoked
+    | EmailQueued
+    | WebhooksQueued
 )

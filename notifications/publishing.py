@@ -14,6 +14,7 @@ from models.events import (
     AccessRevoked,
     AlertRaised,
     BalanceChanged,
+    CustomerChanged,
     DomainEvent,
     EmailQueued,
     NotificationCreated,
@@ -42,6 +43,8 @@ async def publish(
             case BalanceChanged(transaction=entry, customer=customer):
                 metrics.ledger_operation(entry.kind)
                 messages.append(_counted(wire.transaction_message(entry, customer)))
+            case CustomerChanged(customer_id=customer_id):
+                messages.append(_counted(wire.customer_message(customer_id)))
             case AlertRaised(alert=alert):
                 messages.append(_counted(wire.alert_message(alert)))
             case NotificationCreated(notification=note):

@@ -27,8 +27,10 @@ from notifications.bus import EventBus, Resync
 from notifications.wire import (
     ALERT,
     BALANCE,
+    CUSTOMER,
     NOTIFICATION,
     alert_message,
+    customer_message,
     notification_message,
     transaction_message,
 )
@@ -226,6 +228,24 @@ async def alert_events(
             for message in missed:
                 if seen.first_time(message["id"]):
                     yield message
+
+
+async def customer_events(
+    bus: EventBus, customer_id: uuid.UUID | None, on_overflow: Callable[[], None] | None = None
+) -> AsyncIterator[Message]:
+    """Settings-change messages of one customer (or all), live.
+
+    After a bus outage a watched customer is read again once (what changed meanwhile is not kept);
+    every customer's stream goes on from the reconnect.
+    """
+    key = None if customer_id is None else str(customer_id)
+    async with bus.subscribe(CUSTOMER, key, on_overflow) as subscription:
+        while True:
+            item = await subscription.get()
+            if not isinstance(item, Resync):
+                yield item
+            elif customer_id is not None:
+                yield customer_message(customer_id)
 
 
 async def notification_events(

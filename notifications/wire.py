@@ -14,6 +14,7 @@ from models.transaction import CreditTransaction
 
 BALANCE = "balance"
 ALERT = "alert"
+CUSTOMER = "customer"
 NOTIFICATION = "notification"
 ACCESS = "access"
 # New rows in an outbox, for `server.py dispatch` processes (keys: the outboxes).
@@ -81,6 +82,11 @@ def customer_from_message(message: dict[str, Any]) -> Customer | None:
         last_sequence=message["sequence"],
         alert_threshold=state["threshold"],
     )
+
+
+def customer_message(customer_id: uuid.UUID) -> dict[str, Any]:
+    """A customer's settings changed: `customerChanged` subscribers read it as committed."""
+    return {"t": CUSTOMER, "k": str(customer_id)}
 
 
 def alert_message(alert: CreditAlert) -> dict[str, Any]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
 
 from models.customer import Customer as CustomerRow
+from models.customer import CustomerOrder as CustomerOrderValue
 from models.customer import find_customer
 from models.errors import DomainError
 from models.ids import try_parse_id
@@ -19,12 +21,13 @@ from models.permissions import can_access_customer, can_see_request
 from models.platform import credit_management_enabled
 from models.service import Service as ServiceRow
 from models.service import ServiceRequest as RequestRow
+from models.service_requests import made_between
 from models.user import ApiToken as ApiTokenRow
 from models.user import Role
 from resolvers.nodes import NodeQueries
 from resolvers.webhooks import WebhookQueries
 from schema.access import current_actor, require_role
-from schema.enums import ServiceRequestStatus
+from schema.enums import CustomerOrder, ServiceRequestStatus
 from schema.pagination import After, Before, Connection, First, Last, connection, query_error
 from schema.types import (
     NEWEST_FIRST,
@@ -39,6 +42,42 @@ from schema.types import (
 
 MAX_SEARCH_LENGTH = 200  # a customer's name
 CUSTOMER_ORDER = (SortKey("name", str, descending=False), SortKey("id", uuid.UUID, descending=False))
+CUSTOMER_ORDERS = {
+    CustomerOrderValue.NAME: CUSTOMER_ORDER,
+    CustomerOrderValue.BALANCE_ASCENDING: (
+        SortKey("balance", int, descending=False),
+        SortKey("id", uuid.UUID, descending=False),
+    ),
+    CustomerOrderValue.BALANCE_DESCENDING: (SortKey("balance", int), SortKey("id", uuid.UUID)),
+}
+RequestsSince = Annotated[
+    dt.datetime | None,
+    strawberry.argument(
+        description="Only requests made at this moment or later (no time zone: UTC); null: from the first."
+    ),
+]
+RequestsUntil = Annotated[
+    dt.datetime | None,
+    strawberry.argument(
+        description="Only requests made before this moment (no time zone: UTC); null: up to now. "
+        "Before `since`: top-level INVALID_INPUT. Cursors stay valid while the range stays the same."
+    ),
+]
+
+
+@strawberry.type(
+    name="CustomerConnection",
+    description="One page of customers, and how many the whole list holds.",
+)
+class CustomerConnection(Connection[Customer]):
+    """One page of customers, with the list's total count."""
+
+    matching: strawberry.Private[Any]  # the list's query (search applied), before paging
+
+    @strawberry.field(description="How many customers the list holds (with `search`: how many match).")
+    async def total_count(self) -> int:
+        """Counted when asked (one query), whatever the page."""
+        return await self.matching.count()
 
 
 @strawberry.type(
@@ -96,8 +135,12 @@ class Query(WebhookQueries, NodeQueries):
         ] = None,
         last: Last = None,
         before: Before = None,
-    ) -> Connection[Customer]:
-        """Every customer by name (catalog administrators); `search` matches part of the name."""
+        order_by: Annotated[
+            CustomerOrder,
+            strawberry.argument(description="The sort order; by name unless given."),
+        ] = CustomerOrderValue.NAME,
+    ) -> CustomerConnection:
+        """Every customer by name or balance (catalog administrators); `search` matches part of the name."""
         require_role(info, Role.CATALOG_ADMIN)
         query = CustomerRow.all()
         if search:
@@ -107,8 +150,12 @@ class Query(WebhookQueries, NodeQueries):
             except DomainError as exc:
                 raise query_error(exc) from None
             query = query.filter(name__icontains=search)
-        return await connection(
-            query, CUSTOMER_ORDER, first, after, Customer.from_model, last=last, before=before, info=info
+        keys = CUSTOMER_ORDERS[CustomerOrderValue(order_by)]
+        page = await connection(
+            query, keys, first, after, Customer.from_model, last=last, before=before, info=info
+        )
+        return CustomerConnection(
+            nodes=page.nodes, edges=page.edges, page_info=page.page_info, matching=query
         )
 
     @strawberry.field(description="The catalog: every service, by name.")
@@ -154,10 +201,15 @@ class Query(WebhookQueries, NodeQueries):
         after: After = None,
         last: Last = None,
         before: Before = None,
+        since: RequestsSince = None,
+        until: RequestsUntil = None,
     ) -> Connection[ServiceRequest]:
         """Every customer's requests, newest first (catalog administrators); `customerId` narrows to one."""
         require_role(info, Role.CATALOG_ADMIN)
-        query = RequestRow.all()
+        try:
+            query = made_between(RequestRow.all(), since, until)
+        except DomainError as exc:
+            raise query_error(exc) from None
         if customer_id is not None:
             parsed = try_parse_id(customer_id)
             if parsed is None:

@@ -23,7 +23,7 @@ from models.notification import Notification as NotificationRow
 from models.permissions import can_access_customer, can_see_ledger
 from models.user import Role
 from notifications.bus import EventBus, SubscriberTooSlow
-from notifications.streams import REPLAYS, alert_events, balance_events, notification_events
+from notifications.streams import REPLAYS, alert_events, balance_events, customer_events, notification_events
 from notifications.wire import alert_from_message, customer_from_message, transaction_from_message
 from resolvers.live import LiveConnection
 from schema.access import current_actor, forbidden
@@ -36,6 +36,7 @@ TOO_SLOW = 1013
 # Created at import, so each field's gauge is exported (at 0) before its first subscription.
 _BALANCE_ACTIVE = metrics.active_subscriptions("balanceChanged")
 _ALERTS_ACTIVE = metrics.active_subscriptions("creditAlerts")
+_CUSTOMERS_ACTIVE = metrics.active_subscriptions("customerChanged")
 _NOTIFICATIONS_ACTIVE = metrics.active_subscriptions("notificationAdded")
 
 
@@ -190,6 +191,30 @@ class Subscription:
             try:
                 async for message in alert_events(_bus(info), target, _closer(info)):
                     yield CreditAlert.from_model(alert_from_message(message))
+            except SubscriberTooSlow:
+                await _too_slow(info)
+
+    @strawberry.subscription(
+        description=(
+            "A customer's settings (its alert threshold) as committed, each time they change, so that "
+            "open screens show them; balances move in balanceChanged. Another customer or a missing one: "
+            "FORBIDDEN."
+        )
+    )
+    async def customer_changed(
+        self,
+        info: Info,
+        customer_id: WatchedCustomer = None,
+    ) -> AsyncGenerator[Customer, None]:
+        """The watched customer (or every customer) as committed, after each change of its settings."""
+        actor = current_actor(info)
+        target = await _target(actor, customer_id)
+        with _tracked(info, _CUSTOMERS_ACTIVE):
+            try:
+                async for message in customer_events(_bus(info), target, _closer(info)):
+                    row = await find_customer(uuid.UUID(message["k"]))
+                    if row is not None:
+                        yield Customer.from_model(row)
             except SubscriberTooSlow:
                 await _too_slow(info)
 

@@ -8,6 +8,7 @@ from typing import TypeVar
 
 import strawberry
 
+from models.customer import CustomerOrder as _CustomerOrder
 from models.ledger import TransactionKind as _TransactionKind
 from models.lots import LotStatus as _LotStatus
 from models.notification import AlertKind as _AlertKind
@@ -66,6 +67,17 @@ ServiceRequestStatus = described(
         "CANCELLED": "Cancelled (cancelServiceRequest); refunded.",
         "FAILED": "Failed (catalog administrator); refunded.",
         "REJECTED": "Rejected (catalog administrator); refunded.",
+    },
+)
+CustomerOrder = described(
+    _CustomerOrder,
+    "CustomerOrder",
+    "How `customers` sorts; ties go by id. A balance that moves between pages may move a customer past a "
+    "cursor.",
+    {
+        "NAME": "By name, A to Z (the default).",
+        "BALANCE_ASCENDING": "Lowest balance first: the most in debt at the top.",
+        "BALANCE_DESCENDING": "Highest balance first.",
     },
 )
 AlertKind = described(

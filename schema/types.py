@@ -210,6 +210,19 @@ class ServiceRequest(Node):
             return None
         return User.from_model(await loaders(info).users.load(self.model.requested_by_id))
 
+    @strawberry.field(
+        description=(
+            "Its ledger entries in sequence order: the charge and, once cancelled, failed or rejected, the "
+            "refund. Empty when nothing was charged, and for end users (the ledger is the administrators')."
+        )
+    )
+    async def transactions(self, info: Info) -> list[CreditTransaction]:
+        """The request's charge and refund entries; empty for end users."""
+        if not can_see_ledger(current_actor(info)):
+            return []
+        rows = await TransactionRow.filter(service_request_id=self.model.id).order_by("sequence")
+        return [CreditTransaction.from_model(row) for row in rows]
+
 
 @strawberry.type(
     description="An immutable ledger entry; a customer's balance is the sum of its entries' amounts."

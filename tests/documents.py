@@ -124,3 +124,5 @@ CREDIT_ALERTS = """
 subscription ($customerId: ID) {
   creditAlerts(customerId: $customerId) { id kind customerId balance threshold }
 }"""
+CUSTOMER_CHANGED = """
+subscription ($customerId: ID) { customerChanged(customerId: $customerId) { id name alertThreshold } }"""

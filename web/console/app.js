@@ -240,6 +240,18 @@ function notAvailable() {
   );
 }
 
+/** A screen's place while it loads: a heading and card skeleton, aria-busy, "Loading" said once. */
+function loadingView() {
+  const bar = (kind) => h("div", { class: `skeleton ${kind}`, "aria-hidden": "true" });
+  return h(
+    "div",
+    { class: "view loading", "aria-busy": "true" },
+    h("p", { class: "visually-hidden", role: "status" }, "Loading…"),
+    bar("title"),
+    h("div", { class: "card skeleton-card", "aria-hidden": "true" }, bar("line"), bar("line short"), bar("block")),
+  );
+}
+
 // Each render has a generation: a screen still loading when the user has already moved on draws
 // into a detached element and is cleaned up at once, never over the newer screen.
 let generation = 0;
@@ -280,13 +292,16 @@ async function render() {
   if (!route) return notFound();
   if (!route[1].includes(viewer.role)) return notAvailable();
   const [match, , module, name] = route;
+  // The new screen's skeleton at once, under the new menu highlight, until the screen has drawn.
+  const view = loadingView();
+  replace(main, view);
   const screens = await import(module);
   if (mine !== generation) return;
   const context = { client, live: live(), viewer, navigate };
-  const view = h("div", { class: "view" });
-  replace(main, view);
   const done = await screens[name](view, context, ...match.slice(1).map(decodeURIComponent));
   if (mine !== generation) return done?.();
+  view.removeAttribute("aria-busy");
+  view.classList.remove("loading");
   cleanup = done || null;
   // Focus moves to the new screen unless the user has put it somewhere else while the screen loaded.
   const untouched = document.activeElement === focusedBefore || document.activeElement === document.body;

@@ -11,14 +11,16 @@ import { usersCard } from "./users.js";
 import { expiry, lotsPanel } from "./lots.js";
 import { balanceState, formatAmount, formatCredits, signed } from "./money.js";
 
-const CUSTOMERS = `query Customers($search: String, $after: String) {
-  customers(first: 50, search: $search, after: $after) { nodes { id name balance lastSequence alertThreshold } pageInfo { hasNextPage endCursor } }
+const CUSTOMERS = `query Customers($search: String, $after: String, $order: CustomerOrder!) {
+  customers(first: 50, search: $search, after: $after, orderBy: $order) { totalCount nodes { id name balance lastSequence alertThreshold } pageInfo { hasNextPage endCursor } }
 }`;
+const ORDERS = [["NAME", "Name"], ["BALANCE_ASCENDING", "Lowest balance first"], ["BALANCE_DESCENDING", "Highest balance first"]];
 const CREATE_CUSTOMER = `mutation CreateCustomer($input: CreateCustomerInput!) {
   createCustomer(input: $input) { customer { id name } userErrors { code field message } }
 }`;
 const CUSTOMER = `query Customer($id: ID!) { customer(id: $id) { id name balance alertThreshold } }`;
 const ALL_BALANCES = `subscription AllBalances { balanceChanged { customerId balance sequence } }`;
+const ALL_SETTINGS = `subscription AllSettings { customerChanged { id alertThreshold } }`;
 const GRANT = `mutation Grant($input: BalanceChangeInput!) {
   grantCredits(input: $input) { transaction { id sequence kind amount balanceAfter } userErrors { code field message } }
 }`;
@@ -41,6 +43,10 @@ function breadcrumbs(...parts) {
   return h("nav", { class: "breadcrumbs", "aria-label": "Breadcrumbs" }, h("ol", {}, parts.map(([label, href]) => h("li", {}, href ? h("a", { href }, label) : h("span", { "aria-current": "page" }, label)))));
 }
 
+function thresholdText(customer) {
+  return customer.alertThreshold == null ? "—" : formatAmount(customer.alertThreshold);
+}
+
 function balanceCell(customer) {
   const state = balanceState(customer.balance, customer.alertThreshold);
   return h("td", { class: `num balance-cell ${state}`, "data-customer": customer.id }, formatAmount(customer.balance));
@@ -52,6 +58,8 @@ export async function customers(main, { client, live }) {
   const rows = new Map(); // customer id → {customer, sequence, cell}
   const search = h("input", { id: "customer-search", type: "search", placeholder: "Search by name", autocomplete: "off" });
   const more = h("button", { type: "button", class: "button", hidden: true }, "Show more customers");
+  const order = h("select", { id: "customer-sort" }, ORDERS.map(([value, label]) => h("option", { value }, label)));
+  const count = h("p", { class: "muted count", "aria-live": "polite" });
   let cursor = null;
 
   async function load(reset) {
@@ -60,17 +68,21 @@ export async function customers(main, { client, live }) {
       cursor = null;
       replace(body);
     }
-    const page = (await client.request(CUSTOMERS, { search: search.value.trim() || null, after: cursor })).customers;
+    const page = (await client.request(CUSTOMERS, { search: search.value.trim() || null, after: cursor, order: order.value })).customers;
+    const total = page.totalCount;
+    count.textContent = search.value.trim() ? `${total} ${total === 1 ? "customer matches" : "customers match"}` : `${total} ${total === 1 ? "customer" : "customers"}`;
     for (const customer of page.nodes) {
       const cell = balanceCell(customer);
-      rows.set(customer.id, { customer, sequence: customer.lastSequence, cell });
-      body.append(h("tr", {}, h("th", { scope: "row" }, h("a", { href: `/customers/${customer.id}` }, customer.name)), h("td", { class: "num" }, customer.alertThreshold == null ? "—" : formatAmount(customer.alertThreshold)), cell));
+      const threshold = h("td", { class: "num" }, thresholdText(customer));
+      rows.set(customer.id, { customer, sequence: customer.lastSequence, cell, threshold });
+      body.append(h("tr", {}, h("th", { scope: "row" }, h("a", { href: `/customers/${customer.id}` }, customer.name)), threshold, cell));
     }
     if (!rows.size) body.append(h("tr", {}, h("td", { colspan: 3, class: "empty" }, search.value ? "No customer matches. Clear the search or create one below." : "No customers yet. Create the first one below.")));
     cursor = page.pageInfo.endCursor;
     more.hidden = !page.pageInfo.hasNextPage;
   }
   more.addEventListener("click", () => load(false));
+  order.addEventListener("change", () => load(true));
   let timer = null;
   search.addEventListener("input", () => {
     clearTimeout(timer);
@@ -89,31 +101,58 @@ export async function customers(main, { client, live }) {
     },
   });
 
+  // At the top: the form sits below the list (50 rows and more), the button takes the user there.
+  const newCustomer = h("button", { type: "button", class: "button primary" }, "New customer");
+  newCustomer.addEventListener("click", () => {
+    name.wrap.scrollIntoView({ block: "center" });
+    name.input.focus({ preventScroll: true });
+  });
   replace(
     main,
-    h("div", { class: "page-head" }, h("h1", {}, "Customers"), h("p", { class: "muted" }, "Balances update live.")),
+    h("div", { class: "page-head with-action" }, h("div", {}, h("h1", {}, "Customers"), h("p", { class: "muted" }, "Balances update live.")), newCustomer),
     h(
       "section",
       { class: "card" },
-      h("div", { class: "toolbar" }, h("label", { for: "customer-search", class: "visually-hidden" }, "Search customers"), search),
+      h(
+        "div",
+        { class: "toolbar" },
+        h("label", { for: "customer-search", class: "visually-hidden" }, "Search customers"),
+        search,
+        h("label", { for: "customer-sort" }, "Sort by"),
+        order,
+        count,
+      ),
       h("div", { class: "table-wrap" }, h("table", { class: "table", "aria-label": "Customers" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Customer"), h("th", { scope: "col", class: "num" }, "Alert below"), h("th", { scope: "col", class: "num" }, "Balance"))), body)),
       more,
     ),
     h("section", { class: "card" }, h("h2", {}, "New customer"), form),
   );
-  // Every customer's events (a catalog administrator's subscription without customerId).
+  const redraw = (row) => {
+    const fresh = balanceCell(row.customer);
+    row.cell.replaceWith(fresh);
+    row.cell = fresh;
+    row.threshold.textContent = thresholdText(row.customer);
+  };
+  // Every customer's events (a catalog administrator's subscriptions without customerId).
   const dispose = live.subscribe(ALL_BALANCES, {}, (data) => {
     const event = data.balanceChanged;
     const row = rows.get(event.customerId);
     if (!row || event.sequence <= row.sequence) return;
     row.sequence = event.sequence;
     row.customer.balance = event.balance;
-    const fresh = balanceCell(row.customer);
-    row.cell.replaceWith(fresh);
-    row.cell = fresh;
+    redraw(row);
+  });
+  const disposeSettings = live.subscribe(ALL_SETTINGS, {}, (data) => {
+    const row = rows.get(data.customerChanged.id);
+    if (!row) return;
+    row.customer.alertThreshold = data.customerChanged.alertThreshold;
+    redraw(row);
   });
   await load(true);
-  return dispose;
+  return () => {
+    dispose();
+    disposeSettings();
+  };
 }
 
 function customerHeader(customer, current) {
@@ -221,7 +260,7 @@ function balanceAction(client, customer, kind) {
   const options = add ? lotOptions() : null;
   const submit = h("button", { type: "submit", class: add ? "button primary" : "button danger" }, verb);
   const confirmBox = h("div", { class: "confirm", hidden: true, role: "group", "aria-label": `Confirm ${verb.toLowerCase()}` });
-  const result = h("div", { class: "result", role: "status" });
+  const result = h("div", { class: "result", role: "status", tabindex: "-1" });
   const form = h("form", { class: "stack", novalidate: true }, amount.wrap, note.wrap, options?.element, submit, confirmBox);
   let confirmed = false;
   form.addEventListener("submit", (event) => {
@@ -267,6 +306,7 @@ function balanceAction(client, customer, kind) {
       if (options) options.element.open = false;
       confirmBox.hidden = true;
       submit.hidden = false;
+      result.focus(); // the Confirm button is gone: focus goes to what the action did
     },
   });
   form.addEventListener("input", () => {

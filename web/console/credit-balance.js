@@ -217,7 +217,9 @@ export class CreditBalanceElement extends HTMLElement {
       watch.addEventListener("change", onChange);
       watch.addEventListener("ready", onState);
       watch.addEventListener("threshold", onState);
+      watch.addEventListener("sync", onState);
       this._cleanup.push(() => {
+        watch.removeEventListener("sync", onState);
         watch.removeEventListener("change", onChange);
         watch.removeEventListener("ready", onState);
         watch.removeEventListener("threshold", onState);
@@ -265,20 +267,26 @@ export class CreditBalanceElement extends HTMLElement {
     });
   }
 
-  /** The badge: the live number, or, while disconnected, the last one marked as not live. */
+  /**
+   * The badge: the live number; while disconnected, the last one marked as not live; back connected,
+   * marked "updating" until the changes made meanwhile have arrived.
+   */
   render() {
     const watch = this.watch;
     this.wrapEl.hidden = !watch;
     if (watch) {
-      const live = this.live?.state === "live" && watch.balance !== null;
+      const connected = this.live?.state === "live";
+      const live = connected && watch.balance !== null && !watch.syncing;
       const state = balanceState(watch.balance, watch.threshold);
       this.wrapEl.dataset.state = live ? state : "stale";
       const shown = formatAmount(watch.balance);
+      const why = connected ? "updating" : this.live?.state === "offline" ? "reconnecting" : "connecting";
       if (watch.balance === null) this.balanceEl.textContent = "…";
       else if (live) this.balanceEl.textContent = shown;
-      else this.balanceEl.textContent = `${shown} (${this.live?.state === "offline" ? "reconnecting" : "connecting"})`;
+      else this.balanceEl.textContent = `${shown} (${why})`;
+      this.balanceEl.setAttribute("aria-busy", String(connected && watch.syncing));
       this.stateEl.textContent = live && STATE_LABEL[state] ? `, ${STATE_LABEL[state]}` : "";
-      this.wrapEl.title = live ? "Credit balance, live" : "Not connected: this is the last known balance";
+      this.wrapEl.title = live ? "Credit balance, live" : connected ? "Updating: the changes made while disconnected are arriving" : "Not connected: this is the last known balance";
     }
     this.countEl.hidden = this.unread === 0;
     this.countEl.textContent = String(this.unread);

@@ -68,7 +68,7 @@ export function thresholdForm(client, watch, onSaved) {
   );
   const submit = h("button", { type: "submit", class: "button" }, "Save alert");
   const confirmBox = h("div", { class: "confirm", hidden: true, role: "group", "aria-label": "Confirm a negative threshold" });
-  const saved = h("p", { class: "success", role: "status", hidden: true });
+  const saved = h("p", { class: "success", role: "status", hidden: true, tabindex: "-1" });
   form.append(h("div", {}, submit), confirmBox, saved);
   let confirmedNegative = null; // the negative threshold the user confirmed, until the form is edited
   const closeConfirm = () => {
@@ -130,12 +130,13 @@ export function thresholdForm(client, watch, onSaved) {
       confirmedNegative = null;
       saved.textContent = watch.threshold ? `Saved: you are alerted below ${formatCredits(watch.threshold)}.` : "Saved: threshold alerts are off.";
       saved.hidden = false;
+      saved.focus();
       onSaved?.();
     },
   });
   watch.ready.then(sync, () => {});
-  // Set elsewhere meanwhile: show it, unless the user is editing it here.
-  watch.addEventListener("threshold", () => form.contains(document.activeElement) || sync());
+  // Set elsewhere meanwhile (live): show it, unless the user is editing it here.
+  watch.addEventListener("threshold", () => (form.contains(document.activeElement) && document.activeElement.matches("input")) || sync());
   return h("section", { class: "card" }, h("h2", {}, "Alerts"), h("p", { class: "muted" }, "Customer administrators are alerted in the app and by email when the balance falls below zero and, if set, below this threshold."), form);
 }
 

@@ -9,6 +9,7 @@ import { formatAmount, signed } from "./money.js";
 import { expiry } from "./lots.js";
 import { ALLOCATIONS, SERVICE_REQUEST } from "./live.js";
 import { messageFor } from "./forms.js";
+import { dateRange } from "./dates.js";
 
 const PAGE = `query Ledger($id: ID, $after: String, $since: DateTime, $until: DateTime) {
   customer(id: $id) {
@@ -60,18 +61,6 @@ function kindCell(entry) {
     " ",
     h("a", { class: "service-link", href: `/requests/${encodeURIComponent(request.id)}`, "aria-label": `${request.service.name}: open the request` }, request.service.name),
   );
-}
-
-/** A date input's day ("2026-12-06") as the ISO moment of its local midnight, `days` later. */
-function localMidnight(day, days = 0) {
-  const [year, month, date] = day.split("-").map(Number);
-  return new Date(year, month - 1, date + days).toISOString();
-}
-
-/** {since, until} of the From and To dates (To is inclusive: until the next midnight), or {error}. */
-export function dateRange(from, to) {
-  if (from && to && to < from) return { error: "The end date is before the start date." };
-  return { since: from ? localMidnight(from) : null, until: to ? localMidnight(to, 1) : null };
 }
 
 /** Ask the API for a one-time link to the CSV (60 s) and let the browser save it. */

@@ -102,11 +102,16 @@ const BALANCE = `subscription Balance($customerId: ID, $afterSequence: Int) {
 // balance and lastSequence come from one row: subscribing after lastSequence misses nothing and
 // replays nothing, whatever commits between this query and the subscription.
 const ANCHOR = `query Anchor($id: ID) { customer(id: $id) { id name balance lastSequence alertThreshold } }`;
-const THRESHOLD = `query Threshold($id: ID) { customer(id: $id) { id alertThreshold } }`;
+const THRESHOLD = `query Threshold($id: ID) { customer(id: $id) { id alertThreshold lastSequence } }`;
+// The customer's settings as committed, each time they change (a threshold set in another tab or by
+// the catalog administrator).
+const SETTINGS = `subscription CustomerSettings($customerId: ID) { customerChanged(customerId: $customerId) { id alertThreshold } }`;
 
 /**
  * One customer's balance, kept live: `balance`, `sequence`, `threshold`; a "change" event per applied
  * ledger entry (detail: the BalanceEvent). Shared by every view of the tab that shows that customer.
+ * After a reconnect `syncing` is true (a "sync" event) until the entries committed meanwhile have
+ * arrived: until then `balance` is the last known one, not the live one.
  */
 export class BalanceWatch extends EventTarget {
   constructor(live, client, customerId) {
@@ -117,6 +122,8 @@ export class BalanceWatch extends EventTarget {
     this.balance = null;
     this.sequence = null;
     this.threshold = null;
+    this.syncing = false;
+    this.target = null; // while syncing: the newest sequence the ledger had when the socket came back
     this.ready = this.start();
     this.ready.catch(() => {});
   }
@@ -130,15 +137,21 @@ export class BalanceWatch extends EventTarget {
     this.threshold = customer.alertThreshold;
     this.balance = customer.balance;
     this.sequence = customer.lastSequence;
-    // A threshold set elsewhere (another tab, the catalog administrator) shows when this tab is
-    // looked at again; the badge also asks after each notification.
+    // A threshold set elsewhere (another tab, the catalog administrator) arrives live; what changed
+    // while the socket was down is read again when it is back, or when the tab is looked at again.
     this.onVisible = () => document.visibilityState === "visible" && this.refreshThreshold();
     document.addEventListener("visibilitychange", this.onVisible);
+    this.onState = () => {
+      if (this.live.state === "offline") this.setSyncing(true);
+      else if (this.live.state === "live" && this.syncing) this.catchUp();
+    };
+    this.live.addEventListener("state", this.onState);
     this.dispose = this.live.subscribe(
       BALANCE,
       { customerId: this.customerId, afterSequence: this.sequence },
       (data, payload) => this.apply(data.balanceChanged, payload),
     );
+    this.disposeSettings = this.live.subscribe(SETTINGS, { customerId: this.customerId }, (data) => this.setThreshold(data.customerChanged.alertThreshold));
     this.dispatchEvent(new Event("ready"));
     return this;
   }
@@ -149,23 +162,52 @@ export class BalanceWatch extends EventTarget {
     this.balance = event.balance;
     payload.variables.afterSequence = event.sequence;
     this.dispatchEvent(new CustomEvent("change", { detail: event }));
+    this.checkCaughtUp();
   }
 
-  /** Read the alert threshold again; a "threshold" event when it changed. */
+  setSyncing(syncing) {
+    this.target = null;
+    if (syncing === this.syncing) return;
+    this.syncing = syncing;
+    this.dispatchEvent(new Event("sync"));
+  }
+
+  /** Back live after an outage: where the ledger stands now; synced once the replay reaches it. */
+  async catchUp() {
+    const customer = await this.refreshThreshold();
+    if (this.live.state !== "live") return; // down again: the next reconnect asks again
+    if (!customer) return this.setSyncing(false); // unreadable: the replay is all there is
+    this.target = customer.lastSequence;
+    this.checkCaughtUp();
+  }
+
+  checkCaughtUp() {
+    if (this.syncing && this.target !== null && this.sequence >= this.target) this.setSyncing(false);
+  }
+
+  /** Read the alert threshold again (a "threshold" event when it changed); the customer read, or null. */
   async refreshThreshold() {
     let customer = null;
     try {
       customer = (await this.client.request(THRESHOLD, { id: this.customerId })).customer;
     } catch {
-      return;
+      return null;
     }
-    if (!customer || customer.alertThreshold === this.threshold) return;
-    this.threshold = customer.alertThreshold;
+    if (customer) this.setThreshold(customer.alertThreshold);
+    return customer;
+  }
+
+  /** Take the alert threshold as committed; a "threshold" event when it changed. */
+  setThreshold(threshold) {
+    if (threshold === this.threshold) return;
+    this.threshold = threshold;
     this.dispatchEvent(new Event("threshold"));
   }
 
   stop() {
     this.dispose?.();
+    this.disposeSettings?.();
+    if (this.onState) this.live.removeEventListener("state", this.onState);
     if (this.onVisible) document.removeEventListener("visibilitychange", this.onVisible);
   }
 

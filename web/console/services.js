@@ -4,7 +4,7 @@
 // take the balance below zero asks first; Fail and Reject ask for a reason and a confirmation.
 import "./relative-time-define.js";
 import { h, replace, field, setError } from "./dom.js";
-import { bindMutation, messageFor } from "./forms.js";
+import { bindMutation, messageFor, whileBusy } from "./forms.js";
 import { watchBalance } from "./live.js";
 import { userErrorsText } from "./messages.js";
 import { formatAmount, formatCents, formatCredits, toCents } from "./money.js";
@@ -16,8 +16,8 @@ const REQUESTS = `query Requests($id: ID) {
     serviceRequests(first: 50) { nodes { id quantity amount status reason createdAt service { name } requestedBy { name email } } }
   }
 }`;
-const ALL_REQUESTS = `query AllRequests($status: ServiceRequestStatus, $after: String) {
-  serviceRequests(status: $status, first: 50, after: $after) {
+const ALL_REQUESTS = `query AllRequests($status: ServiceRequestStatus, $after: String, $since: DateTime, $until: DateTime) {
+  serviceRequests(status: $status, first: 50, after: $after, since: $since, until: $until) {
     nodes { id quantity amount status reason createdAt service { name } requestedBy { name email } customer { id name } }
     pageInfo { hasNextPage endCursor }
   }
@@ -77,23 +77,28 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
   // The open Fail/Reject confirmation (request id → its element), kept across the list's refreshes.
   const deciding = new Map();
 
-  async function act(kind, request, reason = null) {
+  /** Run a transition with `button` busy (and the row's `others` disabled), then say what it did. */
+  async function act(kind, request, reason = null, button = null, others = []) {
     const [, mutation, name] = TRANSITIONS[kind];
     message.hidden = true;
     said.clear();
     let done = false;
-    try {
-      const payload = (await client.request(mutation, { id: request.id, reason }))[name];
-      if (payload.userErrors.length) {
-        message.textContent = userErrorsText(payload.userErrors);
+    const send = async () => {
+      try {
+        const payload = (await client.request(mutation, { id: request.id, reason }))[name];
+        if (payload.userErrors.length) {
+          message.textContent = userErrorsText(payload.userErrors);
+          message.hidden = false;
+        } else {
+          done = true;
+        }
+      } catch (error) {
+        message.textContent = messageFor(error);
         message.hidden = false;
-      } else {
-        done = true;
       }
-    } catch (error) {
-      message.textContent = messageFor(error);
-      message.hidden = false;
-    }
+    };
+    if (button) await whileBusy(button, send, others);
+    else await send();
     deciding.delete(request.id);
     await refresh();
     if (done) {
@@ -135,8 +140,7 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
         reason.input.focus();
         return;
       }
-      yes.setAttribute("aria-disabled", "true");
-      act(kind, request, text);
+      act(kind, request, text, yes, [no]);
     });
     deciding.set(request.id, box);
     cell.replaceWith(box);
@@ -156,14 +160,17 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
     const open = deciding.get(request.id);
     if (open) return open;
     const cell = h("div", { class: "row-actions" });
-    if (canCancel) cell.append(h("button", { type: "button", class: "button small", onclick: () => act("cancel", request) }, "Cancel"));
+    // The row's buttons: the pressed one busy, the others disabled while it runs.
+    const others = (button) => [...cell.querySelectorAll("button")].filter((b) => b !== button);
+    const run = (kind) => (event) => act(kind, request, null, event.currentTarget, others(event.currentTarget));
+    if (canCancel) cell.append(h("button", { type: "button", class: "button small", onclick: run("cancel") }, "Cancel"));
     if (canDecide) {
       const label = (verb) => `${verb} ${named(request)}`;
       const fail = h("button", { type: "button", class: "button small", "aria-label": label("Fail") }, "Fail");
       const reject = h("button", { type: "button", class: "button small danger", "aria-label": label("Reject") }, "Reject");
       fail.addEventListener("click", () => confirmDecision("fail", request, cell, fail));
       reject.addEventListener("click", () => confirmDecision("reject", request, cell, reject));
-      cell.append(h("button", { type: "button", class: "button small", onclick: () => act("complete", request) }, "Complete"), fail, reject);
+      cell.append(h("button", { type: "button", class: "button small", onclick: run("complete") }, "Complete"), fail, reject);
     }
     return cell;
   }
@@ -192,7 +199,7 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
     let after = null;
     let hasMore = true;
     while (hasMore && nodes.length < shown) {
-      const page = (await client.request(ALL_REQUESTS, { status: table.status, after })).serviceRequests;
+      const page = (await client.request(ALL_REQUESTS, { status: table.status, since: table.since, until: table.until, after })).serviceRequests;
       nodes.push(...page.nodes);
       after = page.pageInfo.endCursor;
       hasMore = page.pageInfo.hasNextPage;
@@ -216,7 +223,8 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
       if (!nodes.some((r) => r.id === id && r.status === "REQUESTED")) deciding.delete(id);
     }
     replace(body);
-    const none = across && table.status === "REQUESTED" ? "No request is waiting for a decision." : "No service requests yet. Requests made from Services appear here.";
+    const dated = across && (table.since || table.until);
+    const none = dated ? "No request was made in these dates." : across && table.status === "REQUESTED" ? "No request is waiting for a decision." : "No service requests yet. Requests made from Services appear here.";
     if (!nodes.length) body.append(h("tr", {}, h("td", { colspan: columns, class: "empty" }, none)));
     for (const request of nodes) {
       body.append(
@@ -255,7 +263,8 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
     ),
     more,
   );
-  const table = { element, refresh, status };
+  // Across customers: `status`, `since` and `until` (the API's moments) narrow the list.
+  const table = { element, refresh, status, since: null, until: null };
   refresh();
   return table;
 }

@@ -1,7 +1,7 @@
 // API tokens for integrators: create (the token is shown once, with a copy button) and revoke.
 import "./relative-time-define.js";
 import { h, replace, field, when } from "./dom.js";
-import { bindMutation, messageFor } from "./forms.js";
+import { bindMutation, focusLost, messageFor, whileBusy } from "./forms.js";
 import { userErrorsText } from "./messages.js";
 
 const TOKENS = `query Tokens { apiTokens { id name createdAt lastUsedAt revokedAt } }`;
@@ -14,7 +14,7 @@ export async function tokens(main, { client }) {
   document.title = "API tokens · Credits";
   const list = h("tbody");
   const shown = h("div", { class: "token-once", hidden: true });
-  const message = h("p", { class: "form-status", role: "alert", hidden: true });
+  const message = h("p", { class: "form-status", role: "alert", hidden: true, tabindex: "-1" });
 
   async function draw() {
     const found = (await client.request(TOKENS)).apiTokens;
@@ -24,20 +24,24 @@ export async function tokens(main, { client }) {
       const revoke = h("button", { type: "button", class: "button small danger" }, "Revoke");
       revoke.addEventListener("click", async () => {
         if (!window.confirm(`Revoke “${token.name}”? Programs using it stop working at once.`)) return;
-        try {
-          const payload = (await client.request(REVOKE, { id: token.id })).revokeApiToken;
-          if (payload.userErrors.length) throw new Error(userErrorsText(payload.userErrors));
-        } catch (error) {
-          message.textContent = messageFor(error);
-          message.hidden = false;
-        }
+        await whileBusy(revoke, async () => {
+          try {
+            const payload = (await client.request(REVOKE, { id: token.id })).revokeApiToken;
+            if (payload.userErrors.length) throw new Error(userErrorsText(payload.userErrors));
+          } catch (error) {
+            message.textContent = messageFor(error);
+            message.hidden = false;
+          }
+        });
         await draw();
+        // The row's Revoke is gone: focus goes to the token's row (its new state), or the error.
+        if (focusLost()) (message.hidden ? list.querySelector(`tr[data-token="${token.id}"] th`) : message)?.focus();
       });
       list.append(
         h(
           "tr",
-          {},
-          h("th", { scope: "row" }, token.name),
+          { "data-token": token.id },
+          h("th", { scope: "row", tabindex: "-1" }, token.name),
           h("td", { class: "when" }, h("relative-time", { datetime: token.createdAt })),
           h("td", {}, token.revokedAt ? `Revoked ${when(token.revokedAt)}` : token.lastUsedAt ? `Last used ${when(token.lastUsedAt)}` : "Never used"),
           h("td", { class: "actions" }, token.revokedAt ? "" : revoke),

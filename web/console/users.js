@@ -1,7 +1,7 @@
 // Users of a customer: the customer administrator's Users screen, and the same list and form on a
 // customer's page for the catalog administrator (who creates a new customer's first administrator).
 import { h, replace, field } from "./dom.js";
-import { bindMutation, messageFor } from "./forms.js";
+import { bindMutation, messageFor, whileBusy } from "./forms.js";
 import { userErrorsText } from "./messages.js";
 
 const USERS = `query Users($id: ID, $after: String) {
@@ -34,21 +34,25 @@ export function usersCard(client, viewer, customerId = null, title = "Users") {
     replace(list);
     if (!users.size) list.append(h("tr", {}, h("td", { colspan: 4, class: "empty" }, loaded ? (forCatalog ? "No users yet." : "No users yet. Add the people of your organisation below.") : "Loading users…")));
     for (const user of users.values()) {
-      const toggle = h("button", { type: "button", class: "button small", disabled: user.id === viewer.id, "aria-label": `${user.active ? "Deactivate" : "Reactivate"} ${user.email}` }, user.active ? "Deactivate" : "Reactivate");
+      const self = user.id === viewer.id;
+      // Your own login cannot be deactivated (you would lock yourself out): disabled, and it says why.
+      const toggle = h("button", { type: "button", class: "button small", disabled: self, title: self ? "You cannot deactivate your own login: ask another administrator." : null, "aria-label": `${user.active ? "Deactivate" : "Reactivate"} ${user.email}` }, user.active ? "Deactivate" : "Reactivate");
       toggle.addEventListener("click", async () => {
         message.hidden = true;
-        try {
-          const payload = (await client.request(SET_ACTIVE, { id: user.id, active: !user.active })).setUserActive;
-          if (payload.user) users.set(user.id, payload.user);
-          else throw new Error(userErrorsText(payload.userErrors));
-        } catch (error) {
-          message.textContent = messageFor(error);
-          message.hidden = false;
-        }
+        await whileBusy(toggle, async () => {
+          try {
+            const payload = (await client.request(SET_ACTIVE, { id: user.id, active: !user.active })).setUserActive;
+            if (payload.user) users.set(user.id, payload.user);
+            else throw new Error(userErrorsText(payload.userErrors));
+          } catch (error) {
+            message.textContent = messageFor(error);
+            message.hidden = false;
+          }
+        });
         draw();
         list.querySelector(`tr[data-user="${user.id}"] button`)?.focus();
       });
-      list.append(h("tr", { "data-user": user.id }, h("td", {}, user.name, h("br"), h("span", { class: "muted small" }, user.email)), h("td", {}, ROLE_TEXT[user.role] || user.role), h("td", {}, user.active ? "Active" : "Deactivated"), h("td", { class: "actions" }, toggle)));
+      list.append(h("tr", { "data-user": user.id }, h("td", {}, user.name, self ? h("span", { class: "muted small" }, " (you)") : null, h("br"), h("span", { class: "muted small" }, user.email)), h("td", {}, ROLE_TEXT[user.role] || user.role), h("td", {}, user.active ? "Active" : "Deactivated"), h("td", { class: "actions" }, toggle)));
     }
     more.hidden = !cursor;
     // A customer without an active administrator: the catalog administrator is offered to create one.
@@ -72,7 +76,7 @@ export function usersCard(client, viewer, customerId = null, title = "Users") {
   const name = field("Name", { name: "name", autocomplete: "off", required: true });
   const email = field("Email", { name: "email", type: "email", autocomplete: "off", required: true });
   const password = field("Password", { name: "password", type: "password", autocomplete: "new-password", required: true });
-  const created = h("p", { class: "success", role: "status", hidden: true });
+  const created = h("p", { class: "success", role: "status", hidden: true, tabindex: "-1" });
   const form = h("form", { class: "grid-form", novalidate: true }, name.wrap, email.wrap, password.wrap, h("div", { class: "field" }, h("label", { for: "new-user-role" }, "Role"), role), h("div", { class: "field end" }, h("button", { type: "submit", class: "button primary" }, "Create user")));
   form.addEventListener("input", () => (created.hidden = true));
   bindMutation(form, {
@@ -90,6 +94,7 @@ export function usersCard(client, viewer, customerId = null, title = "Users") {
       draw();
       created.textContent = `Created ${payload.user.email} (${ROLE_TEXT[payload.user.role]}). They log in with this email and the password you chose.`;
       created.hidden = false;
+      created.focus();
       list.querySelector(`tr[data-user="${payload.user.id}"]`)?.scrollIntoView({ block: "nearest" });
     },
   });
