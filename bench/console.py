@@ -1,5 +1,5 @@
-"""The console in Chromium: first load (bytes of JS and CSS, the chart library included; time until
-the balance is visible) and
+"""The console in Chromium: first load (bytes of JS and CSS, the chart library included, as files and
+as sent over the network; time until the balance is visible) and
 the badge's delay from a mutation's answer to the number on screen (p50/p99 over N changes).
 
     python -m bench.console [--changes 100] [--out bench/results/console.json]
@@ -11,7 +11,6 @@ API, and drives Debian's Chromium (/usr/bin/chromium) with Playwright. Figures, 
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import statistics
@@ -157,13 +156,20 @@ def measure(base_url: str, changes: int) -> dict[str, Any]:
         assert started.ok, started.text()
         context.add_init_script(WATCH_BADGE)
         page = context.new_page()
-        assets: dict[str, bytes] = {}
+        assets: dict[str, tuple[int, int, str]] = {}
+        cold_assets: dict[str, tuple[int, int, str]] | None = None
 
         def record(response: Any) -> None:
+            """A script or stylesheet: its size as a file, its body's size as sent, its coding."""
+            if cold_assets is not None:
+                return  # the later loads come from the cache; their bodies may be gone after navigating
             if response.request.resource_type in ("script", "stylesheet") or response.url.endswith(
                 (".js", ".css")
             ):
-                assets[response.url] = response.body()
+                size = len(response.body())  # decoded by the browser
+                sent = response.request.sizes()["responseBodySize"]  # as it crossed the network
+                coding = response.headers.get("content-encoding", "identity")
+                assets[response.url] = (size, sent, coding)
 
         page.on("response", record)
         loads = []
@@ -180,19 +186,21 @@ def measure(base_url: str, changes: int) -> dict[str, Any]:
             page.evaluate(GRANT_AND_WAIT, [admin, customer_id, uuid.uuid4().hex]) for _ in range(changes)
         ]
         browser.close()
-    js = sum(len(body) for url, body in cold_assets.items() if url.endswith(".js"))
-    css = sum(len(body) for url, body in cold_assets.items() if url.endswith(".css"))
-    chart = sum(len(body) for url, body in cold_assets.items() if "/vendor/uplot@" in url)
-    # What the same files weigh gzipped (level 6): the service itself sends them uncompressed.
-    gzipped = sum(len(gzip.compress(body, 6)) for body in cold_assets.values())
+    js = sum(size for url, (size, _, _) in cold_assets.items() if url.endswith(".js"))
+    css = sum(size for url, (size, _, _) in cold_assets.items() if url.endswith(".css"))
+    chart = sum(size for url, (size, _, _) in cold_assets.items() if "/vendor/uplot@" in url)
+    # Bodies as sent (compressed where the server compressed them), response headers not counted.
+    sent = sum(sent for _, sent, _ in cold_assets.values())
     return {
         "first_load": {
             "files": len(cold_assets),
+            "files_gzipped": sum(coding == "gzip" for _, _, coding in cold_assets.values()),
             "js_bytes": js,
             "css_bytes": css,
             "total_bytes": js + css,
             "chart_library_bytes": chart,
-            "total_gzip_bytes": gzipped,
+            "total_transferred_bytes": sent,
+            "file_bytes": {url.split("/", 5)[-1]: size for url, (size, _, _) in sorted(cold_assets.items())},
             "balance_visible_ms_cold": round(loads[0], 1),
             "balance_visible_ms_warm_median": round(statistics.median(loads[1:]), 1),
         },
