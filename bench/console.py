@@ -139,6 +139,13 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
+def sizes(response: Any) -> tuple[int, int, str]:
+    """A script's or stylesheet's size as a file, its body's size as sent, and its coding."""
+    size = len(response.body())  # decoded by the browser
+    sent = response.request.sizes()["responseBodySize"]  # as it crossed the network
+    return size, sent, response.headers.get("content-encoding", "identity")
+
+
 def measure(base_url: str, changes: int) -> dict[str, Any]:
     """Run the browser measurements against a ready server."""
     from playwright.sync_api import sync_playwright
@@ -156,21 +163,17 @@ def measure(base_url: str, changes: int) -> dict[str, Any]:
         assert started.ok, started.text()
         context.add_init_script(WATCH_BADGE)
         page = context.new_page()
-        assets: dict[str, tuple[int, int, str]] = {}
-        cold_assets: dict[str, tuple[int, int, str]] | None = None
+        responses: list[Any] = []
 
         def record(response: Any) -> None:
-            """A script or stylesheet: its size as a file, its body's size as sent, its coding."""
-            if cold_assets is not None:
-                return  # the later loads come from the cache; their bodies may be gone after navigating
-            if response.request.resource_type in ("script", "stylesheet") or response.url.endswith(
-                (".js", ".css")
+            # Noted only here: reading a body inside the handler would race with the load's end.
+            if cold_assets is None and (
+                response.request.resource_type in ("script", "stylesheet")
+                or response.url.endswith((".js", ".css"))
             ):
-                size = len(response.body())  # decoded by the browser
-                sent = response.request.sizes()["responseBodySize"]  # as it crossed the network
-                coding = response.headers.get("content-encoding", "identity")
-                assets[response.url] = (size, sent, coding)
+                responses.append(response)
 
+        cold_assets: dict[str, tuple[int, int, str]] | None = None
         page.on("response", record)
         loads = []
         for attempt in range(6):  # the first is cold (nothing cached); the others revalidate the HTML only
@@ -180,7 +183,7 @@ def measure(base_url: str, changes: int) -> dict[str, Any]:
             if attempt == 0:
                 # The chart loads its library after the data: the first load ends with the chart drawn.
                 page.wait_for_selector(".chart-plot canvas")
-                cold_assets = dict(assets)
+                cold_assets = {r.url: sizes(r) for r in responses}
         page.wait_for_timeout(500)
         delays = [
             page.evaluate(GRANT_AND_WAIT, [admin, customer_id, uuid.uuid4().hex]) for _ in range(changes)
