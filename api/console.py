@@ -201,7 +201,9 @@ async def static_file(request: Request) -> Response:
             headers["Content-Encoding"] = compression.GZIP
             headers["ETag"] = f'"{asset.digest}-{compression.GZIP}"'
     if _holds(request, headers["ETag"]):
-        return Response(status_code=304, headers=headers)
+        # What a 304 may update of the stored answer: not its coding (RFC 9110 §15.4.5).
+        kept = {k: v for k, v in headers.items() if k != "Content-Encoding"}
+        return Response(status_code=304, headers=kept)
     if request.method == "HEAD":
         # The length of what a GET would send, and no body.
         return Response(headers={**headers, "Content-Length": str(len(body))}, media_type=asset.media_type)
