@@ -2,7 +2,9 @@
 
 Every file under `web/` is served from `/static/<version>/<path>`, where the version is a hash of
 the whole tree: the URLs change whenever any file does, so they are cached for a year as
-immutable, while the HTML that names them is revalidated on every load.
+immutable, while the HTML that names them is revalidated on every load. Text files of a
+kilobyte or more are sent gzipped to browsers that accept it (api/compression.py), with an ETag of
+their own and `Vary: Accept-Encoding`.
 """
 
 from __future__ import annotations
@@ -10,13 +12,15 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from api import compression
 from settings import PROJECT_DIR, Settings
 
 WEB_DIR = PROJECT_DIR / "web"
@@ -58,10 +62,21 @@ PAGE_HEADERS = {
 
 @dataclass(frozen=True)
 class Asset:
-    """One static file, held in memory."""
+    """One static file, held in memory, and its gzipped form once a browser has asked for it."""
 
     body: bytes
     media_type: str
+    digest: str  # of the body: the ETags of both representations derive from it
+
+    @property
+    def compressible(self) -> bool:
+        """Whether gzip could pay for this file (a text format, not tiny)."""
+        return compression.compressible(self.media_type, len(self.body))
+
+    @cached_property
+    def gzipped(self) -> bytes | None:
+        """The body gzipped, made on first use and kept (the file is immutable); None if it does not pay."""
+        return compression.gzipped(self.body) if self.compressible else None
 
 
 @dataclass(frozen=True)
@@ -91,8 +106,9 @@ def assets() -> Assets:
             continue
         name = path.relative_to(WEB_DIR).as_posix()
         body = path.read_bytes()
-        digest.update(name.encode() + b"\0" + hashlib.sha256(body).digest())
-        files[name] = Asset(body, _media_type(path))
+        sha = hashlib.sha256(body)
+        digest.update(name.encode() + b"\0" + sha.digest())
+        files[name] = Asset(body, _media_type(path), sha.hexdigest()[:20])
     return Assets(files, digest.hexdigest()[:16])
 
 
@@ -108,9 +124,18 @@ def _page(template: str, csp: str) -> Response:
     )
 
 
+def _holds(request: Request, etag: str) -> bool:
+    """Whether the request's If-None-Match names `etag` (weakly compared, as RFC 9110 asks for GET)."""
+    header = request.headers.get("if-none-match")
+    if not header:
+        return False
+    held = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return "*" in held or etag.removeprefix("W/") in held
+
+
 def _revalidated(request: Request, response: Response) -> Response:
     """304 when the browser already holds this page."""
-    if request.headers.get("if-none-match") == response.headers["etag"]:
+    if _holds(request, response.headers["etag"]):
         kept = {k: v for k, v in response.headers.items() if k != "content-length"}
         return Response(status_code=304, headers=kept)
     return response
@@ -135,8 +160,20 @@ def graphiql_page() -> Response:
     return _page("console/graphiql.html", GRAPHIQL_CSP)
 
 
+async def _gzipped(asset: Asset) -> bytes | None:
+    """The asset's gzip body; compressed in a worker thread the first time (GraphiQL's script takes 0.5 s)."""
+    if not asset.compressible:
+        return None
+    if "gzipped" in vars(asset):  # made and kept by the cached property
+        return asset.gzipped
+    return await run_in_threadpool(lambda: asset.gzipped)
+
+
 async def static_file(request: Request) -> Response:
-    """A file of web/ at `/static/<version>/<path>`; another version's URL is served, not cached."""
+    """A file of web/ at `/static/<version>/<path>`; another version's URL is served, not cached.
+
+    Gzipped when the browser accepts it and it pays; each representation has its own ETag.
+    """
     found = assets()
     asset = found.files.get(request.path_params["path"])
     if asset is None:
@@ -148,8 +185,29 @@ async def static_file(request: Request) -> Response:
         # Public files: a host page on another origin may import the embeddable element.
         "Access-Control-Allow-Origin": "*",
         "Cross-Origin-Resource-Policy": "cross-origin",
+        "ETag": f'"{asset.digest}"',
     }
-    return Response(asset.body, media_type=asset.media_type, headers=headers)
+    body = asset.body
+    if asset.compressible:
+        # Caches must key this URL by the coding asked for, whichever this answer is.
+        headers["Vary"] = "Accept-Encoding"
+        packed = (
+            await _gzipped(asset)
+            if compression.accepts(request.headers.get("accept-encoding"), "gzip")
+            else None
+        )
+        if packed is not None:
+            body = packed
+            headers["Content-Encoding"] = compression.GZIP
+            headers["ETag"] = f'"{asset.digest}-{compression.GZIP}"'
+    if _holds(request, headers["ETag"]):
+        # What a 304 may update of the stored answer: not its coding (RFC 9110 §15.4.5).
+        kept = {k: v for k, v in headers.items() if k != "Content-Encoding"}
+        return Response(status_code=304, headers=kept)
+    if request.method == "HEAD":
+        # The length of what a GET would send, and no body.
+        return Response(headers={**headers, "Content-Length": str(len(body))}, media_type=asset.media_type)
+    return Response(body, media_type=asset.media_type, headers=headers)
 
 
 async def embed_module(_: Request) -> Response:
@@ -170,7 +228,9 @@ async def embed_module(_: Request) -> Response:
 
 def routes(settings: Settings) -> list[BaseRoute]:
     """The static files (GraphiQL needs them too) and, unless turned off, the console's pages."""
-    found: list[BaseRoute] = [Route(f"{STATIC_PREFIX}/{{version}}/{{path:path}}", static_file)]
+    found: list[BaseRoute] = [
+        Route(f"{STATIC_PREFIX}/{{version}}/{{path:path}}", static_file, methods=["GET", "HEAD"])
+    ]
     if not settings.console_enabled:
         return found
     found += [Route("/embed/credit-balance.js", embed_module), Route("/", console_page)]

@@ -1,5 +1,5 @@
-"""The console in Chromium: first load (bytes of JS and CSS, the chart library included; time until
-the balance is visible) and
+"""The console in Chromium: first load (bytes of JS and CSS, the chart library included, as files and
+as sent over the network; time until the balance is visible) and
 the badge's delay from a mutation's answer to the number on screen (p50/p99 over N changes).
 
     python -m bench.console [--changes 100] [--out bench/results/console.json]
@@ -11,7 +11,6 @@ API, and drives Debian's Chromium (/usr/bin/chromium) with Playwright. Figures, 
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import statistics
@@ -140,6 +139,13 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
+def sizes(response: Any) -> tuple[int, int, str]:
+    """A script's or stylesheet's size as a file, its body's size as sent, and its coding."""
+    size = len(response.body())  # decoded by the browser
+    sent = response.request.sizes()["responseBodySize"]  # as it crossed the network
+    return size, sent, response.headers.get("content-encoding", "identity")
+
+
 def measure(base_url: str, changes: int) -> dict[str, Any]:
     """Run the browser measurements against a ready server."""
     from playwright.sync_api import sync_playwright
@@ -157,14 +163,17 @@ def measure(base_url: str, changes: int) -> dict[str, Any]:
         assert started.ok, started.text()
         context.add_init_script(WATCH_BADGE)
         page = context.new_page()
-        assets: dict[str, bytes] = {}
+        responses: list[Any] = []
 
         def record(response: Any) -> None:
-            if response.request.resource_type in ("script", "stylesheet") or response.url.endswith(
-                (".js", ".css")
+            # Noted only here: reading a body inside the handler would race with the load's end.
+            if cold_assets is None and (
+                response.request.resource_type in ("script", "stylesheet")
+                or response.url.endswith((".js", ".css"))
             ):
-                assets[response.url] = response.body()
+                responses.append(response)
 
+        cold_assets: dict[str, tuple[int, int, str]] | None = None
         page.on("response", record)
         loads = []
         for attempt in range(6):  # the first is cold (nothing cached); the others revalidate the HTML only
@@ -174,25 +183,27 @@ def measure(base_url: str, changes: int) -> dict[str, Any]:
             if attempt == 0:
                 # The chart loads its library after the data: the first load ends with the chart drawn.
                 page.wait_for_selector(".chart-plot canvas")
-                cold_assets = dict(assets)
+                cold_assets = {r.url: sizes(r) for r in responses}
         page.wait_for_timeout(500)
         delays = [
             page.evaluate(GRANT_AND_WAIT, [admin, customer_id, uuid.uuid4().hex]) for _ in range(changes)
         ]
         browser.close()
-    js = sum(len(body) for url, body in cold_assets.items() if url.endswith(".js"))
-    css = sum(len(body) for url, body in cold_assets.items() if url.endswith(".css"))
-    chart = sum(len(body) for url, body in cold_assets.items() if "/vendor/uplot@" in url)
-    # What the same files weigh gzipped (level 6): the service itself sends them uncompressed.
-    gzipped = sum(len(gzip.compress(body, 6)) for body in cold_assets.values())
+    js = sum(size for url, (size, _, _) in cold_assets.items() if url.endswith(".js"))
+    css = sum(size for url, (size, _, _) in cold_assets.items() if url.endswith(".css"))
+    chart = sum(size for url, (size, _, _) in cold_assets.items() if "/vendor/uplot@" in url)
+    # Bodies as sent (compressed where the server compressed them), response headers not counted.
+    sent = sum(sent for _, sent, _ in cold_assets.values())
     return {
         "first_load": {
             "files": len(cold_assets),
+            "files_gzipped": sum(coding == "gzip" for _, _, coding in cold_assets.values()),
             "js_bytes": js,
             "css_bytes": css,
             "total_bytes": js + css,
             "chart_library_bytes": chart,
-            "total_gzip_bytes": gzipped,
+            "total_transferred_bytes": sent,
+            "file_bytes": {url.split("/", 5)[-1]: size for url, (size, _, _) in sorted(cold_assets.items())},
             "balance_visible_ms_cold": round(loads[0], 1),
             "balance_visible_ms_warm_median": round(statistics.median(loads[1:]), 1),
         },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 from pathlib import Path
 
@@ -93,6 +94,94 @@ async def test_assets_have_versioned_immutable_urls(http: httpx.AsyncClient) -> 
     assert (await http.get(f"/static/{version}/console/nope.js")).status_code == 404
     assert (await http.get(f"/static/{version}/console/%2e%2e/%2e%2e/settings.py")).status_code == 404
     assert (await http.get(f"/static/{version}/vendor/refresh.sh")).status_code == 404
+
+
+async def raw_get(
+    http: httpx.AsyncClient, url: str, accept_encoding: str, method: str = "GET", **headers: str
+) -> tuple[httpx.Response, bytes]:
+    """The answer to `url` and its body as sent (httpx would otherwise decode gzip itself)."""
+    sent = {"Accept-Encoding": accept_encoding, **headers}
+    async with http.stream(method, url, headers=sent) as response:
+        return response, b"".join([chunk async for chunk in response.aiter_raw()])
+
+
+async def test_static_files_are_sent_gzipped_to_browsers_that_accept_it(http: httpx.AsyncClient) -> None:
+    # given a script of the console
+    url = f"{console.assets().base}/console/app.js"
+    file = (WEB / "console" / "app.js").read_bytes()
+
+    # when a browser that accepts gzip asks for it
+    response, body = await raw_get(http, url, "gzip, deflate, br, zstd")
+
+    # then it gets gzip that decompresses (once) to the file, smaller, with its length and coding
+    assert response.status_code == 200
+    assert response.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(body) == file
+    assert len(body) < len(file) / 2
+    assert response.headers["content-length"] == str(len(body))
+    assert response.headers["vary"] == "Accept-Encoding"
+    assert response.headers["content-type"].startswith("text/javascript")
+    assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+    # and the file as is, with another ETag, to a client that asks for no coding or for another
+    for accept_encoding in ("identity", "br", "deflate, zstd"):
+        plain, plain_body = await raw_get(http, url, accept_encoding)
+        assert "content-encoding" not in plain.headers, accept_encoding
+        assert plain_body == file
+        assert plain.headers["content-length"] == str(len(file))
+        assert plain.headers["vary"] == "Accept-Encoding"
+        assert plain.headers["etag"] != response.headers["etag"]
+
+
+async def test_a_refused_gzip_is_not_sent(http: httpx.AsyncClient) -> None:
+    # given a stylesheet of the console
+    url = f"{console.assets().base}/console/style.css"
+    file = (WEB / "console" / "style.css").read_bytes()
+
+    # when the browser refuses gzip with q=0, by name or by the wildcard, it gets the file as is
+    for refused in ("gzip;q=0", "gzip; q=0.000, br", "*;q=0", "br, *;q=0", "*, gzip;q=0"):
+        response, body = await raw_get(http, url, refused)
+        assert "content-encoding" not in response.headers, refused
+        assert body == file, refused
+
+    # and a wildcard, a weight above 0 or the old alias x-gzip is accepted
+    for accepted in ("*", "gzip;q=0.1", "br;q=1, gzip;q=0.5", "x-gzip"):
+        response, body = await raw_get(http, url, accepted)
+        assert response.headers["content-encoding"] == "gzip", accepted
+        assert gzip.decompress(body) == file, accepted
+
+
+async def test_tiny_files_are_not_compressed(http: httpx.AsyncClient) -> None:
+    # given a module of a few hundred bytes
+    url = f"{console.assets().base}/console/credit-balance-define.js"
+    file = (WEB / "console" / "credit-balance-define.js").read_bytes()
+    assert len(file) < 1024
+
+    # when a browser that accepts gzip asks for it, it gets the file as is (gzip would not pay)
+    response, body = await raw_get(http, url, "gzip")
+    assert "content-encoding" not in response.headers
+    assert "vary" not in response.headers
+    assert body == file
+
+
+async def test_head_and_revalidation_match_the_representation(http: httpx.AsyncClient) -> None:
+    # given a gzipped module of the console
+    url = f"{console.assets().base}/console/chart.js"
+    got, body = await raw_get(http, url, "gzip")
+
+    # when a client asks for its headers only, it gets those of the same GET, without a body
+    head, head_body = await raw_get(http, url, "gzip", method="HEAD")
+    assert head.status_code == 200 and head_body == b""
+    for name in ("content-length", "content-encoding", "etag", "vary", "content-type"):
+        assert head.headers[name] == got.headers[name], name
+    assert head.headers["content-length"] == str(len(body))
+
+    # and revalidating with its ETag answers 304 for gzip, but the identity file's ETag does not match it
+    same, _ = await raw_get(http, url, "gzip", **{"If-None-Match": got.headers["etag"]})
+    assert same.status_code == 304 and same.headers["vary"] == "Accept-Encoding"
+    assert same.headers["etag"] == got.headers["etag"] and "content-encoding" not in same.headers
+    other, _ = await raw_get(http, url, "identity", **{"If-None-Match": got.headers["etag"]})
+    assert other.status_code == 200 and "content-encoding" not in other.headers
 
 
 async def test_graphiql_is_served_from_vendored_files(http: httpx.AsyncClient) -> None:

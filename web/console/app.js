@@ -38,7 +38,7 @@ const NAV = {
 // path pattern, roles allowed, module and export of the screen
 const ROUTES = [
   [/^\/dashboard$/, ["CUSTOMER_ADMIN"], "./dashboard.js", "dashboard"],
-  [/^\/services$/, ["CUSTOMER_ADMIN", "END_USER"], "./services.js", "services"],
+  [/^\/services$/, ["CUSTOMER_ADMIN", "END_USER"], "./services-screen.js", "services"],
   [/^\/customers$/, ["CATALOG_ADMIN"], "./catalog.js", "customers"],
   [/^\/customers\/([^/]+)$/, ["CATALOG_ADMIN"], "./catalog.js", "customerDetail"],
   [/^\/customers\/([^/]+)\/credit-management$/, ["CATALOG_ADMIN"], "./catalog.js", "creditManagement"],

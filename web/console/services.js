@@ -1,15 +1,13 @@
-// Services with their credit prices, Request with a quantity, and service requests with Cancel.
-// An end user sees its own requests; a customer administrator its customer's. Results are said in
-// a status line with its place reserved (nothing moves), which clears itself; a request that would
-// take the balance below zero asks first; Fail and Reject ask for a reason and a confirmation.
+// Service requests with their actions, shared by the Dashboard, a customer's page, Requests and the
+// Services screen (services-screen.js). An end user sees its own requests; a customer administrator
+// its customer's. Results are said in a status line with its place reserved (nothing moves), which
+// clears itself; Fail and Reject ask for a reason and a confirmation.
 import "./relative-time-define.js";
 import { h, replace, field, setError } from "./dom.js";
-import { bindMutation, messageFor, whileBusy } from "./forms.js";
-import { watchBalance } from "./live.js";
+import { messageFor, whileBusy } from "./forms.js";
 import { userErrorsText } from "./messages.js";
-import { formatAmount, formatCents, formatCredits, toCents } from "./money.js";
+import { formatAmount, formatCredits, toCents } from "./money.js";
 
-const SERVICES = `query Services { services { id name creditPrice } }`;
 const REQUESTS = `query Requests($id: ID) {
   customer(id: $id) {
     id
@@ -21,9 +19,6 @@ const ALL_REQUESTS = `query AllRequests($status: ServiceRequestStatus, $after: S
     nodes { id quantity amount status reason createdAt service { name } requestedBy { name email } customer { id name } }
     pageInfo { hasNextPage endCursor }
   }
-}`;
-const REQUEST = `mutation Request($input: RequestServiceInput!) {
-  requestService(input: $input) { serviceRequest { id quantity amount status } userErrors { code field message } }
 }`;
 const TRANSITIONS = {
   cancel: ["Cancel", `mutation Cancel($id: ID!) { cancelServiceRequest(id: $id) { serviceRequest { id status } userErrors { code field message } } }`, "cancelServiceRequest"],
@@ -267,127 +262,4 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
   const table = { element, refresh, status, since: null, until: null };
   refresh();
   return table;
-}
-
-/**
- * One service with its Request form. A request that would take the balance below zero (price ×
- * quantity against the live balance, in hundredths) asks first, in `warning`; results go to `status`.
- */
-function serviceRow(client, service, { onRequested, status, warning, balance }) {
-  const quantity = field(`Quantity of ${service.name}`, { name: "quantity", type: "number", min: "1", step: "1", value: "1", class: "qty", inputmode: "numeric" });
-  quantity.wrap.classList.add("inline");
-  quantity.wrap.querySelector("label").classList.add("visually-hidden");
-  const submit = h("button", { type: "submit", class: "button primary small" }, "Request");
-  const form = h("form", { class: "request-form", novalidate: true }, quantity.wrap, submit);
-  const count = () => {
-    const value = quantity.input.value.trim();
-    return /^[0-9]+$/.test(value) && Number.parseInt(value, 10) >= 1 ? Number.parseInt(value, 10) : null;
-  };
-  let confirmed = false;
-  form.addEventListener("submit", (event) => {
-    status.clear();
-    warning.close();
-    if (confirmed) return;
-    const units = count();
-    const now = balance();
-    if (units === null || now === null || service.creditPrice == null) return;
-    const cost = toCents(service.creditPrice) * BigInt(units);
-    const after = toCents(now) - cost;
-    if (cost === 0n || after >= 0n) return;
-    event.preventDefault();
-    event.stopImmediatePropagation();
-    warning.ask({
-      text: `${service.name}${units > 1 ? ` × ${units}` : ""} costs ${formatCredits(formatCents(cost))}: the balance goes from ${formatCredits(now)} to ${formatCredits(formatCents(after))}, below zero.`,
-      yes: "Request anyway",
-      onYes: () => {
-        confirmed = true;
-        form.requestSubmit();
-        confirmed = false;
-      },
-      back: submit,
-    });
-  });
-  bindMutation(form, {
-    keyed: true,
-    fields: { quantity },
-    run: async (key) => {
-      const units = count();
-      if (units === null) return { userErrors: [{ field: ["input", "quantity"], message: "Enter a whole number, 1 or more." }] };
-      return (await client.request(REQUEST, { input: { serviceId: service.id, quantity: units, idempotencyKey: key } })).requestService;
-    },
-    done: async (payload) => {
-      const units = payload.serviceRequest.quantity ?? count();
-      status.say(`Requested ${service.name}${units > 1 ? ` × ${units}` : ""}: ${formatCredits(payload.serviceRequest.amount)}.`);
-      onRequested();
-    },
-  });
-  form.addEventListener("input", () => warning.close());
-  return h("tr", {}, h("th", { scope: "row" }, service.name), h("td", { class: "num" }, service.creditPrice == null ? "Free" : formatAmount(service.creditPrice)), h("td", { class: "actions" }, form));
-}
-
-/** The below-zero question under the services table: one at a time, answered or closed. */
-function warningBox() {
-  const element = h("div", { class: "confirm", role: "alert", hidden: true, tabindex: "-1" });
-  let back = null;
-  const close = () => {
-    element.hidden = true;
-    element.replaceChildren();
-  };
-  const ask = ({ text, yes, onYes, back: returnTo }) => {
-    back = returnTo;
-    const confirm = h("button", { type: "button", class: "button primary small" }, yes);
-    const cancel = h("button", { type: "button", class: "button small" }, "Don't request");
-    confirm.addEventListener("click", () => {
-      close();
-      onYes();
-    });
-    cancel.addEventListener("click", () => {
-      close();
-      back?.focus();
-    });
-    replace(element, h("p", {}, text), h("div", { class: "row-actions" }, confirm, cancel));
-    element.hidden = false;
-    element.focus();
-  };
-  element.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") {
-      close();
-      back?.focus();
-    }
-  });
-  return { element, ask, close };
-}
-
-export async function services(main, { client, live, viewer }) {
-  document.title = "Services · Credits";
-  const own = viewer.role === "END_USER";
-  const requests = requestsTable(client, { customerId: null, canCancel: true, title: own ? "Your requests" : "Service requests" });
-  const list = h("tbody");
-  const status = transientStatus();
-  const warning = warningBox();
-  // The live balance (as the top menu shows it): a refund or a charge made elsewhere moves it.
-  const watch = watchBalance(live, client, null);
-  const onChange = () => requests.refresh();
-  watch.addEventListener("change", onChange);
-  const stop = () => {
-    watch.removeEventListener("change", onChange);
-    watch.release();
-  };
-  replace(
-    main,
-    h("div", { class: "page-head" }, h("h1", {}, "Services"), h("p", { class: "muted" }, "Each request debits its price × quantity from your organisation's credits at once; a cancelled request gets its credits back.")),
-    h("section", { class: "card" }, h("h2", {}, "Request a service"), status.element, h("div", { class: "table-wrap" }, h("table", { class: "table", "aria-label": "Services" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Service"), h("th", { scope: "col", class: "num" }, "Credits each"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Request")))), list)), warning.element),
-    requests.element,
-  );
-  let found;
-  try {
-    found = (await client.request(SERVICES)).services;
-  } catch (error) {
-    stop();
-    throw error;
-  }
-  if (!found.length) list.append(h("tr", {}, h("td", { colspan: 3, class: "empty" }, "No services yet. The catalog administrator adds them.")));
-  const balance = () => watch.balance ?? null;
-  for (const service of found) list.append(serviceRow(client, service, { onRequested: () => requests.refresh(), status, warning, balance }));
-  return stop;
 }
