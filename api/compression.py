@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import gzip
 
+from api.negotiation import weighted
+
 GZIP = "gzip"
 # Below this, gzip saves less than the header it needs, and the answer fits one packet anyway.
 MIN_BYTES = 1024
@@ -30,30 +32,11 @@ def gzipped(body: bytes) -> bytes | None:
     return packed if len(packed) <= len(body) * MAX_RATIO else None
 
 
-def _quality(value: str) -> float:
-    """A `q` parameter's weight; an unreadable one counts as 0 (refused)."""
-    try:
-        weight = float(value)
-    except ValueError:
-        return 0.0
-    return weight if 0.0 <= weight <= 1.0 else 0.0
-
-
 def accepts(header: str | None, coding: str) -> bool:
     """Whether an Accept-Encoding header allows `coding` (`q=0` refuses; `*` covers codings not named)."""
     if not header:
         return False
-    weights: dict[str, float] = {}
-    for part in header.split(","):
-        token, *params = (piece.strip() for piece in part.split(";"))
-        if not token:
-            continue
-        weight = 1.0
-        for param in params:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                weight = _quality(value.strip())
-        weights[token.lower()] = weight
+    weights = dict(weighted(header))
     aliases = (coding, "x-" + coding) if coding == GZIP else (coding,)
     for name in aliases:
         if name in weights:
