@@ -3,6 +3,7 @@ refusals said beside the field in the console's own words, never a float."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -256,4 +257,36 @@ async def test_refusals_are_said_in_the_consoles_words(open_tab: Any) -> None:
     await page.get_by_role("button", name="Create service").click()
     row = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name="Proofreading"))
     await expect(row.get_by_role("cell").first).to_have_text("1,250.00")
+    assert tab.errors == []
+
+
+async def test_the_alert_form_waits_for_the_saved_threshold_before_it_can_be_edited(open_tab: Any) -> None:
+    # given a customer administrator whose saved threshold is slow to arrive
+    customer = await make_customer("Chi Oy", balance=10)
+    owner = await make_user(Role.CUSTOMER_ADMIN, customer)
+    tab = await open_tab()
+    page = tab.page
+    release = asyncio.Event()
+
+    async def hold_the_anchor(route: Any) -> None:
+        if "query Anchor" in (route.request.post_data or ""):
+            await release.wait()
+        await route.continue_()
+
+    await page.route("**/graphql", hold_the_anchor)
+    await page.goto("/")
+    await page.get_by_label("Email").fill(owner.user.email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+
+    # when the form is drawn before the threshold is read, then it cannot be ticked yet
+    box = page.get_by_label("Alert when credits fall below")
+    await expect(box).to_be_disabled()
+
+    # when the threshold arrives, then the form opens, and what is typed next stays
+    release.set()
+    await box.check()
+    await amount_field(page, "Alert threshold (credits)").fill("5")
+    await page.get_by_role("button", name="Save alert").click()
+    await expect(page.get_by_text("Saved: you are alerted below 5.00 credits.")).to_be_visible()
     assert tab.errors == []

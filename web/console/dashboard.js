@@ -49,9 +49,12 @@ export function balanceCard(watch, title = "Balance") {
  * threshold (an alert when the debt passes it); the console explains that and asks once more.
  */
 export function thresholdForm(client, watch, onSaved) {
-  const enabled = h("input", { type: "checkbox", id: "alert-enabled", name: "enabled" });
+  // Disabled until the threshold is read: a box ticked before that would be undone by the read.
+  const enabled = h("input", { type: "checkbox", id: "alert-enabled", name: "enabled", disabled: true });
   const value = amountField("Alert threshold (credits)", { name: "threshold", negative: true, hint: "Up to two decimals, e.g. 1,000.50. Set it below zero only to be alerted about a debt." });
+  value.input.disabled = true;
   const sync = () => {
+    enabled.disabled = false;
     enabled.checked = watch.threshold != null;
     value.input.value = watch.threshold == null ? "" : formatAmount(watch.threshold);
     value.input.disabled = !enabled.checked;
