@@ -22,10 +22,13 @@ from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.exceptions import DoesNotExist
 from tortoise.models import Model
 
+from infra import clock
 from models.customer import Customer
 from models.ledger import CreditTransaction
 from models.lots import CreditAllocation, CreditLot, allocations_of
 from models.node_ids import models_of
+from models.runway import Runway
+from models.runway_reads import runways
 from models.service import Service, ServiceRequest
 from models.user import User
 from models.webhook_outbox import Backlog, backlogs
@@ -127,6 +130,26 @@ class AllocationLoader:
         return await self._loader.load(transaction_id)
 
 
+class RunwayLoader:
+    """Customers' runways at the clock's now, from the balance each was loaded with; batched (two queries)."""
+
+    __slots__ = ("_balances", "_loader")
+
+    def __init__(self) -> None:
+        self._balances: dict[uuid.UUID, int] = {}
+        self._loader: DataLoader[uuid.UUID, Runway] = DataLoader(self._batch, max_batch_size=MAX_BATCH)
+
+    async def _batch(self, ids: list[uuid.UUID]) -> list[Runway]:
+        found = await runways(connections.get("default"), {i: self._balances[i] for i in ids}, clock.now())
+        return [found[i] for i in ids]
+
+    async def load(self, customer: Customer) -> Runway:
+        """The customer's runway; batched with the other customers of the same tick."""
+        _outside_transactions()
+        self._balances.setdefault(customer.id, customer.balance)
+        return await self._loader.load(customer.id)
+
+
 async def _node_models(ids: list[uuid.UUID]) -> list[type[Model] | None]:
     found = await models_of(ids)
     return [found.get(i) for i in ids]
@@ -158,6 +181,7 @@ class Loaders:
         "_node_models",
         "_other_rows",
         "_requests",
+        "_runways",
         "_services",
         "_transactions",
         "_users",
@@ -174,6 +198,7 @@ class Loaders:
         self._users: RowLoader[User] | None = None
         self._webhook_backlogs: BacklogLoader | None = None
         self._node_models: NodeModelLoader | None = None
+        self._runways: RunwayLoader | None = None
         self._other_rows: dict[type[Model], RowLoader[Any]] = {}
 
     @property
@@ -238,6 +263,13 @@ class Loaders:
         if self._node_models is None:
             self._node_models = NodeModelLoader()
         return self._node_models
+
+    @property
+    def runways(self) -> RunwayLoader:
+        """Customers' runways by customer."""
+        if self._runways is None:
+            self._runways = RunwayLoader()
+        return self._runways
 
     def rows(self, model: type[Row]) -> RowLoader[Row]:
         """Rows of a model the properties above do not name, by id."""
