@@ -15,7 +15,7 @@ DAY = dt.timedelta(days=1)
 
 
 def reference(lots: list[LotLeft], rate: Fraction, now: dt.datetime) -> Course:
-    """Time runs from `now`: at each event lots whose expiry has come expire, spending takes the first lot left.
+    """Time runs from `now`: at each event, lots whose expiry has come expire; spending takes the first left.
 
     The next event is the current lot running out or the soonest expiry of any lot left, whichever
     comes first. Written for clarity, not speed; a rate ≤ 0 spends nothing (lots only expire).
