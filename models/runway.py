@@ -3,7 +3,7 @@
 Pure arithmetic, exact: amounts are integer hundredths, the rate a Fraction of hundredths per day
 (net / 7 is seldom whole), times Fractions of days after `now`. Only the answer is rounded, once:
 the rate and what expires to the nearest hundredth (halves to even), the moment down to the
-microsecond a datetime holds.
+microsecond a datetime holds (and to its last one, 9999-12-31T23:59:59.999999Z, beyond that).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from fractions import Fraction
 
 WINDOW = dt.timedelta(days=7)  # the usage the rate is taken from: (now - 7 days, now]
 _MICROSECONDS_PER_DAY = 86_400_000_000
+# A huge balance spent slowly lasts beyond the last moment a datetime holds: it depletes "then".
+LATEST = dt.datetime.max.replace(tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,11 @@ def days_after(now: dt.datetime, moment: dt.datetime) -> Fraction:
 
 
 def moment_after(now: dt.datetime, days: Fraction) -> dt.datetime:
-    """`now` plus exact `days`, rounded down to the microsecond."""
-    return now + dt.timedelta(microseconds=math.floor(days * _MICROSECONDS_PER_DAY))
+    """`now` plus exact `days`, rounded down to the microsecond; at most LATEST (a datetime ends there)."""
+    microseconds = math.floor(days * _MICROSECONDS_PER_DAY)
+    if microseconds >= (LATEST - now) // dt.timedelta(microseconds=1):
+        return LATEST
+    return now + dt.timedelta(microseconds=microseconds)
 
 
 def runway(lots: Sequence[LotLeft], balance: int, net_usage: int, now: dt.datetime) -> Runway:

@@ -14,16 +14,27 @@ import uuid
 from collections.abc import Mapping, Sequence
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.functions import Sum
 
 from infra import sql
 from models import runway as forecast
 from models.customer import Customer
 from models.lot_allocation import LotState
-from models.lots import CreditLot, LotStatus
 from models.transaction import CreditTransaction, TransactionKind
 
 USAGE = (TransactionKind.SERVICE_CHARGE, TransactionKind.REFUND)  # withdrawals, expiries, grants: not usage
+
+
+# Plain SQL, as for the top-menu badge: the ORM's query building cost more than the queries.
+_KINDS = ", ".join(f"'{kind.value}'" for kind in USAGE)
+_USAGE = (
+    'SELECT "customer_id", SUM("amount") AS "total" FROM "credit_transaction" '
+    'WHERE "customer_id" {among0} AND "created_at" > {{1}} AND "created_at" <= {{2}} '
+    f'AND "kind" IN ({_KINDS}) GROUP BY "customer_id"'
+)
+_LOTS = (
+    'SELECT "customer_id", "id", "amount", "remaining", "priority", "expires_at", "sequence" '
+    'FROM "credit_lot" WHERE "customer_id" {among0} AND "status" = \'ACTIVE\' AND "remaining" > 0'
+)
 
 
 async def net_usage(
@@ -32,19 +43,9 @@ async def net_usage(
     """Each customer's charges less refunds in (now - 7 days, now], hundredths (absent: none)."""
     if not customer_ids:
         return {}
-    rows = (
-        await CreditTransaction.filter(
-            customer_id__in=list(customer_ids),
-            created_at__gt=now - forecast.WINDOW,
-            created_at__lte=now,
-            kind__in=list(USAGE),
-        )
-        .annotate(total=Sum("amount"))
-        .group_by("customer_id")
-        .using_db(conn)
-        .values_list("customer_id", "total")
-    )
-    return {sql.as_uuid(customer_id): -int(total or 0) for customer_id, total in rows}
+    statement = _USAGE.format(among0=sql.among(conn, 0))
+    rows = await sql.fetch(conn, statement, list(customer_ids), now - forecast.WINDOW, now)
+    return {sql.as_uuid(row["customer_id"]): -int(row["total"] or 0) for row in rows}
 
 
 async def lots_left(
@@ -53,21 +54,33 @@ async def lots_left(
     """Each customer's ACTIVE lots with credits, in the ledger's consumption order."""
     if not customer_ids:
         return {}
-    rows = (
-        await CreditLot.filter(customer_id__in=list(customer_ids), status=LotStatus.ACTIVE, remaining__gt=0)
-        .using_db(conn)
-        .values_list("id", "customer_id", "amount", "remaining", "priority", "expires_at", "sequence")
-    )
+    rows = await sql.fetch(conn, _LOTS.format(among0=sql.among(conn, 0)), list(customer_ids))
     states: dict[uuid.UUID, list[LotState]] = {}
-    for lot_id, customer_id, amount, remaining, priority, expires_at, sequence in rows:
-        state = LotState(sql.as_uuid(lot_id), amount, remaining, priority, expires_at, sequence)
-        states.setdefault(sql.as_uuid(customer_id), []).append(state)
+    for row in rows:
+        expires_at = _aware(row["expires_at"])
+        state = LotState(
+            sql.as_uuid(row["id"]),
+            row["amount"],
+            row["remaining"],
+            row["priority"],
+            expires_at,
+            row["sequence"],
+        )
+        states.setdefault(sql.as_uuid(row["customer_id"]), []).append(state)
     return {
         customer_id: [
             forecast.LotLeft(s.remaining, s.expires_at) for s in sorted(lots, key=LotState.consumption_key)
         ]
         for customer_id, lots in states.items()
     }
+
+
+def _aware(value: object) -> dt.datetime | None:
+    """A timestamp column's value as an aware UTC datetime: asyncpg gives one, SQLite text."""
+    if value is None:
+        return None
+    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 async def runways(

@@ -137,6 +137,15 @@ def test_a_moment_is_rounded_down_to_the_microsecond():
     assert moment_after(NOW, days) == NOW + dt.timedelta(microseconds=1)
 
 
+def test_a_depletion_beyond_the_last_datetime_is_that_datetime():
+    # given: 10 billion credits spent at 0.01 a week
+    # when
+    forecast = runway([], 10**12, 1, NOW)
+
+    # then: the last moment a datetime holds
+    assert forecast.depletes_at == dt.datetime.max.replace(tzinfo=dt.UTC)
+
+
 def test_lots_beyond_the_balance_are_cut_from_the_end_and_a_shortfall_added_last():
     # given: lots holding 5.00 in order
     lots = [LotLeft(300, NOW + DAY), LotLeft(200, None)]
