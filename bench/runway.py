@@ -36,6 +36,7 @@ GRANT_CENTS = 30_000  # 300.00 a month, expiring after 90 days: some expire, som
 GRANT_LIFETIME = dt.timedelta(days=90)
 DOMAIN_READS = 500
 FIRST_RUNWAY_SEAT = 300_000  # seat numbers for this scenario (the world's are 0..N, lots' 100,000…)
+BALANCE = "query ($id: ID!) { customer(id: $id) { balance } }"
 RUNWAY = (
     "query ($id: ID!) { customer(id: $id) { runway { burnRatePerDay depletesAt expiringBeforeDepletion } } }"
 )

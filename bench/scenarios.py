@@ -582,14 +582,16 @@ class Suite:
         settings = self.settings(config.database_url, "postgres")
         domain = await runway.year_of_usage(settings, seat, days, dt.datetime.now(dt.UTC))
         log.info("wrote %d days of usage in %.1fs", days, time.perf_counter() - started)
-        requests = [graphql_request(runway.RUNWAY, {"id": seat.customer_id}, seat.user_token)]
+        shape = f"{days} days of usage"
         before = await self.settle(db)
-        row, _ = await self.measure(
-            "Customer.runway", f"{days} days of usage", [self.server], requests, clients=1
-        )
-        self.add(
-            runway.judged(row, domain, days, strict=not config.smoke), await checks.unchanged(db, before)
-        )
+        # The same request asking only the balance, beside it: what the box gives any request now.
+        balance = [graphql_request(runway.BALANCE, {"id": seat.customer_id}, seat.user_token)]
+        plain, _ = await self.measure("Customer.balance", shape, [self.server], balance, clients=1)
+        self.add(plain, await checks.unchanged(db, before))
+        requests = [graphql_request(runway.RUNWAY, {"id": seat.customer_id}, seat.user_token)]
+        row, _ = await self.measure("Customer.runway", shape, [self.server], requests, clients=1)
+        row = runway.judged(row, domain, days, strict=not config.smoke)
+        self.add(row, await checks.unchanged(db, before))
 
     @staticmethod
     def _also(row: Row, problems: Sequence[str]) -> None:
