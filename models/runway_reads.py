@@ -1,4 +1,4 @@
-"""What the runway and `balanceAt` read: two queries for any number of runways, one for a past balance.
+"""What the runway and `balanceAt` read: one statement for any number of runways, one for a past balance.
 
 The runway costs the charge path nothing but one more index entry per ledger entry: it is
 computed when asked, from the last 7 days of the customers' `SERVICE_CHARGE` and `REFUND` entries
@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -24,55 +25,50 @@ from models.transaction import CreditTransaction, TransactionKind
 USAGE = (TransactionKind.SERVICE_CHARGE, TransactionKind.REFUND)  # withdrawals, expiries, grants: not usage
 
 
-# Plain SQL, as for the top-menu badge: the ORM's query building cost more than the queries.
+# Plain SQL, one statement: the week's usage (one row per customer, `id` null) and the ACTIVE lots.
+# The ORM's query building cost more than the queries, and a second round trip as much again.
 _KINDS = ", ".join(f"'{kind.value}'" for kind in USAGE)
-_USAGE = (
-    'SELECT "customer_id", SUM("amount") AS "total" FROM "credit_transaction" '
+_READ = (
+    'SELECT "customer_id", NULL AS "id", SUM("amount") AS "amount", NULL AS "remaining", '
+    'NULL AS "priority", NULL AS "expires_at", NULL AS "sequence" FROM "credit_transaction" '
     'WHERE "customer_id" {among0} AND "created_at" > {{1}} AND "created_at" <= {{2}} '
-    f'AND "kind" IN ({_KINDS}) GROUP BY "customer_id"'
-)
-_LOTS = (
-    'SELECT "customer_id", "id", "amount", "remaining", "priority", "expires_at", "sequence" '
+    f'AND "kind" IN ({_KINDS}) GROUP BY "customer_id" '
+    'UNION ALL SELECT "customer_id", "id", "amount", "remaining", "priority", "expires_at", "sequence" '
     'FROM "credit_lot" WHERE "customer_id" {among0} AND "status" = \'ACTIVE\' AND "remaining" > 0'
 )
 
 
-async def net_usage(
-    conn: BaseDBAsyncClient, customer_ids: Sequence[uuid.UUID], now: dt.datetime
-) -> dict[uuid.UUID, int]:
-    """Each customer's charges less refunds in (now - 7 days, now], hundredths (absent: none)."""
-    if not customer_ids:
-        return {}
-    statement = _USAGE.format(among0=sql.among(conn, 0))
-    rows = await sql.fetch(conn, statement, list(customer_ids), now - forecast.WINDOW, now)
-    return {sql.as_uuid(row["customer_id"]): -int(row["total"] or 0) for row in rows}
+@dataclass
+class Read:
+    """What the runways of some customers need: each one's week of net usage and its lots in order."""
+
+    usage: dict[uuid.UUID, int] = field(default_factory=dict)
+    lots: dict[uuid.UUID, list[forecast.LotLeft]] = field(default_factory=dict)
 
 
-async def lots_left(
-    conn: BaseDBAsyncClient, customer_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[forecast.LotLeft]]:
-    """Each customer's ACTIVE lots with credits, in the ledger's consumption order."""
+async def read(conn: BaseDBAsyncClient, customer_ids: Sequence[uuid.UUID], now: dt.datetime) -> Read:
+    """Each customer's charges less refunds in (now - 7 days, now] (hundredths) and ACTIVE lots with credits.
+
+    The lots come in the ledger's consumption order (`LotState.consumption_key`).
+    """
     if not customer_ids:
-        return {}
-    rows = await sql.fetch(conn, _LOTS.format(among0=sql.among(conn, 0)), list(customer_ids))
+        return Read()
+    statement = _READ.format(among0=sql.among(conn, 0))
+    found = Read()
     states: dict[uuid.UUID, list[LotState]] = {}
-    for row in rows:
-        expires_at = _aware(row["expires_at"])
-        state = LotState(
-            sql.as_uuid(row["id"]),
-            row["amount"],
-            row["remaining"],
-            row["priority"],
-            expires_at,
-            row["sequence"],
-        )
-        states.setdefault(sql.as_uuid(row["customer_id"]), []).append(state)
-    return {
-        customer_id: [
-            forecast.LotLeft(s.remaining, s.expires_at) for s in sorted(lots, key=LotState.consumption_key)
-        ]
-        for customer_id, lots in states.items()
-    }
+    for row in await sql.fetch(conn, statement, list(customer_ids), now - forecast.WINDOW, now):
+        customer_id = sql.as_uuid(row["customer_id"])
+        if row["id"] is None:
+            found.usage[customer_id] = -int(row["amount"] or 0)
+            continue
+        lot_id, expires_at = sql.as_uuid(row["id"]), _aware(row["expires_at"])
+        amount, remaining = int(row["amount"]), int(row["remaining"])
+        state = LotState(lot_id, amount, remaining, int(row["priority"]), expires_at, int(row["sequence"]))
+        states.setdefault(customer_id, []).append(state)
+    for customer_id, lots in states.items():
+        ordered = sorted(lots, key=LotState.consumption_key)
+        found.lots[customer_id] = [forecast.LotLeft(s.remaining, s.expires_at) for s in ordered]
+    return found
 
 
 def _aware(value: object) -> dt.datetime | None:
@@ -87,11 +83,11 @@ async def runways(
     conn: BaseDBAsyncClient, balances: Mapping[uuid.UUID, int], now: dt.datetime
 ) -> dict[uuid.UUID, forecast.Runway]:
     """Each customer's runway at `now`: its balance as given (id: hundredths), its lots and usage as read."""
-    ids = list(balances)
-    usage = await net_usage(conn, ids, now)
-    lots = await lots_left(conn, ids)
+    found = await read(conn, list(balances), now)
     return {
-        customer_id: forecast.runway(lots.get(customer_id, []), balance, usage.get(customer_id, 0), now)
+        customer_id: forecast.runway(
+            found.lots.get(customer_id, []), balance, found.usage.get(customer_id, 0), now
+        )
         for customer_id, balance in balances.items()
     }
 

@@ -9,7 +9,7 @@ from tortoise import connections
 from infra import clock
 from models.customer import Customer
 from models.ledger import TransactionKind, post
-from models.runway_reads import balance_at, lots_left, net_usage, runways
+from models.runway_reads import balance_at, read, runways
 from models.unit_of_work import unit_of_work
 from tests.factories import enable_credits, grant_lot, make_catalog_admin, make_customer
 
@@ -26,7 +26,7 @@ async def _post(customer: Customer, kind: TransactionKind, cents: int, at: dt.da
 
 
 async def _usage(customer: Customer, now: dt.datetime) -> int:
-    return (await net_usage(connections.get("default"), [customer.id], now)).get(customer.id, 0)
+    return (await read(connections.get("default"), [customer.id], now)).usage.get(customer.id, 0)
 
 
 async def test_usage_is_charges_less_refunds_of_the_last_7_days_without_withdrawals_or_grants():
@@ -91,7 +91,7 @@ async def test_lots_come_in_the_ledgers_consumption_order():
     await grant_lot(customer, 400, None, by=admin, priority=10)
 
     # when
-    lots = (await lots_left(connections.get("default"), [customer.id]))[customer.id]
+    lots = (await read(connections.get("default"), [customer.id], now)).lots[customer.id]
 
     # then: lowest priority, then soonest expiry, expiry-less last, then oldest
     assert [lot.remaining for lot in lots] == [400, 300, 200, 100]

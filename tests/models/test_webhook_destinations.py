@@ -113,7 +113,10 @@ async def test_production_refuses_an_internal_name_and_an_unknown_one_alike(
     [
         ("https://bücher.example/x", "https://xn--bcher-kva.example/x"),
         ("https://BÜCHER.example:8443/ä?q=ü#f", "https://xn--bcher-kva.example:8443/%C3%A4?q=%C3%BC#f"),
-        ("https://hooks.example/日本?a=€&b=%7E", "https://hooks.example/%E6%97%A5%E6%9C%AC?a=%E2%82%AC&b=%7E"),
+        (
+            "https://hooks.example/日本?a=€&b=%7E",
+            "https://hooks.example/%E6%97%A5%E6%9C%AC?a=%E2%82%AC&b=%7E",
+        ),
         ("https://hooks.example/a|b{c}", "https://hooks.example/a%7Cb%7Bc%7D"),
         ("https://hooks.example/plain/path?x=1&y=2", "https://hooks.example/plain/path?x=1&y=2"),
     ],
