@@ -1,4 +1,4 @@
-"""What the runway and `balanceAt` read: one statement for any number of runways, one for a past balance.
+"""What the runway and `balanceAt` read: one statement for any number of customers, each.
 
 The runway costs the charge path nothing but one more index entry per ledger entry: it is
 computed when asked, from the last 7 days of the customers' `SERVICE_CHARGE` and `REFUND` entries
@@ -20,7 +20,7 @@ from infra import sql
 from models import runway as forecast
 from models.customer import Customer
 from models.lot_allocation import LotState
-from models.transaction import CreditTransaction, TransactionKind
+from models.transaction import TransactionKind
 
 USAGE = (TransactionKind.SERVICE_CHARGE, TransactionKind.REFUND)  # withdrawals, expiries, grants: not usage
 
@@ -97,18 +97,39 @@ def balances(customers: Sequence[Customer]) -> dict[uuid.UUID, int]:
     return {c.id: c.balance for c in customers}
 
 
-async def balance_at(customer_id: uuid.UUID, time: dt.datetime) -> int:
-    """The balance after the customer's last entry made at or before `time` (0 before the first).
+# Per customer, its last entry at or before the time: one index probe each (newest first).
+_LAST_BALANCE = (
+    '(SELECT "balance_after" FROM "credit_transaction" WHERE "customer_id" = {customer} '
+    'AND "created_at" <= {{1}} ORDER BY "created_at" DESC, "sequence" DESC LIMIT 1)'
+)
+_BALANCES_AT = {
+    "postgres": 'SELECT c.id AS "customer_id", '
+    + _LAST_BALANCE.format(customer="c.id")
+    + ' AS "balance" FROM unnest({0}::uuid[]) AS c(id)',
+    "sqlite": 'SELECT value AS "customer_id", '
+    + _LAST_BALANCE.format(customer="value")
+    + ' AS "balance" FROM json_each({0})',
+}
 
-    One query on the (customer_id, created_at) index. Entries of one posting share a moment: the
-    highest sequence among them wins. A time without offset is UTC.
+
+async def balances_at(
+    conn: BaseDBAsyncClient, customer_ids: Sequence[uuid.UUID], time: dt.datetime
+) -> dict[uuid.UUID, int]:
+    """Each customer's balance after its last entry made at or before `time` (0 before the first).
+
+    One statement for any number of customers, each a probe of the (customer_id, created_at) index.
+    Entries of one posting share a moment: the highest sequence among them wins. A time without
+    offset is UTC.
     """
+    if not customer_ids:
+        return {}
     if time.tzinfo is None:
         time = time.replace(tzinfo=dt.UTC)
-    rows = (
-        await CreditTransaction.filter(customer_id=customer_id, created_at__lte=time)
-        .order_by("-created_at", "-sequence")
-        .limit(1)
-        .values_list("balance_after", flat=True)
-    )
-    return int(rows[0]) if rows else 0
+    statement = _BALANCES_AT["postgres" if conn.capabilities.dialect == "postgres" else "sqlite"]
+    rows = await sql.fetch(conn, statement, list(customer_ids), time)
+    return {sql.as_uuid(row["customer_id"]): int(row["balance"] or 0) for row in rows}
+
+
+async def balance_at(conn: BaseDBAsyncClient, customer_id: uuid.UUID, time: dt.datetime) -> int:
+    """One customer's `balances_at`."""
+    return (await balances_at(conn, [customer_id], time)).get(customer_id, 0)

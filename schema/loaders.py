@@ -9,6 +9,7 @@ context: Strawberry builds one context per websocket, shared by all of its opera
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable, Hashable
 from contextvars import ContextVar
@@ -28,7 +29,7 @@ from models.ledger import CreditTransaction
 from models.lots import CreditAllocation, CreditLot, allocations_of
 from models.node_ids import models_of
 from models.runway import Runway
-from models.runway_reads import runways
+from models.runway_reads import balances_at, runways
 from models.service import Service, ServiceRequest
 from models.user import User
 from models.webhook_outbox import Backlog, backlogs
@@ -150,6 +151,32 @@ class RunwayLoader:
         return await self._loader.load(customer.id)
 
 
+class BalanceAtLoader:
+    """Customers' balances at a moment (`balanceAt`), batched: one statement per distinct moment."""
+
+    __slots__ = ("_loader",)
+
+    def __init__(self) -> None:
+        self._loader: DataLoader[tuple[uuid.UUID, dt.datetime], int] = DataLoader(
+            self._batch, max_batch_size=MAX_BATCH
+        )
+
+    @staticmethod
+    async def _batch(keys: list[tuple[uuid.UUID, dt.datetime]]) -> list[int]:
+        found: dict[tuple[uuid.UUID, dt.datetime], int] = {}
+        for moment in dict.fromkeys(time for _, time in keys):
+            ids = [customer_id for customer_id, time in keys if time == moment]
+            balances = await balances_at(connections.get("default"), ids, moment)
+            found.update(((i, moment), balances.get(i, 0)) for i in ids)
+        return [found[key] for key in keys]
+
+    async def load(self, customer_id: uuid.UUID, time: dt.datetime) -> int:
+        """The customer's balance at `time` (no offset: UTC); batched with the same tick's others."""
+        _outside_transactions()
+        moment = time.replace(tzinfo=dt.UTC) if time.tzinfo is None else time.astimezone(dt.UTC)
+        return await self._loader.load((customer_id, moment))
+
+
 async def _node_models(ids: list[uuid.UUID]) -> list[type[Model] | None]:
     found = await models_of(ids)
     return [found.get(i) for i in ids]
@@ -176,6 +203,7 @@ class Loaders:
 
     __slots__ = (
         "_allocations",
+        "_balances_at",
         "_customers",
         "_lots",
         "_node_models",
@@ -190,6 +218,7 @@ class Loaders:
 
     def __init__(self) -> None:
         self._allocations: AllocationLoader | None = None
+        self._balances_at: BalanceAtLoader | None = None
         self._transactions: RowLoader[CreditTransaction] | None = None
         self._customers: RowLoader[Customer] | None = None
         self._lots: RowLoader[CreditLot] | None = None
@@ -263,6 +292,13 @@ class Loaders:
         if self._node_models is None:
             self._node_models = NodeModelLoader()
         return self._node_models
+
+    @property
+    def balances_at(self) -> BalanceAtLoader:
+        """Customers' balances at a moment, by customer and moment."""
+        if self._balances_at is None:
+            self._balances_at = BalanceAtLoader()
+        return self._balances_at
 
     @property
     def runways(self) -> RunwayLoader:

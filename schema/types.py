@@ -23,7 +23,6 @@ from models.notification import unread_count
 from models.pagination import SortKey
 from models.permissions import can_access_customer, can_list_users, can_see_ledger
 from models.runway import Runway as RunwayForecast
-from models.runway_reads import balance_at
 from models.service import Service as ServiceRow
 from models.service import ServiceRequest as RequestRow
 from models.user import ApiToken as ApiTokenRow
@@ -392,10 +391,11 @@ class Customer(Node):
     )
     async def balance_at(
         self,
+        info: Info,
         time: Annotated[dt.datetime, strawberry.argument(description="The moment (no time zone: UTC).")],
     ) -> Decimal:
         """The balance as it was at `time`."""
-        return to_decimal(await balance_at(self.model.id, time))
+        return to_decimal(await loaders(info).balances_at.load(self.model.id, time))
 
     @strawberry.field(
         description=(

@@ -25,6 +25,10 @@ async def _post(customer: Customer, kind: TransactionKind, cents: int, at: dt.da
     return posting.new_balance
 
 
+async def _at(customer: Customer, moment: dt.datetime) -> int:
+    return await balance_at(connections.get("default"), customer.id, moment)
+
+
 async def _usage(customer: Customer, now: dt.datetime) -> int:
     return (await read(connections.get("default"), [customer.id], now)).usage.get(customer.id, 0)
 
@@ -106,13 +110,13 @@ async def test_balance_at_before_the_first_entry_at_an_entry_and_between_entries
     last = await _post(customer, TransactionKind.WITHDRAWAL, 200, START + 2 * DAY)
 
     # when / then: before the first, 0
-    assert await balance_at(customer.id, START - dt.timedelta(microseconds=1)) == 0
+    assert await _at(customer, START - dt.timedelta(microseconds=1)) == 0
     # and: at an entry's exact moment, the balance after it
-    assert await balance_at(customer.id, START) == 10_000
-    assert await balance_at(customer.id, START + DAY) == 7_000
+    assert await _at(customer, START) == 10_000
+    assert await _at(customer, START + DAY) == 7_000
     # and: between entries, the balance after the earlier one
-    assert await balance_at(customer.id, START + DAY + dt.timedelta(hours=5)) == 7_000
+    assert await _at(customer, START + DAY + dt.timedelta(hours=5)) == 7_000
     # and: of entries sharing a moment, the later in the ledger
-    assert await balance_at(customer.id, START + 3 * DAY) == last == 7_300
-    # and: a time without offset is UTC
-    assert await balance_at(customer.id, (START + DAY).replace(tzinfo=None)) == 7_000
+    assert await _at(customer, START + 3 * DAY) == last == 7_300
+    # and: a time without offset is UTC; a customer without entries has 0
+    assert await _at(customer, (START + DAY).replace(tzinfo=None)) == 7_000

@@ -121,6 +121,27 @@ async def test_balance_at_answers_the_balance_after_the_last_entry_at_or_before_
     assert await at(start + DAY) == "70.00"
 
 
+async def test_balances_at_a_moment_for_a_page_of_customers_cost_one_statement(
+    gql: GraphQLClient, queries: Any
+) -> None:
+    # given: three customers granted 10.00, 20.00 and 30.00 at START, a fourth without entries
+    world = await make_world("a", "b", "c", "d")
+    start = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    with clock.set_to(start):
+        for n, key in enumerate("abc", start=1):
+            await grant_lot(world.tenants[key].customer, 1_000 * n, None, by=world.admin)
+    document = 'query { customers(first: 10) { nodes { name balanceAt(time: "2026-11-02T00:00:00") } } }'
+
+    # when: the catalog administrator lists them with their balance a day later
+    with queries.counting() as sent:
+        data = await gql(document, token=world.admin.token)
+
+    # then: each balance, read with one statement
+    balances = {n["name"]: n["balanceAt"] for n in data["customers"]["nodes"]}
+    assert balances == {"a": "10.00", "b": "20.00", "c": "30.00", "d": "0.00"}
+    assert len([q for q in sent if "balance_after" in q]) == 1
+
+
 async def test_administrators_of_the_customer_set_the_runway_alert(gql: GraphQLClient) -> None:
     # given: a customer
     world = await make_world("shop")
