@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 
@@ -172,4 +173,18 @@ async def test_setting_the_alert_inside_the_runway_fires_at_once_and_null_turns_
     # then: nothing more fires; off, and the sweep passes it by
     assert (off.runway_alert_days, off.runway_low_fired) == (None, False)
     assert await runway_alert.sweep(start + 4 * HOUR) == 0
+    assert len(await _runway_alerts(world.customer)) == 1
+
+
+async def test_sweeps_of_two_processes_racing_fire_once() -> None:
+    # given: a customer whose runway came within its days (the alert set before the charges)
+    start = _start()
+    world = await _world_with_100(start, 30)
+    await _charge(world.customer, 6_300, start + HOUR)
+
+    # when: two sweeps run at once (as two processes' housekeeping would)
+    fired = await asyncio.gather(*(runway_alert.sweep(start + 2 * HOUR) for _ in range(2)))
+
+    # then: one alert: the second found the flag set under the customer's lock
+    assert sorted(fired) == [0, 1]
     assert len(await _runway_alerts(world.customer)) == 1
