@@ -5,7 +5,7 @@ Evaluated after commit, coalesced per customer, by a sweep every CREDITS_RUNWAY_
 moves the runway (charges, refunds, grants, expiries) is seen by the next sweep, and so is time
 passing (a customer who stops spending sees its rate fall and `depletesAt` move out; a lot comes
 near its expiry), which no posting would ever report. The charge path pays nothing for it. The
-sweep reads the runways of a page of customers in two queries, and only a customer whose state
+sweep reads a page of customers and their runways in two statements, and only a customer whose state
 must change is evaluated again under its row lock, in a transaction of its own that writes the
 alert, the notifications, the mail and the webhook rows with the fired flag.
 """
@@ -34,7 +34,7 @@ from models.unit_of_work import UnitOfWork, run_in_transaction
 log = logging.getLogger("credits.runway")
 
 MIN_DAYS, MAX_DAYS = 1, 365
-BATCH = 500  # customers whose runways one sweep step reads in two queries
+BATCH = 500  # customers one sweep step reads, and their runways, in two statements
 
 
 def check_days(days: int | None) -> int | None:

@@ -132,7 +132,7 @@ class AllocationLoader:
 
 
 class RunwayLoader:
-    """Customers' runways at the clock's now, from the balance each was loaded with; batched (two queries)."""
+    """Customers' runways at the clock's now, from the balance each was loaded with; one statement."""
 
     __slots__ = ("_balances", "_loader")
 
