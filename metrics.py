@@ -121,6 +121,10 @@ LOT_EXPIRY_WARNINGS = Counter(
     "credits_lot_expiry_warnings",
     "CREDITS_EXPIRING alerts the sweep of this process raised for lots that came within 7 days of expiry.",
 )
+RUNWAY_ALERTS = Counter(
+    "credits_runway_alerts",
+    "RUNWAY_LOW alerts the runway sweep of this process raised (depletesAt came within the set days).",
+)
 
 _ledger = {kind: LEDGER_OPERATIONS.labels(kind) for kind in LEDGER_KINDS}
 _published = {kind: EVENTS_PUBLISHED.labels(kind) for kind in (*EVENT_TYPES, OTHER)}

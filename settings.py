@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     housekeeping_seconds: float = Field(600.0, gt=0)
     # API.md: a lot's credits expire within 10 s of its expiresAt; the sweep runs this often.
     lot_sweep_seconds: float = Field(1.0, gt=0)
+    # API.md: RUNWAY_LOW fires within 60 s of the change that brings it; the runway sweep runs this
+    # often. Above 30 s that promise is not kept (tests set a day: they sweep at the times they choose).
+    runway_sweep_seconds: float = Field(15.0, gt=0)
 
     # Failed logins within the window before RATE_LIMITED: for one email from one client address;
     # from one address, whatever the emails; for one email from all addresses together (a ceiling

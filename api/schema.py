@@ -33,6 +33,7 @@ from resolvers.credits import CreditMutations
 from resolvers.lots import LotMutations
 from resolvers.notifications import NotificationMutations
 from resolvers.queries import Query
+from resolvers.runway import RunwayMutations
 from resolvers.service_requests import ServiceRequestMutations
 from resolvers.subscriptions import Subscription
 from resolvers.webhooks import WebhookMutations
@@ -53,6 +54,7 @@ class Mutation(
     CatalogMutations,
     CreditMutations,
     LotMutations,
+    RunwayMutations,
     ServiceRequestMutations,
     NotificationMutations,
     WebhookMutations,

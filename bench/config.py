@@ -14,6 +14,7 @@ SCENARIOS = (
     "lean",
     "lots",
     "expiry",
+    "runway",
     "grant",
     "cancel",
     "topmenu",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import checks, lots
+from bench import checks, lots, runway
 from bench.ceilings import SqlSpec, run_asyncpg, run_pgbench
 from bench.config import Config
 from bench.load import LoadGenerator, LoadResult, Mode, graphql_request, percentile
@@ -562,6 +562,39 @@ class Suite:
         row.figures["sweep_period_s"] = Settings.model_fields["lot_sweep_seconds"].default
         await lots.expiry_figures(db, row, customers, expires_at, expired, strict=not config.smoke)
         self.add(row, problems)
+
+    # -- 2c. the runway --------------------------------------------------------------------------------
+
+    async def scenario_runway(self) -> None:
+        """`Customer.runway` of a customer with a year of daily usage (bench/runway.py), as its end user.
+
+        A fresh seat gets the year through this tree's ledger (a baseline has no runway), the
+        domain's reads are timed in this process, then one client asks the server for the runway
+        over and over: p50/p99 of a request, not of a queue. Target: p99 under 5 ms.
+        """
+        _, db, config = self._pg()
+        assert self.server is not None
+        if not self.side.here:
+            raise RuntimeError("the runway needs this tree's ledger and schema; not run on a baseline")
+        [seat] = await self.seed_seats(runway.FIRST_RUNWAY_SEAT, 1, [])
+        days = runway.SMOKE_DAYS if config.smoke else runway.DAYS
+        started = time.perf_counter()
+        settings = self.settings(config.database_url, "postgres")
+        domain = await runway.year_of_usage(settings, seat, days, dt.datetime.now(dt.UTC))
+        log.info("wrote %d days of usage in %.1fs", days, time.perf_counter() - started)
+        shape = f"{days} days of usage"
+        assert isinstance(db, checks.Postgres)
+        if not await runway.swept(db, seat.customer_id):
+            raise RuntimeError("the server's lot sweep left lots of the year past their expiry for 30 s")
+        before = await self.settle(db)
+        # The same request asking only the balance, beside it: what the box gives any request now.
+        balance = [graphql_request(runway.BALANCE, {"id": seat.customer_id}, seat.user_token)]
+        plain, _ = await self.measure("Customer.balance", shape, [self.server], balance, clients=1)
+        self.add(plain, await checks.unchanged(db, before))
+        requests = [graphql_request(runway.RUNWAY, {"id": seat.customer_id}, seat.user_token)]
+        row, _ = await self.measure("Customer.runway", shape, [self.server], requests, clients=1)
+        row = runway.judged(row, domain, days, strict=not config.smoke)
+        self.add(row, await checks.unchanged(db, before))
 
     @staticmethod
     def _also(row: Row, problems: Sequence[str]) -> None:

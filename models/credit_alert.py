@@ -20,6 +20,7 @@ class CreditAlert(Model):
     threshold = fields.BigIntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     lot = fields.ForeignKeyField("models.CreditLot", related_name="alerts", null=True)
+    depletes_at = fields.DatetimeField(null=True, description="RUNWAY_LOW: the forecast that fired it")
 
     customer_id: uuid.UUID
     lot_id: uuid.UUID | None

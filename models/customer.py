@@ -22,10 +22,17 @@ class Customer(Model):
     alert_threshold = fields.BigIntField(null=True, description="hundredths, null for no threshold alert")
     below_zero_fired = fields.BooleanField(default=False)
     below_threshold_fired = fields.BooleanField(default=False)
+    runway_alert_days = fields.SmallIntField(
+        null=True, description="RUNWAY_LOW when the runway depletion comes within this many days, null: off"
+    )
+    runway_low_fired = fields.BooleanField(
+        default=False, db_default=False, description="RUNWAY_LOW fired for the current crossing"
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "customer"
+        indexes = (("runway_alert_days",),)  # the runway sweep reads the customers that set one
 
 
 class CustomerOrder(StrEnum):

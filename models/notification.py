@@ -19,6 +19,7 @@ class AlertKind(StrEnum):
     BELOW_THRESHOLD = "BELOW_THRESHOLD"
     WEBHOOK_DISABLED = "WEBHOOK_DISABLED"
     CREDITS_EXPIRING = "CREDITS_EXPIRING"  # a lot expires within 7 days (models/expiry_warning.py)
+    RUNWAY_LOW = "RUNWAY_LOW"  # the runway's depletion came within the set days (models/runway_alert.py)
 
 
 class Notification(Model):

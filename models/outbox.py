@@ -99,6 +99,35 @@ def render_expiring_email(
     return _alert_row(recipient, subject, text, body, alert_id)
 
 
+def render_runway_email(
+    recipient: User,
+    customer: Customer,
+    depletes_at: dt.datetime,
+    expiring: int,
+    message: str,
+    alert_id: uuid.UUID,
+) -> dict[str, Any]:
+    """The outbox row's fields for one RUNWAY_LOW email: when credits run out, what expires unused first."""
+    when = format_expiry(depletes_at)
+    balance = format_amount(customer.balance)
+    unused = format_amount(expiring)
+    subject = f"{customer.name}: credits run out on {when} at the current rate"
+    text = (
+        f"Hello {recipient.name},\n\n{message}\n\n"
+        f"Customer: {customer.name}\nBalance: {balance} credits\nRuns out on: {when}\n"
+        f"Expiring unused first: {unused}\n\nGrant credits or adjust the runway alert in the dashboard.\n"
+    )
+    body = (
+        f"<p>Hello {html.escape(recipient.name)},</p><p>{html.escape(message)}</p>"
+        f"<table><tr><th align=left>Customer</th><td>{html.escape(customer.name)}</td></tr>"
+        f"<tr><th align=left>Balance</th><td>{balance} credits</td></tr>"
+        f"<tr><th align=left>Runs out on</th><td>{when}</td></tr>"
+        f"<tr><th align=left>Expiring unused first</th><td>{unused}</td></tr></table>"
+        "<p>Grant credits or adjust the runway alert in the dashboard.</p>"
+    )
+    return _alert_row(recipient, subject, text, body, alert_id)
+
+
 def _alert_row(recipient: User, subject: str, text: str, body: str, alert_id: uuid.UUID) -> dict[str, Any]:
     email_id = uuid.uuid4()
     return {

@@ -49,3 +49,5 @@ class CreditTransaction(Model):
     class Meta:
         table = "credit_transaction"
         unique_together = (("customer_id", "sequence"),)
+        # The runway's last 7 days of usage and `balanceAt` read a customer's entries by time.
+        indexes = (("customer_id", "created_at"),)

@@ -139,7 +139,7 @@ def transaction_created(entry: CreditTransaction) -> Event:
 
 
 def alert_fired(alert: CreditAlert, lot: CreditLot | None = None) -> Event:
-    """credit_alert.fired for a new alert row; CREDITS_EXPIRING names its lot, what is left and when."""
+    """credit_alert.fired for a new alert row; CREDITS_EXPIRING names its lot, RUNWAY_LOW its depletesAt."""
     data: dict[str, Any] = {
         "id": str(alert.id),
         "customerId": str(alert.customer_id),
@@ -148,6 +148,8 @@ def alert_fired(alert: CreditAlert, lot: CreditLot | None = None) -> Event:
         "threshold": None if alert.threshold is None else format_amount(alert.threshold),
         "createdAt": _iso(alert.created_at),
     }
+    if alert.depletes_at is not None:  # RUNWAY_LOW: the forecast that fired it
+        data["depletesAt"] = _iso(alert.depletes_at)
     if lot is not None:
         data["lot"] = {
             "id": str(lot.id),

@@ -89,6 +89,7 @@ AlertKind = described(
         "BELOW_THRESHOLD": "The balance moved from ≥ the customer's alertThreshold to below it.",
         "WEBHOOK_DISABLED": "A webhook endpoint of the customer was disabled (notifications only).",
         "CREDITS_EXPIRING": "A lot with credits left expires within 7 days (see `lot`).",
+        "RUNWAY_LOW": "runway.depletesAt came within the customer's runwayAlertDays (see `depletesAt`).",
     },
 )
 CreditLotStatus = described(

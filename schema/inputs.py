@@ -94,6 +94,19 @@ class SetCreditAlertInput:
     )
 
 
+@strawberry.input(description="The days of runway below which the customer's administrators are alerted.")
+class SetRunwayAlertInput:
+    """Days from 1 to 365, or null to turn runway alerts off."""
+
+    customer_id: strawberry.ID = strawberry.field(
+        description="The customer (a customer administrator: its own).",
+    )
+    days: int | None = strawberry.field(
+        default=None,
+        description="RUNWAY_LOW fires when runway.depletesAt comes within this many days (1–365); null: off.",
+    )
+
+
 @strawberry.input(
     description="A request of `quantity` units of a service; price × quantity is debited at once."
 )

@@ -9,6 +9,7 @@ context: Strawberry builds one context per websocket, shared by all of its opera
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable, Hashable
 from contextvars import ContextVar
@@ -22,10 +23,13 @@ from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.exceptions import DoesNotExist
 from tortoise.models import Model
 
+from infra import clock
 from models.customer import Customer
 from models.ledger import CreditTransaction
 from models.lots import CreditAllocation, CreditLot, allocations_of
 from models.node_ids import models_of
+from models.runway import Runway
+from models.runway_reads import balances_at, runways
 from models.service import Service, ServiceRequest
 from models.user import User
 from models.webhook_outbox import Backlog, backlogs
@@ -127,6 +131,52 @@ class AllocationLoader:
         return await self._loader.load(transaction_id)
 
 
+class RunwayLoader:
+    """Customers' runways at the clock's now, from the balance each was loaded with; one statement."""
+
+    __slots__ = ("_balances", "_loader")
+
+    def __init__(self) -> None:
+        self._balances: dict[uuid.UUID, int] = {}
+        self._loader: DataLoader[uuid.UUID, Runway] = DataLoader(self._batch, max_batch_size=MAX_BATCH)
+
+    async def _batch(self, ids: list[uuid.UUID]) -> list[Runway]:
+        found = await runways(connections.get("default"), {i: self._balances[i] for i in ids}, clock.now())
+        return [found[i] for i in ids]
+
+    async def load(self, customer: Customer) -> Runway:
+        """The customer's runway; batched with the other customers of the same tick."""
+        _outside_transactions()
+        self._balances.setdefault(customer.id, customer.balance)
+        return await self._loader.load(customer.id)
+
+
+class BalanceAtLoader:
+    """Customers' balances at a moment (`balanceAt`), batched: one statement per distinct moment."""
+
+    __slots__ = ("_loader",)
+
+    def __init__(self) -> None:
+        self._loader: DataLoader[tuple[uuid.UUID, dt.datetime], int] = DataLoader(
+            self._batch, max_batch_size=MAX_BATCH
+        )
+
+    @staticmethod
+    async def _batch(keys: list[tuple[uuid.UUID, dt.datetime]]) -> list[int]:
+        found: dict[tuple[uuid.UUID, dt.datetime], int] = {}
+        for moment in dict.fromkeys(time for _, time in keys):
+            ids = [customer_id for customer_id, time in keys if time == moment]
+            balances = await balances_at(connections.get("default"), ids, moment)
+            found.update(((i, moment), balances.get(i, 0)) for i in ids)
+        return [found[key] for key in keys]
+
+    async def load(self, customer_id: uuid.UUID, time: dt.datetime) -> int:
+        """The customer's balance at `time` (no offset: UTC); batched with the same tick's others."""
+        _outside_transactions()
+        moment = time.replace(tzinfo=dt.UTC) if time.tzinfo is None else time.astimezone(dt.UTC)
+        return await self._loader.load((customer_id, moment))
+
+
 async def _node_models(ids: list[uuid.UUID]) -> list[type[Model] | None]:
     found = await models_of(ids)
     return [found.get(i) for i in ids]
@@ -153,11 +203,13 @@ class Loaders:
 
     __slots__ = (
         "_allocations",
+        "_balances_at",
         "_customers",
         "_lots",
         "_node_models",
         "_other_rows",
         "_requests",
+        "_runways",
         "_services",
         "_transactions",
         "_users",
@@ -166,6 +218,7 @@ class Loaders:
 
     def __init__(self) -> None:
         self._allocations: AllocationLoader | None = None
+        self._balances_at: BalanceAtLoader | None = None
         self._transactions: RowLoader[CreditTransaction] | None = None
         self._customers: RowLoader[Customer] | None = None
         self._lots: RowLoader[CreditLot] | None = None
@@ -174,6 +227,7 @@ class Loaders:
         self._users: RowLoader[User] | None = None
         self._webhook_backlogs: BacklogLoader | None = None
         self._node_models: NodeModelLoader | None = None
+        self._runways: RunwayLoader | None = None
         self._other_rows: dict[type[Model], RowLoader[Any]] = {}
 
     @property
@@ -238,6 +292,20 @@ class Loaders:
         if self._node_models is None:
             self._node_models = NodeModelLoader()
         return self._node_models
+
+    @property
+    def balances_at(self) -> BalanceAtLoader:
+        """Customers' balances at a moment, by customer and moment."""
+        if self._balances_at is None:
+            self._balances_at = BalanceAtLoader()
+        return self._balances_at
+
+    @property
+    def runways(self) -> RunwayLoader:
+        """Customers' runways by customer."""
+        if self._runways is None:
+            self._runways = RunwayLoader()
+        return self._runways
 
     def rows(self, model: type[Row]) -> RowLoader[Row]:
         """Rows of a model the properties above do not name, by id."""

@@ -22,6 +22,7 @@ from models.notification import Notification as NotificationRow
 from models.notification import unread_count
 from models.pagination import SortKey
 from models.permissions import can_access_customer, can_list_users, can_see_ledger
+from models.runway import Runway as RunwayForecast
 from models.service import Service as ServiceRow
 from models.service import ServiceRequest as RequestRow
 from models.user import ApiToken as ApiTokenRow
@@ -367,6 +368,12 @@ class Customer(Node):
             "Set with setCreditAlert."
         ),
     )
+    runway_alert_days: int | None = strawberry.field(
+        description=(
+            "Its administrators are alerted (RUNWAY_LOW) when runway.depletesAt comes within this many "
+            "days; null: off. Set with setRunwayAlert."
+        ),
+    )
     model: strawberry.Private[CustomerRow]
 
     @classmethod
@@ -378,8 +385,30 @@ class Customer(Node):
             balance=to_decimal(m.balance),
             last_sequence=m.last_sequence,
             alert_threshold=_optional_amount(m.alert_threshold),
+            runway_alert_days=m.runway_alert_days,
             model=m,
         )
+
+    @strawberry.field(
+        description=(
+            "When the credits run out at the last 7 days' net usage, through the lots' expiries; readable "
+            "by whoever reads the balance."
+        )
+    )
+    async def runway(self, info: Info) -> Runway:
+        """The forecast at this moment, from the balance as read with this customer."""
+        return Runway.from_forecast(await loaders(info).runways.load(self.model))
+
+    @strawberry.field(
+        description="The balance after the last ledger entry made at or before `time`; 0.00 before the first."
+    )
+    async def balance_at(
+        self,
+        info: Info,
+        time: Annotated[dt.datetime, strawberry.argument(description="The moment (no time zone: UTC).")],
+    ) -> Decimal:
+        """The balance as it was at `time`."""
+        return to_decimal(await loaders(info).balances_at.load(self.model.id, time))
 
     @strawberry.field(
         description=(
@@ -510,6 +539,45 @@ class Customer(Node):
         )
 
 
+@strawberry.type(
+    description=(
+        "A forecast of when the credits run out: spending at burnRatePerDay through the lots in "
+        "consumption order, each lot expiring at its expiresAt."
+    )
+)
+class Runway:
+    """The runway of a customer at the moment it was read."""
+
+    burn_rate_per_day: Decimal = strawberry.field(
+        description=(
+            "The net of the last 7 days' SERVICE_CHARGE and REFUND entries, divided by 7, to the nearest "
+            "hundredth (halves to even); withdrawals, expiries and grants are not usage. Negative when "
+            "refunds exceed charges."
+        )
+    )
+    depletes_at: dt.datetime | None = strawberry.field(
+        description=(
+            "When nothing is left at that rate (rounded down to the microsecond); null when the rate is "
+            "≤ 0 or the balance ≤ 0."
+        )
+    )
+    expiring_before_depletion: Decimal = strawberry.field(
+        description=(
+            "Credits that expire before that rate would use them, to the nearest hundredth (halves to "
+            "even); with a rate ≤ 0, all the credits of lots that have an expiry."
+        )
+    )
+
+    @classmethod
+    def from_forecast(cls, r: RunwayForecast) -> Runway:
+        """Expose a computed runway."""
+        return cls(
+            burn_rate_per_day=to_decimal(r.burn_rate_per_day),
+            depletes_at=r.depletes_at,
+            expiring_before_depletion=to_decimal(r.expiring_before_depletion),
+        )
+
+
 @strawberry.type(description="An alert (or a disabled webhook endpoint) as its recipient sees it in the app.")
 class Notification(Node):
     """An alert as its recipient sees it in the app."""
@@ -557,13 +625,16 @@ class CreditAlert(Node):
     """A limit the balance crossed: below zero, or below the customer's threshold."""
 
     id: strawberry.ID = strawberry.field(description="Opaque id, unique across all types.")
-    kind: AlertKind = strawberry.field(description="Which limit, or CREDITS_EXPIRING.")
+    kind: AlertKind = strawberry.field(description="Which limit, or CREDITS_EXPIRING, or RUNWAY_LOW.")
     customer_id: strawberry.ID = strawberry.field(description="The customer it concerns.")
     balance: Decimal = strawberry.field(description="The balance when it fired.")
     threshold: Decimal | None = strawberry.field(
         description="BELOW_THRESHOLD: the threshold that was crossed; null for other kinds.",
     )
     created_at: dt.datetime = strawberry.field(description="When it fired.")
+    depletes_at: dt.datetime | None = strawberry.field(
+        default=None, description="RUNWAY_LOW: the forecast that fired it (runway.depletesAt then)."
+    )
     lot_id: strawberry.Private[uuid.UUID | None] = None
 
     @classmethod
@@ -576,6 +647,7 @@ class CreditAlert(Node):
             balance=to_decimal(m.balance),
             threshold=_optional_amount(m.threshold),
             created_at=m.created_at,
+            depletes_at=m.depletes_at,
             lot_id=m.lot_id,
         )
 

@@ -49,6 +49,7 @@ TEST_ENV = {
     "CREDITS_WS_AUTH_RECHECK_SECONDS": "0.5",
     "CREDITS_HOUSEKEEPING_SECONDS": "86400",  # at start only: tests call keep_house themselves
     "CREDITS_LOT_SWEEP_SECONDS": "86400",  # likewise: tests sweep at the times they choose
+    "CREDITS_RUNWAY_SWEEP_SECONDS": "86400",  # likewise
 }
 os.environ.update(TEST_ENV)
 

@@ -130,6 +130,12 @@ mutation ($customerId: ID!) {
     customer { id alertThreshold } userErrors { code field }
   }
 }"""
+SET_RUNWAY_ALERT = """
+mutation ($customerId: ID!) {
+  setRunwayAlert(input: {customerId: $customerId, days: 14}) {
+    customer { id runwayAlertDays } userErrors { code field }
+  }
+}"""
 REQUEST_SERVICE = """
 mutation ($serviceId: ID!, $customerId: ID) {
   requestService(input: {serviceId: $serviceId, customerId: $customerId}) {
@@ -458,6 +464,10 @@ def _ok_set_credit_alert(case: Case, value: Any) -> None:
     assert value["customer"] == {"id": case.world.customer_id(case.target), "alertThreshold": "20.00"}
 
 
+def _ok_set_runway_alert(case: Case, value: Any) -> None:
+    assert value["customer"] == {"id": case.world.customer_id(case.target), "runwayAlertDays": 14}
+
+
 def _request_service_vars(case: Case) -> dict[str, Any]:
     variables = {"serviceId": str(case.world.service.id)}
     if case.target != "implicit":
@@ -600,6 +610,14 @@ OPERATIONS: dict[str, Operation] = {
         "setCreditAlert",
         _customer_id_vars,
         _ok_set_credit_alert,
+        obj="customer",
+        not_found_field=("input", "customerId"),
+    ),
+    "setRunwayAlert": Operation(
+        SET_RUNWAY_ALERT,
+        "setRunwayAlert",
+        _customer_id_vars,
+        _ok_set_runway_alert,
         obj="customer",
         not_found_field=("input", "customerId"),
     ),
@@ -786,6 +804,13 @@ CASES = [
     ("setCreditAlert",                        CUSTOMER_ADMIN, "other",         NOT_FOUND),
     ("setCreditAlert",                        END_USER,       "own",           FORBIDDEN),
     ("setCreditAlert",                        END_USER,       "other",         FORBIDDEN),
+    ("setRunwayAlert",                        ANON,           "own",           UNAUTHENTICATED),
+    ("setRunwayAlert",                        CATALOG,        "own",           OK),
+    ("setRunwayAlert",                        CATALOG,        "other",         OK),
+    ("setRunwayAlert",                        CUSTOMER_ADMIN, "own",           OK),
+    ("setRunwayAlert",                        CUSTOMER_ADMIN, "other",         NOT_FOUND),
+    ("setRunwayAlert",                        END_USER,       "own",           FORBIDDEN),
+    ("setRunwayAlert",                        END_USER,       "other",         FORBIDDEN),
     ("requestService",                        ANON,           "own",           UNAUTHENTICATED),
     ("requestService",                        CATALOG,        "own",           OK),
     ("requestService",                        CATALOG,        "other",         OK),
