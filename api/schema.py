@@ -34,6 +34,7 @@ from resolvers.lots import LotMutations
 from resolvers.notifications import NotificationMutations
 from resolvers.queries import Query
 from resolvers.service_requests import ServiceRequestMutations
+from resolvers.spend_controls import SpendControlMutations
 from resolvers.subscriptions import Subscription
 from resolvers.webhooks import WebhookMutations
 from schema.scalars import SCALAR_MAP
@@ -54,6 +55,7 @@ class Mutation(
     CreditMutations,
     LotMutations,
     ServiceRequestMutations,
+    SpendControlMutations,
     NotificationMutations,
     WebhookMutations,
 ):

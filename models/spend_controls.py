@@ -64,6 +64,24 @@ _SPENT = (
 )
 
 
+async def spending(
+    conn: BaseDBAsyncClient, user_ids: list[uuid.UUID], now: dt.datetime
+) -> dict[uuid.UUID, dict[SpendLimitPeriod, int]]:
+    """What each user's requests of `now`'s UTC day and month took (users without any: left out)."""
+    if not user_ids:
+        return {}
+    day, next_day = period_bounds(SpendLimitPeriod.DAY, now)
+    month, next_month = period_bounds(SpendLimitPeriod.MONTH, now)
+    query = _SPENT.replace("{among0}", sql.among(conn, 0))
+    return {
+        sql.as_uuid(row["user_id"]): {
+            SpendLimitPeriod.DAY: int(row["day"]),
+            SpendLimitPeriod.MONTH: int(row["month"]),
+        }
+        for row in await sql.fetch(conn, query, sorted(set(user_ids)), month, day, next_day, next_month)
+    }
+
+
 async def read_limits(
     conn: BaseDBAsyncClient, user_ids: list[uuid.UUID], now: dt.datetime
 ) -> dict[uuid.UUID, UserLimit]:
@@ -76,19 +94,11 @@ async def read_limits(
     if not rows:
         return {}
     limited = {sql.as_uuid(row["id"]): row for row in rows}
-    day, next_day = period_bounds(SpendLimitPeriod.DAY, now)
-    month, next_month = period_bounds(SpendLimitPeriod.MONTH, now)
-    query = _SPENT.replace("{among0}", sql.among(conn, 0))
-    spent = {
-        sql.as_uuid(row["user_id"]): row
-        for row in await sql.fetch(conn, query, sorted(limited), month, day, next_day, next_month)
-    }
+    spent = await spending(conn, list(limited), now)
     limits: dict[uuid.UUID, UserLimit] = {}
     for user_id, row in limited.items():
         period = SpendLimitPeriod(row["spend_limit_period"])
-        taken = spent.get(user_id)
-        used = 0 if taken is None else int(taken["day" if period is SpendLimitPeriod.DAY else "month"])
-        limits[user_id] = UserLimit(int(row["spend_limit"]), period, used)
+        limits[user_id] = UserLimit(int(row["spend_limit"]), period, spent.get(user_id, {}).get(period, 0))
     return limits
 
 

@@ -11,14 +11,13 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from tortoise.functions import Sum
+from tortoise import connections
 
 from infra import clock
 from models.customer import Customer
 from models.errors import invalid_input, not_found
 from models.lots import check_priority
-from models.service import REFUNDING_STATUSES, ServiceRequest
-from models.spend_controls import period_bounds
+from models.spend_controls import period_bounds, spending
 from models.unit_of_work import UnitOfWork, run_in_transaction
 from models.user import SpendLimitPeriod, User
 
@@ -143,17 +142,22 @@ class LimitState:
     resets_at: dt.datetime
 
 
+async def limit_states(users: list[User]) -> list[LimitState | None]:
+    """Each user's limit with its period's spending (requests not CANCELLED, FAILED or REJECTED)."""
+    now = clock.now()
+    limited = [user.id for user in users if user.spend_limit is not None]
+    spent = await spending(connections.get("default"), limited, now)
+    states: list[LimitState | None] = []
+    for user in users:
+        if user.spend_limit is None:
+            states.append(None)
+            continue
+        period = SpendLimitPeriod(user.spend_limit_period)
+        taken = spent.get(user.id, {}).get(period, 0)
+        states.append(LimitState(user.spend_limit, period, taken, period_bounds(period, now)[1]))
+    return states
+
+
 async def limit_state(user: User) -> LimitState | None:
-    """The user's limit with this period's spending (requests not CANCELLED, FAILED or REJECTED)."""
-    if user.spend_limit is None:
-        return None
-    period = SpendLimitPeriod(user.spend_limit_period)
-    start, end = period_bounds(period, clock.now())
-    rows = (
-        await ServiceRequest.filter(requested_by_id=user.id, created_at__gte=start, created_at__lt=end)
-        .exclude(status__in=list(REFUNDING_STATUSES))
-        .annotate(total=Sum("amount"))
-        .values_list("total", flat=True)
-    )
-    spent = int(rows[0] or 0) if rows else 0
-    return LimitState(user.spend_limit, period, spent, end)
+    """One user's limit with its period's spending."""
+    return (await limit_states([user]))[0]
