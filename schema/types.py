@@ -536,7 +536,10 @@ class Notification(Node):
     kind: AlertKind = strawberry.field(description="What happened.")
     balance: Decimal = strawberry.field(description="The customer's balance when it was written.")
     threshold: Decimal | None = strawberry.field(
-        description="BELOW_THRESHOLD: the threshold that was crossed; null for other kinds.",
+        description=(
+            "BELOW_THRESHOLD: the threshold that was crossed; AUTO_TOP_UP_LIMIT_REACHED: the auto "
+            "top-up's threshold; null for other kinds."
+        ),
     )
     message: str = strawberry.field(description="The text for people, as in the email.")
     created_at: dt.datetime = strawberry.field(description="When it was written.")
@@ -577,7 +580,10 @@ class CreditAlert(Node):
     customer_id: strawberry.ID = strawberry.field(description="The customer it concerns.")
     balance: Decimal = strawberry.field(description="The balance when it fired.")
     threshold: Decimal | None = strawberry.field(
-        description="BELOW_THRESHOLD: the threshold that was crossed; null for other kinds.",
+        description=(
+            "BELOW_THRESHOLD: the threshold that was crossed; AUTO_TOP_UP_LIMIT_REACHED: the auto "
+            "top-up's threshold; null for other kinds."
+        ),
     )
     created_at: dt.datetime = strawberry.field(description="When it fired.")
     lot_id: strawberry.Private[uuid.UUID | None] = None

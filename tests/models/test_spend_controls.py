@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 
 import pytest
 
@@ -22,7 +23,10 @@ from models.service import RequestStatus, ServiceRequest
 from models.service_requests import _Charge, _charge_batch, make_request, transition
 from models.spend_settings import TopUpRule
 from models.user import SpendLimitPeriod, User
+from models.webhook_outbox import WebhookDelivery, WebhookEventType
+from models.webhooks import create_endpoint
 from tests.factories import World, make_service, make_world
+from tests.webhook_receiver import WebhookReceiver
 
 DAY_ONE = dt.datetime(2027, 1, 31, 23, 0, tzinfo=dt.UTC)  # the last hour of a month
 DAY_TWO = dt.datetime(2027, 2, 1, 0, 30, tzinfo=dt.UTC)
@@ -363,3 +367,24 @@ async def test_a_batch_that_refuses_everything_writes_nothing() -> None:
     assert all(isinstance(t.outcome, DomainError) for t in tickets)
     assert await entries(world.customer) == before
     assert not await ServiceRequest.all().exists()
+
+
+async def test_top_ups_and_the_limit_alert_reach_webhooks(receiver: WebhookReceiver) -> None:
+    # given: a webhook endpoint for every event, and a top-up of 5.00 below 50.00 once a day
+    await create_endpoint(receiver.url, None, None, None)
+    world = await make_world("shop", price="1.00", balance=60)
+    await spend_settings.set_auto_top_up(world.customer.id, TopUpRule(5000, 500, max_per_day=1))
+
+    # when: one crossing tops up, a second one (after a grant) is stopped by the cap
+    with clock.set_to(DAY_ONE):
+        await charge(world, 20)
+        await grant(world, 1000)
+        await charge(world, 20)
+
+    # then: the AUTO_TOP_UP entry went out as credit_transaction.created, the alert as credit_alert.fired
+    created = await WebhookDelivery.filter(event_type=WebhookEventType.CREDIT_TRANSACTION_CREATED.value)
+    kinds = [json.loads(d.payload)["data"]["kind"] for d in created]
+    assert kinds.count("AUTO_TOP_UP") == 1
+    fired = await WebhookDelivery.filter(event_type=WebhookEventType.CREDIT_ALERT_FIRED.value)
+    alerts = [json.loads(d.payload)["data"] for d in fired]
+    assert [(a["kind"], a["threshold"]) for a in alerts] == [("AUTO_TOP_UP_LIMIT_REACHED", "50.00")]
