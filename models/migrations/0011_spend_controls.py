@@ -10,18 +10,36 @@ from models.user import SpendLimitPeriod
 from tortoise import fields
 from tortoise.indexes import Index
 
+class AlterColumnOnPostgres(ops.AlterField):
+    """An AlterField that leaves SQLite alone: it only widens a VARCHAR or changes a description there.
+
+    SQLite enforces neither, and Tortoise would rebuild the table for it: rebuilding
+    credit_transaction drops the old table, and with it (ON DELETE CASCADE) every lot and allocation.
+    """
+
+    async def database_forward(self, app_label, old_state, new_state, state_editor=None) -> None:
+        if state_editor is not None and state_editor.DIALECT == "sqlite":
+            return
+        await super().database_forward(app_label, old_state, new_state, state_editor)
+
+    async def database_backward(self, app_label, old_state, new_state, state_editor=None) -> None:
+        if state_editor is not None and state_editor.DIALECT == "sqlite":
+            return
+        await super().database_backward(app_label, old_state, new_state, state_editor)
+
+
 class Migration(migrations.Migration):
     dependencies = [('models', '0010_console_sessions')]
 
     initial = False
 
     operations = [
-        ops.AlterField(
+        AlterColumnOnPostgres(
             model_name='CreditAlert',
             name='kind',
             field=fields.CharEnumField(description='BELOW_ZERO: BELOW_ZERO\nBELOW_THRESHOLD: BELOW_THRESHOLD\nWEBHOOK_DISABLED: WEBHOOK_DISABLED\nCREDITS_EXPIRING: CREDITS_EXPIRING\nAUTO_TOP_UP_LIMIT_REACHED: AUTO_TOP_UP_LIMIT_REACHED', enum_type=AlertKind, max_length=32),
         ),
-        ops.AlterField(
+        AlterColumnOnPostgres(
             model_name='CreditTransaction',
             name='kind',
             field=fields.CharEnumField(description='GRANT: GRANT\nWITHDRAWAL: WITHDRAWAL\nSERVICE_CHARGE: SERVICE_CHARGE\nREFUND: REFUND\nEXPIRATION: EXPIRATION\nAUTO_TOP_UP: AUTO_TOP_UP', enum_type=TransactionKind, max_length=20),
@@ -71,7 +89,7 @@ class Migration(migrations.Migration):
             name='top_up_threshold',
             field=fields.BigIntField(null=True, description='hundredths, null for auto top-up off'),
         ),
-        ops.AlterField(
+        AlterColumnOnPostgres(
             model_name='Notification',
             name='kind',
             field=fields.CharEnumField(description='BELOW_ZERO: BELOW_ZERO\nBELOW_THRESHOLD: BELOW_THRESHOLD\nWEBHOOK_DISABLED: WEBHOOK_DISABLED\nCREDITS_EXPIRING: CREDITS_EXPIRING\nAUTO_TOP_UP_LIMIT_REACHED: AUTO_TOP_UP_LIMIT_REACHED', enum_type=AlertKind, max_length=32),
