@@ -1,4 +1,4 @@
-"""Customers: who holds a credit balance, and the alert settings on it."""
+"""Customers: who holds a credit balance, and the alert and spend-control settings on it."""
 
 from __future__ import annotations
 
