@@ -11,6 +11,7 @@ from models.user import Role, User
 from tests.client import GraphQLClient, error_codes, user_errors
 from tests.documents import REQUEST_SERVICE
 from tests.factories import Login, World, make_user, make_world
+from tests.query_counter import QueryCounter
 
 CUSTOMER_FIELDS = """
 customer {
@@ -287,3 +288,31 @@ async def test_refusals_come_back_as_user_errors_with_the_request_null(
     assert user_errors(withdrawal["withdrawCredits"]) == [("INSUFFICIENT_CREDITS", None)]
     assert withdrawal["withdrawCredits"]["transaction"] is None
     assert (await Customer.get(id=world.customer.id)).balance == 10000
+
+
+USERS_PAGE = """
+query ($id: ID!, $first: Int!) {
+  customer(id: $id) { users(first: $first) { nodes { id spendLimit { amount spent } } } }
+}"""
+
+
+async def test_a_page_of_limited_users_costs_the_same_queries_for_3_as_for_12(
+    gql: GraphQLClient, world: World, queries: QueryCounter
+) -> None:
+    # given: 12 more end users, each limited to 5.00 a day
+    for _ in range(12):
+        user = await make_user(Role.END_USER, world.customer)
+        await set_limit(gql, world.admin, user, amount="5", period="DAY")
+    variables = {"id": world.cid}
+
+    # when: the catalog administrator reads 3, then 14 users with their limits
+    with queries.counting() as three:
+        small = await gql(USERS_PAGE, {**variables, "first": 3}, token=world.admin.token)
+    with queries.counting() as all_of_them:
+        large = await gql(USERS_PAGE, {**variables, "first": 14}, token=world.admin.token)
+
+    # then: the same statements (one for all the limits' spending), and the limits as set
+    assert len(all_of_them) == len(three), all_of_them
+    nodes = large["customer"]["users"]["nodes"]
+    assert len(small["customer"]["users"]["nodes"]) == 3 and len(nodes) == 14
+    assert sorted(n["spendLimit"]["amount"] for n in nodes if n["spendLimit"]) == ["5.00"] * 12
