@@ -353,6 +353,22 @@ async def test_in_a_batch_the_spend_limit_counts_the_batchs_earlier_requests() -
     assert await balance(world.customer) == 100000 - 5000
 
 
+async def test_concurrent_requests_through_the_combiner_are_refused_one_by_one() -> None:
+    # given: 100.00 and a floor of 0.00
+    world = await make_world("shop", price="1.00", balance=100)
+    await spend_settings.set_minimum_balance(world.customer.id, 0)
+
+    # when: requests of 10, 40, 70, 30 and 20 arrive together (the lane batches those that wait)
+    outcomes = await asyncio.gather(
+        *(charge(world, units) for units in (10, 40, 70, 30, 20)), return_exceptions=True
+    )
+
+    # then: in ledger order only the 70 does not fit; the others were charged, batch or not
+    codes = [o.code if isinstance(o, DomainError) else None for o in outcomes]
+    assert codes == [None, None, ErrorCode.INSUFFICIENT_CREDITS, None, None]
+    assert await balance(world.customer) == 0
+
+
 async def test_a_batch_that_refuses_everything_writes_nothing() -> None:
     # given: 10.00 and a floor of 0.00
     world = await make_world("shop", price="1.00", balance=10)
