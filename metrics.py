@@ -37,7 +37,7 @@ BACKLOG_TIMEOUT_SECONDS = 2.0
 
 # Mirrors models.ledger.TransactionKind and the topics of notifications.wire (tests check both), so
 # that every series exists from the start and this module imports nothing of the domain.
-LEDGER_KINDS = ("GRANT", "WITHDRAWAL", "SERVICE_CHARGE", "REFUND", "EXPIRATION")
+LEDGER_KINDS = ("GRANT", "WITHDRAWAL", "SERVICE_CHARGE", "REFUND", "EXPIRATION", "AUTO_TOP_UP")
 EVENT_TYPES = ("balance", "alert", "notification", "access")
 OTHER = "other"
 UNKNOWN_OPERATION = "unknown"

@@ -35,6 +35,7 @@ from resolvers.notifications import NotificationMutations
 from resolvers.queries import Query
 from resolvers.runway import RunwayMutations
 from resolvers.service_requests import ServiceRequestMutations
+from resolvers.spend_controls import SpendControlMutations
 from resolvers.subscriptions import Subscription
 from resolvers.webhooks import WebhookMutations
 from schema.scalars import SCALAR_MAP
@@ -56,6 +57,7 @@ class Mutation(
     LotMutations,
     RunwayMutations,
     ServiceRequestMutations,
+    SpendControlMutations,
     NotificationMutations,
     WebhookMutations,
 ):

@@ -45,8 +45,18 @@ async def evaluate(uow: UnitOfWork, customer: Customer, only: AlertKind | None =
     return changed
 
 
+async def top_up_limit_reached(uow: UnitOfWork, customer: Customer) -> None:
+    """AUTO_TOP_UP_LIMIT_REACHED: the day's cap stopped a top-up (the guards fire it once a UTC day)."""
+    await _raise(uow, customer, AlertKind.AUTO_TOP_UP_LIMIT_REACHED)
+
+
 def _message(customer: Customer, kind: AlertKind) -> str:
     balance = format_amount(customer.balance)
+    if kind == AlertKind.AUTO_TOP_UP_LIMIT_REACHED:
+        return (
+            f"The auto top-up of {customer.name} reached its limit of {customer.top_up_max_per_day} "
+            f"a day and did not top up: the balance is {balance}."
+        )
     if kind == AlertKind.BELOW_ZERO:
         return f"The credit balance of {customer.name} fell below zero: {balance}."
     threshold = format_amount(customer.alert_threshold or 0)
@@ -55,7 +65,10 @@ def _message(customer: Customer, kind: AlertKind) -> str:
 
 async def _raise(uow: UnitOfWork, customer: Customer, kind: AlertKind) -> None:
     """Keep the alert; give every customer administrator a notification and an email."""
-    threshold = customer.alert_threshold if kind == AlertKind.BELOW_THRESHOLD else None
+    threshold = {
+        AlertKind.BELOW_THRESHOLD: customer.alert_threshold,
+        AlertKind.AUTO_TOP_UP_LIMIT_REACHED: customer.top_up_threshold,
+    }.get(kind)
     alert = await CreditAlert.create(
         using_db=uow.conn,
         customer_id=customer.id,

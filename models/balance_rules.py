@@ -3,18 +3,23 @@
 The ledger calls `follow` once per batch, inside the batch's transaction. Each rule sees every
 entry in ledger order, with the locked customer at that entry's balance, and names the customer
 fields it changed; the changes are saved in one statement per customer. Alerts, the live balance
-event, the expiry warning of a credited lot and the webhook outbox are rules here; what next
-follows a balance (top-ups, floors, limits) is one more.
+event, the expiry warning of a credited lot and the webhook outbox are rules here.
+
+Before a batch is written, `GUARDS` decide each debit (models/spend_controls.py): the auto
+top-up written before it, the minimum balance and the user's spend limit that may refuse it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 from infra import clock
 from models import alerts, expiry_warning, webhook_outbox
 from models.customer import Customer, CustomerState
+from models.errors import DomainError
 from models.events import BalanceChanged
+from models.spend_controls import Controls, Debit, Guarded, auto_top_up, floor, spend_limit
 from models.transaction import CreditTransaction
 from models.unit_of_work import UnitOfWork
 
@@ -68,13 +73,37 @@ async def _expiring(uow: UnitOfWork, batch: Batch) -> None:
 BATCH_RULES: tuple[BatchRule, ...] = (_expiring,)
 
 
-async def follow(uow: UnitOfWork, batch: Batch) -> None:
+# A guard: given the batch's controls and a debit at its customer's running balance, it refuses
+# the debit (an error) or lets it pass, possibly deciding a top-up to write before it.
+Guard = Callable[[Controls, Debit], DomainError | None]
+# In this order: the top-up first, since the floor is checked after it.
+GUARDS: tuple[Guard, ...] = (auto_top_up, floor, spend_limit)
+
+
+def guard(controls: Controls, debit: Debit) -> DomainError | None:
+    """Run the guards on a debit; the first refusal, or None (then the debit is counted as accepted)."""
+    for rule in GUARDS:
+        refusal = rule(controls, debit)
+        if refusal is not None:
+            return refusal
+    controls.accept(debit)
+    return None
+
+
+async def follow(uow: UnitOfWork, batch: Batch, guarded: Mapping[uuid.UUID, Guarded] | None = None) -> None:
     """Run every rule on every entry of a posted batch, then the batch rules.
 
+    `guarded` is what the guards changed per customer (top-up counters, a cap alert to fire).
     Leaves each customer at its last entry's balance, its changed fields saved.
     """
+    guarded = guarded or {}
     for customer, entries in batch:
         changed: set[str] = set()
+        done = guarded.get(customer.id)
+        if done is not None:
+            changed.update(done.changed)
+            if done.limit_reached:
+                await alerts.top_up_limit_reached(uow, customer)
         for entry in entries:
             customer.balance = entry.balance_after
             for rule in RULES:

@@ -15,7 +15,7 @@ class CreditAlert(Model):
 
     id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
     customer = fields.ForeignKeyField("models.Customer", related_name="alerts")
-    kind = fields.CharEnumField(AlertKind, max_length=20)
+    kind = fields.CharEnumField(AlertKind, max_length=32)
     balance = fields.BigIntField()
     threshold = fields.BigIntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -1,4 +1,4 @@
-"""Customers: who holds a credit balance, and the alert settings on it."""
+"""Customers: who holds a credit balance, and the alert and spend-control settings on it."""
 
 from __future__ import annotations
 
@@ -27,6 +27,20 @@ class Customer(Model):
     )
     runway_low_fired = fields.BooleanField(
         default=False, db_default=False, description="RUNWAY_LOW fired for the current crossing"
+    )
+    minimum_balance = fields.BigIntField(
+        null=True, description="hundredths no charge or withdrawal may take the balance below, null for none"
+    )
+    # The auto top-up rule (models/spend_controls.py): off while the threshold is null.
+    top_up_threshold = fields.BigIntField(null=True, description="hundredths, null for auto top-up off")
+    top_up_amount = fields.BigIntField(null=True, description="hundredths each top-up grants")
+    top_up_priority = fields.SmallIntField(default=50, db_default=50, description="of the lots it creates")
+    top_up_expires_in_days = fields.IntField(null=True, description="of the lots it creates, null for never")
+    top_up_max_per_day = fields.SmallIntField(default=3, db_default=3, description="top-ups per UTC day")
+    top_up_day = fields.DateField(null=True, description="the UTC day top_up_count counts")
+    top_up_count = fields.SmallIntField(default=0, db_default=0, description="top-ups on top_up_day")
+    top_up_alert_day = fields.DateField(
+        null=True, description="the UTC day of the last AUTO_TOP_UP_LIMIT_REACHED alert"
     )
     created_at = fields.DatetimeField(auto_now_add=True)
 

@@ -137,6 +137,17 @@ async def claim(
     return bool(await sql.fetch(uow.conn, _CLAIM, *values))
 
 
+_RELEASE = (
+    'DELETE FROM "idempotency_record" WHERE "actor_id" = {0} AND "operation" = {1} AND "key" = {2} '
+    'RETURNING "id"'
+)
+
+
+async def release(uow: UnitOfWork, actor: Actor, operation: str, key: str) -> None:
+    """Give up a key claimed in this transaction (its work was refused): a retry is new again."""
+    await sql.fetch(uow.conn, _RELEASE, actor.user_id, operation, key)
+
+
 _PRUNE = (
     'DELETE FROM "idempotency_record" WHERE "id" IN (SELECT "id" FROM "idempotency_record" '
     'WHERE "created_at" < {0} LIMIT {1}) RETURNING "id"'

@@ -13,10 +13,10 @@ from tortoise.functions import Min
 
 from infra import clock, sql
 from infra.request_id import current_request_id
-from models import balance_rules, lot_allocation, lot_store
+from models import balance_rules, lot_allocation, lot_store, spend_controls
 from models.actor import Actor
 from models.customer import Customer
-from models.errors import not_found
+from models.errors import DomainError, not_found
 from models.lot_allocation import Allocation, Book, NewLot
 from models.lots import DEFAULT_PRIORITY
 from models.transaction import CreditTransaction, TransactionKind
@@ -26,16 +26,19 @@ __all__ = [
     "CreditTransaction",
     "Movement",
     "Posting",
+    "Prepared",
     "TransactionKind",
     "current_sequence",
     "entries_after",
     "first_sequences_since",
     "post",
     "post_batch",
+    "prepare",
+    "write",
 ]
 
 
-_CREDITS = frozenset({TransactionKind.GRANT, TransactionKind.REFUND})
+_CREDITS = frozenset({TransactionKind.GRANT, TransactionKind.REFUND, TransactionKind.AUTO_TOP_UP})
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,36 @@ async def post_batch(
     """Post entries of several customers in one statement: each customer's in order, per group.
 
     Each entry gets its customer's next sequence and its own balance after; alerts fire at the
-    entry whose balance crosses a limit. Must run inside `uow`'s transaction.
+    entry whose balance crosses a limit. A debit the spend controls refuse refuses the whole
+    posting (its DomainError); `prepare` and `write` let a caller drop refused entries alone.
+    Must run inside `uow`'s transaction.
+    """
+    prepared = await prepare(uow, groups)
+    if prepared.refused:
+        raise prepared.refused[0][1]
+    return await write(uow, prepared)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A batch locked, guarded and split across lots, not yet written (see `write`).
+
+    `refused` names each debit a spend control refused, with its error: it is left out, with the
+    top-up that would have preceded it.
+    """
+
+    batch: list[tuple[uuid.UUID, list[CreditTransaction]]]
+    customers: list[Customer]
+    lot_changes: lot_store.LotChanges
+    guarded: dict[uuid.UUID, spend_controls.Guarded]
+    refused: list[tuple[Movement, DomainError]]
+
+
+async def prepare(uow: UnitOfWork, groups: Sequence[tuple[uuid.UUID, list[Movement]]]) -> Prepared:
+    """Lock the groups' customers, run the spend controls on each debit and split the entries.
+
+    Nothing is written yet: the caller may write what the accepted entries reference (a charge
+    batch's service requests) before `write`. Must run inside `uow`'s transaction.
     """
     if not groups or any(not movements for _, movements in groups):
         raise ValueError("a posting needs at least one entry per customer")
@@ -115,6 +147,8 @@ async def post_batch(
         raise ValueError("a ledger entry moves a positive amount")
     if any((m.kind is TransactionKind.EXPIRATION) != (m.lot_id is not None) for _, ms in groups for m in ms):
         raise ValueError("an EXPIRATION names its lot, and only it does")
+    if any(m.kind is TransactionKind.AUTO_TOP_UP for _, ms in groups for m in ms):
+        raise ValueError("only the ledger writes AUTO_TOP_UP entries")
     now = clock.now()
     batch = [
         (
@@ -142,9 +176,20 @@ async def post_batch(
         for (_, entries), (_, movements) in zip(batch, groups, strict=True)
         for entry, movement in zip(entries, movements, strict=True)
     }
-    customers = await _apply_and_append(uow, batch, terms)
+    return await _lock_and_split(uow, batch, terms, now)
+
+
+async def write(uow: UnitOfWork, prepared: Prepared) -> list[list[Posting]]:
+    """Write a prepared batch (one statement on PostgreSQL) and run what follows it.
+
+    Returns each group's postings, in the order of the groups; a refused entry has none.
+    """
+    batch, customers = prepared.batch, prepared.customers
+    await _write(uow, batch, customers, prepared.lot_changes)
     await balance_rules.follow(
-        uow, [(customer, entries) for customer, (_, entries) in zip(customers, batch, strict=True)]
+        uow,
+        [(customer, entries) for customer, (_, entries) in zip(customers, batch, strict=True)],
+        prepared.guarded,
     )
     return [
         [
@@ -193,21 +238,22 @@ _DEBITS = frozenset({TransactionKind.SERVICE_CHARGE, TransactionKind.WITHDRAWAL}
 LOTS_READ_PER_CUSTOMER = 16
 
 
-async def _apply_and_append(
+async def _lock_and_split(
     uow: UnitOfWork,
     batch: list[tuple[uuid.UUID, list[CreditTransaction]]],
     terms: dict[uuid.UUID, Movement],
-) -> list[Customer]:
-    """Lock each customer's row, split each entry across its lots, append the entries, move the balances.
+    now: dt.datetime,
+) -> Prepared:
+    """Lock each customer's row, guard each debit, split each entry across its lots.
 
     PostgreSQL's FOR NO KEY UPDATE row lock does not conflict with rows inserted earlier in the
     transaction that reference the customer (a service request's FOR KEY SHARE); concurrent
     postings of one customer queue here until this transaction ends. Every posting transaction
     locks its service request or idempotency record first and the customer row after it, never
-    the other way round. Each entry's allocations are computed in ledger order (`lot_allocation`);
-    a refund whose charge took from a lot that has expired since is followed by an EXPIRATION
-    entry, inserted into its group. Completes each entry (sequence, balance after) and returns
-    the customers as they now are, in the order of `batch`.
+    the other way round; the users with a spend limit are locked after the customers. Each
+    entry's allocations are computed in ledger order (`lot_allocation`); a refund whose charge
+    took from a lot that has expired since is followed by an EXPIRATION entry, inserted into its
+    group. Completes each entry (sequence, balance after) and the customers as they will be.
     """
     conn = uow.conn
     on_postgres = conn.capabilities.dialect == "postgres"
@@ -220,6 +266,13 @@ async def _apply_and_append(
     if any(customer_id not in by_id for customer_id in customer_ids):
         raise not_found("customer", None)
     customers = [Customer._init_from_db(**by_id[customer_id]) for customer_id in customer_ids]
+    charged_by = [
+        e.actor_id
+        for _, entries in batch
+        for e in entries
+        if e.kind is TransactionKind.SERVICE_CHARGE and e.actor_id is not None
+    ]
+    limits = await spend_controls.read_limits(conn, charged_by, now)
     refunded = [
         e.service_request_id
         for _, entries in batch
@@ -235,29 +288,40 @@ async def _apply_and_append(
     limit = None if debited and (refunded or expiring_lots) else LOTS_READ_PER_CUSTOMER
     while True:
         read = await lot_store.read_books(conn, balances, debited, refunded, expiring_lots, limit)
-        allocations = _split(batch, planned, customers, read, terms)
+        # The guards run afresh on each split: an attempt's counts start from what was read.
+        controls = spend_controls.Controls(now, limits)
+        allocations, refused = _split(batch, planned, customers, read, terms, controls)
         if limit is None or not any(read.books[c].ran_out for c in read.truncated):
             break
         # A debit needed more lots than were read: read all of them and split the batch again.
         limit = None
         for customer, (balance, last_sequence) in zip(customers, opening, strict=True):
             customer.balance, customer.last_sequence = balance, last_sequence
-    books = read.books
-    lot_changes = lot_store.changes(books, allocations)
-    if on_postgres:
+    lot_changes = lot_store.changes(read.books, allocations)
+    return Prepared(batch, customers, lot_changes, controls.settle(customers), refused)
+
+
+async def _write(
+    uow: UnitOfWork,
+    batch: list[tuple[uuid.UUID, list[CreditTransaction]]],
+    customers: list[Customer],
+    lot_changes: lot_store.LotChanges,
+) -> None:
+    """Append the entries, move the balances, write the lots: one statement on PostgreSQL."""
+    conn = uow.conn
+    if conn.capabilities.dialect == "postgres":
         await _write_on_postgres(conn, batch, customers, lot_changes)
-    else:
-        for customer in customers:
-            await sql.fetch(
-                conn,
-                'UPDATE "customer" SET "balance" = {0}, "last_sequence" = {1} WHERE "id" = {2}',
-                customer.balance,
-                customer.last_sequence,
-                customer.id,
-            )
-        await CreditTransaction.bulk_create([e for _, entries in batch for e in entries], using_db=conn)
-        await lot_store.write_on_sqlite(conn, lot_changes)
-    return customers
+        return
+    for customer in customers:
+        await sql.fetch(
+            conn,
+            'UPDATE "customer" SET "balance" = {0}, "last_sequence" = {1} WHERE "id" = {2}',
+            customer.balance,
+            customer.last_sequence,
+            customer.id,
+        )
+    await CreditTransaction.bulk_create([e for _, entries in batch for e in entries], using_db=conn)
+    await lot_store.write_on_sqlite(conn, lot_changes)
 
 
 def _split(
@@ -266,13 +330,17 @@ def _split(
     customers: list[Customer],
     read: lot_store.Books,
     terms: dict[uuid.UUID, Movement],
-) -> list[tuple[uuid.UUID, Allocation]]:
+    controls: spend_controls.Controls,
+) -> tuple[list[tuple[uuid.UUID, Allocation]], list[tuple[Movement, DomainError]]]:
     """Complete each customer's entries in ledger order and split them across its lots.
 
     Fills each group of `batch` anew from `planned` (an expiry that finds nothing left writes
-    no entry; a refund may be followed by an EXPIRATION) and moves the customers along.
+    no entry; a refund may be followed by an EXPIRATION; a debit the guards refuse is left out,
+    one they top up follows its AUTO_TOP_UP) and moves the customers along. Returns the
+    allocations and the refused debits.
     """
     allocations: list[tuple[uuid.UUID, Allocation]] = []
+    refused: list[tuple[Movement, DomainError]] = []
     for (customer_id, entries), todo, customer in zip(batch, planned, customers, strict=True):
         book = read.books[customer_id]
         entries.clear()
@@ -288,6 +356,18 @@ def _split(
                     entry.lot_allocations = tuple(parts)
                     allocations += [(entry.id, part) for part in parts]
                 continue
+            if entry.kind in _DEBITS:
+                debit = spend_controls.Debit(customer, -entry.amount, entry.kind, entry.actor_id)
+                refusal = balance_rules.guard(controls, debit)
+                if refusal is not None:
+                    refused.append((terms[entry.id], refusal))
+                    continue
+                if debit.top_up:
+                    top_up = _top_up_before(entry, customer, debit.top_up, terms)
+                    entries.append(_completed(top_up, customer))
+                    parts, _ = _allocate(book, top_up, terms[top_up.id], read.charges)
+                    top_up.lot_allocations = tuple(parts)
+                    allocations += [(top_up.id, part) for part in parts]
             entries.append(_completed(entry, customer))
             parts, expiring = _allocate(book, entry, terms[entry.id], read.charges)
             entry.lot_allocations = tuple(parts)
@@ -297,7 +377,32 @@ def _split(
                 entries.append(_completed(expiration, customer))
                 expiration.lot_allocations = tuple(expiring)
                 allocations += [(expiration.id, part) for part in expiring]
-    return allocations
+    return allocations, refused
+
+
+def _top_up_before(
+    debit: CreditTransaction, customer: Customer, amount: int, terms: dict[uuid.UUID, Movement]
+) -> CreditTransaction:
+    """The AUTO_TOP_UP entry that precedes `debit`, its lot's terms in `terms` (the customer's rule)."""
+    days = customer.top_up_expires_in_days
+    expires_at = None if days is None else debit.created_at + dt.timedelta(days=days)
+    top_up = CreditTransaction(
+        id=uuid.uuid4(),
+        customer_id=debit.customer_id,
+        kind=TransactionKind.AUTO_TOP_UP,
+        amount=amount,
+        request_id=debit.request_id,
+        created_at=debit.created_at,
+    )
+    terms[top_up.id] = Movement(
+        amount,
+        TransactionKind.AUTO_TOP_UP,
+        None,
+        request_id=debit.request_id,
+        priority=customer.top_up_priority,
+        expires_at=expires_at,
+    )
+    return top_up
 
 
 def _completed(entry: CreditTransaction, customer: Customer) -> CreditTransaction:
@@ -323,7 +428,7 @@ def _allocate(
         DEFAULT_PRIORITY if movement.priority is None else movement.priority,
         movement.expires_at,
     )
-    if entry.kind is TransactionKind.GRANT:
+    if entry.kind in (TransactionKind.GRANT, TransactionKind.AUTO_TOP_UP):
         return lot_allocation.grant(book, entry.amount, lot), []
     if entry.kind is TransactionKind.REFUND:
         charge = charges.get(entry.service_request_id, []) if entry.service_request_id else []

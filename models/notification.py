@@ -20,6 +20,7 @@ class AlertKind(StrEnum):
     WEBHOOK_DISABLED = "WEBHOOK_DISABLED"
     CREDITS_EXPIRING = "CREDITS_EXPIRING"  # a lot expires within 7 days (models/expiry_warning.py)
     RUNWAY_LOW = "RUNWAY_LOW"  # the runway's depletion came within the set days (models/runway_alert.py)
+    AUTO_TOP_UP_LIMIT_REACHED = "AUTO_TOP_UP_LIMIT_REACHED"  # the day's cap stopped a top-up
 
 
 class Notification(Model):
@@ -28,7 +29,7 @@ class Notification(Model):
     id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
     user = fields.ForeignKeyField("models.User", related_name="notifications")
     customer = fields.ForeignKeyField("models.Customer", related_name="notifications")
-    kind = fields.CharEnumField(AlertKind, max_length=20)
+    kind = fields.CharEnumField(AlertKind, max_length=32)
     balance = fields.BigIntField()
     threshold = fields.BigIntField(null=True)
     message = fields.TextField()

@@ -57,6 +57,8 @@ def render_alert_email(
     balance = format_amount(customer.balance)
     limit = "below zero" if kind == AlertKind.BELOW_ZERO else "below its alert threshold"
     subject = f"{customer.name}: credit balance {balance} is {limit}"
+    if kind == AlertKind.AUTO_TOP_UP_LIMIT_REACHED:
+        subject = f"{customer.name}: auto top-up reached its daily limit (balance {balance})"
     text = (
         f"Hello {recipient.name},\n\n{message}\n\n"
         f"Customer: {customer.name}\nBalance: {balance} credits\n\n"

@@ -54,4 +54,5 @@ class ServiceRequest(Model):
 
     class Meta:
         table = "service_request"
-        indexes = (("customer_id", "created_at"),)
+        # The second: what a user's requests of a day or month took (its spend limit).
+        indexes = (("customer_id", "created_at"), ("requested_by_id", "created_at"))

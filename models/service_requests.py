@@ -15,9 +15,9 @@ from models import platform, webhook_outbox
 from models.actor import Actor
 from models.customer import Customer
 from models.errors import DomainError, ErrorCode, invalid_input, not_found
-from models.idempotency import claim, fingerprint, prior_result
+from models.idempotency import claim, fingerprint, prior_result, release
 from models.input_text import bounded
-from models.ledger import Movement, Posting, TransactionKind, post, post_batch
+from models.ledger import Movement, Posting, TransactionKind, post, prepare, write
 from models.ledger_history import time_range
 from models.money import LIMIT_CENTS
 from models.service import REFUNDING_STATUSES, RequestStatus, Service, ServiceRequest
@@ -113,9 +113,12 @@ _Postings = dict[uuid.UUID | None, Posting]  # by request id
 
 
 async def _charge_batch(tickets: list[Ticket[_Charge, RequestMade]]) -> None:
-    """Record every request of a batch (one customer or many), then post their charges in one go.
+    """Record every request of a batch (one customer or many) and post their charges in one go.
 
-    Every ticket is answered after the commit, from the attempt that committed.
+    The ledger decides first which charges the spend controls refuse (under the customers'
+    locks); a refused request fails alone: its row, entry and webhook are never written and its
+    idempotency key is released. Every ticket is answered after the commit, from the attempt
+    that committed.
     """
     # Keys are claimed in one global order, so two batches claiming the same keys cannot deadlock.
     ordered = sorted(tickets, key=lambda t: (t.job.key is None, str(t.job.actor.user_id), t.job.key or ""))
@@ -136,11 +139,6 @@ async def _charge_batch(tickets: list[Ticket[_Charge, RequestMade]]) -> None:
                 made.append((ticket, outcome))
             else:
                 answered.append((ticket, outcome))
-        if made:
-            # One INSERT for the batch's requests (their keys, if any, are claimed above).
-            await _insert(uow, [request for _, request in made])
-            for _, request in made:
-                webhook_outbox.record(uow, webhook_outbox.request_updated(request))
         charges: dict[uuid.UUID, list[Movement]] = {}
         for ticket, request in made:
             if request.amount > 0:
@@ -153,8 +151,25 @@ async def _charge_batch(tickets: list[Ticket[_Charge, RequestMade]]) -> None:
                         request_id=ticket.job.request_id,
                     )
                 )
-        if charges:
-            for group in await post_batch(uow, list(charges.items())):
+        prepared = await prepare(uow, list(charges.items())) if charges else None
+        if prepared is not None and prepared.refused:
+            refused = {movement.service_request_id: error for movement, error in prepared.refused}
+            for ticket, request in made:
+                if request.id in refused:
+                    answered.append((ticket, refused[request.id]))
+                    if ticket.job.key is not None:
+                        await release(uow, ticket.job.actor, _OPERATION, ticket.job.key)
+            made = [(ticket, request) for ticket, request in made if request.id not in refused]
+            # A repeat of a refused request's key in the same batch shares its answer.
+            answered = [(t, refused.get(o, o) if isinstance(o, uuid.UUID) else o) for t, o in answered]
+        if made:
+            # One INSERT for the batch's accepted requests (their keys, if any, are claimed above);
+            # after the customers' locks, which is fine: the new rows are invisible to others.
+            await _insert(uow, [request for _, request in made])
+            for _, request in made:
+                webhook_outbox.record(uow, webhook_outbox.request_updated(request))
+        if prepared is not None and any(entries for _, entries in prepared.batch):
+            for group in await write(uow, prepared):
                 postings.update((p.transaction.service_request_id, p) for p in group)
         return made, answered, postings, facts
 

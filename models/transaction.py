@@ -19,6 +19,7 @@ class TransactionKind(StrEnum):
     SERVICE_CHARGE = "SERVICE_CHARGE"
     REFUND = "REFUND"
     EXPIRATION = "EXPIRATION"
+    AUTO_TOP_UP = "AUTO_TOP_UP"
 
 
 class CreditTransaction(Model):

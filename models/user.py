@@ -17,6 +17,13 @@ class Role(StrEnum):
     END_USER = "END_USER"
 
 
+class SpendLimitPeriod(StrEnum):
+    """The UTC calendar period a spend limit counts: a day or a month."""
+
+    DAY = "DAY"
+    MONTH = "MONTH"
+
+
 class User(Model):
     """A person or integration that logs in (customer roles belong to one customer)."""
 
@@ -30,6 +37,12 @@ class User(Model):
     active = fields.BooleanField(default=True)
     token_generation = fields.IntField(
         default=0, db_default=0, description="bumped at each deactivation: only JWTs of its generation work"
+    )
+    spend_limit = fields.BigIntField(
+        null=True, description="hundredths its service requests may take per period, null for no limit"
+    )
+    spend_limit_period = fields.CharEnumField(
+        SpendLimitPeriod, max_length=5, default=SpendLimitPeriod.MONTH, db_default="MONTH"
     )
     created_at = fields.DatetimeField(auto_now_add=True)
 

@@ -71,9 +71,9 @@ class CreditMutations:
 
     @strawberry.mutation(
         description=(
-            "Take credits from a customer's balance; it may go below zero. Catalog administrators. "
-            "userErrors: INVALID_AMOUNT, INVALID_INPUT, NOT_FOUND, CREDIT_MANAGEMENT_DISABLED, "
-            "IDEMPOTENCY_CONFLICT."
+            "Take credits from a customer's balance; it may go below zero, down to the customer's "
+            "minimumBalance. Catalog administrators. userErrors: INVALID_AMOUNT, INVALID_INPUT, NOT_FOUND, "
+            "CREDIT_MANAGEMENT_DISABLED, IDEMPOTENCY_CONFLICT, INSUFFICIENT_CREDITS."
         )
     )
     async def withdraw_credits(

@@ -50,9 +50,9 @@ class ServiceRequestMutations:
     @strawberry.mutation(
         description=(
             "Request a service: price × quantity is debited at once (not while credit management is off, "
-            "nor for a free or unpriced service); the balance may go below zero. Every role, for its own "
-            "customer (catalog administrators: any). userErrors: NOT_FOUND, INVALID_INPUT, "
-            "IDEMPOTENCY_CONFLICT."
+            "nor for a free or unpriced service); the balance may go below zero, down to the customer's "
+            "minimumBalance. Every role, for its own customer (catalog administrators: any). userErrors: "
+            "NOT_FOUND, INVALID_INPUT, IDEMPOTENCY_CONFLICT, INSUFFICIENT_CREDITS, SPEND_LIMIT_EXCEEDED."
         )
     )
     async def request_service(

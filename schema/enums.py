@@ -14,6 +14,7 @@ from models.lots import LotStatus as _LotStatus
 from models.notification import AlertKind as _AlertKind
 from models.service import RequestStatus as _RequestStatus
 from models.user import Role as _Role
+from models.user import SpendLimitPeriod as _SpendLimitPeriod
 
 E = TypeVar("E", bound=EnumMeta)
 
@@ -55,6 +56,10 @@ TransactionKind = described(
         "SERVICE_CHARGE": "A service request's price × quantity, debited when requested; negative.",
         "REFUND": "What a cancelled, failed or rejected request was charged, returned once; positive.",
         "EXPIRATION": "What was left in a lot when it expired; negative.",
+        "AUTO_TOP_UP": (
+            "The customer's autoTopUp amount, written just before the debit that would cross its "
+            "threshold, in the same transaction; positive, a new lot."
+        ),
     },
 )
 ServiceRequestStatus = described(
@@ -90,6 +95,9 @@ AlertKind = described(
         "WEBHOOK_DISABLED": "A webhook endpoint of the customer was disabled (notifications only).",
         "CREDITS_EXPIRING": "A lot with credits left expires within 7 days (see `lot`).",
         "RUNWAY_LOW": "runway.depletesAt came within the customer's runwayAlertDays (see `depletesAt`).",
+        "AUTO_TOP_UP_LIMIT_REACHED": (
+            "The auto top-up's maxPerDay stopped a top-up; at most one such alert per UTC day."
+        ),
     },
 )
 CreditLotStatus = described(
@@ -100,5 +108,14 @@ CreditLotStatus = described(
         "ACTIVE": "Debits may take from it; a refund may bring credits back to it.",
         "DEPLETED": "Used up; becomes ACTIVE again when a refund returns credits to it.",
         "EXPIRED": "Past its expiresAt; what it held became an EXPIRATION entry. Final.",
+    },
+)
+SpendLimitPeriod = described(
+    _SpendLimitPeriod,
+    "SpendLimitPeriod",
+    "The period a spend limit counts: the UTC calendar day or month.",
+    {
+        "DAY": "The UTC calendar day: the limit resets at 00:00 UTC.",
+        "MONTH": "The UTC calendar month: the limit resets at 00:00 UTC on the 1st.",
     },
 )

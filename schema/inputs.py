@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import strawberry
 
-from schema.enums import Role
+from schema.enums import Role, SpendLimitPeriod
 
 
 @strawberry.input(description="A grant or withdrawal (catalog administrators).")
@@ -104,6 +104,52 @@ class SetRunwayAlertInput:
     days: int | None = strawberry.field(
         default=None,
         description="RUNWAY_LOW fires when runway.depletesAt comes within this many days (1–365); null: off.",
+    )
+
+
+@strawberry.input(description="The floor no charge or withdrawal of the customer may take its balance below.")
+class SetMinimumBalanceInput:
+    """A minimum balance (any amount) or null to remove it."""
+
+    customer_id: strawberry.ID = strawberry.field(description="The customer.")
+    minimum_balance: Decimal | None = strawberry.field(
+        default=None,
+        description='Any amount, e.g. "-50.00" or "0.00" (Decimal); null removes the floor.',
+    )
+
+
+@strawberry.input(description="The customer's auto top-up rule (replaces any it had).")
+class SetAutoTopUpInput:
+    """Threshold, amount and the terms of the lots the top-ups create."""
+
+    customer_id: strawberry.ID = strawberry.field(description="The customer.")
+    threshold: Decimal = strawberry.field(
+        description="Any amount: a debit that would take the balance from at or above it to below it tops up."
+    )
+    amount: Decimal = strawberry.field(description="What each top-up grants, > 0.")
+    priority: int | None = strawberry.field(
+        default=None, description="The priority of the lots it creates, 0-100; null: 50."
+    )
+    expires_in_days: int | None = strawberry.field(
+        default=None, description="The lots it creates expire after this many days, 1-3650; null: never."
+    )
+    max_per_day: int | None = strawberry.field(
+        default=None, description="Top-ups per UTC day, 1-24; null: 3."
+    )
+
+
+@strawberry.input(description="What a user's service requests may take per UTC day or month.")
+class SetSpendLimitInput:
+    """An amount and period, or a null amount to remove the limit."""
+
+    user_id: strawberry.ID = strawberry.field(
+        description="The user (a customer administrator: a user of its customer)."
+    )
+    amount: Decimal | None = strawberry.field(
+        default=None, description="≥ 0 (Decimal); null removes the limit."
+    )
+    period: SpendLimitPeriod | None = strawberry.field(
+        default=None, description="The UTC calendar DAY or MONTH it counts; null: MONTH."
     )
 
 

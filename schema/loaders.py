@@ -31,6 +31,7 @@ from models.node_ids import models_of
 from models.runway import Runway
 from models.runway_reads import balances_at, runways
 from models.service import Service, ServiceRequest
+from models.spend_settings import LimitState, limit_states
 from models.user import User
 from models.webhook_outbox import Backlog, backlogs
 
@@ -198,6 +199,22 @@ class NodeModelLoader:
         return await self._loader.load(id)
 
 
+class SpendLimitLoader:
+    """Users' spend limits with what their period took: one query for a page of users."""
+
+    __slots__ = ("_loader",)
+
+    def __init__(self) -> None:
+        self._loader: DataLoader[User, LimitState | None] = DataLoader(
+            limit_states, max_batch_size=MAX_BATCH, cache_key_fn=lambda user: user.id
+        )
+
+    async def load(self, user: User) -> LimitState | None:
+        """The user's limit as of now; batched with the other users of the same tick."""
+        _outside_transactions()
+        return await self._loader.load(user)
+
+
 class Loaders:
     """One execution's loaders, one per kind of row a nested field reads, each made on first use."""
 
@@ -211,6 +228,7 @@ class Loaders:
         "_requests",
         "_runways",
         "_services",
+        "_spend_limits",
         "_transactions",
         "_users",
         "_webhook_backlogs",
@@ -228,6 +246,7 @@ class Loaders:
         self._webhook_backlogs: BacklogLoader | None = None
         self._node_models: NodeModelLoader | None = None
         self._runways: RunwayLoader | None = None
+        self._spend_limits: SpendLimitLoader | None = None
         self._other_rows: dict[type[Model], RowLoader[Any]] = {}
 
     @property
@@ -306,6 +325,13 @@ class Loaders:
         if self._runways is None:
             self._runways = RunwayLoader()
         return self._runways
+
+    @property
+    def spend_limits(self) -> SpendLimitLoader:
+        """Users' spend limits (with what was spent) by user."""
+        if self._spend_limits is None:
+            self._spend_limits = SpendLimitLoader()
+        return self._spend_limits
 
     def rows(self, model: type[Row]) -> RowLoader[Row]:
         """Rows of a model the properties above do not name, by id."""

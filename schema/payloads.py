@@ -38,6 +38,13 @@ ErrorCode = described(
         "INVALID_INPUT": "An argument is malformed or out of range; `field` names it.",
         "INVALID_CREDENTIALS": "Unknown email, wrong password or deactivated user (one answer for all).",
         "RATE_LIMITED": "Too many attempts; the message says when to retry.",
+        "INSUFFICIENT_CREDITS": (
+            "The charge or withdrawal would leave the balance below the customer's minimumBalance; "
+            "nothing changed."
+        ),
+        "SPEND_LIMIT_EXCEEDED": (
+            "The request would take the user's spendLimit.spent above its amount; nothing changed."
+        ),
     },
 )
 

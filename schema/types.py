@@ -21,13 +21,14 @@ from models.money import to_decimal
 from models.notification import Notification as NotificationRow
 from models.notification import unread_count
 from models.pagination import SortKey
-from models.permissions import can_access_customer, can_list_users, can_see_ledger
+from models.permissions import can_access_customer, can_list_users, can_manage_user, can_see_ledger
 from models.runway import Runway as RunwayForecast
 from models.service import Service as ServiceRow
 from models.service import ServiceRequest as RequestRow
 from models.user import ApiToken as ApiTokenRow
 from models.user import User as UserRow
 from schema.access import current_actor
+from schema.controls import AutoTopUp, SpendLimit
 from schema.enums import AlertKind, CreditLotStatus, Role, ServiceRequestStatus, TransactionKind
 from schema.loaders import loaders
 from schema.node import Node
@@ -140,6 +141,23 @@ class User(Node):
         if info.context.actor is None or info.context.actor.user_id != self.model.id:
             return None
         return await unread_count(self.model.id)
+
+    @strawberry.field(
+        description=(
+            "What the user's service requests may take per UTC day or month (SPEND_LIMIT_EXCEEDED past "
+            "it); null: no limit. Shown to the user and to whoever may set it (setSpendLimit); null to "
+            "anyone else."
+        )
+    )
+    async def spend_limit(self, info: Info) -> SpendLimit | None:
+        """The user's spend limit, for the user and those who may set it."""
+        actor = current_actor(info)
+        if self.model.spend_limit is None or not (
+            actor.user_id == self.model.id or can_manage_user(actor, self.model)
+        ):
+            return None
+        state = await loaders(info).spend_limits.load(self.model)
+        return None if state is None else SpendLimit.of(state)
 
 
 @strawberry.type(description="A credit-priced service of the catalog; a null price is not chargeable.")
@@ -374,6 +392,15 @@ class Customer(Node):
             "days; null: off. Set with setRunwayAlert."
         ),
     )
+    minimum_balance: Decimal | None = strawberry.field(
+        description=(
+            "The floor no charge or withdrawal may take the balance below (INSUFFICIENT_CREDITS); "
+            "null: none (the default). Set with setMinimumBalance."
+        ),
+    )
+    auto_top_up: AutoTopUp | None = strawberry.field(
+        description="The auto top-up rule; null: off. Set with setAutoTopUp, off with disableAutoTopUp."
+    )
     model: strawberry.Private[CustomerRow]
 
     @classmethod
@@ -386,6 +413,8 @@ class Customer(Node):
             last_sequence=m.last_sequence,
             alert_threshold=_optional_amount(m.alert_threshold),
             runway_alert_days=m.runway_alert_days,
+            minimum_balance=_optional_amount(m.minimum_balance),
+            auto_top_up=AutoTopUp.of(m),
             model=m,
         )
 
@@ -588,7 +617,10 @@ class Notification(Node):
     kind: AlertKind = strawberry.field(description="What happened.")
     balance: Decimal = strawberry.field(description="The customer's balance when it was written.")
     threshold: Decimal | None = strawberry.field(
-        description="BELOW_THRESHOLD: the threshold that was crossed; null for other kinds.",
+        description=(
+            "BELOW_THRESHOLD: the threshold that was crossed; AUTO_TOP_UP_LIMIT_REACHED: the auto "
+            "top-up's threshold; null for other kinds."
+        ),
     )
     message: str = strawberry.field(description="The text for people, as in the email.")
     created_at: dt.datetime = strawberry.field(description="When it was written.")
@@ -629,7 +661,10 @@ class CreditAlert(Node):
     customer_id: strawberry.ID = strawberry.field(description="The customer it concerns.")
     balance: Decimal = strawberry.field(description="The balance when it fired.")
     threshold: Decimal | None = strawberry.field(
-        description="BELOW_THRESHOLD: the threshold that was crossed; null for other kinds.",
+        description=(
+            "BELOW_THRESHOLD: the threshold that was crossed; AUTO_TOP_UP_LIMIT_REACHED: the auto "
+            "top-up's threshold; null for other kinds."
+        ),
     )
     created_at: dt.datetime = strawberry.field(description="When it fired.")
     depletes_at: dt.datetime | None = strawberry.field(
