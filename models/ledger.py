@@ -149,7 +149,6 @@ async def prepare(uow: UnitOfWork, groups: Sequence[tuple[uuid.UUID, list[Moveme
         raise ValueError("an EXPIRATION names its lot, and only it does")
     if any(m.kind is TransactionKind.AUTO_TOP_UP for _, ms in groups for m in ms):
         raise ValueError("only the ledger writes AUTO_TOP_UP entries")
-    now = clock.now()
     batch = [
         (
             customer_id,
@@ -164,7 +163,6 @@ async def prepare(uow: UnitOfWork, groups: Sequence[tuple[uuid.UUID, list[Moveme
                     actor_id=m.actor.user_id if m.actor else None,
                     api_token_id=m.actor.api_token_id if m.actor else None,
                     request_id=m.request_id,
-                    created_at=now,
                 )
                 for m in movements
             ],
@@ -176,7 +174,7 @@ async def prepare(uow: UnitOfWork, groups: Sequence[tuple[uuid.UUID, list[Moveme
         for (_, entries), (_, movements) in zip(batch, groups, strict=True)
         for entry, movement in zip(entries, movements, strict=True)
     }
-    return await _lock_and_split(uow, batch, terms, now)
+    return await _lock_and_split(uow, batch, terms)
 
 
 async def write(uow: UnitOfWork, prepared: Prepared) -> list[list[Posting]]:
@@ -242,7 +240,6 @@ async def _lock_and_split(
     uow: UnitOfWork,
     batch: list[tuple[uuid.UUID, list[CreditTransaction]]],
     terms: dict[uuid.UUID, Movement],
-    now: dt.datetime,
 ) -> Prepared:
     """Lock each customer's row, guard each debit, split each entry across its lots.
 
@@ -253,7 +250,7 @@ async def _lock_and_split(
     the other way round; the users with a spend limit are locked after the customers. Each
     entry's allocations are computed in ledger order (`lot_allocation`); a refund whose charge
     took from a lot that has expired since is followed by an EXPIRATION entry, inserted into its
-    group. Completes each entry (sequence, balance after) and the customers as they will be.
+    group. Completes each entry (time, sequence, balance after) and the customers as they will be.
     """
     conn = uow.conn
     on_postgres = conn.capabilities.dialect == "postgres"
@@ -266,6 +263,12 @@ async def _lock_and_split(
     if any(customer_id not in by_id for customer_id in customer_ids):
         raise not_found("customer", None)
     customers = [Customer._init_from_db(**by_id[customer_id]) for customer_id in customer_ids]
+    # Dated once the locks are held: a customer's entries then run in time as they do in sequence
+    # (dated before the wait, two racing postings committed in the other order of their times).
+    now = clock.now()
+    for _, entries in batch:
+        for entry in entries:
+            entry.created_at = now
     charged_by = [
         e.actor_id
         for _, entries in batch

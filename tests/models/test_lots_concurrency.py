@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
+from infra import clock
 from models.ledger import CreditTransaction, Movement, TransactionKind, post_batch
 from models.lots import CreditAllocation, CreditLot, LotStatus
 from models.unit_of_work import UnitOfWork, run_in_transaction, unit_of_work
@@ -95,3 +96,36 @@ async def test_two_racing_expiries_of_one_lot_write_one_entry() -> None:
     assert [e.amount for e in expirations] == [-1000]
     await lot.refresh_from_db()
     assert (lot.status, lot.remaining) == (LotStatus.EXPIRED, 0)
+
+
+@requires_postgres
+async def test_a_posting_that_waited_for_the_lock_is_dated_after_the_one_it_waited_for() -> None:
+    # given a customer, and a grant holding its lock at 12:00:02, not yet committed
+    world = await make_world("shop", admins=0)
+    customer, admin = world.customer, world.admin
+    noon = dt.datetime(2031, 3, 1, 12, tzinfo=dt.UTC)
+    grant = [(customer.id, [Movement(1000, TransactionKind.GRANT, admin.actor)])]
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def first(uow: UnitOfWork) -> None:
+        await post_batch(uow, grant)
+        holding.set()
+        await release.wait()
+
+    with clock.set_to(noon + dt.timedelta(seconds=2)):
+        held = asyncio.create_task(run_in_transaction(first))
+        await holding.wait()
+
+    # when a second grant starts at 12:00:01 (before it), waits for the lock, and the first
+    # commits at 12:00:03
+    with clock.set_to(noon + dt.timedelta(seconds=1)):
+        waiting = asyncio.create_task(run_in_transaction(lambda uow: post_batch(uow, grant)))
+        await asyncio.sleep(0.2)
+    with clock.set_to(noon + dt.timedelta(seconds=3)):
+        release.set()
+        await held
+        await waiting
+
+    # then the entries run in time as they do in sequence
+    entries = await CreditTransaction.filter(customer_id=customer.id).order_by("sequence")
+    assert [e.created_at for e in entries] == [noon + dt.timedelta(seconds=2), noon + dt.timedelta(seconds=3)]
