@@ -1,6 +1,7 @@
 // The login screen, loaded only when someone has to log in (app.js): email and password start the
 // console's cookie session (session.js).
-import { h, replace, field, stylesheet } from "./dom.js";
+import { h, replace, field } from "./dom.js";
+import { stylesheet } from "./stylesheet.js";
 import { bindMutation } from "./forms.js";
 import { logIn } from "./session.js";
 
