@@ -10,6 +10,9 @@ import { requestsTable } from "./services.js";
 import { usersCard } from "./users.js";
 import { expiry } from "./lots.js";
 import { balanceState, formatAmount, formatCredits, signed } from "./money.js";
+import { stylesheet } from "./stylesheet.js";
+
+await stylesheet("catalog.css");
 
 const CUSTOMERS = `query Customers($search: String, $after: String, $order: CustomerOrder!) {
   customers(first: 50, search: $search, after: $after, orderBy: $order) { totalCount nodes { id name balance lastSequence alertThreshold } pageInfo { hasNextPage endCursor } }
