@@ -12,7 +12,8 @@
 // notifications). Property `notificationLink`: a function from a notification to {href, label} (or
 // null) that links it to the host app's page about it; without one, notifications have no link.
 // Events: `credit-balance:change` (detail: the BalanceEvent), `credit-balance:unauthenticated` (the
-// token is refused: log in again).
+// token is refused: log in again). The bell's panel is credit-balance-panel.js, loaded from the same
+// place the first time the bell is opened.
 import "./relative-time-define.js";
 import { GraphQLClient, defaultEndpoint, socketUrl } from "./graphql.js";
 import { liveFor, watchBalance } from "./live.js";
