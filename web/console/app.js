@@ -3,11 +3,10 @@
 // no token in the page, its storage or a URL. Every tab of the browser shares it, a reload keeps
 // the screen (the URL is the state), and a logout in one tab logs every tab out.
 import "./credit-balance-define.js";
-import { h, replace, field, labelTableCells } from "./dom.js";
+import { h, replace, labelTableCells } from "./dom.js";
 import { GraphQLClient, defaultEndpoint, socketUrl } from "./graphql.js";
 import { closeAll, liveFor } from "./live.js";
-import { bindMutation } from "./forms.js";
-import { csrfToken, logIn, logOut, onOtherTabs, sessionAuth } from "./session.js";
+import { csrfToken, logOut, onOtherTabs, sessionAuth } from "./session.js";
 
 const main = document.getElementById("main");
 const topbar = document.getElementById("topbar");
@@ -174,35 +173,21 @@ function renderTopbar() {
   topbar.hidden = false;
 }
 
-function loginScreen() {
-  document.title = "Log in · Credits";
+/** The login screen (its module loaded on first use), showing the notice kept for it. */
+async function loginScreen(mine) {
+  replace(main, loadingView());
+  const { loginScreen: show } = await import("./login.js");
+  if (mine !== generation) return;
   const shown = notice;
   notice = null;
-  const email = field("Email", { name: "email", type: "email", autocomplete: "username", required: true });
-  const password = field("Password", { name: "password", type: "password", autocomplete: "current-password", required: true });
-  const form = h("form", { class: "stack", novalidate: true }, email.wrap, password.wrap, h("button", { type: "submit", class: "button primary wide" }, "Log in"));
-  bindMutation(form, {
-    fields: { email, password },
-    run: () => logIn(email.input.value.trim(), password.input.value),
-    done: async () => {
+  show(main, {
+    notice: shown,
+    loggedIn: async () => {
       const next = nextPath();
       await loadViewer();
       navigate(next || HOME[viewer.role], { replaceState: true });
     },
   });
-  replace(
-    main,
-    h(
-      "section",
-      { class: "login card" },
-      h("div", { class: "login-brand" }, h("span", { class: "logo", "aria-hidden": "true" }, "C"), h("span", {}, "Credits")),
-      h("h1", {}, "Log in to the console"),
-      shown ? h("p", { class: "notice", role: "alert" }, shown) : null,
-      form,
-      h("p", { class: "muted small" }, "Integrators: the GraphQL API is at ", h("a", { href: "/graphql" }, "/graphql"), "."),
-    ),
-  );
-  email.input.focus();
 }
 
 async function loadViewer() {
@@ -284,7 +269,7 @@ async function render() {
     if (!isConsolePath(path)) return notFound();
     const login = loginUrl(path);
     if (path !== "/login") history.replaceState(null, "", login);
-    return loginScreen();
+    return loginScreen(mine);
   }
   if (path === "/" || path === "/login") return navigate(nextPath() || HOME[viewer.role], { replaceState: true });
   renderTopbar();

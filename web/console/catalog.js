@@ -8,8 +8,11 @@ import { ledgerPanel } from "./ledger.js";
 import { balanceCard, thresholdForm } from "./dashboard.js";
 import { requestsTable } from "./services.js";
 import { usersCard } from "./users.js";
-import { expiry, lotsPanel } from "./lots.js";
+import { expiry } from "./lots.js";
 import { balanceState, formatAmount, formatCredits, signed } from "./money.js";
+import { stylesheet } from "./stylesheet.js";
+
+await stylesheet("catalog.css");
 
 const CUSTOMERS = `query Customers($search: String, $after: String, $order: CustomerOrder!) {
   customers(first: 50, search: $search, after: $after, orderBy: $order) { totalCount nodes { id name balance lastSequence alertThreshold } pageInfo { hasNextPage endCursor } }
@@ -323,8 +326,9 @@ export async function creditManagement(main, { client, live }, id) {
   const watch = watchBalance(live, client, customer.id);
   const summary = balanceCard(watch, "Current balance");
   const ledger = ledgerPanel(client, customer.id, watch);
-  const lots = lotsPanel(client, customer.id, watch);
+  const panels = import("./lots-panel.js"); // only this screen shows the lots table
   const enabled = (await client.request(SETTINGS)).creditSettings.creditManagementEnabled;
+  const lots = (await panels).lotsPanel(client, customer.id, watch);
   replace(
     main,
     ...customerHeader(customer, "credit"),

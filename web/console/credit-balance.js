@@ -12,17 +12,17 @@
 // notifications). Property `notificationLink`: a function from a notification to {href, label} (or
 // null) that links it to the host app's page about it; without one, notifications have no link.
 // Events: `credit-balance:change` (detail: the BalanceEvent), `credit-balance:unauthenticated` (the
-// token is refused: log in again).
+// token is refused: log in again). The bell's panel is credit-balance-panel.js, loaded from the same
+// place the first time the bell is opened.
 import "./relative-time-define.js";
 import { GraphQLClient, defaultEndpoint, socketUrl } from "./graphql.js";
 import { liveFor, watchBalance } from "./live.js";
-import { balanceState, formatAmount, formatCredits } from "./money.js";
+import { balanceState, formatAmount } from "./money.js";
 
 const VIEWER = `query Badge { viewer { id role unreadNotificationCount customer { id } } }`;
 const UNREAD = `query Unread { viewer { unreadNotificationCount } }`;
 const NOTE = `id kind message balance threshold createdAt read customer { id name } lot { id }`;
 const NOTIFICATIONS = `query Notifications { notifications(first: 20) { nodes { ${NOTE} } } }`;
-const MARK = `mutation Mark($ids: [ID!]) { markNotificationsRead(ids: $ids) { count userErrors { code message } } }`;
 const ADDED = `subscription Added { notificationAdded { ${NOTE} } }`;
 
 const STATE_LABEL = { negative: "below zero", low: "below the alert threshold", ok: "", unknown: "" };
@@ -35,16 +35,6 @@ function el(tag, attributes = {}, ...children) {
   }
   element.append(...children.filter((c) => c !== null && c !== undefined));
   return element;
-}
-
-/** A notification's text from its kind and amounts, in the console's money format; else the server's. */
-export function notificationText(note) {
-  const whose = note.customer?.name ? `The credit balance of ${note.customer.name}` : "The credit balance";
-  if (note.kind === "BELOW_ZERO") return `${whose} fell below zero: ${formatCredits(note.balance)}.`;
-  if (note.kind === "BELOW_THRESHOLD" && note.threshold != null) {
-    return `${whose} fell below ${formatCredits(note.threshold)}: ${formatCredits(note.balance)}.`;
-  }
-  return note.message;
 }
 
 function bellIcon() {
@@ -88,25 +78,22 @@ export class CreditBalanceElement extends HTMLElement {
       el("span", { class: "visually-hidden" }, "Notifications"),
       this.countEl,
     );
-    this.listEl = el("ul", { class: "list" });
-    this.panelEl = el(
-      "div",
-      { class: "panel", hidden: true, role: "region", "aria-label": "Notifications" },
-      el("div", { class: "panel-head" }, el("strong", {}, "Notifications"), el("button", { type: "button", class: "link", onclick: () => this.markRead(null) }, "Mark all read")),
-      this.listEl,
-    );
-    this.bellEl = el("span", { class: "bell-wrap" }, this.bellButton, this.panelEl);
+    // The panel (credit-balance-panel.js) is loaded and added the first time the bell is opened.
+    this.panelLoading = null;
+    this.panelView = null;
+    this.panelOpen = false;
+    this.bellEl = el("span", { class: "bell-wrap" }, this.bellButton);
     root.append(this.wrapEl, this.bellEl);
     // While the panel is open: Escape anywhere closes it (focus back on the bell), and so does a
     // click anywhere outside the element (focus stays where the click put it).
     this.onKey = (event) => {
-      if (event.key === "Escape" && !this.panelEl.hidden) {
+      if (event.key === "Escape" && this.panelOpen) {
         this.toggle(false);
         this.bellButton.focus();
       }
     };
     this.onOutside = (event) => {
-      if (!this.panelEl.hidden && !event.composedPath().includes(this)) this.toggle(false);
+      if (this.panelOpen && !event.composedPath().includes(this)) this.toggle(false);
     };
   }
 
@@ -233,7 +220,7 @@ export class CreditBalanceElement extends HTMLElement {
         this.refreshUnread(); // the server's count: the event may also be in an earlier read
         // An alert may come from a threshold set elsewhere: show the threshold as it now is.
         this.watch?.refreshThreshold();
-        this.renderList();
+        this.panelView?.render();
         this.render();
       });
       this._cleanup.push(dispose);
@@ -293,62 +280,27 @@ export class CreditBalanceElement extends HTMLElement {
     this.bellButton.setAttribute("aria-label", this.unread ? `Notifications, ${this.unread} unread` : "Notifications");
   }
 
-  async toggle(open = this.panelEl.hidden) {
-    this.panelEl.hidden = !open;
+  /** Open or close the bell's panel; opening reads the notifications again. */
+  async toggle(open = !this.panelOpen) {
+    this.panelOpen = open;
     this.bellButton.setAttribute("aria-expanded", String(open));
-    if (open) {
-      try {
-        this.notifications = (await this.client.request(NOTIFICATIONS)).notifications.nodes;
-      } catch {
-        this.notifications = [];
-      }
-      this.unread = this.notifications.filter((n) => !n.read).length;
-      this.renderList();
-      this.render();
+    if (this.panelView) this.panelView.element.hidden = !open;
+    if (!open) return;
+    this.panelLoading ??= import("./credit-balance-panel.js")
+      .then(({ notificationPanel }) => notificationPanel(this))
+      .catch((error) => {
+        this.panelLoading = null; // the next opening tries again
+        throw error;
+      });
+    const [panel, notifications] = await Promise.all([this.panelLoading, this.client.request(NOTIFICATIONS).then((data) => data.notifications.nodes, () => [])]);
+    if (!this.panelView) {
+      this.panelView = panel;
+      this.bellEl.append(panel.element);
     }
-  }
-
-  renderList() {
-    this.listEl.replaceChildren();
-    if (!this.notifications.length) {
-      this.listEl.append(el("li", { class: "empty" }, "No notifications. You are told here when the balance falls below zero or below the alert threshold."));
-      return;
-    }
-    for (const note of this.notifications) {
-      const link = this.notificationLink?.(note);
-      const follow = () => {
-        this.toggle(false);
-        if (!note.read) this.markRead([note.id]);
-      };
-      const item = el(
-        "li",
-        { class: note.read ? "read" : "unread" },
-        el(
-          "div",
-          { class: "body" },
-          el("span", { class: "message" }, notificationText(note)),
-          el(
-            "span",
-            { class: "meta" },
-            el("relative-time", { datetime: note.createdAt }),
-            link ? el("a", { href: link.href, onclick: follow }, link.label) : null,
-          ),
-        ),
-        note.read ? null : el("button", { type: "button", class: "link", onclick: () => this.markRead([note.id]) }, "Mark read"),
-      );
-      this.listEl.append(item);
-    }
-  }
-
-  async markRead(ids) {
-    try {
-      await this.client.request(MARK, { ids });
-    } catch {
-      return;
-    }
-    for (const note of this.notifications) if (!ids || ids.includes(note.id)) note.read = true;
-    this.unread = ids ? Math.max(0, this.unread - ids.length) : 0;
-    this.renderList();
+    this.notifications = notifications;
+    this.unread = notifications.filter((n) => !n.read).length;
+    panel.element.hidden = !this.panelOpen;
+    panel.render();
     this.render();
   }
 }

@@ -7,12 +7,6 @@ import { messageFor, userErrorMessage } from "./messages.js";
 export { messageFor };
 
 /**
- * Bind a form to a mutation. `fields` maps an argument name (the last part of a userError's field
- * path, e.g. "amount") to a field from dom.field(). `run(key)` sends the mutation and returns its
- * payload; `done(payload)` handles success. The key stays the same until the action succeeds or the
- * form is edited, so a double click or a retry replays instead of acting twice.
- */
-/**
  * Show `button` busy while `work()` runs: disabled, aria-busy, a spinner (style.css). `others` are
  * disabled too (a confirmation's Cancel). Returns what `work()` returns; a busy button ignores clicks.
  */

@@ -3,10 +3,9 @@
 // once, in sequence order. Charges and refunds name their service and link to the request; the
 // whole ledger (or the chosen dates) downloads as CSV through a one-time link.
 import "./relative-time-define.js";
-import { h, replace, uid } from "./dom.js";
+import { h, replace, uid, when } from "./dom.js";
 import { balanceHistory } from "./chart.js";
 import { formatAmount, signed } from "./money.js";
-import { expiry } from "./lots.js";
 import { ALLOCATIONS, SERVICE_REQUEST } from "./live.js";
 import { messageFor } from "./forms.js";
 import { dateRange } from "./dates.js";
@@ -29,7 +28,7 @@ const KIND = { GRANT: "Grant", WITHDRAWAL: "Withdrawal", SERVICE_CHARGE: "Servic
 function allocationLabel(allocation) {
   const lot = allocation.lot;
   if (!lot) return "Debt";
-  return `Lot from #${lot.transaction.sequence} (priority ${lot.priority}, ${lot.expiresAt ? `expires ${expiry(lot.expiresAt)}` : "no expiry"})`;
+  return `Lot from #${lot.transaction.sequence} (priority ${lot.priority}, ${lot.expiresAt ? `expires ${when(lot.expiresAt)}` : "no expiry"})`;
 }
 
 /** The allocations of one entry, folded: "2 lots" opens the list. */

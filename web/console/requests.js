@@ -4,6 +4,9 @@
 import { h, replace, uid } from "./dom.js";
 import { requestsTable } from "./services.js";
 import { dateRange } from "./dates.js";
+import { stylesheet } from "./stylesheet.js";
+
+await stylesheet("requests.css");
 
 const ALL_BALANCES = `subscription RequestsBalances { balanceChanged { customerId sequence } }`;
 const STATUSES = [["REQUESTED", "Waiting for a decision"], ["", "All statuses"], ["COMPLETED", "Completed"], ["CANCELLED", "Cancelled"], ["FAILED", "Failed"], ["REJECTED", "Rejected"]];

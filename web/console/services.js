@@ -1,9 +1,9 @@
 // Service requests with their actions, shared by the Dashboard, a customer's page, Requests and the
 // Services screen (services-screen.js). An end user sees its own requests; a customer administrator
 // its customer's. Results are said in a status line with its place reserved (nothing moves), which
-// clears itself; Fail and Reject ask for a reason and a confirmation.
+// clears itself; the catalog administrator's Complete, Fail and Reject are in request-decisions.js.
 import "./relative-time-define.js";
-import { h, replace, field, setError } from "./dom.js";
+import { h, replace } from "./dom.js";
 import { messageFor, whileBusy } from "./forms.js";
 import { userErrorsText } from "./messages.js";
 import { formatAmount, formatCredits, toCents } from "./money.js";
@@ -22,9 +22,6 @@ const ALL_REQUESTS = `query AllRequests($status: ServiceRequestStatus, $after: S
 }`;
 const TRANSITIONS = {
   cancel: ["Cancel", `mutation Cancel($id: ID!) { cancelServiceRequest(id: $id) { serviceRequest { id status } userErrors { code field message } } }`, "cancelServiceRequest"],
-  complete: ["Complete", `mutation Complete($id: ID!) { completeServiceRequest(id: $id) { serviceRequest { id status } userErrors { code field message } } }`, "completeServiceRequest"],
-  fail: ["Fail", `mutation Fail($id: ID!, $reason: String) { failServiceRequest(id: $id, reason: $reason) { serviceRequest { id status } userErrors { code field message } } }`, "failServiceRequest"],
-  reject: ["Reject", `mutation Reject($id: ID!, $reason: String) { rejectServiceRequest(id: $id, reason: $reason) { serviceRequest { id status } userErrors { code field message } } }`, "rejectServiceRequest"],
 };
 const STATUS = { REQUESTED: "Requested", COMPLETED: "Completed", CANCELLED: "Cancelled", FAILED: "Failed", REJECTED: "Rejected" };
 const REFUNDED = ["CANCELLED", "FAILED", "REJECTED"];
@@ -68,13 +65,17 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
     refresh();
   });
 
+  // Complete, Fail and Reject come with their own module, loaded beside the first read of the list.
+  const decisions = canDecide ? import("./request-decisions.js") : null;
+  let decide = null;
+
   const said = transientStatus();
   // The open Fail/Reject confirmation (request id → its element), kept across the list's refreshes.
   const deciding = new Map();
 
   /** Run a transition with `button` busy (and the row's `others` disabled), then say what it did. */
   async function act(kind, request, reason = null, button = null, others = []) {
-    const [, mutation, name] = TRANSITIONS[kind];
+    const [, mutation, name] = TRANSITIONS[kind] || decide.DECISIONS[kind];
     message.hidden = true;
     said.clear();
     let done = false;
@@ -104,44 +105,6 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
     (done ? said.element : message).focus();
   }
 
-  /** Fail or Reject: the reason and a confirmation, inline in the row. */
-  function confirmDecision(kind, request, cell, trigger) {
-    const verb = kind === "fail" ? "fail" : "reject";
-    const reason = field("Reason", { name: "reason", autocomplete: "off", class: "small-input", required: true }, `Shown to ${request.customer ? request.customer.name : "the customer"}.`);
-    const yes = h("button", { type: "submit", class: `button small ${kind === "reject" ? "danger" : ""}` }, `Confirm: ${verb}`);
-    const no = h("button", { type: "button", class: "button small" }, "Keep");
-    const refund = toCents(request.amount) === 0n ? "" : ` and refund ${formatCredits(request.amount)}`;
-    const box = h(
-      "form",
-      { class: "confirm decide", role: "group", "aria-label": `Confirm: ${verb} ${named(request)}`, novalidate: true },
-      h("p", {}, `${verb === "fail" ? "Fail" : "Reject"} ${named(request)}${refund}?`),
-      reason.wrap,
-      h("div", { class: "row-actions" }, yes, no),
-    );
-    const close = () => {
-      deciding.delete(request.id);
-      box.replaceWith(cell);
-      trigger.focus();
-    };
-    no.addEventListener("click", close);
-    box.addEventListener("keydown", (event) => {
-      if (event.key === "Escape") close();
-    });
-    box.addEventListener("submit", (event) => {
-      event.preventDefault();
-      const text = reason.input.value.trim();
-      if (!text) {
-        setError(reason, `Say why it is ${verb === "fail" ? "failed" : "rejected"}: the customer sees this reason.`);
-        reason.input.focus();
-        return;
-      }
-      act(kind, request, text, yes, [no]);
-    });
-    deciding.set(request.id, box);
-    cell.replaceWith(box);
-    reason.input.focus();
-  }
-
   function actions(request) {
     if (request.status !== "REQUESTED") {
       const refunded = REFUNDED.includes(request.status) && toCents(request.amount) > 0n;
@@ -159,14 +122,7 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
     const others = (button) => [...cell.querySelectorAll("button")].filter((b) => b !== button);
     const run = (kind) => (event) => act(kind, request, null, event.currentTarget, others(event.currentTarget));
     if (canCancel) cell.append(h("button", { type: "button", class: "button small", onclick: run("cancel") }, "Cancel"));
-    if (canDecide) {
-      const label = (verb) => `${verb} ${named(request)}`;
-      const fail = h("button", { type: "button", class: "button small", "aria-label": label("Fail") }, "Fail");
-      const reject = h("button", { type: "button", class: "button small danger", "aria-label": label("Reject") }, "Reject");
-      fail.addEventListener("click", () => confirmDecision("fail", request, cell, fail));
-      reject.addEventListener("click", () => confirmDecision("reject", request, cell, reject));
-      cell.append(h("button", { type: "button", class: "button small", onclick: run("complete") }, "Complete"), fail, reject);
-    }
+    if (decide) decide.decisionButtons(cell, request, { act, named, deciding, run });
     return cell;
   }
 
@@ -212,6 +168,7 @@ export function requestsTable(client, { customerId, canCancel = false, canDecide
       message.textContent = messageFor(error);
       message.hidden = false;
     }
+    decide ??= await decisions;
     // A refresh redraws every row: an open confirmation keeps its element, its text and the focus.
     const focused = document.activeElement;
     for (const id of [...deciding.keys()]) {

@@ -5,6 +5,9 @@ import "./relative-time-define.js";
 import { h, replace, field, when } from "./dom.js";
 import { bindMutation, messageFor } from "./forms.js";
 import { userErrorsText } from "./messages.js";
+import { stylesheet } from "./stylesheet.js";
+
+await stylesheet("webhooks.css");
 
 const ENDPOINT_FIELDS = "id url description enabled disabledReason eventTypes createdAt customer { id name }";
 // Each endpoint's backlog: how many deliveries it still owes and when the oldest was recorded.

@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 
 # package@version  files to keep (paths inside the package)
 VERSIONS=(
-  "graphql-ws@6.4.2 LICENSE.md dist/client.js dist/common-*.js"
+  "graphql-ws@6.4.2 LICENSE.md umd/graphql-ws.min.js"
   "react@18.2.0 LICENSE umd/react.production.min.js"
   "react-dom@18.2.0 LICENSE umd/react-dom.production.min.js"
   "graphiql@3.8.3 LICENSE graphiql.min.js graphiql.min.css"
