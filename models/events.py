@@ -24,7 +24,7 @@ class BalanceChanged:
 
 @dataclass(frozen=True)
 class CustomerChanged:
-    """A customer's settings (its alert threshold) changed: its open screens see them live."""
+    """A customer's settings (threshold, floor, top-up, runway alert) changed: open screens see them live."""
 
     customer_id: uuid.UUID
 

@@ -24,7 +24,7 @@ from models.credit_alert import CreditAlert
 from models.customer import Customer
 from models.customer_admins import notify_customer_admins
 from models.errors import invalid_input, not_found
-from models.events import AlertRaised
+from models.events import AlertRaised, CustomerChanged
 from models.money import format_amount
 from models.notification import AlertKind
 from models.outbox import format_expiry, render_runway_email
@@ -85,6 +85,7 @@ async def set_runway_alert(customer_id: uuid.UUID, days: int | None) -> Customer
             customer.runway_low_fired = False
             await evaluate(uow, customer, clock.now())
             await customer.save(using_db=uow.conn, update_fields=["runway_alert_days", "runway_low_fired"])
+            uow.events.append(CustomerChanged(customer.id))
         return customer
 
     return await run_in_transaction(work)

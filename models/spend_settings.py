@@ -16,6 +16,7 @@ from tortoise import connections
 from infra import clock
 from models.customer import Customer
 from models.errors import invalid_input, not_found
+from models.events import CustomerChanged
 from models.lots import check_priority
 from models.spend_controls import period_bounds, spending
 from models.unit_of_work import UnitOfWork, run_in_transaction
@@ -50,8 +51,10 @@ async def set_minimum_balance(customer_id: uuid.UUID, minimum: int | None) -> Cu
 
     async def work(uow: UnitOfWork) -> Customer:
         customer = await _locked_customer(uow, customer_id)
-        customer.minimum_balance = minimum
-        await customer.save(using_db=uow.conn, update_fields=["minimum_balance"])
+        if customer.minimum_balance != minimum:
+            customer.minimum_balance = minimum
+            await customer.save(using_db=uow.conn, update_fields=["minimum_balance"])
+            uow.events.append(CustomerChanged(customer.id))
         return customer
 
     return await run_in_transaction(work)
@@ -75,12 +78,15 @@ async def set_auto_top_up(customer_id: uuid.UUID, rule: TopUpRule) -> Customer:
 
     async def work(uow: UnitOfWork) -> Customer:
         customer = await _locked_customer(uow, customer_id)
+        before = [getattr(customer, name) for name in _RULE_FIELDS]
         customer.top_up_threshold = rule.threshold
         customer.top_up_amount = rule.amount
         customer.top_up_priority = 50 if rule.priority is None else rule.priority
         customer.top_up_expires_in_days = rule.expires_in_days
         customer.top_up_max_per_day = DEFAULT_MAX_PER_DAY if rule.max_per_day is None else rule.max_per_day
-        await customer.save(using_db=uow.conn, update_fields=list(_RULE_FIELDS))
+        if [getattr(customer, name) for name in _RULE_FIELDS] != before:
+            await customer.save(using_db=uow.conn, update_fields=list(_RULE_FIELDS))
+            uow.events.append(CustomerChanged(customer.id))
         return customer
 
     return await run_in_transaction(work)
@@ -100,10 +106,11 @@ async def disable_auto_top_up(customer_id: uuid.UUID) -> Customer:
 
     async def work(uow: UnitOfWork) -> Customer:
         customer = await _locked_customer(uow, customer_id)
-        customer.top_up_threshold = customer.top_up_amount = customer.top_up_expires_in_days = None
-        await customer.save(
-            using_db=uow.conn, update_fields=["top_up_threshold", "top_up_amount", "top_up_expires_in_days"]
-        )
+        if customer.top_up_threshold is not None:
+            customer.top_up_threshold = customer.top_up_amount = customer.top_up_expires_in_days = None
+            cleared = ["top_up_threshold", "top_up_amount", "top_up_expires_in_days"]
+            await customer.save(using_db=uow.conn, update_fields=cleared)
+            uow.events.append(CustomerChanged(customer.id))
         return customer
 
     return await run_in_transaction(work)

@@ -196,7 +196,8 @@ class Subscription:
 
     @strawberry.subscription(
         description=(
-            "A customer's settings (its alert threshold) as committed, each time they change, so that "
+            "A customer's settings (alert threshold, minimum balance, auto top-up, runway alert days) as "
+            "committed, each time they change, so that "
             "open screens show them; balances move in balanceChanged. Another customer or a missing one: "
             "FORBIDDEN."
         )

@@ -126,3 +126,19 @@ subscription ($customerId: ID) {
 }"""
 CUSTOMER_CHANGED = """
 subscription ($customerId: ID) { customerChanged(customerId: $customerId) { id name alertThreshold } }"""
+
+# Settings of issue 22, as the console sets them (userErrors codes only).
+SET_MINIMUM_BALANCE = """
+mutation ($input: SetMinimumBalanceInput!) { setMinimumBalance(input: $input) { userErrors { code } } }"""
+SET_AUTO_TOP_UP = """
+mutation ($input: SetAutoTopUpInput!) { setAutoTopUp(input: $input) { userErrors { code } } }"""
+DISABLE_AUTO_TOP_UP = """
+mutation ($id: ID!) { disableAutoTopUp(customerId: $id) { userErrors { code } } }"""
+SET_RUNWAY_ALERT = """
+mutation ($input: SetRunwayAlertInput!) { setRunwayAlert(input: $input) { userErrors { code } } }"""
+CUSTOMER_CONTROLS_CHANGED = """
+subscription ($customerId: ID) {
+  customerChanged(customerId: $customerId) {
+    id minimumBalance autoTopUp { threshold amount } runwayAlertDays
+  }
+}"""
