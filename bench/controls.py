@@ -20,7 +20,7 @@ from models.spend_settings import TopUpRule, set_auto_top_up, set_minimum_balanc
 from models.user import SpendLimitPeriod, User
 from settings import Settings
 
-CONTROLS_ROUNDS = 3  # plain and controlled runs alternate; the figure is the median of paired ratios
+CONTROLS_ROUNDS = 5  # plain and controlled runs alternate; the figure is the median of paired ratios
 CONTROLLED_VS_PLAIN_TARGET = 0.9
 FIRST_CONTROLS_SEAT = 400_000  # seat numbers for this scenario (lots' are 100,000…, runway's 300,000)
 MINIMUM_BALANCE = 0
