@@ -14,6 +14,7 @@ SCENARIOS = (
     "lean",
     "lots",
     "expiry",
+    "controls",
     "runway",
     "grant",
     "cancel",

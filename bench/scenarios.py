@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import checks, lots, runway
+from bench import checks, controls, lots, runway
 from bench.ceilings import SqlSpec, run_asyncpg, run_pgbench
 from bench.config import Config
 from bench.load import LoadGenerator, LoadResult, Mode, graphql_request, percentile
@@ -562,6 +562,36 @@ class Suite:
         row.figures["sweep_period_s"] = Settings.model_fields["lot_sweep_seconds"].default
         await lots.expiry_figures(db, row, customers, expires_at, expired, strict=not config.smoke)
         self.add(row, problems)
+
+    # -- 2b'. spend controls --------------------------------------------------------------------------
+
+    async def scenario_controls(self) -> None:
+        """requestService for customers with every spend control set and with none, alternating.
+
+        Two groups of fresh seats seeded alike; one gets a floor, an auto top-up rule and its user's
+        monthly spend limit (bench/controls.py), none of which acts. The rounds alternate which group
+        goes first; the ratio controls / none is the median of the rounds' pairs, checked outside a
+        smoke run.
+        """
+        _, db, config = self._pg()
+        assert self.server is not None
+        if not self.side.here:
+            raise RuntimeError("the spend controls need this tree's domain; not run on a baseline")
+        count = config.customers
+        plain = await self.seed_seats(controls.FIRST_CONTROLS_SEAT, count, [])
+        controlled = await self.seed_seats(controls.FIRST_CONTROLS_SEAT + count, count, [])
+        await controls.set_controls(self.settings(config.database_url, "postgres"), controlled)
+        runs: dict[bool, list[Row]] = {False: [], True: []}
+        rounds = 1 if config.smoke else controls.CONTROLS_ROUNDS
+        for n in range(rounds):
+            for held, seats in (
+                ((False, plain), (True, controlled)) if n % 2 == 0 else ((True, controlled), (False, plain))
+            ):
+                shape = "distinct, controls" if held else "distinct, none"
+                row = await self._request_run("requestService controls", shape, [self.server], seats, db)
+                self.ratios(row, "distinct")
+                runs[held].append(row)
+        self.add(controls.controlled_against_plain(runs[False], runs[True], strict=not config.smoke))
 
     # -- 2c. the runway --------------------------------------------------------------------------------
 

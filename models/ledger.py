@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -128,11 +128,19 @@ class Prepared:
     refused: list[tuple[Movement, DomainError]]
 
 
-async def prepare(uow: UnitOfWork, groups: Sequence[tuple[uuid.UUID, list[Movement]]]) -> Prepared:
+async def prepare(
+    uow: UnitOfWork,
+    groups: Sequence[tuple[uuid.UUID, list[Movement]]],
+    *,
+    limited: Collection[uuid.UUID] | None = None,
+) -> Prepared:
     """Lock the groups' customers, run the spend controls on each debit and split the entries.
 
     Nothing is written yet: the caller may write what the accepted entries reference (a charge
-    batch's service requests) before `write`. Must run inside `uow`'s transaction.
+    batch's service requests) before `write`. `limited`: the charging users that had a spend
+    limit when the caller read them in this transaction (None: any may have one); only those
+    are locked and their spending read. A limit set since then applies from the next posting on,
+    as one set after this posting's lock would. Must run inside `uow`'s transaction.
     """
     if not groups or any(not movements for _, movements in groups):
         raise ValueError("a posting needs at least one entry per customer")
@@ -174,7 +182,7 @@ async def prepare(uow: UnitOfWork, groups: Sequence[tuple[uuid.UUID, list[Moveme
         for (_, entries), (_, movements) in zip(batch, groups, strict=True)
         for entry, movement in zip(entries, movements, strict=True)
     }
-    return await _lock_and_split(uow, batch, terms)
+    return await _lock_and_split(uow, batch, terms, limited)
 
 
 async def write(uow: UnitOfWork, prepared: Prepared) -> list[list[Posting]]:
@@ -240,6 +248,7 @@ async def _lock_and_split(
     uow: UnitOfWork,
     batch: list[tuple[uuid.UUID, list[CreditTransaction]]],
     terms: dict[uuid.UUID, Movement],
+    limited: Collection[uuid.UUID] | None,
 ) -> Prepared:
     """Lock each customer's row, guard each debit, split each entry across its lots.
 
@@ -273,7 +282,9 @@ async def _lock_and_split(
         e.actor_id
         for _, entries in batch
         for e in entries
-        if e.kind is TransactionKind.SERVICE_CHARGE and e.actor_id is not None
+        if e.kind is TransactionKind.SERVICE_CHARGE
+        and e.actor_id is not None
+        and (limited is None or e.actor_id in limited)
     ]
     limits = await spend_controls.read_limits(conn, charged_by, now)
     refunded = [

@@ -26,12 +26,15 @@ from models.unit_of_work import UnitOfWork, run_in_transaction
 MAX_REASON_LENGTH = 1000
 _OPERATION = "requestService"
 
-# A batch's facts in one round trip: its services, which of its customers exist, and whether
-# charging is on.
+# A batch's facts in one round trip: its services, which of its customers exist, whether
+# charging is on, and which of its requesters have a spend limit (the ledger locks and reads only
+# those: a batch with none skips the users' lock and the spending sum).
 _FACTS = (
     'SELECT \'service\' AS "what", "id", "credit_price" AS "price", "name", "created_at" FROM "service" '
     'WHERE "id" {services} '
     'UNION ALL SELECT \'customer\', "id", NULL, NULL, NULL FROM "customer" WHERE "id" {customers} '
+    'UNION ALL SELECT \'limited\', "id", NULL, NULL, NULL FROM "app_user" WHERE "id" {users} '
+    'AND "spend_limit" IS NOT NULL '
     f"UNION ALL SELECT 'charging', NULL, CASE WHEN {platform.ENABLED_SQL} THEN 1 ELSE 0 END, NULL, NULL"
 )
 # Charges are combined across customers into one transaction per lane; a customer always uses
@@ -47,6 +50,7 @@ class _Facts:
     customers: frozenset[uuid.UUID]
     charging: bool
     services: dict[uuid.UUID, Service]
+    limited: frozenset[uuid.UUID]  # requesters with a spend limit when the batch began
 
 
 @dataclass(frozen=True)
@@ -151,7 +155,7 @@ async def _charge_batch(tickets: list[Ticket[_Charge, RequestMade]]) -> None:
                         request_id=ticket.job.request_id,
                     )
                 )
-        prepared = await prepare(uow, list(charges.items())) if charges else None
+        prepared = await prepare(uow, list(charges.items()), limited=facts.limited) if charges else None
         if prepared is not None and prepared.refused:
             refused = {movement.service_request_id: error for movement, error in prepared.refused}
             for ticket, request in made:
@@ -219,14 +223,17 @@ async def _insert(uow: UnitOfWork, requests: list[ServiceRequest]) -> None:
 
 
 async def _read_facts(uow: UnitOfWork, charges: list[_Charge]) -> _Facts:
-    """Read the prices, customers and charging switch that `charges` are checked against."""
-    query = _FACTS.format(services=sql.among(uow.conn, 0), customers=sql.among(uow.conn, 1))
+    """Read the prices, customers, charging switch and requesters' limits `charges` are checked against."""
+    conn = uow.conn
+    query = _FACTS.format(services=sql.among(conn, 0), customers=sql.among(conn, 1), users=sql.among(conn, 2))
     services = sorted({c.service_id for c in charges})
     customers = sorted({c.customer_id for c in charges})
-    rows = await sql.fetch(uow.conn, query, services, customers)
+    users = sorted({c.actor.user_id for c in charges if c.actor.user_id is not None})
+    rows = await sql.fetch(conn, query, services, customers, users)
     prices: dict[uuid.UUID, int | None] = {}
     found: dict[uuid.UUID, Service] = {}
     present: set[uuid.UUID] = set()
+    limited: set[uuid.UUID] = set()
     charging = False
     for row in rows:
         if row["what"] == "service":
@@ -237,9 +244,11 @@ async def _read_facts(uow: UnitOfWork, charges: list[_Charge]) -> _Facts:
             )
         elif row["what"] == "customer":
             present.add(sql.as_uuid(row["id"]))
+        elif row["what"] == "limited":
+            limited.add(sql.as_uuid(row["id"]))
         else:
             charging = bool(row["price"])
-    return _Facts(prices, frozenset(present), charging, found)
+    return _Facts(prices, frozenset(present), charging, found, frozenset(limited))
 
 
 async def _record(

@@ -10,18 +10,19 @@ import pytest
 
 from infra import clock
 from infra.batching import Ticket
-from models import spend_settings
+from models import spend_controls, spend_settings
 from models.credit_alert import CreditAlert
 from models.credits import change_balance
 from models.customer import Customer
 from models.errors import DomainError, ErrorCode
 from models.idempotency import IdempotencyRecord
-from models.ledger import CreditTransaction, TransactionKind
+from models.ledger import CreditTransaction, Movement, TransactionKind, prepare
 from models.lots import CreditAllocation, CreditLot
 from models.notification import AlertKind, Notification
 from models.service import RequestStatus, ServiceRequest
 from models.service_requests import _Charge, _charge_batch, make_request, transition
 from models.spend_settings import TopUpRule
+from models.unit_of_work import unit_of_work
 from models.user import SpendLimitPeriod, User
 from models.webhook_outbox import WebhookDelivery, WebhookEventType
 from models.webhooks import create_endpoint
@@ -279,6 +280,47 @@ async def test_refunded_requests_do_not_count_against_the_limit() -> None:
     # then: it went through; spent counts only the second
     state = await limit_state(world)
     assert state is not None and state.spent == 8000
+
+
+async def test_a_batch_whose_requesters_have_no_limit_locks_no_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given: the users' lock and read watched; one user without a limit, then the same user with one
+    world = await make_world("shop", price="1.00", balance=1000)
+    read: list[list[object]] = []
+    real = spend_controls.read_limits
+
+    async def watched(conn: object, user_ids: list[object], now: dt.datetime) -> object:
+        if user_ids:
+            read.append(list(user_ids))
+        return await real(conn, user_ids, now)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(spend_controls, "read_limits", watched)
+
+    # when: a request without a limit, then one with a limit
+    await charge(world, 10)
+    unlimited = list(read)
+    await limit_user(world, 10000, SpendLimitPeriod.MONTH)
+    await charge(world, 10)
+
+    # then: the first batch locked no user; the second locked and read its user
+    assert unlimited == []
+    assert read == [[world.end_user.user.id]]
+
+
+async def test_a_limit_set_while_a_batch_is_read_applies_from_the_next_batch() -> None:
+    # given: a user whose limit of 5.00 was set after its batch read that it had none
+    world = await make_world("shop", price="1.00", balance=1000)
+    charges = [(world.customer.id, [Movement(1000, TransactionKind.SERVICE_CHARGE, world.end_user.actor)])]
+    await limit_user(world, 500, SpendLimitPeriod.MONTH)
+
+    # when: the ledger is told nobody has a limit, then posts with no hint
+    async with unit_of_work() as uow:
+        unguarded = await prepare(uow, charges, limited=frozenset())
+    async with unit_of_work() as uow:
+        guarded = await prepare(uow, charges)
+
+    # then: only the posting that read the limit refused the charge
+    assert unguarded.refused == []
+    assert [error.code for _, error in guarded.refused] == [ErrorCode.SPEND_LIMIT_EXCEEDED]
 
 
 async def test_a_catalog_admins_limit_holds_across_customers() -> None:
