@@ -9,6 +9,7 @@ import { balanceCard, thresholdForm } from "./dashboard.js";
 import { requestsTable } from "./services.js";
 import { usersCard } from "./users.js";
 import { expiry, lotsPanel } from "./lots.js";
+import { controlsPanel } from "./controls.js";
 import { balanceState, formatAmount, formatCredits, signed } from "./money.js";
 
 const CUSTOMERS = `query Customers($search: String, $after: String, $order: CustomerOrder!) {
@@ -324,6 +325,7 @@ export async function creditManagement(main, { client, live }, id) {
   const summary = balanceCard(watch, "Current balance");
   const ledger = ledgerPanel(client, customer.id, watch);
   const lots = lotsPanel(client, customer.id, watch);
+  const controls = controlsPanel(client, customer.id, watch);
   const enabled = (await client.request(SETTINGS)).creditSettings.creditManagementEnabled;
   replace(
     main,
@@ -335,6 +337,7 @@ export async function creditManagement(main, { client, live }, id) {
       h("h2", { id: "balance-section" }, "Balance"),
       h("div", { class: "grid three" }, summary.element, balanceAction(client, customer, "add"), balanceAction(client, customer, "remove")),
     ),
+    controls.element,
     lots.element,
     thresholdForm(client, watch, summary.draw),
     ledger.element,
@@ -343,6 +346,7 @@ export async function creditManagement(main, { client, live }, id) {
     summary.stop();
     ledger.stop();
     lots.stop();
+    controls.stop();
     watch.release();
   };
 }
