@@ -124,7 +124,7 @@ export function usersCard(client, viewer, customerId = null, title = "Users") {
     for (const user of users.values()) {
       const self = user.id === viewer.id;
       // Your own login cannot be deactivated (you would lock yourself out): disabled, and it says why.
-      const toggle = h("button", { type: "button", class: "button small", disabled: self, title: self ? "You cannot deactivate your own login: ask another administrator." : null, "aria-label": `${user.active ? "Deactivate" : "Reactivate"} ${user.email}` }, user.active ? "Deactivate" : "Reactivate");
+      const toggle = h("button", { type: "button", class: "button small toggle", disabled: self, title: self ? "You cannot deactivate your own login: ask another administrator." : null, "aria-label": `${user.active ? "Deactivate" : "Reactivate"} ${user.email}` }, user.active ? "Deactivate" : "Reactivate");
       toggle.addEventListener("click", async () => {
         message.hidden = true;
         await whileBusy(toggle, async () => {
@@ -138,7 +138,7 @@ export function usersCard(client, viewer, customerId = null, title = "Users") {
           }
         });
         draw();
-        list.querySelector(`tr[data-user="${user.id}"] button`)?.focus();
+        list.querySelector(`tr[data-user="${user.id}"] button.toggle`)?.focus();
       });
       const limit = h("button", { type: "button", class: "button small", "aria-label": `Set limit for ${user.email}` }, "Set limit");
       limit.addEventListener("click", () => limits.edit(user));
