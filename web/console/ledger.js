@@ -5,10 +5,10 @@
 import "./relative-time-define.js";
 import { h, replace, uid } from "./dom.js";
 import { balanceHistory } from "./chart.js";
-import { formatAmount, formatCredits, signed } from "./money.js";
+import { formatAmount, signed } from "./money.js";
 import { expiry } from "./lots.js";
 import { ALLOCATIONS, SERVICE_REQUEST } from "./live.js";
-import { messageFor, whileBusy } from "./forms.js";
+import { messageFor } from "./forms.js";
 import { dateRange } from "./dates.js";
 
 const PAGE = `query Ledger($id: ID, $after: String, $since: DateTime, $until: DateTime) {
@@ -20,7 +20,6 @@ const PAGE = `query Ledger($id: ID, $after: String, $since: DateTime, $until: Da
     }
   }
 }`;
-const BALANCE_AT = `query BalanceAt($id: ID, $time: DateTime!) { customer(id: $id) { id balanceAt(time: $time) } }`;
 // How long a row that arrived live stays highlighted (the CSS animation fades it out).
 const FRESH_MS = 4000;
 
@@ -64,36 +63,6 @@ function kindCell(entry) {
   );
 }
 
-/** "Balance on <date>": the balance at the end of a chosen day (the viewer's day), from Customer.balanceAt. */
-function balanceOnDate(client, customerId) {
-  const id = uid("balance-on");
-  const day = h("input", { id, type: "date", name: "day", required: true });
-  const show = h("button", { type: "submit", class: "button small" }, "Show balance");
-  const result = h("p", { class: "balance-on", role: "status" });
-  const form = h("form", { class: "toolbar", novalidate: true, "aria-label": "Balance on a date" }, h("label", { for: id }, "Balance on"), day, show);
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    if (!day.value) {
-      result.textContent = "Choose a date.";
-      day.focus();
-      return;
-    }
-    const [year, month, date] = day.value.split("-").map(Number);
-    // The end of that day where the viewer is: the balance after its last entry.
-    const end = new Date(new Date(year, month - 1, date + 1).getTime() - 1);
-    const shown = new Date(year, month - 1, date).toLocaleDateString(undefined, { dateStyle: "medium" });
-    await whileBusy(show, async () => {
-      try {
-        const data = await client.request(BALANCE_AT, { id: customerId, time: end.toISOString() });
-        result.textContent = `Balance on ${shown}: ${formatCredits(data.customer.balanceAt)} (at the end of the day).`;
-      } catch (error) {
-        result.textContent = messageFor(error);
-      }
-    });
-  });
-  return h("div", { class: "balance-at" }, form, result);
-}
-
 /** Ask the API for a one-time link to the CSV (60 s) and let the browser save it. */
 async function downloadCsv(client, customerId, range) {
   const url = new URL(`/exports/ledger/${encodeURIComponent(customerId)}/link`, client.endpoint);
@@ -120,6 +89,7 @@ export function ledgerPanel(client, customerId, watch) {
   let generation = 0; // a page read for an earlier range is dropped
   const body = h("tbody");
   const chart = balanceHistory(client, customerId, watch);
+  const balanceAt = h("div", { class: "balance-at" });
   const more = h("button", { type: "button", class: "button", hidden: true, onclick: () => load() }, "Show older transactions");
   const table = h(
     "table",
@@ -151,7 +121,7 @@ export function ledgerPanel(client, customerId, watch) {
   const element = h(
     "div",
     { class: "ledger" },
-    h("section", { class: "card" }, h("h2", {}, "Balance history"), chart.element, balanceOnDate(client, customerId)),
+    h("section", { class: "card" }, h("h2", {}, "Balance history"), chart.element, balanceAt),
     h("section", { class: "card" }, h("h2", {}, "Recent transactions"), filters, status, h("div", { class: "table-wrap" }, table), more),
   );
 
@@ -259,6 +229,11 @@ export function ledgerPanel(client, customerId, watch) {
   watch.addEventListener("change", onChange);
   // After the watch's anchor: the page holds every entry up to it, the watch brings the later ones.
   const ready = watch.ready.then(load);
+  // "Balance on <date>": its own module, fetched once the first page is drawn (not in the first load).
+  ready
+    .then(() => import("./balance-at.js"))
+    .then((module) => balanceAt.replaceWith(module.balanceOnDate(client, customerId)))
+    .catch(() => {});
   const stop = () => {
     watch.removeEventListener("change", onChange);
     chart.stop();
