@@ -181,6 +181,20 @@ class Api:
         await self.http.aclose()
 
 
+REQUEST_SERVICE = """mutation($input: RequestServiceInput!) {
+  requestService(input: $input) { serviceRequest { id } userErrors { code message } } }"""
+
+
+async def request_service(base_url: str, login: Any, service: Any, quantity: int = 1) -> dict[str, Any]:
+    """`login` requests `service` through the API of the server at `base_url`; the payload."""
+    client = Api(base_url, login.token)
+    try:
+        wanted = {"serviceId": str(service.id), "quantity": quantity, "idempotencyKey": uuid.uuid4().hex}
+        return (await client(REQUEST_SERVICE, {"input": wanted}))["requestService"]
+    finally:
+        await client.close()
+
+
 @pytest.fixture
 async def api(console_url: str) -> AsyncIterator[Any]:
     """`await api(token)` → an Api client of the live server acting with `token`."""

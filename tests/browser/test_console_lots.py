@@ -67,7 +67,7 @@ async def test_a_grant_with_more_options_becomes_a_lot_with_its_priority_and_exp
     await page.get_by_label("Credits to add").fill("100")
     await page.get_by_text("More options").click()
     await page.get_by_label("Expires on").fill(await page.evaluate(LOCAL_IN_DAYS, 3))
-    await page.get_by_label("Priority").fill("10")
+    await page.get_by_label("Priority", exact=True).fill("10")
     await page.get_by_role("button", name="Add", exact=True).click()
     await expect(page.get_by_role("group", name="Confirm add")).to_contain_text("priority 10")
     await page.get_by_role("button", name="Confirm: add 100.00").click()
@@ -109,7 +109,7 @@ async def test_a_past_expiry_or_a_priority_out_of_range_is_refused_beside_its_fi
 
     # when the expiry is cleared and the priority is 150
     await page.get_by_label("Expires on").fill("")
-    await page.get_by_label("Priority").fill("150")
+    await page.get_by_label("Priority", exact=True).fill("150")
     await page.get_by_role("button", name="Add", exact=True).click()
 
     # then the priority field says so, and no lot was made

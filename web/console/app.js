@@ -25,6 +25,8 @@ const NOTIFICATION_LINKS = {
   BELOW_ZERO: ["/dashboard", "See the balance and ledger"],
   BELOW_THRESHOLD: ["/dashboard", "See the balance and ledger"],
   CREDITS_EXPIRING: ["/dashboard", "See the credit lots"],
+  RUNWAY_LOW: ["/dashboard", "See the runway"],
+  AUTO_TOP_UP_LIMIT_REACHED: ["/dashboard", "See the balance and ledger"],
   WEBHOOK_DISABLED: ["/webhooks", "See the webhook endpoints"],
 };
 const HOME = { CATALOG_ADMIN: "/customers", CUSTOMER_ADMIN: "/dashboard", END_USER: "/services" };

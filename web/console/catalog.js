@@ -9,6 +9,7 @@ import { balanceCard, thresholdForm } from "./dashboard.js";
 import { requestsTable } from "./services.js";
 import { usersCard } from "./users.js";
 import { expiry } from "./lots.js";
+import { controlsPanel } from "./controls.js";
 import { balanceState, formatAmount, formatCredits, signed } from "./money.js";
 import { stylesheet } from "./stylesheet.js";
 
@@ -327,6 +328,7 @@ export async function creditManagement(main, { client, live }, id) {
   const summary = balanceCard(watch, "Current balance");
   const ledger = ledgerPanel(client, customer.id, watch);
   const panels = import("./lots-panel.js"); // only this screen shows the lots table
+  const controls = controlsPanel(client, customer.id, watch);
   const enabled = (await client.request(SETTINGS)).creditSettings.creditManagementEnabled;
   const lots = (await panels).lotsPanel(client, customer.id, watch);
   replace(
@@ -339,6 +341,7 @@ export async function creditManagement(main, { client, live }, id) {
       h("h2", { id: "balance-section" }, "Balance"),
       h("div", { class: "grid three" }, summary.element, balanceAction(client, customer, "add"), balanceAction(client, customer, "remove")),
     ),
+    controls.element,
     lots.element,
     thresholdForm(client, watch, summary.draw),
     ledger.element,
@@ -347,6 +350,7 @@ export async function creditManagement(main, { client, live }, id) {
     summary.stop();
     ledger.stop();
     lots.stop();
+    controls.stop();
     watch.release();
   };
 }

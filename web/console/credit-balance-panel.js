@@ -14,6 +14,10 @@ export function notificationText(note) {
   if (note.kind === "BELOW_THRESHOLD" && note.threshold != null) {
     return `${whose} fell below ${formatCredits(note.threshold)}: ${formatCredits(note.balance)}.`;
   }
+  if (note.kind === "AUTO_TOP_UP_LIMIT_REACHED") {
+    const of = note.customer?.name ? ` of ${note.customer.name}` : "";
+    return `Auto top-up${of} reached its daily limit and did not top up: the balance is ${formatCredits(note.balance)}.`;
+  }
   return note.message;
 }
 

@@ -151,16 +151,25 @@ export async function dashboard(main, { client, live, viewer }) {
   summary.element.append(expiring.element);
   const ledger = ledgerPanel(client, null, watch);
   const requests = requestsTable(client, { customerId: null, canCancel: true, title: "Service requests" });
+  const alerts = thresholdForm(client, watch, summary.draw);
   replace(
     main,
     h("div", { class: "page-head" }, h("h1", {}, "Dashboard"), h("p", { class: "muted" }, viewer.customer?.name || "")),
-    h("div", { class: "grid two" }, summary.element, thresholdForm(client, watch, summary.draw)),
+    h("div", { class: "grid two" }, summary.element, alerts),
     ledger.element,
     requests.element,
   );
   const onChange = () => requests.refresh();
   watch.addEventListener("change", onChange);
+  // The runway and its alert: their own module, fetched once the dashboard has drawn (first load).
+  let left = false;
+  let stopRunway = null;
+  import("./runway.js")
+    .then((runway) => left || (stopRunway = runway.dashboardRunway(client, watch, summary.element, alerts)))
+    .catch(() => {});
   return () => {
+    left = true;
+    stopRunway?.();
     summary.stop();
     expiring.stop();
     ledger.stop();

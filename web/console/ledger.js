@@ -22,7 +22,7 @@ const PAGE = `query Ledger($id: ID, $after: String, $since: DateTime, $until: Da
 // How long a row that arrived live stays highlighted (the CSS animation fades it out).
 const FRESH_MS = 4000;
 
-const KIND = { GRANT: "Grant", WITHDRAWAL: "Withdrawal", SERVICE_CHARGE: "Service charge", REFUND: "Refund", EXPIRATION: "Expiry" };
+const KIND = { GRANT: "Grant", WITHDRAWAL: "Withdrawal", SERVICE_CHARGE: "Service charge", REFUND: "Refund", EXPIRATION: "Expiry", AUTO_TOP_UP: "Auto top-up" };
 
 /** "Lot from #3 (priority 50, expires 12 Dec 2026, 18:00)" or "Debt". */
 function allocationLabel(allocation) {
@@ -88,6 +88,7 @@ export function ledgerPanel(client, customerId, watch) {
   let generation = 0; // a page read for an earlier range is dropped
   const body = h("tbody");
   const chart = balanceHistory(client, customerId, watch);
+  const balanceAt = h("div", { class: "balance-at" });
   const more = h("button", { type: "button", class: "button", hidden: true, onclick: () => load() }, "Show older transactions");
   const table = h(
     "table",
@@ -119,7 +120,7 @@ export function ledgerPanel(client, customerId, watch) {
   const element = h(
     "div",
     { class: "ledger" },
-    h("section", { class: "card" }, h("h2", {}, "Balance history"), chart.element),
+    h("section", { class: "card" }, h("h2", {}, "Balance history"), chart.element, balanceAt),
     h("section", { class: "card" }, h("h2", {}, "Recent transactions"), filters, status, h("div", { class: "table-wrap" }, table), more),
   );
 
@@ -227,6 +228,11 @@ export function ledgerPanel(client, customerId, watch) {
   watch.addEventListener("change", onChange);
   // After the watch's anchor: the page holds every entry up to it, the watch brings the later ones.
   const ready = watch.ready.then(load);
+  // "Balance on <date>": its own module, fetched once the first page is drawn (not in the first load).
+  ready
+    .then(() => import("./balance-at.js"))
+    .then((module) => balanceAt.replaceWith(module.balanceOnDate(client, customerId)))
+    .catch(() => {});
   const stop = () => {
     watch.removeEventListener("change", onChange);
     chart.stop();

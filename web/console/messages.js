@@ -18,6 +18,12 @@ const WORDS = {
   "INVALID_AMOUNT creditPrice": "Enter a price of zero or more, like 12.50 — or leave it empty for not charged.",
   "INVALID_AMOUNT threshold": "Enter a threshold like 1,000.50 — at most two decimals.",
   INVALID_AMOUNT: "Enter an amount like 1,000.50 — at most two decimals, below 1,000,000,000,000.",
+  "INVALID_AMOUNT minimumBalance": "Enter a minimum balance like −50.00 or 0.00 — at most two decimals — or leave it empty for none.",
+  "INVALID_INPUT amount": (e) => (/negative/.test(e.message) ? "Enter a limit of zero or more, without a minus sign." : "Enter an amount above zero."),
+  "INVALID_INPUT expiresInDays": "Enter a number of days from 1 to 3,650, or leave it empty for never.",
+  "INVALID_INPUT maxPerDay": "Enter a whole number from 1 to 24, or leave it empty for 3.",
+  "INVALID_INPUT days": "Enter a whole number of days from 1 to 365.",
+  "NOT_FOUND userId": "This user no longer exists, or you may not see it.",
   "INVALID_INPUT name": "Enter a name of at most 200 characters.",
   "INVALID_INPUT email": (e) => (/exists/.test(e.message) ? "Someone already has an account with this email address." : "Enter an email address like name@example.com."),
   "INVALID_INPUT password": (e) => (/at most/.test(e.message) ? "Choose a shorter password: at most 1,024 characters." : "Choose a password of at least 8 characters."),
@@ -41,8 +47,8 @@ const WORDS = {
   "RATE_LIMITED id": "Too many test sends and redeliveries for this endpoint just now. Wait a minute and try again.",
   "RATE_LIMITED deliveryId": "Too many test sends and redeliveries for this endpoint just now. Wait a minute and try again.",
   RATE_LIMITED: "Too many attempts. Wait a few minutes and try again.",
-  INSUFFICIENT_CREDITS: "There are not enough credits for this.",
-  SPEND_LIMIT_EXCEEDED: "This would go over the spending limit for the period.",
+  INSUFFICIENT_CREDITS: "Not enough credits: this would take the balance below its minimum balance, so nothing was done.",
+  SPEND_LIMIT_EXCEEDED: "This would go over the spend limit for this period. Nothing was charged; an administrator can raise the limit.",
 };
 
 /** The server's sentence as a last resort: capitalised, with a full stop. */

@@ -112,7 +112,11 @@ export async function services(main, { client, live, viewer }) {
   const watch = watchBalance(live, client, null);
   const onChange = () => requests.refresh();
   watch.addEventListener("change", onChange);
+  let left = false;
+  let stopRunway = null;
   const stop = () => {
+    left = true;
+    stopRunway?.();
     watch.removeEventListener("change", onChange);
     watch.release();
   };
@@ -130,6 +134,17 @@ export async function services(main, { client, live, viewer }) {
     throw error;
   }
   if (!found.length) list.append(h("tr", {}, h("td", { colspan: 3, class: "empty" }, "No services yet. The catalog administrator adds them.")));
+  // End users read the runway like the balance: the sentence only, from its own module.
+  if (own) {
+    import("./runway.js")
+      .then((runway) => {
+        if (left) return;
+        const text = runway.runwayText(client, watch);
+        main.querySelector(".page-head")?.append(text.element);
+        stopRunway = text.stop;
+      })
+      .catch(() => {});
+  }
   const balance = () => watch.balance ?? null;
   for (const service of found) list.append(serviceRow(client, service, { onRequested: () => requests.refresh(), status, warning, balance }));
   return stop;

@@ -1,18 +1,101 @@
 // Users of a customer: the customer administrator's Users screen, and the same list and form on a
 // customer's page for the catalog administrator (who creates a new customer's first administrator).
-import { h, replace, field } from "./dom.js";
+import { h, replace, field, uid } from "./dom.js";
 import { bindMutation, messageFor, whileBusy } from "./forms.js";
 import { userErrorsText } from "./messages.js";
+import { amountField } from "./amount-field.js";
+import { formatAmount } from "./money.js";
 
+const USER = "id email name role active spendLimit { amount period spent resetsAt }";
 const USERS = `query Users($id: ID, $after: String) {
-  customer(id: $id) { id users(first: 50, after: $after) { nodes { id email name role active } pageInfo { hasNextPage endCursor } } }
+  customer(id: $id) { id users(first: 50, after: $after) { nodes { ${USER} } pageInfo { hasNextPage endCursor } } }
 }`;
 const CREATE_USER = `mutation CreateUser($input: CreateUserInput!) {
-  createUser(input: $input) { user { id email name role active } userErrors { code field message } }
+  createUser(input: $input) { user { ${USER} } userErrors { code field message } }
 }`;
 const SET_ACTIVE = `mutation SetActive($id: ID!, $active: Boolean!) {
-  setUserActive(id: $id, active: $active) { user { id email name role active } userErrors { code field message } }
+  setUserActive(id: $id, active: $active) { user { ${USER} } userErrors { code field message } }
 }`;
+const SET_SPEND_LIMIT = `mutation SetSpendLimit($input: SetSpendLimitInput!) {
+  setSpendLimit(input: $input) { user { ${USER} } userErrors { code field message } }
+}`;
+const PERIOD_TEXT = { DAY: "today", MONTH: "this month" };
+
+/** "120.00 of 200.00 this month, resets 1 Jan" (a daily limit: "resets at 01:00"), in the viewer's time zone; or "No limit". */
+export function spendLimitText(limit) {
+  if (!limit) return "No limit";
+  const at = new Date(limit.resetsAt);
+  const resets = limit.period === "DAY" ? `at ${at.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })}` : at.toLocaleDateString(undefined, { day: "numeric", month: "short" });
+  return `${formatAmount(limit.spent)} of ${formatAmount(limit.amount)} ${PERIOD_TEXT[limit.period] || limit.period}, resets ${resets}`;
+}
+
+/** Set a user's spend limit: the user (chosen from the table), an amount and its period; or remove it. */
+function spendLimitForm(client, users, onSaved) {
+  const userId = uid("limit-user");
+  const periodId = uid("limit-period");
+  const who = h("select", { id: userId, name: "userId" });
+  who.style.width = "100%"; // a long email shrinks to the column (phones) instead of widening the page
+  const whoField = h("div", { class: "field" }, h("label", { for: userId }, "User"), who);
+  whoField.style.minWidth = "0";
+  const amount = amountField("Spend limit (credits)", { name: "amount", hint: "What the user's service requests may take per period. Up to two decimals." });
+  const period = h("select", { id: periodId, name: "period" }, h("option", { value: "MONTH" }, "Per month (UTC)"), h("option", { value: "DAY" }, "Per day (UTC)"));
+  const save = h("button", { type: "submit", class: "button primary" }, "Save limit");
+  const remove = h("button", { type: "submit", class: "button" }, "Remove limit");
+  const saved = h("p", { class: "success", role: "status", hidden: true, tabindex: "-1" });
+  const form = h(
+    "form",
+    { class: "grid-form", novalidate: true, "aria-label": "Spend limit" },
+    whoField,
+    amount.wrap,
+    h("div", { class: "field" }, h("label", { for: periodId }, "Period"), period),
+    h("div", { class: "field end row-actions" }, save, remove),
+  );
+  const chosen = () => users.get(who.value);
+  const fill = () => {
+    const limit = chosen()?.spendLimit;
+    amount.input.value = limit ? formatAmount(limit.amount) : "";
+    period.value = limit?.period || "MONTH";
+    remove.hidden = !limit;
+  };
+  const options = () => {
+    const current = who.value;
+    replace(who, ...[...users.values()].map((user) => h("option", { value: user.id }, user.email)));
+    if (users.has(current)) who.value = current;
+    fill();
+  };
+  who.addEventListener("change", fill);
+  form.addEventListener("input", () => (saved.hidden = true));
+  let removing = false;
+  form.addEventListener("submit", (event) => {
+    removing = event.submitter === remove;
+    if (removing || !amount.read().error) return;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    amount.input.focus();
+  });
+  bindMutation(form, {
+    fields: { amount },
+    run: async () => {
+      const input = removing ? { userId: who.value, amount: null } : { userId: who.value, amount: amount.read().value, period: period.value };
+      return (await client.request(SET_SPEND_LIMIT, { input })).setSpendLimit;
+    },
+    done: async (payload) => {
+      const user = payload.user;
+      onSaved(user);
+      saved.textContent = user.spendLimit ? `Saved: ${user.email} may spend ${spendLimitText(user.spendLimit)}.` : `Saved: ${user.email} has no spend limit.`;
+      saved.hidden = false;
+      saved.focus();
+    },
+  });
+  /** Choose `user` in the form and put the cursor in its amount (the table's "Set limit"). */
+  const edit = (user) => {
+    who.value = user.id;
+    fill();
+    saved.hidden = true;
+    amount.input.focus();
+  };
+  return { element: h("div", {}, h("h3", {}, "Spend limits"), h("p", { class: "muted" }, "A service request that would take a user's spending in the period above their limit is refused. Cancelled, failed and rejected requests do not count."), form, saved), options, edit };
+}
 
 const ROLE_TEXT = { CUSTOMER_ADMIN: "Administrator", END_USER: "End user" };
 
@@ -29,14 +112,19 @@ export function usersCard(client, viewer, customerId = null, title = "Users") {
   let cursor = null;
   let loaded = false;
   const role = h("select", { id: "new-user-role", name: "role" }, h("option", { value: "END_USER" }, "End user"), h("option", { value: "CUSTOMER_ADMIN" }, "Customer administrator"));
+  const limits = spendLimitForm(client, users, (user) => {
+    users.set(user.id, user);
+    draw();
+  });
   const noAdmin = h("p", { class: "notice", hidden: true }, "This customer has no administrator yet. Create one here: they can then log in, manage the customer's users and receive its alerts.");
   const draw = () => {
     replace(list);
-    if (!users.size) list.append(h("tr", {}, h("td", { colspan: 4, class: "empty" }, loaded ? (forCatalog ? "No users yet." : "No users yet. Add the people of your organisation below.") : "Loading users…")));
+    limits.options();
+    if (!users.size) list.append(h("tr", {}, h("td", { colspan: 5, class: "empty" }, loaded ? (forCatalog ? "No users yet." : "No users yet. Add the people of your organisation below.") : "Loading users…")));
     for (const user of users.values()) {
       const self = user.id === viewer.id;
       // Your own login cannot be deactivated (you would lock yourself out): disabled, and it says why.
-      const toggle = h("button", { type: "button", class: "button small", disabled: self, title: self ? "You cannot deactivate your own login: ask another administrator." : null, "aria-label": `${user.active ? "Deactivate" : "Reactivate"} ${user.email}` }, user.active ? "Deactivate" : "Reactivate");
+      const toggle = h("button", { type: "button", class: "button small toggle", disabled: self, title: self ? "You cannot deactivate your own login: ask another administrator." : null, "aria-label": `${user.active ? "Deactivate" : "Reactivate"} ${user.email}` }, user.active ? "Deactivate" : "Reactivate");
       toggle.addEventListener("click", async () => {
         message.hidden = true;
         await whileBusy(toggle, async () => {
@@ -50,9 +138,11 @@ export function usersCard(client, viewer, customerId = null, title = "Users") {
           }
         });
         draw();
-        list.querySelector(`tr[data-user="${user.id}"] button`)?.focus();
+        list.querySelector(`tr[data-user="${user.id}"] button.toggle`)?.focus();
       });
-      list.append(h("tr", { "data-user": user.id }, h("td", {}, user.name, self ? h("span", { class: "muted small" }, " (you)") : null, h("br"), h("span", { class: "muted small" }, user.email)), h("td", {}, ROLE_TEXT[user.role] || user.role), h("td", {}, user.active ? "Active" : "Deactivated"), h("td", { class: "actions" }, toggle)));
+      const limit = h("button", { type: "button", class: "button small", "aria-label": `Set limit for ${user.email}` }, "Set limit");
+      limit.addEventListener("click", () => limits.edit(user));
+      list.append(h("tr", { "data-user": user.id }, h("td", {}, user.name, self ? h("span", { class: "muted small" }, " (you)") : null, h("br"), h("span", { class: "muted small" }, user.email)), h("td", {}, ROLE_TEXT[user.role] || user.role), h("td", {}, user.active ? "Active" : "Deactivated"), h("td", { class: "spend-limit" }, spendLimitText(user.spendLimit)), h("td", { class: "actions" }, h("div", { class: "row-actions" }, limit, toggle))));
     }
     more.hidden = !cursor;
     // A customer without an active administrator: the catalog administrator is offered to create one.
@@ -106,8 +196,9 @@ export function usersCard(client, viewer, customerId = null, title = "Users") {
     h("h2", {}, title),
     noAdmin,
     message,
-    h("div", { class: "table-wrap" }, h("table", { class: "table", "aria-label": "Users" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "User"), h("th", { scope: "col" }, "Role"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))), list)),
+    h("div", { class: "table-wrap" }, h("table", { class: "table", "aria-label": "Users" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "User"), h("th", { scope: "col" }, "Role"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, "Spend limit"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))), list)),
     more,
+    limits.element,
     h("h3", {}, "Add a user"),
     form,
     created,
