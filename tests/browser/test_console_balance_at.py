@@ -66,7 +66,8 @@ async def test_the_new_alert_kinds_have_words_and_links(open_tab: Any) -> None:
 
     # when it words both new kinds
     words = await tab.page.evaluate(
-        WITH_MODULE, ["./credit-balance.js", [["notificationText", [note]], ["notificationText", [runway]]]]
+        WITH_MODULE,
+        ["./credit-balance-panel.js", [["notificationText", [note]], ["notificationText", [runway]]]],
     )
 
     # then the cap's alert is said in the console's words, the runway's with the server's forecast
