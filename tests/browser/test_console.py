@@ -159,6 +159,8 @@ async def test_after_the_network_returns_the_bell_counts_what_happened_meanwhile
     await expect(badge(tab)).to_have_text("10.00")
     bell = tab.page.get_by_role("button", name="Notifications")
     await expect(bell).to_have_accessible_name("Notifications")
+    # (the dashboard's modules loaded, the runway's after the first draw: the outage is the socket's)
+    await tab.page.wait_for_load_state("networkidle")
 
     # when the network drops while a withdrawal takes the balance below zero, and comes back
     await tab.context.set_offline(True)
