@@ -31,6 +31,8 @@ async def test_the_ledger_shows_the_balance_on_a_chosen_date(open_tab: Any) -> N
     yesterday = today - dt.timedelta(days=1)
 
     # when it asks for the balance on yesterday, then today
+    await page.get_by_role("button", name="Balance on a date…").click()
+    await expect(page.get_by_label("Balance on", exact=True)).to_be_focused()
     await page.get_by_label("Balance on", exact=True).fill(yesterday.isoformat())
     await page.get_by_role("button", name="Show balance").click()
     result = page.locator(".balance-on")

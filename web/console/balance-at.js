@@ -1,5 +1,5 @@
 // "Balance on <date>" under the balance-history chart: the balance at the end of a chosen local day,
-// from Customer.balanceAt. Imported by ledger.js once its screen has drawn.
+// from Customer.balanceAt. Imported by ledger.js when its "Balance on a date…" button is pressed.
 import { h, uid } from "./dom.js";
 import { formatCredits } from "./money.js";
 import { messageFor, whileBusy } from "./forms.js";

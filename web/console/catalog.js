@@ -13,7 +13,7 @@ import { controlsPanel } from "./controls.js";
 import { balanceState, formatAmount, formatCredits, signed } from "./money.js";
 import { stylesheet } from "./stylesheet.js";
 
-await stylesheet("catalog.css");
+await Promise.all([stylesheet("screens.css"), stylesheet("catalog.css")]);
 
 const CUSTOMERS = `query Customers($search: String, $after: String, $order: CustomerOrder!) {
   customers(first: 50, search: $search, after: $after, orderBy: $order) { totalCount nodes { id name balance lastSequence alertThreshold } pageInfo { hasNextPage endCursor } }

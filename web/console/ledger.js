@@ -228,11 +228,18 @@ export function ledgerPanel(client, customerId, watch) {
   watch.addEventListener("change", onChange);
   // After the watch's anchor: the page holds every entry up to it, the watch brings the later ones.
   const ready = watch.ready.then(load);
-  // "Balance on <date>": its own module, fetched once the first page is drawn (not in the first load).
-  ready
-    .then(() => import("./balance-at.js"))
-    .then((module) => balanceAt.replaceWith(module.balanceOnDate(client, customerId)))
-    .catch(() => {});
+  // "Balance on <date>": its own module, fetched when asked for (not in the first load).
+  const ask = h("button", { type: "button", class: "button small" }, "Balance on a date…");
+  ask.addEventListener("click", async () => {
+    try {
+      const picker = (await import("./balance-at.js")).balanceOnDate(client, customerId);
+      balanceAt.replaceWith(picker);
+      picker.querySelector("input").focus();
+    } catch {
+      // Offline: the button stays, for another try.
+    }
+  });
+  balanceAt.append(ask);
   const stop = () => {
     watch.removeEventListener("change", onChange);
     chart.stop();

@@ -4,6 +4,9 @@
 import "./relative-time-define.js";
 import { h, replace } from "./dom.js";
 import { formatAmount, formatCredits, signed, toCents } from "./money.js";
+import { stylesheet } from "./stylesheet.js";
+
+await stylesheet("screens.css");
 
 const REQUEST = `query ServiceRequestDetail($id: ID!) {
   node(id: $id) {

@@ -6,6 +6,9 @@ import { bindMutation } from "./forms.js";
 import { watchBalance } from "./live.js";
 import { formatAmount, formatCents, formatCredits, toCents } from "./money.js";
 import { requestsTable, transientStatus } from "./services.js";
+import { stylesheet } from "./stylesheet.js";
+
+await stylesheet("screens.css");
 
 const SERVICES = `query Services { services { id name creditPrice } }`;
 const REQUEST = `mutation Request($input: RequestServiceInput!) {

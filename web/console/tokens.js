@@ -3,6 +3,9 @@ import "./relative-time-define.js";
 import { h, replace, field, when } from "./dom.js";
 import { bindMutation, focusLost, messageFor, whileBusy } from "./forms.js";
 import { userErrorsText } from "./messages.js";
+import { stylesheet } from "./stylesheet.js";
+
+await stylesheet("screens.css");
 
 const TOKENS = `query Tokens { apiTokens { id name createdAt lastUsedAt revokedAt } }`;
 const CREATE = `mutation CreateToken($name: String!) {

@@ -5,6 +5,9 @@ import { bindMutation, messageFor, whileBusy } from "./forms.js";
 import { userErrorsText } from "./messages.js";
 import { amountField } from "./amount-field.js";
 import { formatAmount } from "./money.js";
+import { stylesheet } from "./stylesheet.js";
+
+await stylesheet("screens.css");
 
 const USER = "id email name role active spendLimit { amount period spent resetsAt }";
 const USERS = `query Users($id: ID, $after: String) {

@@ -7,7 +7,7 @@ import { bindMutation, messageFor } from "./forms.js";
 import { userErrorsText } from "./messages.js";
 import { stylesheet } from "./stylesheet.js";
 
-await stylesheet("webhooks.css");
+await Promise.all([stylesheet("screens.css"), stylesheet("webhooks.css")]);
 
 const ENDPOINT_FIELDS = "id url description enabled disabledReason eventTypes createdAt customer { id name }";
 // Each endpoint's backlog: how many deliveries it still owes and when the oldest was recorded.
