@@ -90,3 +90,53 @@ async def test_back_from_an_outage_the_badge_says_updating_until_the_catch_up_ar
     await expect(badge(tab)).to_have_text("15.00")
     await expect(badge(tab)).to_have_attribute("aria-busy", "false")
     assert tab.errors == []
+
+
+async def test_the_spending_controls_and_the_runway_alert_reach_open_screens(open_tab: Any, api: Any) -> None:
+    # given a customer administrator's dashboard and a catalog administrator's Credit Management,
+    # open in two browser contexts, with no control and no runway alert set
+    await enable_credits()
+    customer = await make_customer("Live Controls Oy", balance=100)
+    admin = await make_user(Role.CUSTOMER_ADMIN, customer)
+    catalog = await make_catalog_admin()
+    dashboard = await open_tab()
+    await log_in(dashboard, admin.user.email, PASSWORD)
+    await dashboard.page.goto("/dashboard")
+    runway_box = dashboard.page.get_by_label("Alert when credits will run out within")
+    await expect(runway_box).to_be_enabled()
+    await expect(runway_box).not_to_be_checked()
+    manager = await open_tab()
+    await log_in(manager, catalog.user.email, PASSWORD)
+    await manager.page.goto(f"/customers/{customer.id}/credit-management")
+    controls = manager.page.get_by_role("region", name="Spending controls")
+    await expect(controls).to_contain_text("No minimum balance")
+    await expect(controls).to_contain_text("Auto top-up is off.")
+
+    # when another catalog administrator's integration sets a floor and a top-up rule, and the
+    # runway alert, through the API
+    cid = str(customer.id)
+    client = api(catalog.token)
+    for document, variables in [
+        (
+            "mutation($i: SetMinimumBalanceInput!) { setMinimumBalance(input: $i) { userErrors { code } } }",
+            {"i": {"customerId": cid, "minimumBalance": "-50"}},
+        ),
+        (
+            "mutation($i: SetAutoTopUpInput!) { setAutoTopUp(input: $i) { userErrors { code } } }",
+            {"i": {"customerId": cid, "threshold": "20", "amount": "50"}},
+        ),
+        (
+            "mutation($i: SetRunwayAlertInput!) { setRunwayAlert(input: $i) { userErrors { code } } }",
+            {"i": {"customerId": cid, "days": 14}},
+        ),
+    ]:
+        answer = await client(document, variables)
+        assert next(iter(answer.values()))["userErrors"] == []
+
+    # then both open screens show them, without a reload
+    await expect(controls).to_contain_text("below \u221250.00 credits are refused")
+    await expect(controls).to_contain_text("When a charge would take the balance below 20.00 credits")
+    await expect(manager.page.get_by_label("Minimum balance (credits)")).to_have_value("\u221250.00")
+    await expect(runway_box).to_be_checked()
+    await expect(dashboard.page.get_by_label("Days of runway")).to_have_value("14")
+    assert dashboard.errors == [] and manager.errors == []

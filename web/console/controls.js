@@ -161,11 +161,15 @@ export function controlsPanel(client, customerId, watch) {
       load(false).catch(() => {});
     }, 300);
   };
+  // Set elsewhere (another tab or administrator): shown, unless a field here is being edited.
+  const onSettings = () => load(!element.contains(document.activeElement)).catch(() => {});
   watch.addEventListener("change", onChange);
+  watch.addEventListener("settings", onSettings);
   const ready = load(true);
   const stop = () => {
     clearTimeout(timer);
     watch.removeEventListener("change", onChange);
+    watch.removeEventListener("settings", onSettings);
   };
   return { element, ready, stop };
 }

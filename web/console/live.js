@@ -155,7 +155,11 @@ export class BalanceWatch extends EventTarget {
       { customerId: this.customerId, afterSequence: this.sequence },
       (data, payload) => this.apply(data.balanceChanged, payload),
     );
-    this.disposeSettings = this.live.subscribe(SETTINGS, { customerId: this.customerId }, (data) => this.setThreshold(data.customerChanged.alertThreshold));
+    // Every settings change is a "settings" event too: views of the other settings read them again.
+    this.disposeSettings = this.live.subscribe(SETTINGS, { customerId: this.customerId }, (data) => {
+      this.setThreshold(data.customerChanged.alertThreshold);
+      this.dispatchEvent(new Event("settings"));
+    });
     this.dispatchEvent(new Event("ready"));
     return this;
   }

@@ -112,10 +112,14 @@ export function runwayAlertForm(client, watch) {
       saved.focus();
     },
   });
-  watch.ready
-    .then(() => client.request(RUNWAY_ALERT, { id: watch.customerId }))
-    .then((data) => show(data.customer.runwayAlertDays))
-    .catch(() => {});
+  const read = () =>
+    client
+      .request(RUNWAY_ALERT, { id: watch.customerId })
+      .then((data) => show(data.customer.runwayAlertDays))
+      .catch(() => {});
+  watch.ready.then(read, () => {});
+  // Set elsewhere (another tab, the catalog administrator): shown, unless it is being edited here.
+  watch.addEventListener("settings", () => form.contains(document.activeElement) || read());
   return form;
 }
 
