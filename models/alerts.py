@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from typing import Any
+
 from models import webhook_outbox
 from models.credit_alert import CreditAlert
 from models.customer import Customer
 from models.customer_admins import notify_customer_admins
 from models.events import AlertRaised
+from models.lots import CreditLot
 from models.money import format_amount
 from models.notification import AlertKind
 from models.outbox import render_alert_email
 from models.unit_of_work import UnitOfWork
+from models.user import User
 
-__all__ = ["CreditAlert", "evaluate"]
+__all__ = ["CreditAlert", "evaluate", "raise_alert"]
 
 
 def _limits(customer: Customer) -> list[tuple[AlertKind, int, str]]:
@@ -64,26 +71,53 @@ def _message(customer: Customer, kind: AlertKind) -> str:
 
 
 async def _raise(uow: UnitOfWork, customer: Customer, kind: AlertKind) -> None:
-    """Keep the alert; give every customer administrator a notification and an email."""
+    """A crossed limit's alert, with the threshold crossed (the auto top-up's for its cap)."""
     threshold = {
         AlertKind.BELOW_THRESHOLD: customer.alert_threshold,
         AlertKind.AUTO_TOP_UP_LIMIT_REACHED: customer.top_up_threshold,
     }.get(kind)
+    message = _message(customer, kind)
+    await raise_alert(
+        uow,
+        customer,
+        kind,
+        message,
+        lambda admin, alert_id: render_alert_email(admin, customer, kind, message, alert_id),
+        threshold=threshold,
+    )
+
+
+async def raise_alert(
+    uow: UnitOfWork,
+    customer: Customer,
+    kind: AlertKind,
+    message: str,
+    email: Callable[[User, uuid.UUID], dict[str, Any]],
+    *,
+    threshold: int | None = None,
+    lot: CreditLot | None = None,
+    depletes_at: dt.datetime | None = None,
+) -> CreditAlert:
+    """Keep an alert, record its webhook, and give every customer administrator a notification and
+    `email(admin, alert id)`: how every kind of alert is raised."""
     alert = await CreditAlert.create(
         using_db=uow.conn,
         customer_id=customer.id,
         kind=kind,
         balance=customer.balance,
         threshold=threshold,
+        lot_id=lot.id if lot else None,
+        depletes_at=depletes_at,
     )
     uow.events.append(AlertRaised(alert))
-    webhook_outbox.record(uow, webhook_outbox.alert_fired(alert))
-    message = _message(customer, kind)
+    webhook_outbox.record(uow, webhook_outbox.alert_fired(alert, lot))
     await notify_customer_admins(
         uow,
         customer,
         kind,
         message,
         threshold=threshold,
-        email=lambda admin: render_alert_email(admin, customer, kind, message, alert.id),
+        lot_id=lot.id if lot else None,
+        email=lambda admin: email(admin, alert.id),
     )
+    return alert

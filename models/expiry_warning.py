@@ -14,11 +14,8 @@ import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
 
-from models import webhook_outbox
-from models.credit_alert import CreditAlert
+from models.alerts import raise_alert
 from models.customer import Customer
-from models.customer_admins import notify_customer_admins
-from models.events import AlertRaised
 from models.lots import CreditLot, LotStatus
 from models.money import format_amount
 from models.notification import AlertKind
@@ -80,18 +77,12 @@ def _message(customer: Customer, lot: CreditLot) -> str:
 
 async def warn(uow: UnitOfWork, customer: Customer, lot: CreditLot) -> None:
     """The CREDITS_EXPIRING alert for a claimed lot: alert row, webhook, notification and email."""
-    kind = AlertKind.CREDITS_EXPIRING
-    alert = await CreditAlert.create(
-        using_db=uow.conn, customer_id=customer.id, kind=kind, balance=customer.balance, lot_id=lot.id
-    )
-    uow.events.append(AlertRaised(alert))
-    webhook_outbox.record(uow, webhook_outbox.alert_fired(alert, lot))
     message = _message(customer, lot)
-    await notify_customer_admins(
+    await raise_alert(
         uow,
         customer,
-        kind,
+        AlertKind.CREDITS_EXPIRING,
         message,
-        lot_id=lot.id,
-        email=lambda admin: render_expiring_email(admin, customer, lot, message, alert.id),
+        lambda admin, alert_id: render_expiring_email(admin, customer, lot, message, alert_id),
+        lot=lot,
     )

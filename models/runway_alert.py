@@ -19,12 +19,11 @@ import uuid
 from tortoise import connections
 
 from infra import clock
-from models import runway_reads, webhook_outbox
-from models.credit_alert import CreditAlert
+from models import runway_reads
+from models.alerts import raise_alert
 from models.customer import Customer
-from models.customer_admins import notify_customer_admins
 from models.errors import invalid_input, not_found
-from models.events import AlertRaised, CustomerChanged
+from models.events import CustomerChanged
 from models.money import format_amount
 from models.notification import AlertKind
 from models.outbox import format_expiry, render_runway_email
@@ -147,23 +146,16 @@ async def _raise(uow: UnitOfWork, customer: Customer, runway: Runway) -> None:
     """The RUNWAY_LOW alert: alert row, webhook, a notification and an email for every administrator."""
     assert runway.depletes_at is not None
     depletes_at = runway.depletes_at
-    kind = AlertKind.RUNWAY_LOW
-    alert = await CreditAlert.create(
-        using_db=uow.conn,
-        customer_id=customer.id,
-        kind=kind,
-        balance=customer.balance,
-        depletes_at=depletes_at,
-    )
-    uow.events.append(AlertRaised(alert))
-    webhook_outbox.record(uow, webhook_outbox.alert_fired(alert))
     message = _message(customer, runway)
     expiring = runway.expiring_before_depletion
-    await notify_customer_admins(
+    await raise_alert(
         uow,
         customer,
-        kind,
+        AlertKind.RUNWAY_LOW,
         message,
-        email=lambda admin: render_runway_email(admin, customer, depletes_at, expiring, message, alert.id),
+        lambda admin, alert_id: render_runway_email(
+            admin, customer, depletes_at, expiring, message, alert_id
+        ),
+        depletes_at=depletes_at,
     )
     log.info("RUNWAY_LOW for customer %s: depletes at %s", customer.id, depletes_at.isoformat())
