@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from models import alerts
-from models.customer import Customer
+from models.customer import Customer, lock_customer
 from models.errors import not_found
 from models.events import CustomerChanged
 from models.input_text import bounded
@@ -42,12 +42,7 @@ async def set_alert_threshold(customer_id: uuid.UUID, threshold: int | None) -> 
     """Set a customer's alert threshold (null turns threshold alerts off)."""
 
     async def work(uow: UnitOfWork) -> Customer:
-        # FOR NO KEY UPDATE, like a posting: inserts that reference the customer do not wait for it.
-        customer = (
-            await Customer.select_for_update(no_key=True).using_db(uow.conn).get_or_none(id=customer_id)
-        )
-        if customer is None:
-            raise not_found("customer", "customerId")
+        customer = await lock_customer(uow.conn, customer_id)
         if customer.alert_threshold != threshold:
             # A new value starts the limit afresh: already below it, it fires at once.
             customer.alert_threshold = threshold

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from tortoise import connections, fields
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
 from infra import sql
+from models.errors import not_found
 
 
 class Customer(Model):
@@ -83,3 +85,15 @@ async def customer_state(customer_id: uuid.UUID) -> CustomerState | None:
     """A customer's `CustomerState` as committed, or None (replays read it once per page)."""
     customer = await find_customer(customer_id)
     return None if customer is None else CustomerState.of(customer)
+
+
+async def lock_customer(conn: BaseDBAsyncClient, customer_id: uuid.UUID) -> Customer:
+    """The customer, row-locked for a settings change (NOT_FOUND on `customerId` when missing).
+
+    FOR NO KEY UPDATE, like a posting: a change waits for postings under way, and they for it, while
+    inserts that reference the customer do not wait.
+    """
+    customer = await Customer.select_for_update(no_key=True).using_db(conn).get_or_none(id=customer_id)
+    if customer is None:
+        raise not_found("customer", "customerId")
+    return customer

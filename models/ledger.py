@@ -367,8 +367,7 @@ def _split(
                 entry.amount = sum(part.amount for part in parts)
                 if parts:
                     entries.append(_completed(entry, customer))
-                    entry.lot_allocations = tuple(parts)
-                    allocations += [(entry.id, part) for part in parts]
+                    _allocated(entry, parts, allocations)
                 continue
             if entry.kind in _DEBITS:
                 debit = spend_controls.Debit(customer, -entry.amount, entry.kind, entry.actor_id)
@@ -380,18 +379,23 @@ def _split(
                     top_up = _top_up_before(entry, customer, debit.top_up, terms)
                     entries.append(_completed(top_up, customer))
                     parts, _ = _allocate(book, top_up, terms[top_up.id], read.charges)
-                    top_up.lot_allocations = tuple(parts)
-                    allocations += [(top_up.id, part) for part in parts]
+                    _allocated(top_up, parts, allocations)
             entries.append(_completed(entry, customer))
             parts, expiring = _allocate(book, entry, terms[entry.id], read.charges)
-            entry.lot_allocations = tuple(parts)
-            allocations += [(entry.id, part) for part in parts]
+            _allocated(entry, parts, allocations)
             if expiring:
                 expiration = _expiration_after(entry, sum(part.amount for part in expiring))
                 entries.append(_completed(expiration, customer))
-                expiration.lot_allocations = tuple(expiring)
-                allocations += [(expiration.id, part) for part in expiring]
+                _allocated(expiration, expiring, allocations)
     return allocations, refused
+
+
+def _allocated(
+    entry: CreditTransaction, parts: list[Allocation], allocations: list[tuple[uuid.UUID, Allocation]]
+) -> None:
+    """Give a completed entry its lot allocations, and add them to the batch's."""
+    entry.lot_allocations = tuple(parts)
+    allocations += [(entry.id, part) for part in parts]
 
 
 def _top_up_before(

@@ -21,8 +21,8 @@ from tortoise import connections
 from infra import clock
 from models import runway_reads
 from models.alerts import raise_alert
-from models.customer import Customer
-from models.errors import invalid_input, not_found
+from models.customer import Customer, lock_customer
+from models.errors import invalid_input
 from models.events import CustomerChanged
 from models.money import format_amount
 from models.notification import AlertKind
@@ -73,12 +73,7 @@ async def set_runway_alert(customer_id: uuid.UUID, days: int | None) -> Customer
     check_days(days)
 
     async def work(uow: UnitOfWork) -> Customer:
-        # FOR NO KEY UPDATE, like a posting: inserts that reference the customer do not wait for it.
-        customer = (
-            await Customer.select_for_update(no_key=True).using_db(uow.conn).get_or_none(id=customer_id)
-        )
-        if customer is None:
-            raise not_found("customer", "customerId")
+        customer = await lock_customer(uow.conn, customer_id)
         if customer.runway_alert_days != days:
             customer.runway_alert_days = days
             customer.runway_low_fired = False

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from tortoise import connections
 
 from infra import clock
-from models.customer import Customer
+from models.customer import Customer, lock_customer
 from models.errors import invalid_input, not_found
 from models.events import CustomerChanged
 from models.lots import check_priority
@@ -38,19 +38,11 @@ class TopUpRule:
     max_per_day: int | None = None
 
 
-async def _locked_customer(uow: UnitOfWork, customer_id: uuid.UUID) -> Customer:
-    # FOR NO KEY UPDATE, like a posting: the setting waits for postings under way, and they for it.
-    customer = await Customer.select_for_update(no_key=True).using_db(uow.conn).get_or_none(id=customer_id)
-    if customer is None:
-        raise not_found("customer", "customerId")
-    return customer
-
-
 async def set_minimum_balance(customer_id: uuid.UUID, minimum: int | None) -> Customer:
     """Set the floor no charge or withdrawal may take the balance below (None: none)."""
 
     async def work(uow: UnitOfWork) -> Customer:
-        customer = await _locked_customer(uow, customer_id)
+        customer = await lock_customer(uow.conn, customer_id)
         if customer.minimum_balance != minimum:
             customer.minimum_balance = minimum
             await customer.save(using_db=uow.conn, update_fields=["minimum_balance"])
@@ -77,7 +69,7 @@ async def set_auto_top_up(customer_id: uuid.UUID, rule: TopUpRule) -> Customer:
     check_top_up(rule)
 
     async def work(uow: UnitOfWork) -> Customer:
-        customer = await _locked_customer(uow, customer_id)
+        customer = await lock_customer(uow.conn, customer_id)
         before = [getattr(customer, name) for name in _RULE_FIELDS]
         customer.top_up_threshold = rule.threshold
         customer.top_up_amount = rule.amount
@@ -105,7 +97,7 @@ async def disable_auto_top_up(customer_id: uuid.UUID) -> Customer:
     """Turn the auto top-up off (its rule is forgotten)."""
 
     async def work(uow: UnitOfWork) -> Customer:
-        customer = await _locked_customer(uow, customer_id)
+        customer = await lock_customer(uow.conn, customer_id)
         if customer.top_up_threshold is not None:
             customer.top_up_threshold = customer.top_up_amount = customer.top_up_expires_in_days = None
             cleared = ["top_up_threshold", "top_up_amount", "top_up_expires_in_days"]
