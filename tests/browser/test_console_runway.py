@@ -71,7 +71,7 @@ async def test_the_dashboard_says_the_runway_in_words_and_sets_its_alert(
     # and the end user reads the same sentence on Services, without the setting
     other = await open_tab(**GB)
     await log_in(other, user.user.email, PASSWORD)
-    await expect(other.page.locator(".page-head .runway")).to_contain_text(f"credits run out on {when}")
+    await expect(other.page.locator(".card .runway")).to_contain_text(f"credits run out on {when}")
     await expect(other.page.get_by_label("Days of runway")).to_have_count(0)
     assert tab.errors == [] and other.errors == []
 

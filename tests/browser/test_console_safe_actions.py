@@ -4,6 +4,7 @@ balance below zero is warned of first; finished rows show their refund."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -89,11 +90,20 @@ async def test_reject_and_fail_ask_for_a_reason_and_a_confirmation_and_send_the_
 async def test_a_requests_result_is_said_in_a_fixed_place_and_clears(
     open_tab: Any, width: int, height: int
 ) -> None:
-    # given an end user on Services, 100 credits, a service priced 10
+    # given an end user on Services, 100 credits, a service priced 10, its runway read held in the
+    # network (so the sentence arrives after the request, as on a slow connection)
     customer = await make_customer(f"Chi Oy {width}", balance=100)
     await make_service("10.00", f"Stamping {width}")
     user = await make_user(Role.END_USER, customer)
     tab = await open_tab(width=width, height=height)
+    release = asyncio.Event()
+
+    async def hold_the_runway(route: Any) -> None:
+        if "query Runway" in (route.request.post_data or ""):
+            await release.wait()
+        await route.continue_()
+
+    await tab.page.route("**/graphql", hold_the_runway)
     await log_in(tab, user.user.email, PASSWORD)
     page = tab.page
     await expect(badge(tab)).to_have_text("100.00")
@@ -110,6 +120,11 @@ async def test_a_requests_result_is_said_in_a_fixed_place_and_clears(
     # then the result is said in the status line, and neither the table nor the button moved
     said = page.get_by_role("status").filter(has_text=f"Requested Stamping {width}: 10.00 credits.")
     await expect(said).to_be_visible()
+    assert (await services.bounding_box(), await button.bounding_box()) == before
+
+    # and when the runway sentence arrives, it moves neither
+    release.set()
+    await expect(page.locator(".runway")).to_contain_text("credits run out on")
     assert (await services.bounding_box(), await button.bounding_box()) == before
 
     # and after a while the message is gone, the table still in its place

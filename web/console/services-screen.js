@@ -123,10 +123,11 @@ export async function services(main, { client, live, viewer }) {
     watch.removeEventListener("change", onChange);
     watch.release();
   };
+  const card = h("section", { class: "card" }, h("h2", {}, "Request a service"), status.element, h("div", { class: "table-wrap" }, h("table", { class: "table", "aria-label": "Services" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Service"), h("th", { scope: "col", class: "num" }, "Credits each"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Request")))), list)), warning.element);
   replace(
     main,
     h("div", { class: "page-head" }, h("h1", {}, "Services"), h("p", { class: "muted" }, "Each request debits its price × quantity from your organisation's credits at once; a cancelled request gets its credits back.")),
-    h("section", { class: "card" }, h("h2", {}, "Request a service"), status.element, h("div", { class: "table-wrap" }, h("table", { class: "table", "aria-label": "Services" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Service"), h("th", { scope: "col", class: "num" }, "Credits each"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Request")))), list)), warning.element),
+    card,
     requests.element,
   );
   let found;
@@ -137,13 +138,14 @@ export async function services(main, { client, live, viewer }) {
     throw error;
   }
   if (!found.length) list.append(h("tr", {}, h("td", { colspan: 3, class: "empty" }, "No services yet. The catalog administrator adds them.")));
-  // End users read the runway like the balance: the sentence only, from its own module.
+  // End users read the runway like the balance: the sentence only, from its own module. It goes
+  // under the services table: a sentence that grows after a request must not move Request buttons.
   if (own) {
     import("./runway.js")
       .then((runway) => {
         if (left) return;
         const text = runway.runwayText(client, watch);
-        main.querySelector(".page-head")?.append(text.element);
+        card.append(text.element);
         stopRunway = text.stop;
       })
       .catch(() => {});
