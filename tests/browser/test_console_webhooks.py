@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import re
@@ -231,4 +232,47 @@ async def test_an_endpoint_owing_a_delivery_shows_how_long_the_oldest_has_waited
     # and the endpoint's own page says the same
     await row.get_by_role("link", name="http://127.0.0.1:9/behind").click()
     await expect(tab.page.get_by_text("1 pending, the oldest for 7 min")).to_be_visible()
+    assert tab.errors == []
+
+
+async def test_an_endpoints_buttons_are_busy_while_their_mutation_runs(
+    open_tab: Any, receiver: WebhookReceiver
+) -> None:
+    # given a customer administrator on its endpoint's page, with test sends held in the network
+    customer = await make_customer("Tau Oy")
+    owner = await make_user(Role.CUSTOMER_ADMIN, customer)
+    endpoint = (await create_endpoint(receiver.url, customer.id, None, None)).endpoint
+    tab = await open_tab()
+    await log_in(tab, owner.user.email, PASSWORD)
+    page = tab.page
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_test_sends(route: Any) -> None:
+        if "sendTestWebhook" in (route.request.post_data or ""):
+            held.set()
+            await release.wait()
+        await route.continue_()
+
+    await page.route("**/graphql", hold_test_sends)
+    await page.goto(f"/webhooks/{endpoint.id}")
+    send = page.get_by_role("button", name="Send test event")
+
+    # when it sends a test event and the send is on its way
+    await send.click()
+    await held.wait()
+
+    # then that button is busy and the endpoint's other buttons wait too (no second send)
+    await expect(send).to_have_attribute("aria-busy", "true")
+    await expect(send).to_be_disabled()
+    for name in ("Disable", "Rotate secret", "Delete endpoint"):
+        await expect(page.get_by_role("button", name=name)).to_be_disabled()
+
+    # when the answer comes, then the result is said, the buttons are back and focus is on Send
+    release.set()
+    await expect(page.get_by_text("Test event queued.")).to_be_visible()
+    await expect(send).not_to_have_attribute("aria-busy", "true")
+    for name in ("Disable", "Rotate secret", "Delete endpoint"):
+        await expect(page.get_by_role("button", name=name)).to_be_enabled()
+    await expect(send).to_be_focused()
+    await receiver.wait_count(1)
     assert tab.errors == []

@@ -3,7 +3,7 @@
 // Built on contract-webhooks.graphql alone.
 import "./relative-time-define.js";
 import { h, replace, field, when } from "./dom.js";
-import { bindMutation, messageFor } from "./forms.js";
+import { bindMutation, focusLost, messageFor, whileBusy } from "./forms.js";
 import { userErrorsText } from "./messages.js";
 import { stylesheet } from "./stylesheet.js";
 
@@ -192,8 +192,8 @@ export async function webhookEndpoint(main, { client, navigate }, id) {
   let shownCount = 50;
   const filter = h("select", { id: "delivery-status" }, h("option", { value: "" }, "All statuses"), Object.entries(STATUS).map(([value, label]) => h("option", { value }, label)));
   const summary = h("dl", { class: "facts" });
-  const message = h("p", { class: "form-status", role: "alert", hidden: true });
-  const done = h("p", { class: "success", role: "status" });
+  const message = h("p", { class: "form-status", role: "alert", hidden: true, tabindex: "-1" });
+  const done = h("p", { class: "success", role: "status", tabindex: "-1" });
   const secretBox = h("div", { class: "token-once", hidden: true });
   const body = h("tbody");
   const more = h("button", { type: "button", class: "button", hidden: true }, "Show more deliveries");
@@ -209,22 +209,32 @@ export async function webhookEndpoint(main, { client, navigate }, id) {
     message.hidden = false;
   }
 
-  /** Run a mutation; its userErrors (or a failure) are shown; returns the payload or null. */
-  async function act(query, variables, name) {
+  /**
+   * Run a mutation from `button`, busy while it runs (the endpoint's other buttons disabled); its
+   * userErrors (or a failure) are shown. Returns the payload or null; `after(payload)` runs before
+   * focus that the busy button dropped goes back to it, or to the message.
+   */
+  async function act(button, query, variables, name, after = async () => {}) {
     message.hidden = true;
     done.textContent = "";
-    try {
-      const payload = (await client.request(query, variables))[name];
-      if (payload.userErrors.length) {
-        message.textContent = userErrorsText(payload.userErrors);
-        message.hidden = false;
+    const work = async () => {
+      try {
+        const payload = (await client.request(query, variables))[name];
+        if (payload.userErrors.length) {
+          message.textContent = userErrorsText(payload.userErrors);
+          message.hidden = false;
+          return null;
+        }
+        return payload;
+      } catch (error) {
+        fail(error);
         return null;
       }
-      return payload;
-    } catch (error) {
-      fail(error);
-      return null;
-    }
+    };
+    const payload = await whileBusy(button, work, [test, toggle, rotate, remove].filter((b) => b !== button));
+    if (payload) await after(payload);
+    if (focusLost()) (message.hidden ? (button.isConnected ? button : done) : message).focus();
+    return payload;
   }
 
   function drawEndpoint() {
@@ -246,12 +256,12 @@ export async function webhookEndpoint(main, { client, navigate }, id) {
     if (!deliveries.nodes.length) body.append(h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No deliveries yet. Send a test event, or wait for the next event of this endpoint.")));
     for (const delivery of deliveries.nodes) {
       const redeliver = h("button", { type: "button", class: "button small", "aria-label": `Redeliver ${WIRE[delivery.eventType] || delivery.eventType} of ${when(delivery.createdAt)}` }, "Redeliver");
-      redeliver.addEventListener("click", async () => {
-        if (await act(REDELIVER, { id: delivery.id }, "redeliverWebhook")) {
+      redeliver.addEventListener("click", () =>
+        act(redeliver, REDELIVER, { id: delivery.id }, "redeliverWebhook", async () => {
           done.textContent = "Queued again, with the same id and body.";
           await load();
-        }
-      });
+        }),
+      );
       body.append(
         h(
           "tr",
@@ -296,28 +306,26 @@ export async function webhookEndpoint(main, { client, navigate }, id) {
   }
   endpoint = first;
 
-  toggle.addEventListener("click", async () => {
-    const payload = await act(UPDATE, { id, input: { enabled: !endpoint.enabled } }, "updateWebhookEndpoint");
-    if (payload) {
+  toggle.addEventListener("click", () =>
+    act(toggle, UPDATE, { id, input: { enabled: !endpoint.enabled } }, "updateWebhookEndpoint", async (payload) => {
       endpoint = { ...endpoint, ...payload.webhookEndpoint };
       drawEndpoint();
       done.textContent = endpoint.enabled ? "Enabled: events are sent again." : "Disabled: no event is sent until you enable it.";
-    }
-  });
-  test.addEventListener("click", async () => {
-    if (await act(TEST, { id }, "sendTestWebhook")) {
+    }),
+  );
+  test.addEventListener("click", () =>
+    act(test, TEST, { id }, "sendTestWebhook", async () => {
       done.textContent = "Test event queued.";
       await load();
-    }
-  });
-  rotate.addEventListener("click", async () => {
+    }),
+  );
+  rotate.addEventListener("click", () => {
     if (!window.confirm("Rotate the signing secret? The old secret keeps signing too for 24 hours, so receivers can switch.")) return;
-    const payload = await act(ROTATE, { id }, "rotateWebhookSecret");
-    if (payload) secretOnce(secretBox, payload.secret, "Secret rotated.");
+    act(rotate, ROTATE, { id }, "rotateWebhookSecret", async (payload) => secretOnce(secretBox, payload.secret, "Secret rotated."));
   });
-  remove.addEventListener("click", async () => {
+  remove.addEventListener("click", () => {
     if (!window.confirm(`Delete the endpoint ${endpoint.url}? No more events are sent to it, and its delivery log goes with it.`)) return;
-    if (await act(DELETE, { id }, "deleteWebhookEndpoint")) navigate("/webhooks");
+    act(remove, DELETE, { id }, "deleteWebhookEndpoint", async () => navigate("/webhooks"));
   });
   filter.addEventListener("change", load);
   refreshButton.addEventListener("click", load);
