@@ -132,6 +132,29 @@ class AllocationLoader:
         return await self._loader.load(transaction_id)
 
 
+async def _request_entries(request_ids: list[uuid.UUID]) -> list[list[CreditTransaction]]:
+    found: dict[uuid.UUID, list[CreditTransaction]] = {i: [] for i in request_ids}
+    for row in await CreditTransaction.filter(service_request_id__in=request_ids).order_by("sequence"):
+        found[row.service_request_id].append(row)
+    return [found[i] for i in request_ids]
+
+
+class RequestEntriesLoader:
+    """Service requests' ledger entries (charge, refund) in sequence order, batched for one execution."""
+
+    __slots__ = ("_loader",)
+
+    def __init__(self) -> None:
+        self._loader: DataLoader[uuid.UUID, list[CreditTransaction]] = DataLoader(
+            _request_entries, max_batch_size=MAX_BATCH
+        )
+
+    async def load(self, request_id: uuid.UUID) -> list[CreditTransaction]:
+        """The request's entries; batched with the other requests of the same tick."""
+        _outside_transactions()
+        return await self._loader.load(request_id)
+
+
 class RunwayLoader:
     """Customers' runways at the clock's now, from the balance each was loaded with; one statement."""
 
@@ -225,6 +248,7 @@ class Loaders:
         "_lots",
         "_node_models",
         "_other_rows",
+        "_request_entries",
         "_requests",
         "_runways",
         "_services",
@@ -242,6 +266,7 @@ class Loaders:
         self._lots: RowLoader[CreditLot] | None = None
         self._services: RowLoader[Service] | None = None
         self._requests: RowLoader[ServiceRequest] | None = None
+        self._request_entries: RequestEntriesLoader | None = None
         self._users: RowLoader[User] | None = None
         self._webhook_backlogs: BacklogLoader | None = None
         self._node_models: NodeModelLoader | None = None
@@ -290,6 +315,13 @@ class Loaders:
         if self._requests is None:
             self._requests = RowLoader(ServiceRequest)
         return self._requests
+
+    @property
+    def request_entries(self) -> RequestEntriesLoader:
+        """Service requests' ledger entries by request id."""
+        if self._request_entries is None:
+            self._request_entries = RequestEntriesLoader()
+        return self._request_entries
 
     @property
     def users(self) -> RowLoader[User]:

@@ -239,7 +239,7 @@ class ServiceRequest(Node):
         """The request's charge and refund entries; empty for end users."""
         if not can_see_ledger(current_actor(info)):
             return []
-        rows = await TransactionRow.filter(service_request_id=self.model.id).order_by("sequence")
+        rows = await loaders(info).request_entries.load(self.model.id)
         return [CreditTransaction.from_model(row) for row in rows]
 
 

@@ -31,7 +31,10 @@ REQUESTS_PAGE = """
 query ($id: ID!, $first: Int!) {
   customer(id: $id) {
     serviceRequests(first: $first) {
-      nodes { id service { name } customer { name balance } requestedBy { name customer { name } } }
+      nodes {
+        id service { name } customer { name balance } requestedBy { name customer { name } }
+        transactions { sequence }
+      }
     }
   }
 }"""
