@@ -9,10 +9,10 @@ the figure is what checking them costs, not what a top-up or a refusal does.
 
 from __future__ import annotations
 
-import statistics
 import uuid
 from collections.abc import Sequence
 
+from bench.paired import Pairing, paired_rounds
 from bench.report import Row
 from bench.world import FLOAT_CENTS, Seat
 from infra import db
@@ -44,35 +44,18 @@ async def set_controls(settings: Settings, seats: Sequence[Seat]) -> None:
         await db.close_db()
 
 
+CONTROLS_PAIRING = Pairing(
+    name="requestService controls",
+    unit="controls / none",
+    key="controls_vs_none",
+    runs=("none_ops_per_s", "controls_ops_per_s"),
+    against="no controls",
+    verdict="controls {ratio} none",
+    missing="plain and controlled",
+    target=CONTROLLED_VS_PLAIN_TARGET,
+)
+
+
 def controlled_against_plain(plain: Sequence[Row], controlled: Sequence[Row], *, strict: bool) -> Row:
     """The median over rounds of controlled customers' throughput over plain ones' in the same round."""
-    rounds = f"{len(controlled)} round{'s' if len(controlled) > 1 else ''}"
-    row = Row("requestService controls", f"{rounds}: controls / none")
-    pairs = zip(controlled, plain, strict=False)
-    ratios = [(c.ops_per_s or 0) / p.ops_per_s for c, p in pairs if p.ops_per_s]
-    cpu = [
-        c.figures["server_cpu_ms_per_op"] / p.figures["server_cpu_ms_per_op"]
-        for c, p in zip(controlled, plain, strict=False)
-        if c.figures.get("server_cpu_ms_per_op") and p.figures.get("server_cpu_ms_per_op")
-    ]
-    if not ratios:
-        row.ok = False
-        row.problems.append("no pair of plain and controlled runs measured")
-        return row
-    ratio = statistics.median(ratios)
-    row.ops_per_s = statistics.median(c.ops_per_s or 0 for c in controlled)
-    row.figures.update(
-        controls_vs_none=round(ratio, 3),
-        controls_vs_none_by_round=[round(r, 3) for r in ratios],
-        none_ops_per_s=[p.ops_per_s for p in plain],
-        controls_ops_per_s=[c.ops_per_s for c in controlled],
-        cpu_controls_vs_none=round(statistics.median(cpu), 3) if cpu else None,
-    )
-    by_round = ", ".join(f"{r:.2f}×" for r in ratios)
-    row.notes = f"median {ratio:.2f}× no controls in the same round ({by_round})"
-    if cpu:
-        row.notes += f"; server CPU per op {statistics.median(cpu):.2f}×"
-    if ratio < CONTROLLED_VS_PLAIN_TARGET and strict:
-        row.ok = False
-        row.problems.append(f"controls {ratio:.2f}× none (want ≥ {CONTROLLED_VS_PLAIN_TARGET}×)")
-    return row
+    return paired_rounds(CONTROLS_PAIRING, plain, controlled, strict=strict)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import statistics
 import time
 import uuid
 from collections.abc import Sequence
 
 from bench import checks
+from bench.paired import Pairing, paired_rounds
 from bench.report import Row
 from bench.world import FLOAT_CENTS, LotTerms, Seat
 
@@ -95,40 +95,21 @@ async def lots_hold(db: checks.Postgres, seats: Sequence[Seat]) -> list[str]:
     )
 
 
-def five_against_one(one: Sequence[Row], five: Sequence[Row], *, strict: bool) -> Row:
-    """The median over rounds of five lots' throughput over one lot's in the same round.
+LOTS_PAIRING = Pairing(
+    name="requestService lots",
+    unit="5 lots / 1 lot",
+    key="five_vs_one",
+    runs=("one_lot_ops_per_s", "five_lots_ops_per_s"),
+    against="one lot",
+    verdict="five lots {ratio} one lot",
+    missing="one-lot and five-lot",
+    target=FIVE_VS_ONE_TARGET,
+)
 
-    Paired by round, as the webhook runs are: this box drifts by ±15% between identical runs.
-    """
-    rounds = f"{len(five)} round{'s' if len(five) > 1 else ''}"
-    row = Row("requestService lots", f"{rounds}: 5 lots / 1 lot")
-    ratios = [(f.ops_per_s or 0) / o.ops_per_s for f, o in zip(five, one, strict=False) if o.ops_per_s]
-    cpu = [
-        f.figures["server_cpu_ms_per_op"] / o.figures["server_cpu_ms_per_op"]
-        for f, o in zip(five, one, strict=False)
-        if f.figures.get("server_cpu_ms_per_op") and o.figures.get("server_cpu_ms_per_op")
-    ]
-    if not ratios:
-        row.ok = False
-        row.problems.append("no pair of one-lot and five-lot runs measured")
-        return row
-    ratio = statistics.median(ratios)
-    row.ops_per_s = statistics.median(f.ops_per_s or 0 for f in five)
-    row.figures.update(
-        five_vs_one=round(ratio, 3),
-        five_vs_one_by_round=[round(r, 3) for r in ratios],
-        one_lot_ops_per_s=[o.ops_per_s for o in one],
-        five_lots_ops_per_s=[f.ops_per_s for f in five],
-        cpu_five_vs_one=round(statistics.median(cpu), 3) if cpu else None,
-    )
-    by_round = ", ".join(f"{r:.2f}×" for r in ratios)
-    row.notes = f"median {ratio:.2f}× one lot in the same round ({by_round})"
-    if cpu:
-        row.notes += f"; server CPU per op {statistics.median(cpu):.2f}×"
-    if ratio < FIVE_VS_ONE_TARGET and strict:
-        row.ok = False
-        row.problems.append(f"five lots {ratio:.2f}× one lot (want ≥ {FIVE_VS_ONE_TARGET}×)")
-    return row
+
+def five_against_one(one: Sequence[Row], five: Sequence[Row], *, strict: bool) -> Row:
+    """The median over rounds of five lots' throughput over one lot's in the same round."""
+    return paired_rounds(LOTS_PAIRING, one, five, strict=strict)
 
 
 def hot_against_ceiling(row: Row, *, strict: bool) -> None:

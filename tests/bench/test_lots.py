@@ -1,4 +1,4 @@
-"""The credit-lots scenarios' arithmetic and checks: paired ratios, targets, the lots' invariants in SQL."""
+"""The credit-lots scenarios: the hot customer's target, the seats' lots, the lots' invariants in SQL."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import datetime as dt
 import uuid
 
 import asyncpg
-import pytest
 
 from bench import checks, lots
 from bench.config import SCENARIOS, Config
@@ -18,46 +17,6 @@ from models.unit_of_work import unit_of_work
 from settings import get_settings
 from tests.conftest import requires_postgres
 from tests.factories import grant_lot, make_catalog_admin, make_customer
-
-
-def run(ops_per_s: float, cpu_ms: float = 1.0, shape: str = "distinct, 1 lot") -> Row:
-    """A row as Suite.measure makes it: throughput, and the server's CPU per operation in figures."""
-    return Row("requestService lots", shape, ops_per_s=ops_per_s, figures={"server_cpu_ms_per_op": cpu_ms})
-
-
-def test_five_against_one_is_the_median_of_each_rounds_pair():
-    # given: three rounds whose speed drifts, five lots 95% of one lot in each
-    one = [run(100), run(200), run(60)]
-    five = [run(95, 1.1), run(190, 1.1), run(57, 1.1)]
-    # when
-    row = lots.five_against_one(one, five, strict=True)
-    # then
-    assert row.ok and not row.problems
-    assert row.figures["five_vs_one"] == pytest.approx(0.95)
-    assert row.figures["five_vs_one_by_round"] == pytest.approx([0.95, 0.95, 0.95])
-    assert row.figures["cpu_five_vs_one"] == pytest.approx(1.1)
-    assert row.shape == "3 rounds: 5 lots / 1 lot"
-
-
-def test_five_lots_below_the_target_fail_a_full_run_but_not_a_smoke_run():
-    # given: five lots at 80% of one lot
-    one, five = [run(100)], [run(80)]
-    # when
-    full = lots.five_against_one(one, five, strict=True)
-    smoke = lots.five_against_one(one, five, strict=False)
-    # then
-    assert not full.ok and full.problems == ["five lots 0.80× one lot (want ≥ 0.9×)"]
-    assert smoke.ok and smoke.figures["five_vs_one"] == pytest.approx(0.8)
-
-
-def test_no_pair_measured_is_a_failure():
-    # given: the one-lot run measured nothing
-    one, five = [run(0)], [run(100)]
-    one[0].ops_per_s = None
-    # when
-    row = lots.five_against_one(one, five, strict=False)
-    # then
-    assert not row.ok and row.problems == ["no pair of one-lot and five-lot runs measured"]
 
 
 def test_the_hot_customer_is_judged_against_the_asyncpg_ceiling_and_pgbench_is_reported():
