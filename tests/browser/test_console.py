@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 from playwright.async_api import expect
 
 from models.user import Role
@@ -337,17 +338,33 @@ def host_app() -> Iterator[str]:
         server.server_close()
 
 
+# A host page with an AMD loader (RequireJS's `define.amd`) and a `graphqlWs` global of its own.
+AMD_HOST = """
+window.graphqlWs = "the host's own";
+window.defined = [];
+window.define = function (deps, factory) { window.defined.push(deps); };
+window.define.amd = {};
+"""
+HOST_GLOBALS = (
+    "() => [typeof window.define, window.define.amd !== undefined, window.graphqlWs, window.defined.length]"
+)
+
+
+@pytest.mark.parametrize("amd", [False, True], ids=["plain host", "host with an AMD loader"])
 async def test_the_element_works_embedded_in_a_host_page_of_another_origin(
-    browser: Any, server_env: dict[str, str], artifacts: Path
+    browser: Any, server_env: dict[str, str], artifacts: Path, amd: bool
 ) -> None:
     # given the service allowing a host app's origin, and docs/embed.html served by that host
-    customer = await make_customer("Theta Co", balance=25)
+    # (in one case with an AMD loader and a graphqlWs global of its own)
+    customer = await make_customer(f"Theta Co {amd}", balance=25)
     owner = await make_user(Role.CUSTOMER_ADMIN, customer)
     catalog = await make_catalog_admin()
     with host_app() as host, ServerProcess({**server_env, "CREDITS_CORS_ORIGINS": f'["{host}"]'}) as service:
         context = await browser.new_context()
         try:
             page = await context.new_page()
+            if amd:
+                await page.add_init_script(AMD_HOST)
             errors: list[str] = []
             page.on("pageerror", lambda error: errors.append(str(error)))
             await page.goto(f"{host}/embed.html?service={service.base_url}")
@@ -366,6 +383,11 @@ async def test_the_element_works_embedded_in_a_host_page_of_another_origin(
             await expect(balance).to_have_text("30.00")
             await page.screenshot(path=str(artifacts / "embedded.png"))
             assert errors == []
+            # and the host page's loader and globals are as it left them: the library went to no one
+            if amd:
+                assert await page.evaluate(HOST_GLOBALS) == ["function", True, "the host's own", 0]
+            else:
+                assert await page.evaluate("() => 'graphqlWs' in window") is False
         finally:
             await context.close()
 

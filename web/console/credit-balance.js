@@ -1,19 +1,7 @@
 // <credit-balance>: the top-menu balance and notifications bell as one custom element, for the
-// console and for any single-page app that loads it from the service. Plain DOM, no framework.
-//
-//   import "https://credits.example.com/embed/credit-balance.js";
-//   const badge = document.querySelector("credit-balance");
-//   badge.tokenGetter = () => myApp.creditsToken;      // a function returning the bearer token
-//
-// (The console itself sets `badge.auth` to its cookie session's credentials instead: session.js.)
-//
-// Attributes: `endpoint` (default: /graphql of the origin this module came from), `customer-id`
-// (catalog administrators watching one customer), `no-bell` (for users who never receive
-// notifications). Property `notificationLink`: a function from a notification to {href, label} (or
-// null) that links it to the host app's page about it; without one, notifications have no link.
-// Events: `credit-balance:change` (detail: the BalanceEvent), `credit-balance:unauthenticated` (the
-// token is refused: log in again). The bell's panel is credit-balance-panel.js, loaded from the same
-// place the first time the bell is opened.
+// console (which sets `auth` to its session's credentials: session.js) and for any single-page app
+// that loads it from the service. Plain DOM, no framework. How to embed it, its attributes,
+// properties and events: README, "Embedding the balance and bell".
 import "./relative-time-define.js";
 import { GraphQLClient, defaultEndpoint, socketUrl } from "./graphql.js";
 import { liveFor, watchBalance } from "./live.js";

@@ -1,12 +1,12 @@
 // One websocket per tab and endpoint (graphql-transport-ws, through the vendored graphql-ws client).
 // It reconnects with backoff; `balanceChanged` resumes with afterSequence, so a badge never misses
 // or double-applies a change; a 4403 close means the token (or the console's session) is no longer valid.
-// graphql-ws's own minified build (10 KB; its ES modules are 24 KB): a UMD script, which run as a
-// module defines `graphqlWs` on the global object (on a page that embeds <credit-balance> too).
+// graphql-ws's minified UMD build (10 KB; its ES modules: 24 KB), run behind umd-guard.js.
+import { takeBack } from "./umd-guard.js";
 import "../vendor/graphql-ws@6.4.2/graphql-ws.min.js";
 import { asAuth } from "./graphql.js";
 
-const { createClient } = globalThis.graphqlWs;
+const { createClient } = takeBack("graphqlWs");
 
 const FORBIDDEN = 4403;
 const sockets = new Map();
