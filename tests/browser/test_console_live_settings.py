@@ -1,6 +1,7 @@
 """Live state in Chromium (issue 21): a threshold the catalog administrator sets shows on the
 customer administrator's open dashboard and on the open Customers list, without a reload or an
-alert; back from an outage, the top menu's balance says it is updating until the catch-up arrives."""
+alert; back from an outage, the top menu's balance says it is updating until the catch-up arrives,
+and what was set meanwhile shows."""
 
 from __future__ import annotations
 
@@ -140,3 +141,36 @@ async def test_the_spending_controls_and_the_runway_alert_reach_open_screens(ope
     await expect(runway_box).to_be_checked()
     await expect(dashboard.page.get_by_label("Days of runway")).to_have_value("14")
     assert dashboard.errors == [] and manager.errors == []
+
+
+async def test_a_setting_changed_during_an_outage_shows_once_the_socket_is_back(
+    open_tab: Any, api: Any
+) -> None:
+    # given a customer administrator's dashboard with no runway alert, live
+    customer = await make_customer("Outage Settings Oy", balance=100)
+    admin = await make_user(Role.CUSTOMER_ADMIN, customer)
+    catalog = await make_catalog_admin()
+    tab = await open_tab()
+    await log_in(tab, admin.user.email, PASSWORD)
+    await tab.page.goto("/dashboard")
+    runway_box = tab.page.get_by_label("Alert when credits will run out within")
+    await expect(runway_box).to_be_enabled()
+    await expect(runway_box).not_to_be_checked()
+    await expect(badge(tab)).to_have_text("100.00")
+
+    # when the network drops while the catalog administrator sets a runway alert through the API
+    # (its customerChanged event never reaches this tab), and comes back
+    await tab.context.set_offline(True)
+    await expect(badge(tab)).to_contain_text("reconnecting")
+    answer = await api(catalog.token)(
+        "mutation($i: SetRunwayAlertInput!) { setRunwayAlert(input: $i) { userErrors { code } } }",
+        {"i": {"customerId": str(customer.id), "days": 21}},
+    )
+    assert answer["setRunwayAlert"]["userErrors"] == []
+    await tab.context.set_offline(False)
+
+    # then the dashboard shows the setting as it now is, without a reload
+    await expect(badge(tab)).to_have_text("100.00")
+    await expect(runway_box).to_be_checked()
+    await expect(tab.page.get_by_label("Days of runway")).to_have_value("21")
+    assert tab.errors == []

@@ -141,9 +141,9 @@ export class BalanceWatch extends EventTarget {
     this.threshold = customer.alertThreshold;
     this.balance = customer.balance;
     this.sequence = customer.lastSequence;
-    // A threshold set elsewhere (another tab, the catalog administrator) arrives live; what changed
+    // Settings set elsewhere (another tab, the catalog administrator) arrive live; what changed
     // while the socket was down is read again when it is back, or when the tab is looked at again.
-    this.onVisible = () => document.visibilityState === "visible" && this.refreshThreshold();
+    this.onVisible = () => document.visibilityState === "visible" && this.refreshSettings();
     document.addEventListener("visibilitychange", this.onVisible);
     this.onState = () => {
       if (this.live.state === "offline") this.setSyncing(true);
@@ -182,7 +182,7 @@ export class BalanceWatch extends EventTarget {
 
   /** Back live after an outage: where the ledger stands now; synced once the replay reaches it. */
   async catchUp() {
-    const customer = await this.refreshThreshold();
+    const customer = await this.refreshSettings();
     if (this.live.state !== "live") return; // down again: the next reconnect asks again
     if (!customer) return this.setSyncing(false); // unreadable: the replay is all there is
     this.target = customer.lastSequence;
@@ -202,6 +202,13 @@ export class BalanceWatch extends EventTarget {
       return null;
     }
     if (customer) this.setThreshold(customer.alertThreshold);
+    return customer;
+  }
+
+  /** Read the threshold again, and have the views of the other settings read theirs ("settings"). */
+  async refreshSettings() {
+    const customer = await this.refreshThreshold();
+    this.dispatchEvent(new Event("settings"));
     return customer;
   }
 
