@@ -215,9 +215,17 @@ async def test_an_api_token_is_shown_once_and_can_be_revoked(open_tab: Any, cons
     await page.reload()
     await expect(page.get_by_label("New token")).to_have_count(0)
 
-    # when it revokes it, then the list says so and the token stops working
-    page.once("dialog", lambda dialog: dialog.accept())
-    await page.get_by_role("row").filter(has_text="billing sync").get_by_role("button", name="Revoke").click()
+    # when it asks to revoke it and keeps it after all, then nothing changed and focus is on Revoke
+    revoke = page.get_by_role("row").filter(has_text="billing sync").get_by_role("button", name="Revoke")
+    await revoke.click()
+    await expect(page.get_by_role("alert")).to_contain_text("Programs using it stop working at once.")
+    await page.get_by_role("button", name="Keep").click()
+    await expect(revoke).to_be_focused()
+    await expect(page.get_by_role("row").filter(has_text="billing sync")).not_to_contain_text("Revoked")
+
+    # when it revokes it and confirms, then the list says so and the token stops working
+    await revoke.click()
+    await page.get_by_role("button", name="Confirm: revoke “billing sync”").click()
     await expect(page.get_by_role("row").filter(has_text="billing sync")).to_contain_text("Revoked")
     client = Api(console_url, token)
     answer = await client.http.post(

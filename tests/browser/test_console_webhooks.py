@@ -120,15 +120,23 @@ async def test_an_endpoint_is_disabled_its_secret_rotated_and_it_is_deleted(
     await expect(page.get_by_text("Enabled: events are sent again.")).to_be_visible()
 
     # when it rotates the secret (confirming), then a new one is shown once
-    page.once("dialog", lambda dialog: dialog.accept())
     await page.get_by_role("button", name="Rotate secret").click()
+    await page.get_by_role("button", name="Confirm: rotate secret").click()
     await expect(page.get_by_text("Secret rotated.")).to_be_visible()
     rotated = await page.get_by_label("Signing secret").input_value()
     assert rotated.startswith("whsec_") and rotated != first
 
+    # when it asks to delete the endpoint and presses Escape, then it is still there, focus on Delete
+    delete = page.get_by_role("button", name="Delete endpoint")
+    await delete.click()
+    await expect(page.get_by_role("alert")).to_contain_text("its delivery log goes with it")
+    await page.keyboard.press("Escape")
+    await expect(page.get_by_role("button", name="Confirm: delete endpoint")).to_have_count(0)
+    await expect(delete).to_be_focused()
+
     # when it deletes the endpoint (confirming), then the list is empty again
-    page.once("dialog", lambda dialog: dialog.accept())
-    await page.get_by_role("button", name="Delete endpoint").click()
+    await delete.click()
+    await page.get_by_role("button", name="Confirm: delete endpoint").click()
     await expect(page.get_by_role("heading", name="Webhooks", level=1)).to_be_visible()
     await expect(endpoints).to_contain_text("No endpoints yet")
     assert tab.errors == []

@@ -1,6 +1,7 @@
 // The Services screen: services with their credit prices and Request with a quantity, above the
 // requests table (services.js); a request that would take the balance below zero asks first. Its
 // own module: loaded when the screen is first opened, not with the Dashboard, which shows the table.
+import { confirmBox } from "./confirm.js";
 import { h, replace, field } from "./dom.js";
 import { bindMutation } from "./forms.js";
 import { watchBalance } from "./live.js";
@@ -30,7 +31,7 @@ function serviceRow(client, service, { onRequested, status, warning, balance }) 
     return /^[0-9]+$/.test(value) && Number.parseInt(value, 10) >= 1 ? Number.parseInt(value, 10) : null;
   };
   let confirmed = false;
-  form.addEventListener("submit", (event) => {
+  form.addEventListener("submit", async (event) => {
     status.clear();
     warning.close();
     if (confirmed) return;
@@ -42,16 +43,11 @@ function serviceRow(client, service, { onRequested, status, warning, balance }) 
     if (cost === 0n || after >= 0n) return;
     event.preventDefault();
     event.stopImmediatePropagation();
-    warning.ask({
-      text: `${service.name}${units > 1 ? ` × ${units}` : ""} costs ${formatCredits(formatCents(cost))}: the balance goes from ${formatCredits(now)} to ${formatCredits(formatCents(after))}, below zero.`,
-      yes: "Request anyway",
-      onYes: () => {
-        confirmed = true;
-        form.requestSubmit();
-        confirmed = false;
-      },
-      back: submit,
-    });
+    const text = `${service.name}${units > 1 ? ` × ${units}` : ""} costs ${formatCredits(formatCents(cost))}: the balance goes from ${formatCredits(now)} to ${formatCredits(formatCents(after))}, below zero.`;
+    if (!(await warning.ask({ text, yes: "Request anyway", no: "Don't request", from: submit }))) return;
+    confirmed = true;
+    form.requestSubmit();
+    confirmed = false;
   });
   bindMutation(form, {
     keyed: true,
@@ -71,46 +67,13 @@ function serviceRow(client, service, { onRequested, status, warning, balance }) 
   return h("tr", {}, h("th", { scope: "row" }, service.name), h("td", { class: "num" }, service.creditPrice == null ? "Free" : formatAmount(service.creditPrice)), h("td", { class: "actions" }, form));
 }
 
-/** The below-zero question under the services table: one at a time, answered or closed. */
-function warningBox() {
-  const element = h("div", { class: "confirm", role: "alert", hidden: true, tabindex: "-1" });
-  let back = null;
-  const close = () => {
-    element.hidden = true;
-    element.replaceChildren();
-  };
-  const ask = ({ text, yes, onYes, back: returnTo }) => {
-    back = returnTo;
-    const confirm = h("button", { type: "button", class: "button primary small" }, yes);
-    const cancel = h("button", { type: "button", class: "button small" }, "Don't request");
-    confirm.addEventListener("click", () => {
-      close();
-      onYes();
-    });
-    cancel.addEventListener("click", () => {
-      close();
-      back?.focus();
-    });
-    replace(element, h("p", {}, text), h("div", { class: "row-actions" }, confirm, cancel));
-    element.hidden = false;
-    element.focus();
-  };
-  element.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") {
-      close();
-      back?.focus();
-    }
-  });
-  return { element, ask, close };
-}
-
 export async function services(main, { client, live, viewer }) {
   document.title = "Services · Credits";
   const own = viewer.role === "END_USER";
   const requests = requestsTable(client, { customerId: null, canCancel: true, title: own ? "Your requests" : "Service requests" });
   const list = h("tbody");
   const status = transientStatus();
-  const warning = warningBox();
+  const warning = confirmBox();
   // The live balance (as the top menu shows it): a refund or a charge made elsewhere moves it.
   const watch = watchBalance(live, client, null);
   const onChange = () => requests.refresh();

@@ -1,5 +1,6 @@
 // API tokens for integrators: create (the token is shown once, with a copy button) and revoke.
 import "./relative-time-define.js";
+import { confirmBox } from "./confirm.js";
 import { h, replace, field, when } from "./dom.js";
 import { bindMutation, focusLost, messageFor, whileBusy } from "./forms.js";
 import { userErrorsText } from "./messages.js";
@@ -18,6 +19,7 @@ export async function tokens(main, { client }) {
   const list = h("tbody");
   const shown = h("div", { class: "token-once", hidden: true });
   const message = h("p", { class: "form-status", role: "alert", hidden: true, tabindex: "-1" });
+  const question = confirmBox();
 
   async function draw() {
     const found = (await client.request(TOKENS)).apiTokens;
@@ -26,7 +28,8 @@ export async function tokens(main, { client }) {
     for (const token of found) {
       const revoke = h("button", { type: "button", class: "button small danger" }, "Revoke");
       revoke.addEventListener("click", async () => {
-        if (!window.confirm(`Revoke “${token.name}”? Programs using it stop working at once.`)) return;
+        const text = `Revoke “${token.name}”? Programs using it stop working at once.`;
+        if (!(await question.ask({ text, yes: `Confirm: revoke “${token.name}”`, danger: true, from: revoke }))) return;
         await whileBusy(revoke, async () => {
           try {
             const payload = (await client.request(REVOKE, { id: token.id })).revokeApiToken;
@@ -89,7 +92,7 @@ export async function tokens(main, { client }) {
     main,
     h("div", { class: "page-head" }, h("h1", {}, "API tokens"), h("p", { class: "muted" }, "Tokens act as you in the GraphQL API: send them as “Authorization: Bearer <token>”.")),
     h("section", { class: "card" }, h("h2", {}, "Create a token"), form, shown),
-    h("section", { class: "card" }, h("h2", {}, "Your tokens"), message, h("div", { class: "table-wrap" }, h("table", { class: "table", "aria-label": "API tokens" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Created"), h("th", { scope: "col" }, "Use"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))), list))),
+    h("section", { class: "card" }, h("h2", {}, "Your tokens"), message, h("div", { class: "table-wrap" }, h("table", { class: "table", "aria-label": "API tokens" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Created"), h("th", { scope: "col" }, "Use"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))), list)), question.element),
   );
   await draw();
 }

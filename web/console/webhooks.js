@@ -3,6 +3,7 @@
 // Built on contract-webhooks.graphql alone.
 import "./relative-time-define.js";
 import { h, replace, field, when } from "./dom.js";
+import { confirmBox } from "./confirm.js";
 import { bindMutation, focusLost, messageFor, whileBusy } from "./forms.js";
 import { userErrorsText } from "./messages.js";
 import { stylesheet } from "./stylesheet.js";
@@ -202,6 +203,7 @@ export async function webhookEndpoint(main, { client, navigate }, id) {
   const rotate = h("button", { type: "button", class: "button" }, "Rotate secret");
   const remove = h("button", { type: "button", class: "button danger" }, "Delete endpoint");
   const refreshButton = h("button", { type: "button", class: "button small" }, "Refresh");
+  const question = confirmBox();
   const heading = h("h1", { class: "url" }, "…");
 
   function fail(error) {
@@ -319,12 +321,14 @@ export async function webhookEndpoint(main, { client, navigate }, id) {
       await load();
     }),
   );
-  rotate.addEventListener("click", () => {
-    if (!window.confirm("Rotate the signing secret? The old secret keeps signing too for 24 hours, so receivers can switch.")) return;
+  rotate.addEventListener("click", async () => {
+    const text = "Rotate the signing secret? The old secret keeps signing too for 24 hours, so receivers can switch.";
+    if (!(await question.ask({ text, yes: "Confirm: rotate secret", from: rotate }))) return;
     act(rotate, ROTATE, { id }, "rotateWebhookSecret", async (payload) => secretOnce(secretBox, payload.secret, "Secret rotated."));
   });
-  remove.addEventListener("click", () => {
-    if (!window.confirm(`Delete the endpoint ${endpoint.url}? No more events are sent to it, and its delivery log goes with it.`)) return;
+  remove.addEventListener("click", async () => {
+    const text = `Delete the endpoint ${endpoint.url}? No more events are sent to it, and its delivery log goes with it.`;
+    if (!(await question.ask({ text, yes: "Confirm: delete endpoint", danger: true, from: remove }))) return;
     act(remove, DELETE, { id }, "deleteWebhookEndpoint", async () => navigate("/webhooks"));
   });
   filter.addEventListener("change", load);
@@ -338,7 +342,7 @@ export async function webhookEndpoint(main, { client, navigate }, id) {
     main,
     breadcrumbs("Endpoint"),
     h("div", { class: "page-head" }, heading),
-    h("section", { class: "card" }, h("h2", {}, "Endpoint"), summary, h("div", { class: "row-actions" }, test, toggle, rotate, remove), message, done, secretBox),
+    h("section", { class: "card" }, h("h2", {}, "Endpoint"), summary, h("div", { class: "row-actions" }, test, toggle, rotate, remove), question.element, message, done, secretBox),
     h(
       "section",
       { class: "card" },
