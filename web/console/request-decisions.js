@@ -5,7 +5,7 @@ import { h, field, setError } from "./dom.js";
 import { formatCredits, toCents } from "./money.js";
 import { stylesheet } from "./stylesheet.js";
 
-await stylesheet("request-decisions.css");
+await Promise.all([stylesheet("screens.css"), stylesheet("request-decisions.css")]);
 
 /** Each decision: its label, its mutation, and the mutation's field. */
 export const DECISIONS = {
