@@ -119,6 +119,9 @@ def _after(cursor: str, argument: str = "after") -> tuple[int, int, int, str, in
         raise invalid_input(f"{argument} is not a valid cursor", argument) from None
 
 
+SPENT = (LotStatus.DEPLETED, LotStatus.EXPIRED)
+
+
 async def lots_page(
     customer_id: uuid.UUID,
     status: LotStatus | None,
@@ -130,20 +133,32 @@ async def lots_page(
     """A page of a customer's lots in `listing_key` order; the cursor is the last lot's key.
 
     The order mixes a consumption order (with expiry-less lots last) and newest first, which
-    keyset SQL over nullable columns does not express simply: a customer's lots are read and
-    sorted here, each page after the cursor's key, so inserts between pages skip nothing.
+    keyset SQL over nullable columns does not express simply: the ACTIVE lots (the few not yet
+    spent) are read and sorted here; the spent ones, which only accumulate, are read by sequence
+    in SQL, as many as the page needs. Each page starts after the cursor's key, so inserts
+    between pages skip nothing.
     """
     size, backward = page_size(first, last)
     start = None if after is None else _after(after)
     end = None if before is None else _after(before, "before")
-    query = CreditLot.filter(customer_id=customer_id)
-    if status is not None:
-        query = query.filter(status=status)
-    keyed = sorted(((listing_key(lot), lot) for lot in await query), key=lambda pair: pair[0])
-    if start is not None:
-        keyed = [(key, lot) for key, lot in keyed if key > start]
-    if end is not None:
-        keyed = [(key, lot) for key, lot in keyed if key < end]
+    active: list[tuple[tuple[int, int, int, str, int], CreditLot]] = []
+    if status in (None, LotStatus.ACTIVE) and (start is None or start[0] == 0):
+        rows = await CreditLot.filter(customer_id=customer_id, status=LotStatus.ACTIVE)
+        active = sorted(((listing_key(lot), lot) for lot in rows), key=lambda pair: pair[0])
+        active = [(k, lot) for k, lot in active if (start is None or k > start) and (end is None or k < end)]
+    spent: list[tuple[tuple[int, int, int, str, int], CreditLot]] = []
+    if status != LotStatus.ACTIVE and (end is None or end[0] == 1):
+        query = CreditLot.filter(customer_id=customer_id, status__in=SPENT if status is None else (status,))
+        if start is not None and start[0] == 1:
+            query = query.filter(sequence__lt=-start[4])  # listing keys above the cursor's
+        if end is not None:
+            query = query.filter(sequence__gt=-end[4])
+        # The page's end of the spent lots: the newest ones going forward, the oldest going back.
+        needed = size + 1 if backward else max(size + 1 - len(active), 0)
+        if needed:
+            rows = await query.order_by("sequence" if backward else "-sequence").limit(needed)
+            spent = sorted(((listing_key(lot), lot) for lot in rows), key=lambda pair: pair[0])
+    keyed = active + spent
     more = len(keyed) > size
     return Page(
         rows=[(_cursor(key), lot) for key, lot in (keyed[-size:] if backward else keyed[:size])],
