@@ -9,7 +9,8 @@ from typing import Any
 
 from playwright.async_api import expect
 
-from models.user import Role
+from models.spend_settings import set_spend_limit
+from models.user import Role, SpendLimitPeriod
 from tests.browser.conftest import log_in, request_service
 from tests.factories import PASSWORD, make_catalog_admin, make_customer, make_service, make_user
 
@@ -85,4 +86,50 @@ async def test_the_catalog_administrator_sets_a_daily_limit_on_a_customers_users
     # then the row says it, resetting at midnight UTC
     row = page.get_by_role("table", name="Users").get_by_role("row").filter(has_text=user.user.email)
     await expect(row).to_contain_text("0.00 of 25.00 today, resets at 00:00")
+    assert tab.errors == []
+
+
+async def test_an_end_user_reads_its_own_spend_limit_on_services_as_it_spends(open_tab: Any) -> None:
+    # given an end user with a limit of 50 a month, and a service priced 40
+    customer = await make_customer("Own Limit Oy", balance=500)
+    user = await make_user(Role.END_USER, customer)
+    await set_spend_limit(user.user, 50_00, SpendLimitPeriod.MONTH)
+    service = await make_service("40.00", f"Print {uuid.uuid4().hex[:4]}")
+    tab = await open_tab(**GB)
+    await log_in(tab, user.user.email, PASSWORD)
+    page = tab.page
+    now = dt.datetime.now(dt.UTC)
+    first = (now.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    line = page.locator(".spend-limit-line")
+    resets = f"this month, resets {first.day} {first:%b}."
+
+    # when it opens Services, then its limit is said under the services table
+    await expect(line).to_have_text(f"Your spend limit: 0.00 of 50.00 {resets}")
+
+    # when it requests the service, then the line follows
+    request = page.get_by_role("row").filter(has_text=service.name).get_by_role("button", name="Request")
+    await request.click()
+    await expect(line).to_have_text(f"Your spend limit: 40.00 of 50.00 {resets}")
+
+    # when it asks again, then the request is refused and the line stays
+    await request.click()
+    await expect(page.get_by_text("This would go over the spend limit for this period.")).to_be_visible()
+    await expect(line).to_have_text(f"Your spend limit: 40.00 of 50.00 {resets}")
+
+    # when it cancels the first request, then the refund gives the room back
+    await page.get_by_role("table", name="Your requests").get_by_role("button", name="Cancel").click()
+    await expect(line).to_have_text(f"Your spend limit: 0.00 of 50.00 {resets}")
+    assert tab.errors == []
+
+
+async def test_a_user_without_a_limit_sees_no_limit_line(open_tab: Any) -> None:
+    # given an end user without a spend limit, on Services
+    customer = await make_customer("No Limit Oy", balance=10)
+    user = await make_user(Role.END_USER, customer)
+    tab = await open_tab(**GB)
+    await log_in(tab, user.user.email, PASSWORD)
+
+    # then no limit line is shown
+    await expect(tab.page.get_by_role("heading", name="Request a service")).to_be_visible()
+    await expect(tab.page.locator(".spend-limit-line")).to_be_hidden()
     assert tab.errors == []

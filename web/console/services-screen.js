@@ -7,11 +7,13 @@ import { bindMutation } from "./forms.js";
 import { watchBalance } from "./live.js";
 import { formatAmount, formatCents, formatCredits, toCents } from "./money.js";
 import { requestsTable, transientStatus } from "./services.js";
+import { spendLimitText } from "./spend-limit.js";
 import { stylesheet } from "./stylesheet.js";
 
 await stylesheet("screens.css");
 
 const SERVICES = `query Services { services { id name creditPrice } }`;
+const OWN_LIMIT = `query OwnLimit { viewer { id spendLimit { amount period spent resetsAt } } }`;
 const REQUEST = `mutation Request($input: RequestServiceInput!) {
   requestService(input: $input) { serviceRequest { id quantity amount status } userErrors { code field message } }
 }`;
@@ -67,6 +69,24 @@ function serviceRow(client, service, { onRequested, status, warning, balance }) 
   return h("tr", {}, h("th", { scope: "row" }, service.name), h("td", { class: "num" }, service.creditPrice == null ? "Free" : formatAmount(service.creditPrice)), h("td", { class: "actions" }, form));
 }
 
+/** The viewer's own spend limit, if it has one ("Your spend limit: 40.00 of 50.00 this month, …"). */
+function ownLimit(client) {
+  const element = h("p", { class: "spend-limit-line", hidden: true });
+  let timer = null;
+  const read = async () => {
+    try {
+      const limit = (await client.request(OWN_LIMIT)).viewer.spendLimit;
+      element.hidden = !limit;
+      element.textContent = limit ? `Your spend limit: ${spendLimitText(limit)}.` : "";
+    } catch {
+      // The line stays as it was; the next request or refund reads it again.
+    }
+  };
+  // A burst of changes (requests, refunds) is one read: at most one every 300 ms.
+  const soon = () => (timer ??= setTimeout(() => ((timer = null), read()), 300));
+  return { element, read, soon, stop: () => clearTimeout(timer) };
+}
+
 export async function services(main, { client, live, viewer }) {
   document.title = "Services · Credits";
   const own = viewer.role === "END_USER";
@@ -76,17 +96,22 @@ export async function services(main, { client, live, viewer }) {
   const warning = confirmBox();
   // The live balance (as the top menu shows it): a refund or a charge made elsewhere moves it.
   const watch = watchBalance(live, client, null);
-  const onChange = () => requests.refresh();
+  const limit = ownLimit(client);
+  const onChange = () => {
+    requests.refresh();
+    limit.soon();
+  };
   watch.addEventListener("change", onChange);
   let left = false;
   let stopRunway = null;
   const stop = () => {
     left = true;
     stopRunway?.();
+    limit.stop();
     watch.removeEventListener("change", onChange);
     watch.release();
   };
-  const card = h("section", { class: "card" }, h("h2", {}, "Request a service"), status.element, h("div", { class: "table-wrap" }, h("table", { class: "table", "aria-label": "Services" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Service"), h("th", { scope: "col", class: "num" }, "Credits each"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Request")))), list)), warning.element);
+  const card = h("section", { class: "card" }, h("h2", {}, "Request a service"), status.element, h("div", { class: "table-wrap" }, h("table", { class: "table", "aria-label": "Services" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Service"), h("th", { scope: "col", class: "num" }, "Credits each"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Request")))), list)), warning.element, limit.element);
   replace(
     main,
     h("div", { class: "page-head" }, h("h1", {}, "Services"), h("p", { class: "muted" }, "Each request debits its price × quantity from your organisation's credits at once; a cancelled request gets its credits back.")),
@@ -100,6 +125,7 @@ export async function services(main, { client, live, viewer }) {
     stop();
     throw error;
   }
+  limit.read();
   if (!found.length) list.append(h("tr", {}, h("td", { colspan: 3, class: "empty" }, "No services yet. The catalog administrator adds them.")));
   // End users read the runway like the balance: the sentence only, from its own module. It goes
   // under the services table: a sentence that grows after a request must not move Request buttons.
@@ -114,6 +140,10 @@ export async function services(main, { client, live, viewer }) {
       .catch(() => {});
   }
   const balance = () => watch.balance ?? null;
-  for (const service of found) list.append(serviceRow(client, service, { onRequested: () => requests.refresh(), status, warning, balance }));
+  const onRequested = () => {
+    requests.refresh();
+    limit.soon();
+  };
+  for (const service of found) list.append(serviceRow(client, service, { onRequested, status, warning, balance }));
   return stop;
 }

@@ -5,6 +5,7 @@ import { bindMutation, messageFor, whileBusy } from "./forms.js";
 import { userErrorsText } from "./messages.js";
 import { amountField } from "./amount-field.js";
 import { formatAmount } from "./money.js";
+import { spendLimitText } from "./spend-limit.js";
 import { stylesheet } from "./stylesheet.js";
 
 await stylesheet("screens.css");
@@ -22,16 +23,6 @@ const SET_ACTIVE = `mutation SetActive($id: ID!, $active: Boolean!) {
 const SET_SPEND_LIMIT = `mutation SetSpendLimit($input: SetSpendLimitInput!) {
   setSpendLimit(input: $input) { user { ${USER} } userErrors { code field message } }
 }`;
-const PERIOD_TEXT = { DAY: "today", MONTH: "this month" };
-
-/** "120.00 of 200.00 this month, resets 1 Jan" (a daily limit: "resets at 01:00"), in the viewer's time zone; or "No limit". */
-export function spendLimitText(limit) {
-  if (!limit) return "No limit";
-  const at = new Date(limit.resetsAt);
-  const resets = limit.period === "DAY" ? `at ${at.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })}` : at.toLocaleDateString(undefined, { day: "numeric", month: "short" });
-  return `${formatAmount(limit.spent)} of ${formatAmount(limit.amount)} ${PERIOD_TEXT[limit.period] || limit.period}, resets ${resets}`;
-}
-
 /** Set a user's spend limit: the user (chosen from the table), an amount and its period; or remove it. */
 function spendLimitForm(client, users, onSaved) {
   const userId = uid("limit-user");
