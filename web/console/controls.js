@@ -3,6 +3,7 @@
 import { h, field, setError } from "./dom.js";
 import { bindMutation, messageFor, whileBusy } from "./forms.js";
 import { amountField } from "./amount-field.js";
+import { onChanges } from "./live.js";
 import { formatAmount, formatCredits } from "./money.js";
 
 const RULE = "threshold amount priority expiresInDays maxPerDay toppedUpToday";
@@ -154,21 +155,13 @@ export function controlsPanel(client, customerId, watch) {
     for (const show of state) show(customer, fill);
   };
   // A charge may top up: the sentence follows; the fields keep what is being typed.
-  let timer = null;
-  const onChange = () => {
-    timer ??= setTimeout(() => {
-      timer = null;
-      load(false).catch(() => {});
-    }, 300);
-  };
+  const stopChanges = onChanges(watch, () => load(false).catch(() => {}));
   // Set elsewhere (another tab or administrator): shown, unless a field here is being edited.
   const onSettings = () => load(!element.contains(document.activeElement)).catch(() => {});
-  watch.addEventListener("change", onChange);
   watch.addEventListener("settings", onSettings);
   const ready = load(true);
   const stop = () => {
-    clearTimeout(timer);
-    watch.removeEventListener("change", onChange);
+    stopChanges();
     watch.removeEventListener("settings", onSettings);
   };
   return { element, ready, stop };

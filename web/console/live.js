@@ -251,3 +251,19 @@ export function watchBalance(live, client, customerId = null) {
   watch.refs += 1;
   return watch;
 }
+
+/** Redraw `draw` after the watch's changes, at most once per 300 ms (a burst of charges is one read). */
+export function onChanges(watch, draw) {
+  let timer = null;
+  const onChange = () => {
+    timer ??= setTimeout(() => {
+      timer = null;
+      draw();
+    }, 300);
+  };
+  watch.addEventListener("change", onChange);
+  return () => {
+    clearTimeout(timer);
+    watch.removeEventListener("change", onChange);
+  };
+}

@@ -2,7 +2,8 @@
 // balance moves. Only that screen shows it (catalog.js imports it there).
 import { h, replace } from "./dom.js";
 import { formatAmount } from "./money.js";
-import { expiry, onChanges } from "./lots.js";
+import { onChanges } from "./live.js";
+import { expiry } from "./lots.js";
 
 const LOTS = `query Lots($id: ID, $after: String) {
   customer(id: $id) {

@@ -1,6 +1,7 @@
 // Credit lots: what expires next (the dashboard), redrawn when the customer's balance moves, and
 // what the lots table of Credit Management (lots-panel.js) shares with it. Amounts stay Decimal strings.
 import { h, when } from "./dom.js";
+import { onChanges } from "./live.js";
 import { compare, formatCents, formatCredits, toCents } from "./money.js";
 
 const ACTIVE_LOTS = `query ActiveLots($id: ID) {
@@ -10,22 +11,6 @@ const ACTIVE_LOTS = `query ActiveLots($id: ID) {
 /** "2026-12-12T00:00:00+00:00" → "12 Dec 2026, 00:00" in the viewer's time zone; "Never" for none. */
 export function expiry(iso) {
   return iso ? when(iso) : "Never";
-}
-
-/** Redraw `draw` after the watch's changes, at most once per 300 ms (a burst of charges is one read). */
-export function onChanges(watch, draw) {
-  let timer = null;
-  const onChange = () => {
-    timer ??= setTimeout(() => {
-      timer = null;
-      draw();
-    }, 300);
-  };
-  watch.addEventListener("change", onChange);
-  return () => {
-    clearTimeout(timer);
-    watch.removeEventListener("change", onChange);
-  };
 }
 
 /** The soonest expiry among lots with credits left, and what expires then: {amount, at} or null. */

@@ -3,6 +3,7 @@
 // Services screen) has drawn, so it adds nothing to their first load.
 import { h, field, setError, uid } from "./dom.js";
 import { bindMutation } from "./forms.js";
+import { onChanges } from "./live.js";
 import { compare, formatAmount, formatCredits } from "./money.js";
 
 const RUNWAY = `query Runway($id: ID) {
@@ -37,7 +38,6 @@ export function runwaySentence(balance, runway) {
 /** The runway sentence of one customer (null: the viewer's), redrawn as the balance moves: {element, stop}. */
 export function runwayText(client, watch) {
   const text = h("p", { class: "runway", role: "status" });
-  let timer = null;
   const draw = async () => {
     try {
       const customer = (await client.request(RUNWAY, { id: watch.customerId })).customer;
@@ -46,19 +46,9 @@ export function runwayText(client, watch) {
       // The balance above still shows; the forecast waits for the next change.
     }
   };
-  // A burst of charges is one read: at most one every 300 ms.
-  const onChange = () => {
-    timer ??= setTimeout(() => {
-      timer = null;
-      draw();
-    }, 300);
-  };
-  watch.addEventListener("change", onChange);
+  // A burst of charges is one read (onChanges: at most one every 300 ms).
+  const stop = onChanges(watch, draw);
   watch.ready.then(draw, () => {});
-  const stop = () => {
-    clearTimeout(timer);
-    watch.removeEventListener("change", onChange);
-  };
   return { element: text, stop };
 }
 

@@ -4,7 +4,7 @@
 import { confirmBox } from "./confirm.js";
 import { h, replace, field } from "./dom.js";
 import { bindMutation } from "./forms.js";
-import { watchBalance } from "./live.js";
+import { onChanges, watchBalance } from "./live.js";
 import { formatAmount, formatCents, formatCredits, toCents } from "./money.js";
 import { requestsTable, transientStatus } from "./services.js";
 import { spendLimitText } from "./spend-limit.js";
@@ -69,10 +69,10 @@ function serviceRow(client, service, { onRequested, status, warning, balance }) 
   return h("tr", {}, h("th", { scope: "row" }, service.name), h("td", { class: "num" }, service.creditPrice == null ? "Free" : formatAmount(service.creditPrice)), h("td", { class: "actions" }, form));
 }
 
-/** The viewer's own spend limit, if it has one ("Your spend limit: 40.00 of 50.00 this month, …"). */
-function ownLimit(client) {
+/** The viewer's own spend limit, if it has one ("Your spend limit: 40.00 of 50.00 this month, …"), read
+ * again after the balance's changes (a request charges, a refund gives back): {element, stop}. */
+function ownLimit(client, watch) {
   const element = h("p", { class: "spend-limit-line", hidden: true });
-  let timer = null;
   const read = async () => {
     try {
       const limit = (await client.request(OWN_LIMIT)).viewer.spendLimit;
@@ -82,9 +82,8 @@ function ownLimit(client) {
       // The line stays as it was; the next request or refund reads it again.
     }
   };
-  // A burst of changes (requests, refunds) is one read: at most one every 300 ms.
-  const soon = () => (timer ??= setTimeout(() => ((timer = null), read()), 300));
-  return { element, read, soon, stop: () => clearTimeout(timer) };
+  read();
+  return { element, stop: onChanges(watch, read) };
 }
 
 export async function services(main, { client, live, viewer }) {
@@ -96,11 +95,8 @@ export async function services(main, { client, live, viewer }) {
   const warning = confirmBox();
   // The live balance (as the top menu shows it): a refund or a charge made elsewhere moves it.
   const watch = watchBalance(live, client, null);
-  const limit = ownLimit(client);
-  const onChange = () => {
-    requests.refresh();
-    limit.soon();
-  };
+  const limit = ownLimit(client, watch);
+  const onChange = () => requests.refresh();
   watch.addEventListener("change", onChange);
   let left = false;
   let stopRunway = null;
@@ -125,7 +121,6 @@ export async function services(main, { client, live, viewer }) {
     stop();
     throw error;
   }
-  limit.read();
   if (!found.length) list.append(h("tr", {}, h("td", { colspan: 3, class: "empty" }, "No services yet. The catalog administrator adds them.")));
   // End users read the runway like the balance: the sentence only, from its own module. It goes
   // under the services table: a sentence that grows after a request must not move Request buttons.
@@ -140,10 +135,6 @@ export async function services(main, { client, live, viewer }) {
       .catch(() => {});
   }
   const balance = () => watch.balance ?? null;
-  const onRequested = () => {
-    requests.refresh();
-    limit.soon();
-  };
-  for (const service of found) list.append(serviceRow(client, service, { onRequested, status, warning, balance }));
+  for (const service of found) list.append(serviceRow(client, service, { onRequested: () => requests.refresh(), status, warning, balance }));
   return stop;
 }
