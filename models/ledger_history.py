@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
+from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from models.errors import invalid_input
 from models.transaction import CreditTransaction
+
+Row = TypeVar("Row", bound=Model)
 
 # One query per this many rows: an export of 100,000 entries holds one chunk at a time.
 EXPORT_CHUNK = 1000
@@ -47,17 +50,23 @@ def time_range(
     return start, end
 
 
+def created_between(
+    rows: QuerySet[Row], since: dt.datetime | None, until: dt.datetime | None
+) -> QuerySet[Row]:
+    """The `rows` created at `since` or later and before `until` (either may be open): entries, requests."""
+    start, end = time_range(since, until)
+    if start is not None:
+        rows = rows.filter(created_at__gte=start)
+    if end is not None:
+        rows = rows.filter(created_at__lt=end)
+    return rows
+
+
 def entries_between(
     customer_id: uuid.UUID, since: dt.datetime | None = None, until: dt.datetime | None = None
 ) -> QuerySet[CreditTransaction]:
     """The customer's entries written at `since` or later and before `until` (either may be open)."""
-    start, end = time_range(since, until)
-    query = CreditTransaction.filter(customer_id=customer_id)
-    if start is not None:
-        query = query.filter(created_at__gte=start)
-    if end is not None:
-        query = query.filter(created_at__lt=end)
-    return query
+    return created_between(CreditTransaction.filter(customer_id=customer_id), since, until)
 
 
 async def export_chunks(

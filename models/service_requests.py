@@ -6,8 +6,6 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from tortoise.queryset import QuerySet
-
 from infra import clock, sql
 from infra.batching import Combiner, Ticket
 from infra.request_id import current_request_id
@@ -18,7 +16,6 @@ from models.errors import DomainError, ErrorCode, invalid_input, not_found
 from models.idempotency import claim, fingerprint, prior_result, release
 from models.input_text import bounded
 from models.ledger import Movement, Posting, TransactionKind, post, prepare, write
-from models.ledger_history import time_range
 from models.money import LIMIT_CENTS
 from models.service import REFUNDING_STATUSES, RequestStatus, Service, ServiceRequest
 from models.unit_of_work import UnitOfWork, run_in_transaction
@@ -346,15 +343,3 @@ async def finish(
         return RequestMade(request)
 
     return await run_in_transaction(work)
-
-
-def made_between(
-    requests: QuerySet[ServiceRequest], since: dt.datetime | None, until: dt.datetime | None
-) -> QuerySet[ServiceRequest]:
-    """The `requests` made at `since` or later and before `until` (either may be open), like the ledger."""
-    start, end = time_range(since, until)
-    if start is not None:
-        requests = requests.filter(created_at__gte=start)
-    if end is not None:
-        requests = requests.filter(created_at__lt=end)
-    return requests

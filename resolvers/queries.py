@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated, Any
 
@@ -15,20 +14,20 @@ from models.customer import find_customer
 from models.errors import DomainError
 from models.ids import try_parse_id
 from models.input_text import bounded
+from models.ledger_history import created_between
 from models.notification import Notification as NotificationRow
 from models.pagination import SortKey
 from models.permissions import can_access_customer, can_see_request
 from models.platform import credit_management_enabled
 from models.service import Service as ServiceRow
 from models.service import ServiceRequest as RequestRow
-from models.service_requests import made_between
 from models.user import ApiToken as ApiTokenRow
 from models.user import Role
 from resolvers.nodes import NodeQueries
 from resolvers.webhooks import WebhookQueries
 from schema.access import current_actor, require_role
 from schema.enums import CustomerOrder, ServiceRequestStatus
-from schema.pagination import After, Before, Connection, First, Last, connection, query_error
+from schema.pagination import After, Before, Connection, First, Last, connection, created_range, query_error
 from schema.types import (
     NEWEST_FIRST,
     ApiToken,
@@ -50,19 +49,7 @@ CUSTOMER_ORDERS = {
     ),
     CustomerOrderValue.BALANCE_DESCENDING: (SortKey("balance", int), SortKey("id", uuid.UUID)),
 }
-RequestsSince = Annotated[
-    dt.datetime | None,
-    strawberry.argument(
-        description="Only requests made at this moment or later (no time zone: UTC); null: from the first."
-    ),
-]
-RequestsUntil = Annotated[
-    dt.datetime | None,
-    strawberry.argument(
-        description="Only requests made before this moment (no time zone: UTC); null: up to now. "
-        "Before `since`: top-level INVALID_INPUT. Cursors stay valid while the range stays the same."
-    ),
-]
+RequestsSince, RequestsUntil = created_range("requests made")
 
 
 @strawberry.type(
@@ -207,7 +194,7 @@ class Query(WebhookQueries, NodeQueries):
         """Every customer's requests, newest first (catalog administrators); `customerId` narrows to one."""
         require_role(info, Role.CATALOG_ADMIN)
         try:
-            query = made_between(RequestRow.all(), since, until)
+            query = created_between(RequestRow.all(), since, until)
         except DomainError as exc:
             raise query_error(exc) from None
         if customer_id is not None:

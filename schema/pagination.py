@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -40,6 +41,25 @@ Before = Annotated[
     str | None,
     strawberry.argument(description="A cursor (`pageInfo.startCursor`): only what comes before it."),
 ]
+
+
+def created_range(made: str) -> tuple[Any, Any]:
+    """The `since` and `until` arguments of a list by date, half-open so that consecutive ranges never
+    share an item; `made` says what is dated ("entries written", "requests made")."""
+    since = Annotated[
+        dt.datetime | None,
+        strawberry.argument(
+            description=f"Only {made} at this moment or later (no time zone: UTC); null: from the first."
+        ),
+    ]
+    until = Annotated[
+        dt.datetime | None,
+        strawberry.argument(
+            description=f"Only {made} before this moment (no time zone: UTC); null: up to now. "
+            "Before `since`: top-level INVALID_INPUT. Cursors stay valid while the range stays the same."
+        ),
+    ]
+    return since, until
 
 
 @strawberry.type(description="Where this page sits in the list (Relay's PageInfo).")

@@ -32,25 +32,22 @@ from schema.controls import AutoTopUp, SpendLimit
 from schema.enums import AlertKind, CreditLotStatus, Role, ServiceRequestStatus, TransactionKind
 from schema.loaders import loaders
 from schema.node import Node
-from schema.pagination import After, Before, Connection, First, Last, connection, page_sizes, query_error
+from schema.pagination import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    connection,
+    created_range,
+    page_sizes,
+    query_error,
+)
 
 TRANSACTION_ORDER = (SortKey("sequence", int),)
 NEWEST_FIRST = (SortKey("created_at", dt.datetime), SortKey("id", uuid.UUID))
 USER_ORDER = (SortKey("email_key", str, descending=False), SortKey("id", uuid.UUID, descending=False))
-# A date range over the ledger: half-open, so that consecutive ranges never share an entry.
-Since = Annotated[
-    dt.datetime | None,
-    strawberry.argument(
-        description="Only entries written at this moment or later (no time zone: UTC); null: from the first."
-    ),
-]
-Until = Annotated[
-    dt.datetime | None,
-    strawberry.argument(
-        description="Only entries written before this moment (no time zone: UTC); null: up to now. "
-        "Before `since`: top-level INVALID_INPUT. Cursors stay valid while the range stays the same."
-    ),
-]
+Since, Until = created_range("entries written")
 
 
 def _optional_amount(cents: int | None) -> Decimal | None:
