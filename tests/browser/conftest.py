@@ -7,6 +7,7 @@ a temporary directory, printed at the end of the run), never into the repository
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 import uuid
@@ -97,6 +98,32 @@ class Tab:
     context: Any
     requests: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Hold:
+    """Requests held in the network: `held` is set when one arrives; they go on once `release` is set."""
+
+    held: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __iter__(self) -> Iterator[asyncio.Event]:
+        """`held, release = await hold_requests(…)`."""
+        return iter((self.held, self.release))
+
+
+async def hold_requests(tab: Tab, *naming: str, url: str = "**/graphql") -> Hold:
+    """Hold the tab's requests to `url` whose body names any of `naming` (naming nothing: all of them)."""
+    hold = Hold()
+
+    async def route(request: Any) -> None:
+        if not naming or any(name in (request.request.post_data or "") for name in naming):
+            hold.held.set()
+            await hold.release.wait()
+        await request.continue_()
+
+    await tab.page.route(url, route)
+    return hold
 
 
 @pytest.fixture

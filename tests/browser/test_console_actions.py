@@ -3,7 +3,6 @@ field, a deactivated user is sent back to login, a narrow screen does not scroll
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from typing import Any
@@ -13,7 +12,7 @@ from playwright.async_api import expect
 from models.ledger import CreditTransaction
 from models.service_requests import ServiceRequest
 from models.user import Role
-from tests.browser.conftest import Api, badge, log_in, screenshot
+from tests.browser.conftest import Api, badge, hold_requests, log_in, screenshot
 from tests.factories import (
     PASSWORD,
     enable_credits,
@@ -289,14 +288,7 @@ async def test_a_screen_that_loads_slowly_does_not_take_focus_the_user_moved(ope
     user = await make_user(Role.END_USER, customer)
     tab = await open_tab()
     page = tab.page
-    release = asyncio.Event()
-
-    async def hold_the_services(route: Any) -> None:
-        if "query Services" in (route.request.post_data or ""):
-            await release.wait()
-        await route.continue_()
-
-    await page.route("**/graphql", hold_the_services)
+    release = (await hold_requests(tab, "query Services")).release
     await page.goto("/")
     await page.get_by_label("Email").fill(user.user.email)
     await page.get_by_label("Password").fill(PASSWORD)

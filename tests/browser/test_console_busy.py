@@ -5,7 +5,6 @@ shows its skeleton at once; a disabled button looks disabled in both themes and 
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
@@ -13,24 +12,10 @@ from playwright.async_api import expect
 
 from models.ledger import CreditTransaction
 from models.user import Role
-from tests.browser.conftest import Tab, log_in
+from tests.browser.conftest import hold_requests, log_in
 from tests.factories import PASSWORD, enable_credits, make_catalog_admin, make_customer, make_user
 
 MUTATIONS = ("grantCredits", "withdrawCredits")
-
-
-async def hold_mutations(tab: Tab) -> tuple[asyncio.Event, asyncio.Event]:
-    """Hold grants and withdrawals in the network until `release` is set; `held` says one is held."""
-    held, release = asyncio.Event(), asyncio.Event()
-
-    async def hold(route: Any) -> None:
-        if any(name in (route.request.post_data or "") for name in MUTATIONS):
-            held.set()
-            await release.wait()
-        await route.continue_()
-
-    await tab.page.route("**/graphql", hold)
-    return held, release
 
 
 async def test_confirm_is_busy_while_add_runs_and_focus_goes_to_the_result(open_tab: Any) -> None:
@@ -41,7 +26,7 @@ async def test_confirm_is_busy_while_add_runs_and_focus_goes_to_the_result(open_
     tab = await open_tab()
     await log_in(tab, catalog.user.email, PASSWORD)
     page = tab.page
-    held, release = await hold_mutations(tab)
+    held, release = await hold_requests(tab, *MUTATIONS)
     await page.goto(f"/customers/{customer.id}/credit-management")
     await page.get_by_label("Credits to add").fill("100")
     await page.get_by_role("button", name="Add", exact=True).click()
@@ -75,7 +60,7 @@ async def test_focus_goes_to_the_result_after_remove(open_tab: Any) -> None:
     tab = await open_tab()
     await log_in(tab, catalog.user.email, PASSWORD)
     page = tab.page
-    held, release = await hold_mutations(tab)
+    held, release = await hold_requests(tab, *MUTATIONS)
     await page.goto(f"/customers/{customer.id}/credit-management")
     await page.get_by_label("Credits to remove").fill("20")
     await page.get_by_role("button", name="Remove", exact=True).click()
@@ -103,14 +88,7 @@ async def test_the_next_screen_shows_its_skeleton_at_once_not_the_old_screen(ope
     await log_in(tab, catalog.user.email, PASSWORD)
     page = tab.page
     await expect(page.get_by_role("table", name="Customers")).to_contain_text("Skeleton Oy")
-    held, release = asyncio.Event(), asyncio.Event()
-
-    async def hold(route: Any) -> None:
-        held.set()
-        await release.wait()
-        await route.continue_()
-
-    await page.route("**/requests.js", hold)
+    held, release = await hold_requests(tab, url="**/requests.js")
 
     # when it opens Requests from the menu and the screen is still loading
     await page.get_by_role("navigation", name="Main").get_by_role("link", name="Requests").click()

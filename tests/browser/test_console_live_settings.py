@@ -5,13 +5,12 @@ and what was set meanwhile shows."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from playwright.async_api import expect
 
 from models.user import Role
-from tests.browser.conftest import badge, log_in
+from tests.browser.conftest import badge, hold_requests, log_in
 from tests.factories import PASSWORD, enable_credits, make_catalog_admin, make_customer, make_user
 
 
@@ -65,15 +64,7 @@ async def test_back_from_an_outage_the_badge_says_updating_until_the_catch_up_ar
     tab = await open_tab()
     await log_in(tab, owner.user.email, PASSWORD)
     await expect(badge(tab)).to_have_text("10.00")
-    held, release = asyncio.Event(), asyncio.Event()
-
-    async def hold(route: Any) -> None:
-        if "query Threshold" in (route.request.post_data or ""):
-            held.set()
-            await release.wait()
-        await route.continue_()
-
-    await tab.page.route("**/graphql", hold)
+    held, release = await hold_requests(tab, "query Threshold")
 
     # when the network drops while a grant happens, and comes back
     await tab.context.set_offline(True)

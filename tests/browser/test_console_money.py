@@ -3,7 +3,6 @@ refusals said beside the field in the console's own words, never a float."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from models.credits import change_balance
 from models.customer import Customer
 from models.transaction import TransactionKind
 from models.user import Role
-from tests.browser.conftest import badge, log_in, screenshot
+from tests.browser.conftest import badge, hold_requests, log_in, screenshot
 from tests.factories import PASSWORD, enable_credits, make_catalog_admin, make_customer, make_user
 
 MINUS = "\u2212"
@@ -266,14 +265,7 @@ async def test_the_alert_form_waits_for_the_saved_threshold_before_it_can_be_edi
     owner = await make_user(Role.CUSTOMER_ADMIN, customer)
     tab = await open_tab()
     page = tab.page
-    release = asyncio.Event()
-
-    async def hold_the_anchor(route: Any) -> None:
-        if "query Anchor" in (route.request.post_data or ""):
-            await release.wait()
-        await route.continue_()
-
-    await page.route("**/graphql", hold_the_anchor)
+    release = (await hold_requests(tab, "query Anchor")).release
     await page.goto("/")
     await page.get_by_label("Email").fill(owner.user.email)
     await page.get_by_label("Password").fill(PASSWORD)

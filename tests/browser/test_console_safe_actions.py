@@ -4,7 +4,6 @@ balance below zero is warned of first; finished rows show their refund."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 from playwright.async_api import expect
 
 from models.user import Role
-from tests.browser.conftest import badge, log_in, screenshot
+from tests.browser.conftest import badge, hold_requests, log_in, screenshot
 from tests.factories import PASSWORD, make_catalog_admin, make_customer, make_service, make_user
 
 REQUEST = """mutation($input: RequestServiceInput!) {
@@ -96,14 +95,7 @@ async def test_a_requests_result_is_said_in_a_fixed_place_and_clears(
     await make_service("10.00", f"Stamping {width}")
     user = await make_user(Role.END_USER, customer)
     tab = await open_tab(width=width, height=height)
-    release = asyncio.Event()
-
-    async def hold_the_runway(route: Any) -> None:
-        if "query Runway" in (route.request.post_data or ""):
-            await release.wait()
-        await route.continue_()
-
-    await tab.page.route("**/graphql", hold_the_runway)
+    release = (await hold_requests(tab, "query Runway")).release
     await log_in(tab, user.user.email, PASSWORD)
     page = tab.page
     await expect(badge(tab)).to_have_text("100.00")

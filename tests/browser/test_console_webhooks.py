@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import re
@@ -15,7 +14,7 @@ from models.service_requests import request_service
 from models.user import Role
 from models.webhook_outbox import WebhookDelivery
 from models.webhooks import create_endpoint, send_test
-from tests.browser.conftest import log_in, screenshot
+from tests.browser.conftest import hold_requests, log_in, screenshot
 from tests.factories import PASSWORD, make_catalog_admin, make_customer, make_service, make_user
 from tests.webhook_receiver import WebhookReceiver
 
@@ -253,15 +252,7 @@ async def test_an_endpoints_buttons_are_busy_while_their_mutation_runs(
     tab = await open_tab()
     await log_in(tab, owner.user.email, PASSWORD)
     page = tab.page
-    held, release = asyncio.Event(), asyncio.Event()
-
-    async def hold_test_sends(route: Any) -> None:
-        if "sendTestWebhook" in (route.request.post_data or ""):
-            held.set()
-            await release.wait()
-        await route.continue_()
-
-    await page.route("**/graphql", hold_test_sends)
+    held, release = await hold_requests(tab, "sendTestWebhook")
     await page.goto(f"/webhooks/{endpoint.id}")
     send = page.get_by_role("button", name="Send test event")
 
