@@ -307,6 +307,20 @@ def smtp() -> Iterator[SmtpServer]:
 
 
 @pytest.fixture
+def mail_settings(settings: Settings, smtp: SmtpServer) -> Settings:
+    """The test settings pointed at the SMTP server."""
+    return settings.model_copy(
+        update={
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp.port,
+            "smtp_starttls": False,
+            "mail_from": "alerts@credits.test",
+            "mail_timeout_seconds": 5.0,
+        }
+    )
+
+
+@pytest.fixture
 def queries() -> Iterator[object]:
     """Counts SQL statements: `with queries.counting() as sent: …; len(sent)` (tests/query_counter.py)."""
     from tests.query_counter import QueryCounter, patched

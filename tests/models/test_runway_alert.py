@@ -6,8 +6,6 @@ import asyncio
 import datetime as dt
 import json
 
-import pytest
-
 from infra import clock
 from models import runway_alert
 from models.credit_alert import CreditAlert
@@ -25,20 +23,6 @@ from tests.webhook_receiver import WebhookReceiver
 
 DAY = dt.timedelta(days=1)
 HOUR = dt.timedelta(hours=1)
-
-
-@pytest.fixture
-def mail_settings(settings: Settings, smtp: SmtpServer) -> Settings:
-    """The test settings pointed at the SMTP server."""
-    return settings.model_copy(
-        update={
-            "smtp_host": "127.0.0.1",
-            "smtp_port": smtp.port,
-            "smtp_starttls": False,
-            "mail_from": "alerts@credits.test",
-            "mail_timeout_seconds": 5.0,
-        }
-    )
 
 
 def _start() -> dt.datetime:

@@ -36,19 +36,10 @@ BACKOFF = 0.2
 
 
 @pytest.fixture
-def mail_settings(settings: Settings, smtp: SmtpServer) -> Settings:
-    """The test settings pointed at the SMTP server, with short backoffs and timeouts."""
-    return settings.model_copy(
-        update={
-            "smtp_host": "127.0.0.1",
-            "smtp_port": smtp.port,
-            "smtp_starttls": False,
-            "mail_from": "alerts@credits.test",
-            "mail_backoff_seconds": BACKOFF,
-            "mail_backoff_max_seconds": 10.0,
-            "mail_max_attempts": 5,
-            "mail_timeout_seconds": 5.0,
-        }
+def mail_settings(mail_settings: Settings) -> Settings:
+    """The shared mail settings (tests/conftest.py), with short backoffs."""
+    return mail_settings.model_copy(
+        update={"mail_backoff_seconds": BACKOFF, "mail_backoff_max_seconds": 10.0, "mail_max_attempts": 5}
     )
 
 
